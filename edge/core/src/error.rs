@@ -1,0 +1,209 @@
+//! The one place where errors of every area become HTTP answers (problem+json).
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cloudos_proto::Problem;
+use serde::de::DeserializeOwned;
+
+use crate::auth::AuthError;
+use crate::files::FilesError;
+use crate::ports::{BlobError, DbError};
+
+/// An error on its way to the client as `application/problem+json`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Stable slug after `/errors/`.
+    pub slug: &'static str,
+    pub detail: String,
+    /// Seconds for `Retry-After` (429).
+    pub retry_after: Option<u64>,
+    /// Content size for `Content-Range: bytes */size` (416).
+    pub unsatisfied_size: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with a status, a stable slug and a human-readable detail.
+    pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            slug,
+            detail: detail.into(),
+            retry_after: None,
+            unsatisfied_size: None,
+        }
+    }
+
+    /// 400 with the given detail.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+
+    /// 404: also what another user's id gets, so nothing leaks.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    /// 500 whose cause is logged, never shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side; it has been logged",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let title = self
+            .status
+            .canonical_reason()
+            .unwrap_or("Error")
+            .to_owned();
+        let body = Problem {
+            kind: format!("/errors/{}", self.slug),
+            title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+        };
+        let mut res = (self.status, axum::Json(body)).into_response();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(size) = self.unsatisfied_size {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                res.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+        }
+        res
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Interrupted(why) => ApiError::bad_request(format!("upload interrupted: {why}")),
+            BlobError::NotFound => ApiError::internal("blob missing for an existing file"),
+            BlobError::Io(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        use AuthError::*;
+        let detail = e.to_string();
+        match e {
+            Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", detail),
+            EmailTaken => ApiError::new(StatusCode::CONFLICT, "email-taken", detail),
+            WrongCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "wrong-credentials", detail),
+            Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail),
+            TooManyTries { retry_after } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
+            },
+            Db(e) => e.into(),
+            Hash(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<FilesError> for ApiError {
+    fn from(e: FilesError) -> Self {
+        use FilesError::*;
+        let detail = e.to_string();
+        match e {
+            NotFound => ApiError::not_found(detail),
+            BadName(_) | IntoOwnSubtree | NotAFolder | BadUpload(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid", detail)
+            }
+            NameTaken(_) => ApiError::new(StatusCode::CONFLICT, "conflict", detail),
+            QuotaExceeded { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota-exceeded", detail)
+            }
+            Stale { .. } => ApiError::new(StatusCode::PRECONDITION_FAILED, "stale-version", detail),
+            IfMatchRequired => {
+                ApiError::new(StatusCode::PRECONDITION_REQUIRED, "if-match-required", detail)
+            }
+            RangeNotSatisfiable { size } => ApiError {
+                unsatisfied_size: Some(size),
+                ..ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range-not-satisfiable", detail)
+            },
+            BadSignature => ApiError::new(StatusCode::FORBIDDEN, "bad-signature", detail),
+            Db(e) => e.into(),
+            Blob(e) => e.into(),
+        }
+    }
+}
+
+/// A JSON body whose every failure is a 400 problem (whatever the Content-Type says).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = bytes::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-json", format!("malformed JSON body: {e}")))
+    }
+}
+
+/// Path parameters whose failures are problems.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e: PathRejection| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// Query parameters whose failures are problems.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| ApiError::bad_request(e.body_text()))
+    }
+}

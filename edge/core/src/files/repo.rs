@@ -1,0 +1,121 @@
+//! The file rows in the metadata store.
+
+use cloudos_proto::{File, FileKind};
+
+use super::FilesError;
+use crate::ports::{MetaStore, Row};
+use crate::{rfc3339, stmt};
+
+/// Columns read by [`row_to_file`], in order.
+pub(crate) const FILE_COLS: &str =
+    "id, parent_id, name, kind, size, mime, version, checksum, shared, created_at, updated_at, blob_key";
+
+/// A stored file row with the fields the API never shows.
+#[derive(Debug, Clone)]
+pub(crate) struct FileRow {
+    pub file: File,
+    pub blob_key: Option<String>,
+}
+
+pub(crate) fn row_to_file(row: &Row) -> FileRow {
+    FileRow {
+        file: File {
+            id: row.text(0),
+            parent_id: row.opt_text(1),
+            name: row.text(2),
+            kind: if row.text(3) == "folder" { FileKind::Folder } else { FileKind::File },
+            size: row.int(4) as u64,
+            mime: row.opt_text(5),
+            version: row.int(6),
+            checksum: row.opt_text(7),
+            shared: row.int(8) != 0,
+            created_at: rfc3339(row.int(9)),
+            updated_at: rfc3339(row.int(10)),
+            download_url: None,
+        },
+        blob_key: row.opt_text(11),
+    }
+}
+
+/// A file or folder of `user_id` (someone else's is [`FilesError::NotFound`]).
+pub async fn file_by_id(meta: &dyn MetaStore, user_id: &str, id: &str) -> Result<File, FilesError> {
+    Ok(get(meta, user_id, id).await?.file)
+}
+
+pub(crate) async fn get(meta: &dyn MetaStore, user_id: &str, id: &str) -> Result<FileRow, FilesError> {
+    let rows = meta
+        .query(stmt!(
+            format!("SELECT {FILE_COLS} FROM files WHERE id = ? AND user_id = ?"),
+            id, user_id
+        ))
+        .await?;
+    rows.first().map(row_to_file).ok_or(FilesError::NotFound)
+}
+
+/// Checks that `parent` is one of the user's folders (`None` is the root).
+pub(crate) async fn ensure_folder(
+    meta: &dyn MetaStore,
+    user_id: &str,
+    parent: Option<&str>,
+) -> Result<(), FilesError> {
+    if let Some(id) = parent {
+        if get(meta, user_id, id).await?.file.kind != FileKind::Folder {
+            return Err(FilesError::NotAFolder);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is taken among the children of `parent`.
+pub(crate) async fn name_taken(
+    meta: &dyn MetaStore,
+    user_id: &str,
+    parent: Option<&str>,
+    name: &str,
+) -> Result<bool, FilesError> {
+    let rows = meta
+        .query(stmt!(
+            "SELECT 1 FROM files WHERE user_id = ? AND COALESCE(parent_id, '') = ? AND name = ?",
+            user_id, parent.unwrap_or(""), name
+        ))
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Bytes the user's files take.
+pub async fn used_bytes(meta: &dyn MetaStore, user_id: &str) -> Result<u64, FilesError> {
+    let rows = meta
+        .query(stmt!("SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = ?", user_id))
+        .await?;
+    Ok(rows.first().map_or(0, |r| r.int(0)) as u64)
+}
+
+/// The user's quota and what is left of it.
+pub(crate) async fn quota_left(meta: &dyn MetaStore, user_id: &str) -> Result<(u64, u64), FilesError> {
+    let rows = meta
+        .query(stmt!("SELECT quota_bytes FROM users WHERE id = ?", user_id))
+        .await?;
+    let quota = rows.first().map_or(0, |r| r.int(0)) as u64;
+    let used = used_bytes(meta, user_id).await?;
+    Ok((quota, used))
+}
+
+/// Whether `ancestor` is `node` or one of its ancestors.
+pub(crate) async fn is_ancestor_or_self(
+    meta: &dyn MetaStore,
+    ancestor: &str,
+    node: &str,
+) -> Result<bool, FilesError> {
+    let rows = meta
+        .query(stmt!(
+            "WITH RECURSIVE up(id, parent_id) AS (
+                 SELECT id, parent_id FROM files WHERE id = ?
+                 UNION ALL
+                 SELECT f.id, f.parent_id FROM files f JOIN up ON f.id = up.parent_id
+             )
+             SELECT 1 FROM up WHERE id = ? LIMIT 1",
+            node, ancestor
+        ))
+        .await?;
+    Ok(!rows.is_empty())
+}

@@ -1,0 +1,107 @@
+//! Streaming content into the blob store: hashed on the way, quota checked per chunk.
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+
+use super::FilesError;
+use crate::ports::{BlobError, BlobStore, BlobUpload};
+
+/// How many bytes an upload may still store.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub quota: u64,
+    pub used: u64,
+}
+
+impl Budget {
+    /// Bytes left before the quota.
+    pub fn left(&self) -> u64 {
+        self.quota.saturating_sub(self.used)
+    }
+
+    /// Fails when `needed` more bytes would pass the quota.
+    pub fn check(&self, needed: u64) -> Result<(), FilesError> {
+        if needed > self.left() {
+            return Err(FilesError::QuotaExceeded {
+                quota: self.quota,
+                used: self.used,
+                needed,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Content that is now in the blob store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Lowercase hex SHA-256: the blob key and the file's checksum.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// How much of a refused body is still read (and thrown away) so that an HTTP/1.1 client
+/// that is still sending gets to read the 413 instead of a reset connection.
+pub const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Reads and discards up to `limit` bytes of what is left of a stream.
+pub async fn drain<S, E>(mut body: S, limit: u64)
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut seen = 0u64;
+    while seen < limit {
+        match body.next().await {
+            Some(Ok(chunk)) => seen += chunk.len() as u64,
+            _ => break,
+        }
+    }
+}
+
+/// Streams `body` into a new blob, never holding more than one chunk, and stops at the
+/// first chunk that would pass the budget (nothing past the quota is stored).
+pub async fn store_stream<S, E>(
+    blobs: &dyn BlobStore,
+    body: &mut S,
+    budget: Budget,
+) -> Result<Stored, FilesError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut upload = blobs.begin().await?;
+    match write_all(upload.as_mut(), body, budget).await {
+        Ok((sha256, size)) => {
+            upload.commit(&sha256).await?;
+            Ok(Stored { sha256, size })
+        }
+        Err(e) => {
+            if let Err(abort) = upload.abort().await {
+                tracing::warn!(error = %abort, "could not discard a failed upload; the sweep will");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn write_all<S, E>(
+    upload: &mut dyn BlobUpload,
+    body: &mut S,
+    budget: Budget,
+) -> Result<(String, u64), FilesError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| BlobError::Interrupted(e.to_string()))?;
+        size += chunk.len() as u64;
+        budget.check(size)?;
+        hasher.update(&chunk);
+        upload.write(chunk).await?;
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}

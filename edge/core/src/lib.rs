@@ -1,0 +1,166 @@
+//! Cloud OS, host-agnostic: the router and product rules over narrow ports.
+//!
+//! Never names a cloud vendor, an async runtime or a filesystem path: the native server
+//! and the Cloudflare Worker both call [`router`] with their own adapters.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod files;
+pub mod metrics;
+pub mod ports;
+pub mod schema;
+pub mod sweep;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
+use axum::{Json, Router};
+use cloudos_proto::Health;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use ports::Ports;
+
+/// The product with its ports and settings: the state of every handler.
+#[derive(Clone)]
+pub struct App {
+    pub ports: Ports,
+    pub config: Arc<Config>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl App {
+    /// The product over the given ports.
+    pub fn new(ports: Ports, config: Config) -> Self {
+        App {
+            ports,
+            config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
+    }
+
+    /// Now, from the host's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.ports.clock.now_ms()
+    }
+
+    /// Brings the metadata store's schema up to date.
+    pub async fn migrate(&self) -> Result<Vec<i64>, ports::DbError> {
+        schema::migrate(self.ports.meta.as_ref(), schema::MIGRATIONS, self.now_ms()).await
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC).
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// `scheme://host` the client used, for absolute URLs in answers.
+pub(crate) fn origin(headers: &HeaderMap) -> String {
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Cloud OS API", description = "The public API of Cloud OS (see shared/API.md)."),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "files"), (name = "ops"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// `GET /healthz`
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// `GET /metrics` (Prometheus text format)
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+async fn metrics_text(State(app): State<App>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        app.metrics.render(),
+    )
+}
+
+/// `GET /openapi.json`
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "this document", content_type = "application/json")))]
+async fn openapi_json() -> impl IntoResponse {
+    static DOC: OnceLock<String> = OnceLock::new();
+    let doc = DOC.get_or_init(|| openapi().to_pretty_json().expect("the document serializes"));
+    ([(header::CONTENT_TYPE, "application/json")], doc.as_str())
+}
+
+/// The 404 problem for paths no route serves (hosts use it behind their static files).
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+/// The OpenAPI document and the routes it describes, before state is attached.
+fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
+    // Uploads stream through the quota check, so the default 2 MB body limit is lifted here only.
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(files::handlers::upload, files::handlers::list))
+        .routes(routes!(files::handlers::download, files::handlers::replace_content))
+        .layer(DefaultBodyLimit::disable());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(metrics_text))
+        .routes(routes!(openapi_json))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::me))
+        .routes(routes!(files::handlers::create_folder))
+        .routes(routes!(files::handlers::get_file, files::handlers::patch, files::handlers::delete))
+        .merge(uploads)
+        .split_for_parts()
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// The whole product as one router; hosts add static assets and transport concerns.
+pub fn router(app: App) -> Router {
+    api()
+        .0
+        .fallback(not_found)
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
+        .with_state(app)
+}

@@ -1,0 +1,216 @@
+//! The narrow capabilities the product needs from a host, named for what they do.
+//!
+//! Every port is `Send + Sync` on every target: axum requires handler futures to be `Send`,
+//! so a host whose values are not (the Worker's JS objects) wraps them inside its adapter
+//! and nothing host-specific leaks in here.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+/// A value bound to or read from a SQL statement (the libSQL value model).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Integer(v)
+    }
+}
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Integer(v as i64)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One SQL statement with positional (`?`) parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+impl Stmt {
+    /// A statement with its parameters.
+    pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Self {
+        Stmt {
+            sql: sql.into(),
+            params,
+        }
+    }
+}
+
+/// Builds a [`Stmt`]: `stmt!("SELECT ? + ?", 1i64, 2i64)`.
+#[macro_export]
+macro_rules! stmt {
+    ($sql:expr $(, $p:expr)* $(,)?) => {
+        $crate::ports::Stmt::new($sql, vec![$($crate::ports::Value::from($p)),*])
+    };
+}
+
+/// One result row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row(pub Vec<Value>);
+
+impl Row {
+    /// Column `i` as an integer (0 when NULL).
+    pub fn int(&self, i: usize) -> i64 {
+        match self.0.get(i) {
+            Some(Value::Integer(v)) => *v,
+            Some(Value::Real(v)) => *v as i64,
+            Some(Value::Text(t)) => t.parse().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Column `i` as text ("" when NULL).
+    pub fn text(&self, i: usize) -> String {
+        self.opt_text(i).unwrap_or_default()
+    }
+
+    /// Column `i` as text, `None` when NULL.
+    pub fn opt_text(&self, i: usize) -> Option<String> {
+        match self.0.get(i) {
+            Some(Value::Text(t)) => Some(t.clone()),
+            Some(Value::Integer(v)) => Some(v.to_string()),
+            Some(Value::Blob(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// Why the metadata store refused a statement.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A UNIQUE, CHECK or FOREIGN KEY constraint failed.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
+    /// Anything else: connection, syntax, I/O.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// The metadata store: a libSQL database, embedded or remote.
+///
+/// The product's SQL lives in the core; hosts only carry statements to libSQL.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// Runs a query and returns all its rows.
+    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError>;
+    /// Runs a statement and returns the number of rows it changed.
+    async fn execute(&self, stmt: Stmt) -> Result<u64, DbError>;
+    /// Runs statements in one transaction: all apply or none; rows changed by each.
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError>;
+}
+
+/// Error of a blob store.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// No blob under that key.
+    #[error("blob not found")]
+    NotFound,
+    /// The client's body stream failed (disconnect, malformed request).
+    #[error("upload interrupted: {0}")]
+    Interrupted(String),
+    /// Storage failure.
+    #[error("blob store error: {0}")]
+    Io(String),
+}
+
+/// A stream of content bytes.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
+
+/// A blob that exists in a store, for the orphan sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobEntry {
+    /// The content key (lowercase hex SHA-256), or a pending upload's key.
+    pub key: String,
+    /// Last modification, milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+    /// True for an upload that never finished.
+    pub pending: bool,
+}
+
+/// Content-addressed blob storage: a local directory, S3, or R2.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Starts an upload whose key is known only once all bytes are hashed.
+    async fn begin(&self) -> Result<Box<dyn BlobUpload>, BlobError>;
+    /// Reads `len` bytes from `offset` (the whole blob when `range` is `None`).
+    async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<ByteStream, BlobError>;
+    /// Whether a blob exists.
+    async fn exists(&self, key: &str) -> Result<bool, BlobError>;
+    /// Deletes a blob or a pending upload; missing keys are not an error.
+    async fn delete(&self, key: &str, pending: bool) -> Result<(), BlobError>;
+    /// Lists every blob and pending upload.
+    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError>;
+}
+
+/// An upload in progress. Dropping it without `commit` must leave no visible blob.
+#[async_trait]
+pub trait BlobUpload: Send {
+    /// Appends bytes.
+    async fn write(&mut self, chunk: Bytes) -> Result<(), BlobError>;
+    /// Makes the bytes readable under `key` (their SHA-256); an existing equal blob is
+    /// kept and marked fresh so the orphan sweep spares it.
+    async fn commit(self: Box<Self>, key: &str) -> Result<(), BlobError>;
+    /// Discards the bytes.
+    async fn abort(self: Box<Self>) -> Result<(), BlobError>;
+}
+
+/// Wall-clock time.
+pub trait Clock: Send + Sync + 'static {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// Unique identifiers and randomness.
+pub trait Ids: Send + Sync + 'static {
+    /// A new unique, URL-safe id (time-ordered is preferred).
+    fn new_id(&self) -> String;
+    /// `n` cryptographically random bytes.
+    fn random_bytes(&self, n: usize) -> Vec<u8>;
+}
+
+/// The ports a host hands to the core.
+#[derive(Clone)]
+pub struct Ports {
+    pub meta: Arc<dyn MetaStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn Ids>,
+}

@@ -1,0 +1,192 @@
+//! Wire types of the public API (`shared/API.md`): these shapes are a contract.
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// Body of `POST /auth/signup`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SignupRequest {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+/// Body of `POST /auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// The short form of a user, as returned with a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UserSummary {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+/// Answer of signup and login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuthResponse {
+    /// Bearer token (JWT) for the `Authorization` header or `?token=` on WebSockets.
+    pub token: String,
+    pub user: UserSummary,
+}
+
+/// Answer of `GET /me`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Me {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub avatar_url: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub quota_bytes: u64,
+    pub used_bytes: u64,
+}
+
+/// Whether an entry is a file or a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Folder,
+}
+
+impl FileKind {
+    /// The name used on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::File => "file",
+            FileKind::Folder => "folder",
+        }
+    }
+}
+
+/// A file or folder (`File` in API.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct File {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub name: String,
+    pub kind: FileKind,
+    pub size: u64,
+    pub mime: Option<String>,
+    pub version: i64,
+    /// Lowercase hex SHA-256 of the content; `None` for folders.
+    pub checksum: Option<String>,
+    pub shared: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// Signed, short-lived URL that downloads the content without a token (`GET /files/:id` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+}
+
+/// Answer of `GET /files`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FileList {
+    pub items: Vec<File>,
+}
+
+/// Answer of `POST /files`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UploadResponse {
+    pub files: Vec<File>,
+}
+
+/// Body of `POST /folders`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateFolder {
+    pub parent_id: Option<String>,
+    pub name: String,
+}
+
+/// Body of `PATCH /files/:id`: rename, move, or both.
+///
+/// `parent_id` absent leaves the parent alone; `null` moves the entry to the root.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PatchFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub parent_id: Option<Option<String>>,
+}
+
+/// Tells "field absent" (`None`) from "field null" (`Some(None)`).
+fn double_option<'de, D>(de: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(de).map(Some)
+}
+
+/// An `application/problem+json` body (RFC 9457).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Problem {
+    /// Stable slug such as `/errors/not-found`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+/// Answer of `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_tells_absent_from_null_parent() {
+        let absent: PatchFile = serde_json::from_str(r#"{"name":"a"}"#).unwrap();
+        assert_eq!(absent.parent_id, None);
+        let null: PatchFile = serde_json::from_str(r#"{"parent_id":null}"#).unwrap();
+        assert_eq!(null.parent_id, Some(None));
+        let set: PatchFile = serde_json::from_str(r#"{"parent_id":"x"}"#).unwrap();
+        assert_eq!(set.parent_id, Some(Some("x".into())));
+    }
+
+    #[test]
+    fn problem_serializes_type_field() {
+        let p = Problem {
+            kind: "/errors/not-found".into(),
+            title: "Not found".into(),
+            status: 404,
+            detail: "no such file".into(),
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["type"], "/errors/not-found");
+    }
+}

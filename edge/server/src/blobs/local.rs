@@ -1,0 +1,231 @@
+//! Content-addressed blobs in a local directory: `ab/cdef…` by SHA-256, uploads staged in
+//! `.pending/` and renamed into place, so a reader never sees half a blob.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cloudos_core::ports::{BlobEntry, BlobError, BlobStore, BlobUpload, ByteStream};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+
+use super::{io, valid_key};
+
+const PENDING: &str = ".pending";
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Blobs under one directory.
+pub struct LocalBlobs {
+    root: PathBuf,
+}
+
+impl LocalBlobs {
+    /// Uses (and creates) `root`.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self, BlobError> {
+        let root = root.into();
+        tokio::fs::create_dir_all(root.join(PENDING)).await.map_err(io)?;
+        Ok(LocalBlobs { root })
+    }
+
+    fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
+        if !valid_key(key) {
+            return Err(BlobError::NotFound);
+        }
+        Ok(self.root.join(&key[..2]).join(&key[2..]))
+    }
+
+    fn pending_path(&self, key: &str) -> Result<PathBuf, BlobError> {
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(BlobError::NotFound);
+        }
+        Ok(self.root.join(PENDING).join(key))
+    }
+}
+
+fn modified_ms(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobs {
+    async fn begin(&self) -> Result<Box<dyn BlobUpload>, BlobError> {
+        let name = uuid::Uuid::now_v7().simple().to_string();
+        let path = self.root.join(PENDING).join(&name);
+        let file = tokio::fs::File::create(&path).await.map_err(io)?;
+        Ok(Box::new(LocalUpload {
+            root: self.root.clone(),
+            path,
+            file: Some(file),
+            done: false,
+        }))
+    }
+
+    async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<ByteStream, BlobError> {
+        let path = self.path_of(key)?;
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::NotFound),
+            Err(e) => return Err(io(e)),
+        };
+        let stream = match range {
+            Some((offset, len)) => {
+                file.seek(SeekFrom::Start(offset)).await.map_err(io)?;
+                ReaderStream::with_capacity(file.take(len), READ_CHUNK).boxed()
+            }
+            None => ReaderStream::with_capacity(file, READ_CHUNK).boxed(),
+        };
+        Ok(stream.map(|r| r.map_err(io)).boxed())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, BlobError> {
+        match self.path_of(key) {
+            Ok(p) => tokio::fs::try_exists(p).await.map_err(io),
+            Err(_) => Ok(false),
+        }
+    }
+
+    async fn delete(&self, key: &str, pending: bool) -> Result<(), BlobError> {
+        let path = if pending { self.pending_path(key)? } else { self.path_of(key)? };
+        match tokio::fs::remove_file(path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || list_dir(&root))
+            .await
+            .map_err(io)?
+    }
+}
+
+fn list_dir(root: &Path) -> Result<Vec<BlobEntry>, BlobError> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(root).map_err(io)? {
+        let dir = dir.map_err(io)?;
+        let prefix = dir.file_name().to_string_lossy().into_owned();
+        if !dir.file_type().map_err(io)?.is_dir() {
+            continue;
+        }
+        let pending = prefix == PENDING;
+        for entry in std::fs::read_dir(dir.path()).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let meta = entry.metadata().map_err(io)?;
+            let key = if pending { name } else { format!("{prefix}{name}") };
+            out.push(BlobEntry {
+                key,
+                modified_ms: modified_ms(&meta),
+                pending,
+            });
+        }
+    }
+    Ok(out)
+}
+
+struct LocalUpload {
+    root: PathBuf,
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+    done: bool,
+}
+
+#[async_trait]
+impl BlobUpload for LocalUpload {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), BlobError> {
+        let file = self.file.as_mut().ok_or_else(|| io("upload already closed"))?;
+        file.write_all(&chunk).await.map_err(io)
+    }
+
+    async fn commit(mut self: Box<Self>, key: &str) -> Result<(), BlobError> {
+        if !valid_key(key) {
+            return Err(io("commit key is not a SHA-256"));
+        }
+        let mut file = self.file.take().ok_or_else(|| io("upload already closed"))?;
+        file.flush().await.map_err(io)?;
+        file.sync_data().await.map_err(io)?;
+        drop(file);
+        let target = self.root.join(&key[..2]).join(&key[2..]);
+        tokio::fs::create_dir_all(target.parent().expect("has a parent")).await.map_err(io)?;
+        if tokio::fs::try_exists(&target).await.map_err(io)? {
+            // Same bytes already stored: keep one copy, and mark it fresh for the sweep.
+            tokio::fs::remove_file(&self.path).await.map_err(io)?;
+            let target = target.clone();
+            tokio::task::spawn_blocking(move || {
+                std::fs::File::options().write(true).open(&target)?.set_modified(SystemTime::now())
+            })
+            .await
+            .map_err(io)?
+            .map_err(io)?;
+        } else {
+            tokio::fs::rename(&self.path, &target).await.map_err(io)?;
+        }
+        self.done = true;
+        Ok(())
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<(), BlobError> {
+        self.file.take();
+        self.done = true;
+        tokio::fs::remove_file(&self.path).await.map_err(io)
+    }
+}
+
+impl Drop for LocalUpload {
+    // A request cut off mid-body drops the upload without abort: remove the partial file
+    // now rather than waiting for the sweep.
+    fn drop(&mut self) {
+        if !self.done {
+            self.file.take();
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stages_then_publishes_and_deduplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).await.unwrap();
+        let key = "a".repeat(64);
+        for _ in 0..2 {
+            let mut up = blobs.begin().await.unwrap();
+            up.write(Bytes::from_static(b"hello ")).await.unwrap();
+            up.write(Bytes::from_static(b"world")).await.unwrap();
+            up.commit(&key).await.unwrap();
+        }
+        let listed = blobs.list().await.unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert!(!listed[0].pending);
+        assert_eq!(listed[0].key, key);
+        let mut s = blobs.get(&key, Some((6, 5))).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(c) = s.next().await {
+            got.extend_from_slice(&c.unwrap());
+        }
+        assert_eq!(got, b"world");
+    }
+
+    #[tokio::test]
+    async fn dropped_upload_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).await.unwrap();
+        let mut up = blobs.begin().await.unwrap();
+        up.write(Bytes::from_static(b"partial")).await.unwrap();
+        assert_eq!(blobs.list().await.unwrap().len(), 1);
+        drop(up);
+        assert!(blobs.list().await.unwrap().is_empty());
+        assert!(matches!(blobs.get(&"b".repeat(64), None).await, Err(BlobError::NotFound)));
+        assert!(matches!(blobs.get("../../etc/passwd", None).await, Err(BlobError::NotFound)));
+    }
+}

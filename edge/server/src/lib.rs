@@ -1,0 +1,204 @@
+//! The native host: embedded libSQL, local or S3 blobs, tokio, and the core's router.
+#![forbid(unsafe_code)]
+
+pub mod blobs;
+pub mod meta;
+pub mod settings;
+pub mod telemetry;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{MatchedPath, Request};
+use axum::handler::HandlerWithoutStateExt;
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use cloudos_core::ports::{Clock, Ids, Ports};
+use cloudos_core::{App, Config};
+use rand::RngCore;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use crate::blobs::{LocalBlobs, S3Blobs, S3Settings};
+use crate::meta::LibsqlMeta;
+use crate::settings::{BlobBackend, ServeArgs};
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// Time-ordered UUIDv7 ids and OS randomness.
+pub struct RandomIds;
+
+impl Ids for RandomIds {
+    fn new_id(&self) -> String {
+        uuid::Uuid::now_v7().simple().to_string()
+    }
+
+    fn random_bytes(&self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        rand::rng().fill_bytes(&mut buf);
+        buf
+    }
+}
+
+/// Reads the signing secret from the data dir, creating it on a fresh install.
+async fn load_or_create_secret(data: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = data.join("secret.key");
+    match tokio::fs::read_to_string(&path).await {
+        Ok(hex_secret) => hex::decode(hex_secret.trim()).context("data/secret.key is not hex"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = RandomIds.random_bytes(32);
+            write_private(&path, hex::encode(&secret).as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(secret)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Opens the stores named by `args`, migrates the schema and returns the product.
+pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
+    tokio::fs::create_dir_all(&args.data)
+        .await
+        .with_context(|| format!("creating data dir {}", args.data.display()))?;
+    let secret = match &args.secret {
+        Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
+        _ => load_or_create_secret(&args.data).await?,
+    };
+    let meta = LibsqlMeta::open(&args.data.join("cloudos.db"))
+        .await
+        .context("opening the libSQL database")?;
+    let blobs: Arc<dyn cloudos_core::ports::BlobStore> = match args.blobs {
+        BlobBackend::Local => Arc::new(LocalBlobs::open(args.data.join("blobs")).await?),
+        BlobBackend::S3 => {
+            let s3 = S3Blobs::new(&S3Settings {
+                endpoint: args.s3_endpoint.clone(),
+                region: args.s3_region.clone(),
+                bucket: args.s3_bucket.clone(),
+                access_key: args.s3_access_key.clone(),
+                secret_key: args.s3_secret_key.clone(),
+            });
+            s3.ensure_bucket().await.context("reaching the S3 bucket")?;
+            Arc::new(s3)
+        }
+    };
+    let mut config = Config::with_secret(secret);
+    config.default_quota_bytes = args.default_quota_bytes;
+    config.token_ttl_secs = args.token_ttl_secs;
+    config.download_ttl_secs = args.download_ttl_secs;
+    config.login_max_failures = args.login_max_failures;
+    config.orphan_grace_secs = args.orphan_grace_secs;
+    let ports = Ports {
+        meta: Arc::new(meta),
+        blobs,
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+    };
+    let app = App::new(ports, config);
+    app.migrate().await.context("migrating the schema")?;
+    Ok(app)
+}
+
+const PLACEHOLDER: &str = "<!doctype html><meta charset=utf-8><title>Cloud OS</title>\
+<body style=\"font-family:system-ui;max-width:40rem;margin:4rem auto\"><h1>Cloud OS</h1>\
+<p>The server is running. The desktop is not built into this install yet; the API is \
+described at <a href=\"/openapi.json\">/openapi.json</a>.</p>";
+
+/// The core's router plus what only this host does: static desktop files and request spans.
+pub fn router(app: App, web_dir: &Path) -> Router {
+    let mut router = cloudos_core::router(app);
+    if web_dir.join("index.html").exists() {
+        let not_found = cloudos_core::not_found.into_service();
+        router = router.fallback_service(ServeDir::new(web_dir).not_found_service(not_found));
+    } else {
+        router = router.route("/", get(|| async { Html(PLACEHOLDER) }));
+    }
+    router.layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or(req.uri().path(), |p| p.as_str());
+        tracing::info_span!(
+            "request",
+            otel.name = format!("{} {}", req.method(), route),
+            http.request.method = %req.method(),
+            url.path = %req.uri().path(),
+        )
+    }))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let app = build_app(&args).await?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("binding {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    spawn_sweeper(app.clone(), args.sweep_interval_secs, args.orphan_grace_secs);
+    let router = router(app, &args.web_dir);
+    tracing::info!(addr = %addr, url = %format!("http://{addr}"), data = %args.data.display(), "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn spawn_sweeper(app: App, every_secs: u64, grace_secs: i64) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = cloudos_core::sweep::sweep_orphans(&app, grace_secs).await {
+                tracing::warn!(error = %e, "orphan sweep failed");
+            }
+            if every_secs == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(every_secs)).await;
+        }
+    });
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

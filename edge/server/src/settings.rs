@@ -1,0 +1,83 @@
+//! Command line and environment of `cloudos` (every flag has an `env =`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Cloud OS: a desktop in the browser over your own cloud file system.
+#[derive(Debug, Parser)]
+#[command(name = "cloudos", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API and the desktop.
+    Serve(ServeArgs),
+}
+
+/// Where blobs live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlobBackend {
+    /// `<data>/blobs` on the local disk.
+    Local,
+    /// Any S3 API (`--s3-*`).
+    S3,
+}
+
+/// Settings of `cloudos serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "CLOUDOS_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Data directory: database, blobs, generated secret. A fresh one is a fresh install.
+    #[arg(long, env = "CLOUDOS_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    /// Blob backend.
+    #[arg(long, env = "CLOUDOS_BLOBS", value_enum, default_value = "local")]
+    pub blobs: BlobBackend,
+    /// S3 endpoint URL (e.g. http://127.0.0.1:9000); AWS when unset.
+    #[arg(long, env = "CLOUDOS_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 bucket (created when missing).
+    #[arg(long, env = "CLOUDOS_S3_BUCKET", default_value = "cloudos")]
+    pub s3_bucket: String,
+    /// S3 region.
+    #[arg(long, env = "CLOUDOS_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// S3 access key id.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "", hide_env_values = true)]
+    pub s3_access_key: String,
+    /// S3 secret key.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "", hide_env_values = true)]
+    pub s3_secret_key: String,
+    /// Signing secret for tokens and download links; generated into the data dir when unset.
+    #[arg(long, env = "CLOUDOS_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Storage quota of a new user, in bytes.
+    #[arg(long, env = "CLOUDOS_DEFAULT_QUOTA_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
+    pub default_quota_bytes: u64,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "CLOUDOS_TOKEN_TTL_SECS", default_value_t = 12 * 3600)]
+    pub token_ttl_secs: i64,
+    /// Longest lifetime of a signed download URL, in seconds.
+    #[arg(long, env = "CLOUDOS_DOWNLOAD_TTL_SECS", default_value_t = 300)]
+    pub download_ttl_secs: i64,
+    /// Failed logins per email within the window before 429.
+    #[arg(long, env = "CLOUDOS_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: i64,
+    /// Seconds between orphan sweeps (0: only at start).
+    #[arg(long, env = "CLOUDOS_SWEEP_INTERVAL_SECS", default_value_t = 3600)]
+    pub sweep_interval_secs: u64,
+    /// Age in seconds an unreferenced blob must reach before the sweep removes it.
+    #[arg(long, env = "CLOUDOS_ORPHAN_GRACE_SECS", default_value_t = 3600)]
+    pub orphan_grace_secs: i64,
+    /// Directory of the built desktop (served at `/`); a placeholder page when absent.
+    #[arg(long, env = "CLOUDOS_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: PathBuf,
+}

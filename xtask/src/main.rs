@@ -1,0 +1,71 @@
+//! `cargo xtask …`: the project's tasks. `setup` installs what is missing (idempotent,
+//! seconds when all is there); `run` builds and serves; `test` runs every suite.
+
+mod bench;
+mod setup;
+mod util;
+
+use anyhow::{bail, Result};
+
+const USAGE: &str = "usage: cargo xtask <command>
+  setup            install what is missing (apt packages, wasm32 std, s3s-fs)
+  run [ARGS…]      setup, build (release) and serve at http://127.0.0.1:8080 on ./data
+  test             setup, then every test: unit, API suite, native host, wasm32 build of core
+  check-wasm       build edge/core and edge/worker for wasm32-unknown-unknown
+  bench files      benchmark the files API against raw disk reads into BENCHMARKS.md";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    match cmd.as_str() {
+        "setup" => setup::setup(),
+        "run" => run(&args[1..]),
+        "test" => test(),
+        "check-wasm" => {
+            setup::setup()?;
+            check_wasm()
+        }
+        "bench" => match args.get(1).map(String::as_str) {
+            Some("files") => {
+                setup::setup()?;
+                bench::files()
+            }
+            other => bail!("unknown benchmark {other:?}\n{USAGE}"),
+        },
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+}
+
+fn run(extra: &[String]) -> Result<()> {
+    setup::setup()?;
+    util::cargo(&["build", "--release", "-p", "cloudos-server", "--bin", "cloudos"])?;
+    let bin = util::target_dir().join("release").join("cloudos");
+    let mut args = vec!["serve".to_owned()];
+    args.extend(extra.iter().cloned());
+    println!("Cloud OS at http://127.0.0.1:8080 (data in ./data); Ctrl-C stops it.");
+    util::exec(&bin, &args)
+}
+
+fn test() -> Result<()> {
+    setup::setup()?;
+    check_wasm()?;
+    // The suites start the real binary, so build it before the tests run.
+    util::cargo(&["build", "-p", "cloudos-server", "--bin", "cloudos"])?;
+    util::cargo(&["test", "--workspace", "--no-fail-fast"])
+}
+
+fn check_wasm() -> Result<()> {
+    let wasm = setup::wasm_toolchain()?;
+    let mut args = vec!["build", "--target", "wasm32-unknown-unknown", "-p", "cloudos-core", "-p", "cloudos-worker"];
+    let dir = util::target_dir().join("wasm");
+    let dir = dir.to_string_lossy().into_owned();
+    args.extend(["--target-dir", &dir]);
+    util::cargo_with(&args, &wasm.env())
+}

@@ -1,0 +1,70 @@
+//! Running commands.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+/// Where cargo puts build output (`CARGO_TARGET_DIR` or `<root>/target`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+/// Runs cargo in the workspace root.
+pub fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with(args, &[])
+}
+
+/// Runs cargo with extra environment variables.
+pub fn cargo_with(args: &[&str], env: &[(String, String)]) -> Result<()> {
+    // A toolchain override needs rustup's cargo proxy, not the cargo running xtask.
+    let switch = env.iter().any(|(k, _)| k == "RUSTUP_TOOLCHAIN");
+    let program = match std::env::var("CARGO") {
+        Ok(c) if !switch => c,
+        _ => "cargo".into(),
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(root());
+    if switch {
+        cmd.env_remove("CARGO").env_remove("RUSTC").env_remove("RUSTDOC");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    status(cmd, &format!("cargo {}", args.join(" ")))
+}
+
+/// Runs a command and fails on a non-zero exit.
+pub fn status(mut cmd: Command, what: &str) -> Result<()> {
+    let st = cmd.status().with_context(|| format!("starting {what}"))?;
+    if !st.success() {
+        bail!("{what} failed ({st})");
+    }
+    Ok(())
+}
+
+/// Runs a program in the foreground until it exits.
+pub fn exec(bin: &Path, args: &[String]) -> Result<()> {
+    let mut cmd = Command::new(bin);
+    cmd.args(args).current_dir(root());
+    status(cmd, &bin.display().to_string())
+}
+
+/// Whether a program is on PATH.
+pub fn on_path(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Output of a command, if it ran and succeeded.
+pub fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -22,7 +22,10 @@ pub fn cloudos_bin() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/cloudos
-    exe.parent().and_then(Path::parent).expect("target dir").join("cloudos")
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("cloudos")
 }
 
 /// Extra settings for a server this helper starts.
@@ -73,7 +76,10 @@ impl TestServer {
     fn try_native(opts: ServerOptions) -> anyhow::Result<Self> {
         let bin = cloudos_bin();
         if !bin.exists() {
-            bail!("{} is missing: build it first (cargo build -p cloudos-server)", bin.display());
+            bail!(
+                "{} is missing: build it first (cargo build -p cloudos-server)",
+                bin.display()
+            );
         }
         let (tmp, data_dir) = match opts.data_dir {
             Some(d) => (None, d),
@@ -96,7 +102,9 @@ impl TestServer {
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().with_context(|| format!("spawning {}", bin.display()))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {}", bin.display()))?;
         let stdout = child.stdout.take().expect("piped");
         let logs: Arc<Mutex<Vec<String>>> = Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -115,10 +123,19 @@ impl TestServer {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
-                bail!("cloudos did not start; its log:\n{}", logs.lock().unwrap().join("\n"));
+                bail!(
+                    "cloudos did not start; its log:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
             }
         };
-        Ok(TestServer { base, child: Some(child), data_dir: Some(data_dir), _tmp: tmp, logs })
+        Ok(TestServer {
+            base,
+            child: Some(child),
+            data_dir: Some(data_dir),
+            _tmp: tmp,
+            logs,
+        })
     }
 
     /// Whether this suite runs against a server it started (and so may inspect its data dir).
@@ -139,7 +156,9 @@ impl TestServer {
     /// Sends SIGTERM and waits for the exit; returns whether it exited cleanly.
     pub fn terminate(&mut self, within: Duration) -> anyhow::Result<bool> {
         let mut child = self.child.take().context("not a started server")?;
-        Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = child.try_wait()? {
@@ -155,7 +174,11 @@ impl TestServer {
 
     /// A client without a token.
     pub fn client(&self) -> Client {
-        Client { base: self.base.clone(), http: reqwest::Client::new(), token: None }
+        Client {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+            token: None,
+        }
     }
 
     /// Signs up a new user with a unique email and returns their client.
@@ -163,14 +186,21 @@ impl TestServer {
         let email = unique_email(name);
         let res = self
             .client()
-            .post("/auth/signup", &json!({"email": email, "password": "correct horse battery", "name": name}))
+            .post(
+                "/auth/signup",
+                &json!({"email": email, "password": "correct horse battery", "name": name}),
+            )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED, "signup of {email}");
         let auth: AuthResponse = res.json().await.unwrap();
         User {
             email,
             id: auth.user.id.clone(),
-            api: Client { base: self.base.clone(), http: reqwest::Client::new(), token: Some(auth.token) },
+            api: Client {
+                base: self.base.clone(),
+                http: reqwest::Client::new(),
+                token: Some(auth.token),
+            },
         }
     }
 }
@@ -186,7 +216,11 @@ impl Drop for TestServer {
 
 /// An email no other test uses.
 pub fn unique_email(tag: &str) -> String {
-    format!("{}-{}@example.com", tag.to_lowercase().replace(' ', "-"), uuid::Uuid::new_v4().simple())
+    format!(
+        "{}-{}@example.com",
+        tag.to_lowercase().replace(' ', "-"),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// A signed-up user.
@@ -207,7 +241,11 @@ pub struct Client {
 impl Client {
     /// A request to `path` (relative to the base URL) carrying the token.
     pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
-        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) };
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let rb = self.http.request(method, url);
         match &self.token {
             Some(t) => rb.bearer_auth(t),
@@ -224,16 +262,26 @@ impl Client {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.req(Method::POST, path).json(body).send().await.unwrap()
+        self.req(Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> Response {
-        self.req(Method::PATCH, path).json(body).send().await.unwrap()
+        self.req(Method::PATCH, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates a folder, asserting 201.
     pub async fn mkdir(&self, parent: Option<&str>, name: &str) -> File {
-        let res = self.post("/folders", &json!({"parent_id": parent, "name": name})).await;
+        let res = self
+            .post("/folders", &json!({"parent_id": parent, "name": name}))
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED, "mkdir {name}");
         res.json().await.unwrap()
     }
@@ -245,9 +293,16 @@ impl Client {
             form = form.text("parent_id", p.to_owned());
         }
         for (name, bytes) in files {
-            form = form.part("file", reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()));
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
+            );
         }
-        self.req(Method::POST, "/files").multipart(form).send().await.unwrap()
+        self.req(Method::POST, "/files")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Uploads files, asserting 201.
@@ -285,8 +340,18 @@ impl Client {
 /// Asserts a problem+json answer with `status` and `type`, and returns it.
 pub async fn expect_problem(res: Response, status: u16, kind: &str) -> Problem {
     assert_eq!(res.status().as_u16(), status, "status of {}", res.url());
-    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    assert_eq!(ct, "application/problem+json", "content type of {}", res.url());
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(
+        ct,
+        "application/problem+json",
+        "content type of {}",
+        res.url()
+    );
     let p: Problem = res.json().await.unwrap();
     assert_eq!(p.kind, kind);
     assert_eq!(p.status, status);

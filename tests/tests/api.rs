@@ -2,7 +2,9 @@
 //! path and its failures. Runs against `CLOUDOS_TEST_BASE_URL`, or a native server it starts.
 
 use cloudos_proto::{File, FileKind};
-use cloudos_tests::{expect_problem, pattern, sha256_hex, unique_email, TestServer, SUITE_QUOTA_BYTES};
+use cloudos_tests::{
+    expect_problem, pattern, sha256_hex, unique_email, TestServer, SUITE_QUOTA_BYTES,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,9 +14,19 @@ async fn the_user_story_from_signup_to_delete() {
     let server = TestServer::suite();
     let anon = server.client();
     let email = unique_email("ann");
-    let res = anon.post("/auth/signup", &json!({"email": email, "password": "s3cret-pass", "name": "Ann"})).await;
+    let res = anon
+        .post(
+            "/auth/signup",
+            &json!({"email": email, "password": "s3cret-pass", "name": "Ann"}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let res = anon.post("/auth/login", &json!({"email": email, "password": "s3cret-pass"})).await;
+    let res = anon
+        .post(
+            "/auth/login",
+            &json!({"email": email, "password": "s3cret-pass"}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let login: Value = res.json().await.unwrap();
     let mut ann = anon.clone();
@@ -23,29 +35,74 @@ async fn the_user_story_from_signup_to_delete() {
     let docs = ann.mkdir(None, "Documents").await;
     let a = pattern(300_000, 1);
     let b = b"# Notes\n".to_vec();
-    let uploaded = ann.upload(None, &[("photo.bin", a.clone()), ("notes.md", b.clone())]).await;
+    let uploaded = ann
+        .upload(None, &[("photo.bin", a.clone()), ("notes.md", b.clone())])
+        .await;
     assert_eq!(uploaded.len(), 2);
     let names: Vec<_> = ann.list(None).await.into_iter().map(|f| f.name).collect();
-    assert_eq!(names, ["Documents", "notes.md", "photo.bin"], "folders first, then by name");
+    assert_eq!(
+        names,
+        ["Documents", "notes.md", "photo.bin"],
+        "folders first, then by name"
+    );
     assert_eq!(ann.content(&uploaded[0].id).await, a);
     assert_eq!(ann.content(&uploaded[1].id).await, b);
 
-    let renamed: File = ann.patch(&format!("/files/{}", uploaded[1].id), &json!({"name": "todo.md"})).await.json().await.unwrap();
+    let renamed: File = ann
+        .patch(
+            &format!("/files/{}", uploaded[1].id),
+            &json!({"name": "todo.md"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(renamed.name, "todo.md");
-    let moved: File = ann.patch(&format!("/files/{}", renamed.id), &json!({"parent_id": docs.id})).await.json().await.unwrap();
+    let moved: File = ann
+        .patch(
+            &format!("/files/{}", renamed.id),
+            &json!({"parent_id": docs.id}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(moved.parent_id.as_deref(), Some(docs.id.as_str()));
     assert_eq!(ann.list(Some(&docs.id)).await[0].name, "todo.md");
 
     let bob = server.new_user("bob").await;
     for id in [&docs.id, &uploaded[0].id, &moved.id] {
-        expect_problem(bob.api.get(&format!("/files/{id}")).await, 404, "/errors/not-found").await;
-        expect_problem(bob.api.get(&format!("/files/{id}/content")).await, 404, "/errors/not-found").await;
-        expect_problem(bob.api.delete(&format!("/files/{id}")).await, 404, "/errors/not-found").await;
+        expect_problem(
+            bob.api.get(&format!("/files/{id}")).await,
+            404,
+            "/errors/not-found",
+        )
+        .await;
+        expect_problem(
+            bob.api.get(&format!("/files/{id}/content")).await,
+            404,
+            "/errors/not-found",
+        )
+        .await;
+        expect_problem(
+            bob.api.delete(&format!("/files/{id}")).await,
+            404,
+            "/errors/not-found",
+        )
+        .await;
     }
     assert!(bob.api.list(None).await.is_empty());
 
-    assert_eq!(ann.delete(&format!("/files/{}", docs.id)).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(ann.delete(&format!("/files/{}", uploaded[0].id)).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        ann.delete(&format!("/files/{}", docs.id)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        ann.delete(&format!("/files/{}", uploaded[0].id))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
     assert!(ann.list(None).await.is_empty());
     assert_eq!(ann.used_bytes().await, 0);
 }
@@ -59,21 +116,38 @@ async fn ops_endpoints_and_openapi_list_every_route() {
     let doc: Value = anon.get("/openapi.json").await.json().await.unwrap();
     let paths = doc["paths"].as_object().unwrap();
     let expected = [
-        ("/auth/signup", "post"), ("/auth/login", "post"), ("/me", "get"),
-        ("/files", "get"), ("/files", "post"), ("/folders", "post"),
-        ("/files/{id}", "get"), ("/files/{id}", "patch"), ("/files/{id}", "delete"),
-        ("/files/{id}/content", "get"), ("/files/{id}/content", "put"),
-        ("/healthz", "get"), ("/metrics", "get"), ("/openapi.json", "get"),
+        ("/auth/signup", "post"),
+        ("/auth/login", "post"),
+        ("/me", "get"),
+        ("/files", "get"),
+        ("/files", "post"),
+        ("/folders", "post"),
+        ("/files/{id}", "get"),
+        ("/files/{id}", "patch"),
+        ("/files/{id}", "delete"),
+        ("/files/{id}/content", "get"),
+        ("/files/{id}/content", "put"),
+        ("/healthz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
     ];
     for (path, method) in expected {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing in /openapi.json");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing in /openapi.json"
+        );
     }
     let res = anon.get("/metrics").await;
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();
     assert!(text.contains("cloudos_http_requests_total{"), "{text}");
     assert!(text.contains("route=\"/healthz\""), "{text}");
-    expect_problem(anon.get("/no/such/endpoint").await, 404, "/errors/not-found").await;
+    expect_problem(
+        anon.get("/no/such/endpoint").await,
+        404,
+        "/errors/not-found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -81,7 +155,12 @@ async fn signup_login_and_me() {
     let server = TestServer::suite();
     let anon = server.client();
     let email = unique_email("Zoë");
-    let res = anon.post("/auth/signup", &json!({"email": email, "password": "password1", "name": "Zoë Ñandú"})).await;
+    let res = anon
+        .post(
+            "/auth/signup",
+            &json!({"email": email, "password": "password1", "name": "Zoë Ñandú"}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
     assert!(body["token"].as_str().unwrap().len() > 20);
@@ -91,32 +170,83 @@ async fn signup_login_and_me() {
     let mut me_client = anon.clone();
     me_client.token = Some(body["token"].as_str().unwrap().to_owned());
     let me: Value = me_client.get("/me").await.json().await.unwrap();
-    for field in ["id", "email", "name", "avatar_url", "created_at", "quota_bytes", "used_bytes"] {
+    for field in [
+        "id",
+        "email",
+        "name",
+        "avatar_url",
+        "created_at",
+        "quota_bytes",
+        "used_bytes",
+    ] {
         assert!(me.get(field).is_some(), "/me lacks {field}");
     }
     assert_eq!(me["id"], body["user"]["id"]);
     assert_eq!(me["used_bytes"], 0);
     assert!(me["quota_bytes"].as_u64().unwrap() > 0);
 
-    expect_problem(anon.post("/auth/signup", &json!({"email": email.to_uppercase(), "password": "password1", "name": "X"})).await, 409, "/errors/email-taken").await;
+    expect_problem(
+        anon.post(
+            "/auth/signup",
+            &json!({"email": email.to_uppercase(), "password": "password1", "name": "X"}),
+        )
+        .await,
+        409,
+        "/errors/email-taken",
+    )
+    .await;
     for bad in [
         json!({"email": "not-an-email", "password": "password1", "name": "X"}),
         json!({"email": unique_email("x"), "password": "short", "name": "X"}),
         json!({"email": unique_email("x"), "password": "password1", "name": "  "}),
     ] {
-        expect_problem(anon.post("/auth/signup", &bad).await, 400, "/errors/invalid").await;
+        expect_problem(
+            anon.post("/auth/signup", &bad).await,
+            400,
+            "/errors/invalid",
+        )
+        .await;
     }
-    let malformed = anon.req(Method::POST, "/auth/signup").header("content-type", "application/json").body("{\"email\":").send().await.unwrap();
+    let malformed = anon
+        .req(Method::POST, "/auth/signup")
+        .header("content-type", "application/json")
+        .body("{\"email\":")
+        .send()
+        .await
+        .unwrap();
     expect_problem(malformed, 400, "/errors/invalid-json").await;
     let missing = anon.post("/auth/login", &json!({"email": email})).await;
     expect_problem(missing, 400, "/errors/invalid-json").await;
 
-    let ok = anon.post("/auth/login", &json!({"email": email, "password": "password1"})).await;
+    let ok = anon
+        .post(
+            "/auth/login",
+            &json!({"email": email, "password": "password1"}),
+        )
+        .await;
     assert_eq!(ok.status(), StatusCode::OK);
     let login: Value = ok.json().await.unwrap();
     assert_eq!(login["user"]["id"], body["user"]["id"]);
-    expect_problem(anon.post("/auth/login", &json!({"email": email, "password": "wrong-password"})).await, 401, "/errors/wrong-credentials").await;
-    expect_problem(anon.post("/auth/login", &json!({"email": unique_email("nobody"), "password": "password1"})).await, 401, "/errors/wrong-credentials").await;
+    expect_problem(
+        anon.post(
+            "/auth/login",
+            &json!({"email": email, "password": "wrong-password"}),
+        )
+        .await,
+        401,
+        "/errors/wrong-credentials",
+    )
+    .await;
+    expect_problem(
+        anon.post(
+            "/auth/login",
+            &json!({"email": unique_email("nobody"), "password": "password1"}),
+        )
+        .await,
+        401,
+        "/errors/wrong-credentials",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -125,16 +255,38 @@ async fn repeated_failed_logins_get_429_with_retry_after() {
     let user = server.new_user("throttled").await;
     let anon = server.client();
     for _ in 0..5 {
-        let res = anon.post("/auth/login", &json!({"email": user.email, "password": "nope-nope"})).await;
+        let res = anon
+            .post(
+                "/auth/login",
+                &json!({"email": user.email, "password": "nope-nope"}),
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
-    let res = anon.post("/auth/login", &json!({"email": user.email, "password": "correct horse battery"})).await;
-    let retry: u64 = res.headers().get("retry-after").expect("Retry-After").to_str().unwrap().parse().unwrap();
+    let res = anon
+        .post(
+            "/auth/login",
+            &json!({"email": user.email, "password": "correct horse battery"}),
+        )
+        .await;
+    let retry: u64 = res
+        .headers()
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry > 0);
     expect_problem(res, 429, "/errors/rate-limited").await;
     // Other accounts are not affected.
     let other = server.new_user("unthrottled").await;
-    let res = anon.post("/auth/login", &json!({"email": other.email, "password": "correct horse battery"})).await;
+    let res = anon
+        .post(
+            "/auth/login",
+            &json!({"email": other.email, "password": "correct horse battery"}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -142,7 +294,11 @@ async fn repeated_failed_logins_get_429_with_retry_after() {
 async fn every_private_endpoint_needs_a_valid_token() {
     let server = TestServer::suite();
     let user = server.new_user("owner").await;
-    let file = user.api.upload(None, &[("a.txt", b"a".to_vec())]).await.remove(0);
+    let file = user
+        .api
+        .upload(None, &[("a.txt", b"a".to_vec())])
+        .await
+        .remove(0);
     let id = file.id;
     let calls: Vec<(Method, String)> = vec![
         (Method::GET, "/me".into()),
@@ -161,7 +317,12 @@ async fn every_private_endpoint_needs_a_valid_token() {
     expired_shape.token = Some(user.api.token.clone().unwrap() + "x");
     for (method, path) in &calls {
         for client in [&server.client(), &bad, &expired_shape] {
-            let res = client.req(method.clone(), path).body("{}").send().await.unwrap();
+            let res = client
+                .req(method.clone(), path)
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
             expect_problem(res, 401, "/errors/unauthorized").await;
         }
     }
@@ -179,19 +340,62 @@ async fn folders_names_and_conflicts() {
     assert_eq!(inner.parent_id.as_deref(), Some(projects.id.as_str()));
     assert_eq!(u.list(Some(&projects.id)).await, vec![inner.clone()]);
 
-    expect_problem(u.post("/folders", &json!({"parent_id": null, "name": "Projects"})).await, 409, "/errors/conflict").await;
+    expect_problem(
+        u.post("/folders", &json!({"parent_id": null, "name": "Projects"}))
+            .await,
+        409,
+        "/errors/conflict",
+    )
+    .await;
     // The same name is fine in another folder.
     u.mkdir(Some(&inner.id), "Projects").await;
     for bad in ["", ".", "..", "a/b", "nul\0byte", &"x".repeat(256)] {
-        expect_problem(u.post("/folders", &json!({"parent_id": null, "name": bad})).await, 400, "/errors/invalid").await;
+        expect_problem(
+            u.post("/folders", &json!({"parent_id": null, "name": bad}))
+                .await,
+            400,
+            "/errors/invalid",
+        )
+        .await;
     }
     u.mkdir(None, &"é".repeat(127)).await; // 254 bytes is allowed
-    expect_problem(u.post("/folders", &json!({"parent_id": "no-such-id", "name": "x"})).await, 404, "/errors/not-found").await;
-    expect_problem(u.get("/files?parent=no-such-id").await, 404, "/errors/not-found").await;
-    let file = u.upload(None, &[("plain.txt", b"x".to_vec())]).await.remove(0);
-    expect_problem(u.post("/folders", &json!({"parent_id": file.id, "name": "x"})).await, 400, "/errors/invalid").await;
-    expect_problem(u.upload_raw(None, &[("plain.txt", b"again".to_vec())]).await, 409, "/errors/conflict").await;
-    expect_problem(u.upload_raw(None, &[("../evil", b"x".to_vec())]).await, 400, "/errors/invalid").await;
+    expect_problem(
+        u.post("/folders", &json!({"parent_id": "no-such-id", "name": "x"}))
+            .await,
+        404,
+        "/errors/not-found",
+    )
+    .await;
+    expect_problem(
+        u.get("/files?parent=no-such-id").await,
+        404,
+        "/errors/not-found",
+    )
+    .await;
+    let file = u
+        .upload(None, &[("plain.txt", b"x".to_vec())])
+        .await
+        .remove(0);
+    expect_problem(
+        u.post("/folders", &json!({"parent_id": file.id, "name": "x"}))
+            .await,
+        400,
+        "/errors/invalid",
+    )
+    .await;
+    expect_problem(
+        u.upload_raw(None, &[("plain.txt", b"again".to_vec())])
+            .await,
+        409,
+        "/errors/conflict",
+    )
+    .await;
+    expect_problem(
+        u.upload_raw(None, &[("../evil", b"x".to_vec())]).await,
+        400,
+        "/errors/invalid",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -200,7 +404,16 @@ async fn upload_download_ranges_and_etags() {
     let u = server.new_user("loader").await.api;
     let folder = u.mkdir(None, "in").await;
     let big = pattern(1_234_567, 7);
-    let files = u.upload(Some(&folder.id), &[("big.bin", big.clone()), ("empty.txt", vec![]), ("ünï côdé.md", "héllo".as_bytes().to_vec())]).await;
+    let files = u
+        .upload(
+            Some(&folder.id),
+            &[
+                ("big.bin", big.clone()),
+                ("empty.txt", vec![]),
+                ("ünï côdé.md", "héllo".as_bytes().to_vec()),
+            ],
+        )
+        .await;
     let (bigf, empty, uni) = (&files[0], &files[1], &files[2]);
     assert_eq!(bigf.size, big.len() as u64);
     assert_eq!(bigf.checksum.as_deref(), Some(sha256_hex(&big).as_str()));
@@ -218,14 +431,29 @@ async fn upload_download_ranges_and_etags() {
     let etag = res.headers()["etag"].to_str().unwrap().to_owned();
     assert_eq!(etag, "\"1\"");
     assert_eq!(res.headers()["accept-ranges"], "bytes");
-    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("sandbox"));
-    let res = u.req(Method::GET, &format!("/files/{}/content", bigf.id)).header("if-none-match", &etag).send().await.unwrap();
+    assert!(res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
+    let res = u
+        .req(Method::GET, &format!("/files/{}/content", bigf.id))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
 
-    let ranged = |h: &'static str| u.req(Method::GET, &format!("/files/{}/content", bigf.id)).header("range", h).send();
+    let ranged = |h: &'static str| {
+        u.req(Method::GET, &format!("/files/{}/content", bigf.id))
+            .header("range", h)
+            .send()
+    };
     let res = ranged("bytes=100-199").await.unwrap();
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(res.headers()["content-range"], format!("bytes 100-199/{}", big.len()).as_str());
+    assert_eq!(
+        res.headers()["content-range"],
+        format!("bytes 100-199/{}", big.len()).as_str()
+    );
     assert_eq!(res.bytes().await.unwrap(), big[100..200]);
     let res = ranged("bytes=-10").await.unwrap();
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
@@ -233,12 +461,20 @@ async fn upload_download_ranges_and_etags() {
     let res = ranged("bytes=1234000-").await.unwrap();
     assert_eq!(res.bytes().await.unwrap(), big[1_234_000..]);
     let res = ranged("bytes=9999999-").await.unwrap();
-    assert_eq!(res.headers()["content-range"], format!("bytes */{}", big.len()).as_str());
+    assert_eq!(
+        res.headers()["content-range"],
+        format!("bytes */{}", big.len()).as_str()
+    );
     expect_problem(res, 416, "/errors/range-not-satisfiable").await;
 
     let folder_content = u.get(&format!("/files/{}/content", folder.id)).await;
     expect_problem(folder_content, 400, "/errors/invalid").await;
-    let res = u.req(Method::POST, "/files").multipart(reqwest::multipart::Form::new().text("note", "no file")).send().await.unwrap();
+    let res = u
+        .req(Method::POST, "/files")
+        .multipart(reqwest::multipart::Form::new().text("note", "no file"))
+        .send()
+        .await
+        .unwrap();
     expect_problem(res, 400, "/errors/invalid").await;
 }
 
@@ -246,24 +482,53 @@ async fn upload_download_ranges_and_etags() {
 async fn saving_needs_the_current_version() {
     let server = TestServer::suite();
     let u = server.new_user("editor").await.api;
-    let f = u.upload(None, &[("draft.txt", b"one".to_vec())]).await.remove(0);
+    let f = u
+        .upload(None, &[("draft.txt", b"one".to_vec())])
+        .await
+        .remove(0);
     let path = format!("/files/{}/content", f.id);
-    let res = u.req(Method::PUT, &path).header("if-match", "\"1\"").body("two!").send().await.unwrap();
+    let res = u
+        .req(Method::PUT, &path)
+        .header("if-match", "\"1\"")
+        .body("two!")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let saved: File = res.json().await.unwrap();
     assert_eq!(saved.version, 2);
     assert_eq!(saved.size, 4);
-    assert_eq!(saved.checksum.as_deref(), Some(sha256_hex(b"two!").as_str()));
+    assert_eq!(
+        saved.checksum.as_deref(),
+        Some(sha256_hex(b"two!").as_str())
+    );
     assert_eq!(u.content(&f.id).await, b"two!");
     // A save based on version 1 would lose version 2.
-    let stale = u.req(Method::PUT, &path).header("if-match", "\"1\"").body("lost?").send().await.unwrap();
+    let stale = u
+        .req(Method::PUT, &path)
+        .header("if-match", "\"1\"")
+        .body("lost?")
+        .send()
+        .await
+        .unwrap();
     expect_problem(stale, 412, "/errors/stale-version").await;
-    let missing = u.req(Method::PUT, &path).body("blind").send().await.unwrap();
+    let missing = u
+        .req(Method::PUT, &path)
+        .body("blind")
+        .send()
+        .await
+        .unwrap();
     expect_problem(missing, 428, "/errors/if-match-required").await;
     assert_eq!(u.content(&f.id).await, b"two!");
     let res = u.get(&path).await;
     assert_eq!(res.headers()["etag"], "\"2\"");
-    let empty = u.req(Method::PUT, &path).header("if-match", "\"2\"").body("").send().await.unwrap();
+    let empty = u
+        .req(Method::PUT, &path)
+        .header("if-match", "\"2\"")
+        .body("")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(empty.status(), StatusCode::OK);
     assert!(u.content(&f.id).await.is_empty());
 }
@@ -276,27 +541,88 @@ async fn rename_and_move() {
     let b = u.mkdir(Some(&a.id), "b").await;
     let c = u.mkdir(Some(&b.id), "c").await;
     let f = u.upload(None, &[("f.txt", b"f".to_vec())]).await.remove(0);
-    let g = u.upload(Some(&a.id), &[("g.txt", b"g".to_vec())]).await.remove(0);
+    let g = u
+        .upload(Some(&a.id), &[("g.txt", b"g".to_vec())])
+        .await
+        .remove(0);
 
     for target in [&a.id, &b.id, &c.id] {
-        let res = u.patch(&format!("/files/{}", a.id), &json!({"parent_id": target})).await;
+        let res = u
+            .patch(&format!("/files/{}", a.id), &json!({"parent_id": target}))
+            .await;
         expect_problem(res, 400, "/errors/invalid").await;
     }
-    expect_problem(u.patch(&format!("/files/{}", f.id), &json!({"name": "a"})).await, 409, "/errors/conflict").await;
-    expect_problem(u.patch(&format!("/files/{}", f.id), &json!({"name": "x/y"})).await, 400, "/errors/invalid").await;
-    expect_problem(u.patch(&format!("/files/{}", f.id), &json!({"parent_id": g.id})).await, 400, "/errors/invalid").await;
-    expect_problem(u.patch(&format!("/files/{}", f.id), &json!({"parent_id": "nope"})).await, 404, "/errors/not-found").await;
-    let g2 = u.upload(None, &[("g.txt", b"other g".to_vec())]).await.remove(0);
-    expect_problem(u.patch(&format!("/files/{}", g2.id), &json!({"parent_id": a.id})).await, 409, "/errors/conflict").await;
+    expect_problem(
+        u.patch(&format!("/files/{}", f.id), &json!({"name": "a"}))
+            .await,
+        409,
+        "/errors/conflict",
+    )
+    .await;
+    expect_problem(
+        u.patch(&format!("/files/{}", f.id), &json!({"name": "x/y"}))
+            .await,
+        400,
+        "/errors/invalid",
+    )
+    .await;
+    expect_problem(
+        u.patch(&format!("/files/{}", f.id), &json!({"parent_id": g.id}))
+            .await,
+        400,
+        "/errors/invalid",
+    )
+    .await;
+    expect_problem(
+        u.patch(&format!("/files/{}", f.id), &json!({"parent_id": "nope"}))
+            .await,
+        404,
+        "/errors/not-found",
+    )
+    .await;
+    let g2 = u
+        .upload(None, &[("g.txt", b"other g".to_vec())])
+        .await
+        .remove(0);
+    expect_problem(
+        u.patch(&format!("/files/{}", g2.id), &json!({"parent_id": a.id}))
+            .await,
+        409,
+        "/errors/conflict",
+    )
+    .await;
 
-    let moved: File = u.patch(&format!("/files/{}", c.id), &json!({"parent_id": null, "name": "c at root"})).await.json().await.unwrap();
+    let moved: File = u
+        .patch(
+            &format!("/files/{}", c.id),
+            &json!({"parent_id": null, "name": "c at root"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!((moved.parent_id, moved.name.as_str()), (None, "c at root"));
-    let moved: File = u.patch(&format!("/files/{}", f.id), &json!({"parent_id": c.id})).await.json().await.unwrap();
+    let moved: File = u
+        .patch(&format!("/files/{}", f.id), &json!({"parent_id": c.id}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(moved.parent_id.as_deref(), Some(c.id.as_str()));
     assert_eq!(u.content(&f.id).await, b"f");
-    let b2: File = u.patch(&format!("/files/{}", b.id), &json!({"name": "bee"})).await.json().await.unwrap();
+    let b2: File = u
+        .patch(&format!("/files/{}", b.id), &json!({"name": "bee"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(b2.parent_id.as_deref(), Some(a.id.as_str()));
-    expect_problem(u.patch(&format!("/files/{}", a.id), &json!("oops")).await, 400, "/errors/invalid-json").await;
+    expect_problem(
+        u.patch(&format!("/files/{}", a.id), &json!("oops")).await,
+        400,
+        "/errors/invalid-json",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -305,14 +631,33 @@ async fn delete_is_recursive() {
     let u = server.new_user("deleter").await.api;
     let top = u.mkdir(None, "top").await;
     let mid = u.mkdir(Some(&top.id), "mid").await;
-    let deep = u.upload(Some(&mid.id), &[("deep.bin", pattern(5000, 3))]).await.remove(0);
-    let keep = u.upload(None, &[("keep.txt", b"keep".to_vec())]).await.remove(0);
+    let deep = u
+        .upload(Some(&mid.id), &[("deep.bin", pattern(5000, 3))])
+        .await
+        .remove(0);
+    let keep = u
+        .upload(None, &[("keep.txt", b"keep".to_vec())])
+        .await
+        .remove(0);
     assert_eq!(u.used_bytes().await, 5004);
-    assert_eq!(u.delete(&format!("/files/{}", top.id)).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        u.delete(&format!("/files/{}", top.id)).await.status(),
+        StatusCode::NO_CONTENT
+    );
     for id in [&top.id, &mid.id, &deep.id] {
-        expect_problem(u.get(&format!("/files/{id}")).await, 404, "/errors/not-found").await;
+        expect_problem(
+            u.get(&format!("/files/{id}")).await,
+            404,
+            "/errors/not-found",
+        )
+        .await;
     }
-    expect_problem(u.delete(&format!("/files/{}", top.id)).await, 404, "/errors/not-found").await;
+    expect_problem(
+        u.delete(&format!("/files/{}", top.id)).await,
+        404,
+        "/errors/not-found",
+    )
+    .await;
     assert_eq!(u.used_bytes().await, 4);
     assert_eq!(u.content(&keep.id).await, b"keep");
 }
@@ -322,29 +667,70 @@ async fn signed_download_urls_work_without_a_token_until_they_expire() {
     let server = TestServer::suite();
     let u = server.new_user("linker").await.api;
     let bytes = pattern(10_000, 9);
-    let f = u.upload(None, &[("shared.bin", bytes.clone())]).await.remove(0);
-    let meta: File = u.get(&format!("/files/{}", f.id)).await.json().await.unwrap();
+    let f = u
+        .upload(None, &[("shared.bin", bytes.clone())])
+        .await
+        .remove(0);
+    let meta: File = u
+        .get(&format!("/files/{}", f.id))
+        .await
+        .json()
+        .await
+        .unwrap();
     let url = meta.download_url.expect("download_url");
     let anon = reqwest::Client::new();
     let res = anon.get(&url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap(), bytes);
-    let res = anon.get(&url).header("range", "bytes=0-9").send().await.unwrap();
+    let res = anon
+        .get(&url)
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.bytes().await.unwrap(), bytes[..10]);
 
     let tampered = url.replace("sig=", "sig=00");
-    expect_problem(anon.get(&tampered).send().await.unwrap(), 403, "/errors/bad-signature").await;
-    let other_file = u.upload(None, &[("other.bin", b"secret".to_vec())]).await.remove(0);
+    expect_problem(
+        anon.get(&tampered).send().await.unwrap(),
+        403,
+        "/errors/bad-signature",
+    )
+    .await;
+    let other_file = u
+        .upload(None, &[("other.bin", b"secret".to_vec())])
+        .await
+        .remove(0);
     let stolen = url.replace(&f.id, &other_file.id);
-    expect_problem(anon.get(&stolen).send().await.unwrap(), 403, "/errors/bad-signature").await;
+    expect_problem(
+        anon.get(&stolen).send().await.unwrap(),
+        403,
+        "/errors/bad-signature",
+    )
+    .await;
 
-    let short: File = u.get(&format!("/files/{}?url_ttl=1", f.id)).await.json().await.unwrap();
+    let short: File = u
+        .get(&format!("/files/{}?url_ttl=1", f.id))
+        .await
+        .json()
+        .await
+        .unwrap();
     let short_url = short.download_url.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    expect_problem(anon.get(&short_url).send().await.unwrap(), 403, "/errors/bad-signature").await;
+    expect_problem(
+        anon.get(&short_url).send().await.unwrap(),
+        403,
+        "/errors/bad-signature",
+    )
+    .await;
 
     let folder = u.mkdir(None, "no-url").await;
-    let meta: Value = u.get(&format!("/files/{}", folder.id)).await.json().await.unwrap();
+    let meta: Value = u
+        .get(&format!("/files/{}", folder.id))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(meta.get("download_url").is_none());
 }
 
@@ -357,7 +743,10 @@ async fn quota_refuses_before_storing_past_it() {
     if server.is_native() {
         assert_eq!(quota, SUITE_QUOTA_BYTES);
     }
-    let kept = u.upload(None, &[("kept.bin", pattern(1000, 1))]).await.remove(0);
+    let kept = u
+        .upload(None, &[("kept.bin", pattern(1000, 1))])
+        .await
+        .remove(0);
     let too_big = pattern((quota - 1000 + 1) as usize, 2);
 
     // With a Content-Length the server refuses up front.
@@ -365,17 +754,36 @@ async fn quota_refuses_before_storing_past_it() {
     expect_problem(res, 413, "/errors/quota-exceeded").await;
 
     // Streamed without a length, it stops at the first chunk past the quota.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = too_big.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        too_big.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
-    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::stream(body).file_name("huge2.bin"));
-    let res = u.req(Method::POST, "/files").multipart(form).send().await.unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::stream(body).file_name("huge2.bin"),
+    );
+    let res = u
+        .req(Method::POST, "/files")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     expect_problem(res, 413, "/errors/quota-exceeded").await;
 
     // Replacing content counts the old size as freed, and still refuses past the quota.
     let path = format!("/files/{}/content", kept.id);
-    let res = u.req(Method::PUT, &path).header("if-match", "\"1\"").body(pattern(quota as usize + 1, 5)).send().await.unwrap();
+    let res = u
+        .req(Method::PUT, &path)
+        .header("if-match", "\"1\"")
+        .body(pattern(quota as usize + 1, 5))
+        .send()
+        .await
+        .unwrap();
     expect_problem(res, 413, "/errors/quota-exceeded").await;
-    assert_eq!(u.content(&kept.id).await, pattern(1000, 1), "the old content is intact");
+    assert_eq!(
+        u.content(&kept.id).await,
+        pattern(1000, 1),
+        "the old content is intact"
+    );
 
     assert_eq!(u.used_bytes().await, 1000);
     let names: Vec<_> = u.list(None).await.into_iter().map(|f| f.name).collect();
@@ -391,26 +799,95 @@ async fn another_users_ids_answer_404_everywhere() {
     let alice = server.new_user("alice").await.api;
     let mallory = server.new_user("mallory").await.api;
     let folder = alice.mkdir(None, "private").await;
-    let file = alice.upload(Some(&folder.id), &[("diary.txt", b"dear diary".to_vec())]).await.remove(0);
+    let file = alice
+        .upload(Some(&folder.id), &[("diary.txt", b"dear diary".to_vec())])
+        .await
+        .remove(0);
 
     for id in [&folder.id, &file.id] {
-        expect_problem(mallory.get(&format!("/files/{id}")).await, 404, "/errors/not-found").await;
-        expect_problem(mallory.get(&format!("/files/{id}/content")).await, 404, "/errors/not-found").await;
-        let put = mallory.req(Method::PUT, &format!("/files/{id}/content")).header("if-match", "\"1\"").body("pwned").send().await.unwrap();
+        expect_problem(
+            mallory.get(&format!("/files/{id}")).await,
+            404,
+            "/errors/not-found",
+        )
+        .await;
+        expect_problem(
+            mallory.get(&format!("/files/{id}/content")).await,
+            404,
+            "/errors/not-found",
+        )
+        .await;
+        let put = mallory
+            .req(Method::PUT, &format!("/files/{id}/content"))
+            .header("if-match", "\"1\"")
+            .body("pwned")
+            .send()
+            .await
+            .unwrap();
         expect_problem(put, 404, "/errors/not-found").await;
-        expect_problem(mallory.patch(&format!("/files/{id}"), &json!({"name": "mine"})).await, 404, "/errors/not-found").await;
-        expect_problem(mallory.delete(&format!("/files/{id}")).await, 404, "/errors/not-found").await;
+        expect_problem(
+            mallory
+                .patch(&format!("/files/{id}"), &json!({"name": "mine"}))
+                .await,
+            404,
+            "/errors/not-found",
+        )
+        .await;
+        expect_problem(
+            mallory.delete(&format!("/files/{id}")).await,
+            404,
+            "/errors/not-found",
+        )
+        .await;
     }
-    expect_problem(mallory.get(&format!("/files?parent={}", folder.id)).await, 404, "/errors/not-found").await;
-    expect_problem(mallory.post("/folders", &json!({"parent_id": folder.id, "name": "x"})).await, 404, "/errors/not-found").await;
-    expect_problem(mallory.upload_raw(Some(&folder.id), &[("x.txt", b"x".to_vec())]).await, 404, "/errors/not-found").await;
+    expect_problem(
+        mallory.get(&format!("/files?parent={}", folder.id)).await,
+        404,
+        "/errors/not-found",
+    )
+    .await;
+    expect_problem(
+        mallory
+            .post("/folders", &json!({"parent_id": folder.id, "name": "x"}))
+            .await,
+        404,
+        "/errors/not-found",
+    )
+    .await;
+    expect_problem(
+        mallory
+            .upload_raw(Some(&folder.id), &[("x.txt", b"x".to_vec())])
+            .await,
+        404,
+        "/errors/not-found",
+    )
+    .await;
     // Moving one's own file into someone else's folder is the same 404.
     let own = mallory.mkdir(None, "own").await;
-    expect_problem(mallory.patch(&format!("/files/{}", own.id), &json!({"parent_id": folder.id})).await, 404, "/errors/not-found").await;
+    expect_problem(
+        mallory
+            .patch(
+                &format!("/files/{}", own.id),
+                &json!({"parent_id": folder.id}),
+            )
+            .await,
+        404,
+        "/errors/not-found",
+    )
+    .await;
 
     assert_eq!(alice.content(&file.id).await, b"dear diary");
     assert_eq!(alice.list(Some(&folder.id)).await.len(), 1);
-    assert_eq!(alice.get(&format!("/files/{}", folder.id)).await.json::<File>().await.unwrap().name, "private");
+    assert_eq!(
+        alice
+            .get(&format!("/files/{}", folder.id))
+            .await
+            .json::<File>()
+            .await
+            .unwrap()
+            .name,
+        "private"
+    );
 }
 
 #[tokio::test]
@@ -435,10 +912,16 @@ async fn an_upload_cut_off_midway_leaves_no_file() {
     drop(sock);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
-    assert!(u.list(None).await.is_empty(), "no file row for a cut-off upload");
+    assert!(
+        u.list(None).await.is_empty(),
+        "no file row for a cut-off upload"
+    );
     assert_eq!(u.used_bytes().await, 0);
     // The name is still free: a complete retry succeeds.
-    let done = u.upload(None, &[("half.bin", pattern(declared, 4))]).await.remove(0);
+    let done = u
+        .upload(None, &[("half.bin", pattern(declared, 4))])
+        .await
+        .remove(0);
     assert_eq!(done.size, declared as u64);
 
     // A malformed multipart body is a clear 400, not a half file.

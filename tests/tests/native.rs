@@ -36,28 +36,57 @@ async fn wait_until<F: Fn() -> bool>(what: &str, within: Duration, check: F) {
 #[tokio::test]
 async fn orphan_sweep_removes_unreferenced_and_cut_off_blobs() {
     let server = TestServer::native(
-        ServerOptions::default().env("CLOUDOS_SWEEP_INTERVAL_SECS", 1).env("CLOUDOS_ORPHAN_GRACE_SECS", GRACE_SECS),
+        ServerOptions::default()
+            .env("CLOUDOS_SWEEP_INTERVAL_SECS", 1)
+            .env("CLOUDOS_ORPHAN_GRACE_SECS", GRACE_SECS),
     );
     let blobs = server.data_dir.clone().unwrap().join("blobs");
     let u = server.new_user("sweeper").await.api;
-    let keep = u.upload(None, &[("keep.bin", pattern(1000, 1))]).await.remove(0);
-    let gone = u.upload(None, &[("gone.bin", pattern(2000, 2))]).await.remove(0);
-    let dup = u.upload(None, &[("dup.bin", pattern(1000, 1))]).await.remove(0);
+    let keep = u
+        .upload(None, &[("keep.bin", pattern(1000, 1))])
+        .await
+        .remove(0);
+    let gone = u
+        .upload(None, &[("gone.bin", pattern(2000, 2))])
+        .await
+        .remove(0);
+    let dup = u
+        .upload(None, &[("dup.bin", pattern(1000, 1))])
+        .await
+        .remove(0);
     assert_eq!(files_under(&blobs).len(), 2, "equal content is stored once");
     assert_eq!(dup.checksum, keep.checksum);
 
-    assert_eq!(u.delete(&format!("/files/{}", gone.id)).await.status(), StatusCode::NO_CONTENT);
-    let gone_blob = blobs.join(&gone.checksum.as_ref().unwrap()[..2]).join(&gone.checksum.as_ref().unwrap()[2..]);
-    wait_until("the sweep to remove the deleted file's blob", Duration::from_secs(15), || !gone_blob.exists()).await;
+    assert_eq!(
+        u.delete(&format!("/files/{}", gone.id)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let gone_blob = blobs
+        .join(&gone.checksum.as_ref().unwrap()[..2])
+        .join(&gone.checksum.as_ref().unwrap()[2..]);
+    wait_until(
+        "the sweep to remove the deleted file's blob",
+        Duration::from_secs(15),
+        || !gone_blob.exists(),
+    )
+    .await;
     // Still referenced by two rows: deleting one keeps the blob.
-    assert_eq!(u.delete(&format!("/files/{}", dup.id)).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        u.delete(&format!("/files/{}", dup.id)).await.status(),
+        StatusCode::NO_CONTENT
+    );
     tokio::time::sleep(Duration::from_secs(GRACE_SECS + 2)).await;
     assert_eq!(u.content(&keep.id).await, pattern(1000, 1));
 
     // A pending upload left by a crash (no process to drop it) is swept too.
     let stray = blobs.join(".pending").join("crashedupload");
     std::fs::write(&stray, b"half").unwrap();
-    wait_until("the sweep to remove a stale pending upload", Duration::from_secs(15), || !stray.exists()).await;
+    wait_until(
+        "the sweep to remove a stale pending upload",
+        Duration::from_secs(15),
+        || !stray.exists(),
+    )
+    .await;
     assert_eq!(files_under(&blobs).len(), 1);
 }
 
@@ -74,7 +103,8 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 #[tokio::test]
 async fn a_1_gib_upload_streams_in_bounded_memory() {
     const GIB: u64 = 1024 * 1024 * 1024;
-    let server = TestServer::native(ServerOptions::default().env("CLOUDOS_DEFAULT_QUOTA_BYTES", 4 * GIB));
+    let server =
+        TestServer::native(ServerOptions::default().env("CLOUDOS_DEFAULT_QUOTA_BYTES", 4 * GIB));
     let pid = server.pid().unwrap();
     let u = server.new_user("bulk").await.api;
     // Warm up every code path once so the baseline includes them.
@@ -82,39 +112,82 @@ async fn a_1_gib_upload_streams_in_bounded_memory() {
     let baseline = rss_kib(pid, "VmRSS:");
 
     let chunk = bytes::Bytes::from(pattern(1 << 20, 5));
-    let stream = futures_util::stream::iter((0..1024).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
-    let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), GIB).file_name("big.bin");
-    let res = u.req(Method::POST, "/files").multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    let stream =
+        futures_util::stream::iter((0..1024).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let part =
+        reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), GIB)
+            .file_name("big.bin");
+    let res = u
+        .req(Method::POST, "/files")
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let peak = rss_kib(pid, "VmHWM:");
     let growth_mib = peak.saturating_sub(baseline) / 1024;
-    assert!(growth_mib <= 64, "server memory grew by {growth_mib} MiB during a 1 GiB upload");
+    assert!(
+        growth_mib <= 64,
+        "server memory grew by {growth_mib} MiB during a 1 GiB upload"
+    );
 
     let files: serde_json::Value = res.json().await.unwrap();
     assert_eq!(files["files"][0]["size"], GIB);
     let id = files["files"][0]["id"].as_str().unwrap().to_owned();
-    let res = u.req(Method::GET, &format!("/files/{id}/content")).header("range", "bytes=1073741814-").send().await.unwrap();
-    assert_eq!(res.bytes().await.unwrap(), pattern(1 << 20, 5)[(1 << 20) - 10..]);
+    let res = u
+        .req(Method::GET, &format!("/files/{id}/content"))
+        .header("range", "bytes=1073741814-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.bytes().await.unwrap(),
+        pattern(1 << 20, 5)[(1 << 20) - 10..]
+    );
 }
 
 #[tokio::test]
 async fn secret_is_generated_once_and_survives_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = ServerOptions { data_dir: Some(tmp.path().to_owned()), ..Default::default() };
+    let opts = ServerOptions {
+        data_dir: Some(tmp.path().to_owned()),
+        ..Default::default()
+    };
     let mut first = TestServer::native(opts.clone());
     let user = first.new_user("stayer").await;
-    let f = user.api.upload(None, &[("kept.txt", b"still here".to_vec())]).await.remove(0);
-    assert!(first.terminate(Duration::from_secs(10)).unwrap(), "clean exit on SIGTERM");
-    assert!(first.logs().iter().any(|l| l.contains("\"stopped\"")), "logs the graceful stop");
+    let f = user
+        .api
+        .upload(None, &[("kept.txt", b"still here".to_vec())])
+        .await
+        .remove(0);
+    assert!(
+        first.terminate(Duration::from_secs(10)).unwrap(),
+        "clean exit on SIGTERM"
+    );
+    assert!(
+        first.logs().iter().any(|l| l.contains("\"stopped\"")),
+        "logs the graceful stop"
+    );
     let secret = std::fs::read_to_string(tmp.path().join("secret.key")).unwrap();
     assert_eq!(secret.trim().len(), 64);
 
     let second = TestServer::native(opts);
     let mut api = user.api.clone();
     api.base = second.base.clone();
-    assert_eq!(api.content(&f.id).await, b"still here", "old token and data still valid");
-    assert_eq!(std::fs::read_to_string(tmp.path().join("secret.key")).unwrap(), secret);
-    let migrations = second.logs().iter().filter(|l| l.contains("applied migration")).count();
+    assert_eq!(
+        api.content(&f.id).await,
+        b"still here",
+        "old token and data still valid"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("secret.key")).unwrap(),
+        secret
+    );
+    let migrations = second
+        .logs()
+        .iter()
+        .filter(|l| l.contains("applied migration"))
+        .count();
     assert_eq!(migrations, 0, "a restart applies no migration twice");
 }
 
@@ -125,8 +198,12 @@ async fn logs_are_json_lines() {
     let logs = server.logs();
     assert!(!logs.is_empty());
     for line in &logs {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        assert!(v.get("level").is_some() && v.get("timestamp").is_some(), "{line}");
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v.get("level").is_some() && v.get("timestamp").is_some(),
+            "{line}"
+        );
     }
 }
 
@@ -146,15 +223,29 @@ impl Drop for S3Server {
 }
 
 fn start_s3s() -> S3Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();
     let bin = std::env::var("S3S_FS_BIN").unwrap_or_else(|_| {
-        let home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
+        let home = std::env::var("CARGO_HOME")
+            .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
         format!("{home}/bin/s3s-fs")
     });
     let child = Command::new(&bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", "testkey", "--secret-key", "testsecret"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            "testkey",
+            "--secret-key",
+            "testsecret",
+        ])
         .arg(&root)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -165,7 +256,12 @@ fn start_s3s() -> S3Server {
         assert!(Instant::now() < deadline, "s3s-fs did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    S3Server { child, url: format!("http://127.0.0.1:{port}"), _dir: dir, root }
+    S3Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+        root,
+    }
 }
 
 #[tokio::test]
@@ -186,50 +282,88 @@ async fn blobs_in_an_s3_server() {
     // One small blob (single PUT) and one past the multipart threshold.
     let small = pattern(10_000, 1);
     let large = pattern(20 * 1024 * 1024 + 123, 2);
-    let files = u.upload(None, &[("small.bin", small.clone()), ("large.bin", large.clone())]).await;
-    assert_eq!(files[1].checksum.as_deref(), Some(sha256_hex(&large).as_str()));
+    let files = u
+        .upload(
+            None,
+            &[("small.bin", small.clone()), ("large.bin", large.clone())],
+        )
+        .await;
+    assert_eq!(
+        files[1].checksum.as_deref(),
+        Some(sha256_hex(&large).as_str())
+    );
     assert_eq!(u.content(&files[0].id).await, small);
     assert_eq!(u.content(&files[1].id).await, large);
-    let res = u.req(Method::GET, &format!("/files/{}/content", files[1].id)).header("range", "bytes=10000000-10000099").send().await.unwrap();
+    let res = u
+        .req(Method::GET, &format!("/files/{}/content", files[1].id))
+        .header("range", "bytes=10000000-10000099")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(res.bytes().await.unwrap(), large[10_000_000..10_000_100]);
     let stored = files_under(&s3.root.join("cloudos-test"));
     let key = files[1].checksum.clone().unwrap();
-    assert!(stored.iter().any(|p| p.ends_with(&format!("blobs/{key}"))), "{stored:?}");
+    assert!(
+        stored.iter().any(|p| p.ends_with(&format!("blobs/{key}"))),
+        "{stored:?}"
+    );
 
     // The orphan sweep works through the S3 API as well.
-    assert_eq!(u.delete(&format!("/files/{}", files[1].id)).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        u.delete(&format!("/files/{}", files[1].id)).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let root = s3.root.join("cloudos-test");
-    wait_until("the sweep to delete the S3 object", Duration::from_secs(15), || {
-        !files_under(&root).iter().any(|p| p.ends_with(&format!("blobs/{key}")))
-    })
+    wait_until(
+        "the sweep to delete the S3 object",
+        Duration::from_secs(15),
+        || {
+            !files_under(&root)
+                .iter()
+                .any(|p| p.ends_with(&format!("blobs/{key}")))
+        },
+    )
     .await;
     assert_eq!(u.content(&files[0].id).await, small);
 }
+
+/// (content type, body) of each OTLP request received.
+type Exports = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 // The receiver must keep serving while the test thread waits for the server to stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traces_are_exported_over_otlp() {
     use axum::routing::post;
-    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let received: Exports = Arc::default();
     let sink = received.clone();
     let receiver = axum::Router::new().route(
         "/v1/traces",
-        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let sink = sink.clone();
-            async move {
-                let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-                sink.lock().unwrap().push((ct, body.to_vec()));
-                StatusCode::OK
-            }
-        }),
+        post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let ct = headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    sink.lock().unwrap().push((ct, body.to_vec()));
+                    StatusCode::OK
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
 
-    let mut server = TestServer::native(ServerOptions::default().env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint));
-    assert_eq!(server.client().get("/healthz").await.status(), StatusCode::OK);
+    let mut server =
+        TestServer::native(ServerOptions::default().env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint));
+    assert_eq!(
+        server.client().get("/healthz").await.status(),
+        StatusCode::OK
+    );
     // Stopping flushes the batch exporter.
     assert!(server.terminate(Duration::from_secs(15)).unwrap());
     let got = received.lock().unwrap().clone();

@@ -9,12 +9,25 @@ use crate::util::{cargo, root, status, target_dir};
 /// The files benchmark: the server's upload/download against raw disk reads of the same
 /// bytes in the same run, bulk creates, and listing a large folder.
 pub fn files() -> Result<()> {
-    cargo(&["build", "--release", "-p", "cloudos-server", "--bin", "cloudos", "-p", "cloudos-tests", "--bin", "bench-files"])?;
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "cloudos-server",
+        "--bin",
+        "cloudos",
+        "-p",
+        "cloudos-tests",
+        "--bin",
+        "bench-files",
+    ])?;
     let release = target_dir().join("release");
     let report = root().join("target").join("bench-files.md");
     std::fs::create_dir_all(report.parent().expect("has a parent"))?;
     let mut cmd = Command::new(release.join("bench-files"));
-    cmd.env("CLOUDOS_BIN", release.join("cloudos")).arg(&report).current_dir(root());
+    cmd.env("CLOUDOS_BIN", release.join("cloudos"))
+        .arg(&report)
+        .current_dir(root());
     status(cmd, "bench-files")?;
     let section = std::fs::read_to_string(&report).context("reading the benchmark report")?;
     write_section("files", &section)?;

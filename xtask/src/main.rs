@@ -45,7 +45,14 @@ fn main() -> Result<()> {
 
 fn run(extra: &[String]) -> Result<()> {
     setup::setup()?;
-    util::cargo(&["build", "--release", "-p", "cloudos-server", "--bin", "cloudos"])?;
+    util::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "cloudos-server",
+        "--bin",
+        "cloudos",
+    ])?;
     let bin = util::target_dir().join("release").join("cloudos");
     let mut args = vec!["serve".to_owned()];
     args.extend(extra.iter().cloned());
@@ -63,7 +70,15 @@ fn test() -> Result<()> {
 
 fn check_wasm() -> Result<()> {
     let wasm = setup::wasm_toolchain()?;
-    let mut args = vec!["build", "--target", "wasm32-unknown-unknown", "-p", "cloudos-core", "-p", "cloudos-worker"];
+    let mut args = vec![
+        "build",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "cloudos-core",
+        "-p",
+        "cloudos-worker",
+    ];
     let dir = util::target_dir().join("wasm");
     let dir = dir.to_string_lossy().into_owned();
     args.extend(["--target-dir", &dir]);

@@ -38,14 +38,20 @@ pub fn setup() -> Result<()> {
     let started = std::time::Instant::now();
     wasm_toolchain()?;
     cargo_tool("s3s-fs", S3S_FS_VERSION, &["--features", "binary"])?;
-    eprintln!("setup: everything is present ({:.1} s)", started.elapsed().as_secs_f64());
+    eprintln!(
+        "setup: everything is present ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 /// Makes sure a wasm32 toolchain exists and says which.
 pub fn wasm_toolchain() -> Result<WasmToolchain> {
     let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+    if installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
         return Ok(WasmToolchain::Rustup);
     }
     // rustup's servers are not among the registries this project may download from, so
@@ -55,7 +61,10 @@ pub fn wasm_toolchain() -> Result<WasmToolchain> {
         build_wasm_std()?;
     }
     let toolchains = output("rustup", &["toolchain", "list"]).unwrap_or_default();
-    if !toolchains.lines().any(|l| l.split_whitespace().next() == Some("web")) {
+    if !toolchains
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some("web"))
+    {
         let mut cmd = Command::new("rustup");
         cmd.args(["toolchain", "link", "web", "/usr"]);
         status(cmd, "rustup toolchain link web /usr")?;
@@ -65,7 +74,10 @@ pub fn wasm_toolchain() -> Result<WasmToolchain> {
 
 fn has_wasm_std() -> bool {
     std::fs::read_dir(WASM_SYSROOT)
-        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+        })
         .unwrap_or(false)
 }
 
@@ -82,7 +94,13 @@ fn build_wasm_std() -> Result<()> {
     std::fs::write(dir.join("src/lib.rs"), "pub fn seed() -> u32 { 1 }\n")?;
     let mut cmd = Command::new("/usr/bin/cargo");
     cmd.current_dir(&dir)
-        .args(["build", "--release", "--target", "wasm32-unknown-unknown", "-Zbuild-std=std,panic_abort"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-Zbuild-std=std,panic_abort",
+        ])
         .env("RUSTC", "/usr/bin/rustc")
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTFLAGS", "-C embed-bitcode=yes")
@@ -94,9 +112,15 @@ fn build_wasm_std() -> Result<()> {
     std::fs::create_dir_all(WASM_SYSROOT)?;
     for entry in std::fs::read_dir(&deps)? {
         let path = entry?.path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        if name.starts_with("lib") && name.ends_with(".rlib") && !name.starts_with("libwasmstdseed") {
-            std::fs::copy(&path, Path::new(WASM_SYSROOT).join(&name)).with_context(|| format!("installing {name}"))?;
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with("lib") && name.ends_with(".rlib") && !name.starts_with("libwasmstdseed")
+        {
+            std::fs::copy(&path, Path::new(WASM_SYSROOT).join(&name))
+                .with_context(|| format!("installing {name}"))?;
         }
     }
     if !has_wasm_std() {
@@ -111,32 +135,44 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
         .iter()
         .copied()
         .filter(|p| {
-            output("dpkg-query", &["-W", "-f=${Status}", p]).is_none_or(|s| !s.contains("install ok installed"))
+            output("dpkg-query", &["-W", "-f=${Status}", p])
+                .is_none_or(|s| !s.contains("install ok installed"))
         })
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
     if !on_path("apt-get") {
-        bail!("these packages are missing and there is no apt-get: {}", missing.join(" "));
+        bail!(
+            "these packages are missing and there is no apt-get: {}",
+            missing.join(" ")
+        );
     }
     eprintln!("setup: apt-get install {}", missing.join(" "));
     let mut update = Command::new("apt-get");
     update.args(["update", "-qq"]);
     status(update, "apt-get update")?;
     let mut install = Command::new("apt-get");
-    install.args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive");
+    install
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive");
     status(install, "apt-get install")
 }
 
 /// Installs a pinned cargo binary when it is missing or another version.
 fn cargo_tool(name: &str, version: &str, extra: &[&str]) -> Result<()> {
     let listed = output("cargo", &["install", "--list"]).unwrap_or_default();
-    if listed.lines().any(|l| l.starts_with(&format!("{name} v{version}:"))) {
+    if listed
+        .lines()
+        .any(|l| l.starts_with(&format!("{name} v{version}:")))
+    {
         return Ok(());
     }
     eprintln!("setup: cargo install {name} {version}");
     let mut cmd = Command::new("cargo");
-    cmd.args(["install", name, "--version", version]).args(extra).env_remove("CARGO_TARGET_DIR");
+    cmd.args(["install", name, "--version", version])
+        .args(extra)
+        .env_remove("CARGO_TARGET_DIR");
     status(cmd, &format!("cargo install {name}"))
 }

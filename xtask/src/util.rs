@@ -7,7 +7,10 @@ use anyhow::{bail, Context, Result};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 /// Where cargo puts build output (`CARGO_TARGET_DIR` or `<root>/target`).
@@ -31,7 +34,9 @@ pub fn cargo_with(args: &[&str], env: &[(String, String)]) -> Result<()> {
     let mut cmd = Command::new(program);
     cmd.args(args).current_dir(root());
     if switch {
-        cmd.env_remove("CARGO").env_remove("RUSTC").env_remove("RUSTDOC");
+        cmd.env_remove("CARGO")
+            .env_remove("RUSTC")
+            .env_remove("RUSTDOC");
     }
     for (k, v) in env {
         cmd.env(k, v);
@@ -66,5 +71,7 @@ pub fn on_path(name: &str) -> bool {
 /// Output of a command, if it ran and succeeded.
 pub fn output(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -68,8 +68,9 @@ pub fn verify_token(secret: &[u8], token: &str, now_ms: i64) -> Result<String, A
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_audience(&[API_AUDIENCE]);
     validation.validate_exp = false;
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
-        .map_err(|_| AuthError::Unauthorized("invalid token"))?;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+            .map_err(|_| AuthError::Unauthorized("invalid token"))?;
     if data.claims.exp <= now_ms / 1000 {
         return Err(AuthError::Unauthorized("token expired"));
     }
@@ -88,7 +89,11 @@ pub fn hash_password(password: &str, salt: &[u8]) -> Result<String, AuthError> {
 /// Whether `password` matches a stored PHC hash.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -100,22 +105,33 @@ fn normalize_email(email: &str) -> String {
 fn validate_signup(req: &SignupRequest) -> Result<(String, String), AuthError> {
     let email = normalize_email(&req.email);
     let valid_email = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
         && !email.chars().any(char::is_whitespace);
     if !valid_email {
-        return Err(AuthError::Invalid("email must look like name@example.com".into()));
+        return Err(AuthError::Invalid(
+            "email must look like name@example.com".into(),
+        ));
     }
     if req.password.chars().count() < 8 {
-        return Err(AuthError::Invalid("password must have at least 8 characters".into()));
+        return Err(AuthError::Invalid(
+            "password must have at least 8 characters".into(),
+        ));
     }
     if req.password.len() > 1024 {
-        return Err(AuthError::Invalid("password must have at most 1024 bytes".into()));
+        return Err(AuthError::Invalid(
+            "password must have at most 1024 bytes".into(),
+        ));
     }
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(AuthError::Invalid("name must have 1 to 100 characters".into()));
+        return Err(AuthError::Invalid(
+            "name must have 1 to 100 characters".into(),
+        ));
     }
     Ok((email, name))
 }
@@ -168,7 +184,10 @@ pub async fn login(
     let rows = app
         .ports
         .meta
-        .query(stmt!("SELECT id, email, name, password_hash FROM users WHERE email = ?", email))
+        .query(stmt!(
+            "SELECT id, email, name, password_hash FROM users WHERE email = ?",
+            email
+        ))
         .await?;
     let user = rows.first();
     let ok = match user {
@@ -203,7 +222,10 @@ async fn check_throttle(app: &App, email: &str, now: i64) -> Result<(), AuthErro
     let rows = app
         .ports
         .meta
-        .query(stmt!("SELECT failures, window_start FROM login_failures WHERE email = ?", email))
+        .query(stmt!(
+            "SELECT failures, window_start FROM login_failures WHERE email = ?",
+            email
+        ))
         .await?;
     if let Some(row) = rows.first() {
         let window_end = row.int(1) + app.config.login_window_secs * 1000;
@@ -273,7 +295,10 @@ impl FromRequestParts<App> for AuthUser {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .map(str::to_owned);
         let token = header_token
@@ -331,17 +356,36 @@ mod tests {
 
     #[test]
     fn signup_validation() {
-        let ok = SignupRequest { email: " a@b.co ".into(), password: "12345678".into(), name: " Ann ".into() };
-        assert_eq!(validate_signup(&ok).unwrap(), ("a@b.co".into(), "Ann".into()));
-        for (email, pw, name) in [("ab.co", "12345678", "A"), ("a@b", "12345678", "A"), ("a@b.co", "1234567", "A"), ("a@b.co", "12345678", "  ")] {
-            let req = SignupRequest { email: email.into(), password: pw.into(), name: name.into() };
+        let ok = SignupRequest {
+            email: " a@b.co ".into(),
+            password: "12345678".into(),
+            name: " Ann ".into(),
+        };
+        assert_eq!(
+            validate_signup(&ok).unwrap(),
+            ("a@b.co".into(), "Ann".into())
+        );
+        for (email, pw, name) in [
+            ("ab.co", "12345678", "A"),
+            ("a@b", "12345678", "A"),
+            ("a@b.co", "1234567", "A"),
+            ("a@b.co", "12345678", "  "),
+        ] {
+            let req = SignupRequest {
+                email: email.into(),
+                password: pw.into(),
+                name: name.into(),
+            };
             assert!(validate_signup(&req).is_err(), "{email} {pw} {name}");
         }
     }
 
     #[test]
     fn query_param_decodes() {
-        assert_eq!(query_param(Some("a=1&token=x%2Fy"), "token").as_deref(), Some("x/y"));
+        assert_eq!(
+            query_param(Some("a=1&token=x%2Fy"), "token").as_deref(),
+            Some("x/y")
+        );
         assert_eq!(query_param(Some("a=1"), "token"), None);
         assert_eq!(query_param(None, "token"), None);
     }

@@ -60,11 +60,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let title = self
-            .status
-            .canonical_reason()
-            .unwrap_or("Error")
-            .to_owned();
+        let title = self.status.canonical_reason().unwrap_or("Error").to_owned();
         let body = Problem {
             kind: format!("/errors/{}", self.slug),
             title,
@@ -98,7 +94,9 @@ impl From<DbError> for ApiError {
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
         match e {
-            BlobError::Interrupted(why) => ApiError::bad_request(format!("upload interrupted: {why}")),
+            BlobError::Interrupted(why) => {
+                ApiError::bad_request(format!("upload interrupted: {why}"))
+            }
             BlobError::NotFound => ApiError::internal("blob missing for an existing file"),
             BlobError::Io(_) => ApiError::internal(e),
         }
@@ -112,7 +110,9 @@ impl From<AuthError> for ApiError {
         match e {
             Invalid(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", detail),
             EmailTaken => ApiError::new(StatusCode::CONFLICT, "email-taken", detail),
-            WrongCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "wrong-credentials", detail),
+            WrongCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "wrong-credentials", detail)
+            }
             Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail),
             TooManyTries { retry_after } => ApiError {
                 retry_after: Some(retry_after),
@@ -138,12 +138,18 @@ impl From<FilesError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota-exceeded", detail)
             }
             Stale { .. } => ApiError::new(StatusCode::PRECONDITION_FAILED, "stale-version", detail),
-            IfMatchRequired => {
-                ApiError::new(StatusCode::PRECONDITION_REQUIRED, "if-match-required", detail)
-            }
+            IfMatchRequired => ApiError::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "if-match-required",
+                detail,
+            ),
             RangeNotSatisfiable { size } => ApiError {
                 unsatisfied_size: Some(size),
-                ..ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range-not-satisfiable", detail)
+                ..ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range-not-satisfiable",
+                    detail,
+                )
             },
             BadSignature => ApiError::new(StatusCode::FORBIDDEN, "bad-signature", detail),
             Db(e) => e.into(),
@@ -166,9 +172,13 @@ where
         let bytes = bytes::Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-json", format!("malformed JSON body: {e}")))
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-json",
+                format!("malformed JSON body: {e}"),
+            )
+        })
     }
 }
 

@@ -62,7 +62,10 @@ impl App {
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -95,7 +98,12 @@ impl Modify for BearerAuth {
         let components = api.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -113,7 +121,10 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 async fn metrics_text(State(app): State<App>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         app.metrics.render(),
     )
 }
@@ -136,7 +147,10 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
     // Uploads stream through the quota check, so the default 2 MB body limit is lifted here only.
     let uploads = OpenApiRouter::new()
         .routes(routes!(files::handlers::upload, files::handlers::list))
-        .routes(routes!(files::handlers::download, files::handlers::replace_content))
+        .routes(routes!(
+            files::handlers::download,
+            files::handlers::replace_content
+        ))
         .layer(DefaultBodyLimit::disable());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
@@ -146,7 +160,11 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::me))
         .routes(routes!(files::handlers::create_folder))
-        .routes(routes!(files::handlers::get_file, files::handlers::patch, files::handlers::delete))
+        .routes(routes!(
+            files::handlers::get_file,
+            files::handlers::patch,
+            files::handlers::delete
+        ))
         .merge(uploads)
         .split_for_parts()
 }
@@ -161,6 +179,9 @@ pub fn router(app: App) -> Router {
     api()
         .0
         .fallback(not_found)
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::track,
+        ))
         .with_state(app)
 }

@@ -50,7 +50,11 @@ pub fn statements(sql: &str) -> Vec<String> {
 }
 
 /// Applies the migrations of `set` that the database has not recorded; returns their versions.
-pub async fn migrate(meta: &dyn MetaStore, set: &[Migration], now_ms: i64) -> Result<Vec<i64>, DbError> {
+pub async fn migrate(
+    meta: &dyn MetaStore,
+    set: &[Migration],
+    now_ms: i64,
+) -> Result<Vec<i64>, DbError> {
     meta.execute(stmt!(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
@@ -64,10 +68,15 @@ pub async fn migrate(meta: &dyn MetaStore, set: &[Migration], now_ms: i64) -> Re
         .collect();
     let mut applied = Vec::new();
     for m in set.iter().filter(|m| !done.contains(&m.version)) {
-        let mut batch: Vec<Stmt> = statements(m.sql).into_iter().map(|s| Stmt::new(s, vec![])).collect();
+        let mut batch: Vec<Stmt> = statements(m.sql)
+            .into_iter()
+            .map(|s| Stmt::new(s, vec![]))
+            .collect();
         batch.push(stmt!(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            m.version, m.name, now_ms
+            m.version,
+            m.name,
+            now_ms
         ));
         // One transaction per migration: a failed one leaves the database as it was.
         meta.batch(batch).await?;
@@ -83,8 +92,13 @@ mod tests {
 
     #[test]
     fn splits_statements_and_drops_comments() {
-        let s = statements("-- c\nCREATE TABLE a (x INTEGER); -- tail\n\nCREATE INDEX i\n  ON a (x);\n");
-        assert_eq!(s, vec!["CREATE TABLE a (x INTEGER);", "CREATE INDEX i\n  ON a (x);"]);
+        let s = statements(
+            "-- c\nCREATE TABLE a (x INTEGER); -- tail\n\nCREATE INDEX i\n  ON a (x);\n",
+        );
+        assert_eq!(
+            s,
+            vec!["CREATE TABLE a (x INTEGER);", "CREATE INDEX i\n  ON a (x);"]
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub async fn sweep_orphans(app: &App, grace_secs: i64) -> Result<SweepReport, Sw
     let referenced: HashSet<String> = app
         .ports
         .meta
-        .query(stmt!("SELECT DISTINCT blob_key FROM files WHERE blob_key IS NOT NULL"))
+        .query(stmt!(
+            "SELECT DISTINCT blob_key FROM files WHERE blob_key IS NOT NULL"
+        ))
         .await?
         .iter()
         .map(|r| r.text(0))

@@ -152,13 +152,20 @@ pub fn router(app: App, web_dir: &Path) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    args: ServeArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let app = build_app(&args).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr()?;
-    spawn_sweeper(app.clone(), args.sweep_interval_secs, args.orphan_grace_secs);
+    spawn_sweeper(
+        app.clone(),
+        args.sweep_interval_secs,
+        args.orphan_grace_secs,
+    );
     let router = router(app, &args.web_dir);
     tracing::info!(addr = %addr, url = %format!("http://{addr}"), data = %args.data.display(), "listening");
     axum::serve(listener, router)

@@ -9,6 +9,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _telemetry = cloudos_server::telemetry::init()?;
     match cli.command {
-        Command::Serve(args) => cloudos_server::serve(args, cloudos_server::shutdown_signal()).await,
+        Command::Serve(args) => {
+            cloudos_server::serve(args, cloudos_server::shutdown_signal()).await
+        }
     }
 }

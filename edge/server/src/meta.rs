@@ -17,11 +17,19 @@ pub struct LibsqlMeta {
 impl LibsqlMeta {
     /// Opens (or creates) the database file in WAL mode.
     pub async fn open(path: &Path) -> Result<Self, DbError> {
-        let db = libsql::Builder::new_local(path).build().await.map_err(classify)?;
-        let meta = LibsqlMeta { db, pool: Mutex::new(Vec::new()) };
+        let db = libsql::Builder::new_local(path)
+            .build()
+            .await
+            .map_err(classify)?;
+        let meta = LibsqlMeta {
+            db,
+            pool: Mutex::new(Vec::new()),
+        };
         let conn = meta.conn().await?;
         // journal_mode answers with a row, so it is a query.
-        conn.query("PRAGMA journal_mode = WAL", ()).await.map_err(classify)?;
+        conn.query("PRAGMA journal_mode = WAL", ())
+            .await
+            .map_err(classify)?;
         meta.give_back(conn);
         Ok(meta)
     }
@@ -31,8 +39,12 @@ impl LibsqlMeta {
             return Ok(c);
         }
         let conn = self.db.connect().map_err(classify)?;
-        conn.query("PRAGMA busy_timeout = 10000", ()).await.map_err(classify)?;
-        conn.execute("PRAGMA synchronous = NORMAL", ()).await.map_err(classify)?;
+        conn.query("PRAGMA busy_timeout = 10000", ())
+            .await
+            .map_err(classify)?;
+        conn.execute("PRAGMA synchronous = NORMAL", ())
+            .await
+            .map_err(classify)?;
         Ok(conn)
     }
 
@@ -152,14 +164,24 @@ mod tests {
     async fn batch_is_all_or_nothing_and_constraints_are_typed() {
         let dir = tempfile::tempdir().unwrap();
         let meta = LibsqlMeta::open(&dir.path().join("t.db")).await.unwrap();
-        meta.execute(stmt!("CREATE TABLE t (k TEXT PRIMARY KEY)")).await.unwrap();
-        meta.execute(stmt!("INSERT INTO t VALUES (?)", "a")).await.unwrap();
+        meta.execute(stmt!("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+            .await
+            .unwrap();
+        meta.execute(stmt!("INSERT INTO t VALUES (?)", "a"))
+            .await
+            .unwrap();
         let err = meta
-            .batch(vec![stmt!("INSERT INTO t VALUES (?)", "b"), stmt!("INSERT INTO t VALUES (?)", "a")])
+            .batch(vec![
+                stmt!("INSERT INTO t VALUES (?)", "b"),
+                stmt!("INSERT INTO t VALUES (?)", "a"),
+            ])
             .await
             .unwrap_err();
         assert!(matches!(err, DbError::Constraint(_)), "{err:?}");
-        let rows = meta.query(stmt!("SELECT k FROM t ORDER BY k")).await.unwrap();
+        let rows = meta
+            .query(stmt!("SELECT k FROM t ORDER BY k"))
+            .await
+            .unwrap();
         assert_eq!(rows, vec![Row(vec![Value::Text("a".into())])]);
         let syntax = meta.execute(stmt!("NOT SQL")).await.unwrap_err();
         assert!(matches!(syntax, DbError::Other(_)));
@@ -178,16 +200,34 @@ mod tests {
             ))
             .await
             .unwrap();
-            assert!(old.query(stmt!("SELECT 1 FROM shares")).await.is_err(), "0002 not applied yet");
+            assert!(
+                old.query(stmt!("SELECT 1 FROM shares")).await.is_err(),
+                "0002 not applied yet"
+            );
         }
         let meta = LibsqlMeta::open(&path).await.unwrap();
         let applied = migrate(&meta, MIGRATIONS, 2).await.unwrap();
         assert_eq!(applied, (2..=MIGRATIONS.len() as i64).collect::<Vec<_>>());
-        let users = meta.query(stmt!("SELECT email FROM users WHERE id = 'u1'")).await.unwrap();
+        let users = meta
+            .query(stmt!("SELECT email FROM users WHERE id = 'u1'"))
+            .await
+            .unwrap();
         assert_eq!(users[0].text(0), "a@b.co", "data survives the upgrade");
-        assert!(meta.query(stmt!("SELECT 1 FROM shares")).await.unwrap().is_empty());
-        let recorded = meta.query(stmt!("SELECT version FROM schema_migrations ORDER BY version")).await.unwrap();
+        assert!(meta
+            .query(stmt!("SELECT 1 FROM shares"))
+            .await
+            .unwrap()
+            .is_empty());
+        let recorded = meta
+            .query(stmt!(
+                "SELECT version FROM schema_migrations ORDER BY version"
+            ))
+            .await
+            .unwrap();
         assert_eq!(recorded.len(), MIGRATIONS.len());
-        assert!(migrate(&meta, MIGRATIONS, 3).await.unwrap().is_empty(), "idempotent");
+        assert!(
+            migrate(&meta, MIGRATIONS, 3).await.unwrap().is_empty(),
+            "idempotent"
+        );
     }
 }

@@ -51,10 +51,20 @@ pub struct ServeArgs {
     #[arg(long, env = "CLOUDOS_S3_REGION", default_value = "us-east-1")]
     pub s3_region: String,
     /// S3 access key id.
-    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AWS_ACCESS_KEY_ID",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub s3_access_key: String,
     /// S3 secret key.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub s3_secret_key: String,
     /// Signing secret for tokens and download links; generated into the data dir when unset.
     #[arg(long, env = "CLOUDOS_SECRET", hide_env_values = true)]

@@ -25,11 +25,16 @@ impl Drop for Telemetry {
 /// Installs the global subscriber (`RUST_LOG` filters, default `info`).
 pub fn init() -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(false);
+    let json = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false);
     let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
         Ok(endpoint) if !endpoint.is_empty() => {
             // The exporter reads the endpoint (and headers) from the standard variables.
-            let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()?;
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
@@ -42,6 +47,10 @@ pub fn init() -> anyhow::Result<Telemetry> {
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("cloudos")));
-    tracing_subscriber::registry().with(filter).with(json).with(otel).try_init()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
+        .with(otel)
+        .try_init()?;
     Ok(Telemetry { provider })
 }

@@ -24,22 +24,47 @@ fn ms(d: Duration) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let out = std::env::args().nth(1).context("usage: bench-files REPORT.md")?;
-    let server = TestServer::native(ServerOptions::default().env("CLOUDOS_DEFAULT_QUOTA_BYTES", 8 * SIZE).env("RUST_LOG", "warn"));
+    let out = std::env::args()
+        .nth(1)
+        .context("usage: bench-files REPORT.md")?;
+    let server = TestServer::native(
+        ServerOptions::default()
+            .env("CLOUDOS_DEFAULT_QUOTA_BYTES", 8 * SIZE)
+            .env("RUST_LOG", "warn"),
+    );
     let u = server.new_user("bench").await.api;
 
     // Upload 256 MiB streamed from memory in 1 MiB chunks.
     let chunk = bytes::Bytes::from(pattern(1 << 20, 11));
-    let body = futures_util::stream::iter((0..SIZE >> 20).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
-    let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(body), SIZE).file_name("big.bin");
+    let body = futures_util::stream::iter(
+        (0..SIZE >> 20).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+    );
+    let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(body), SIZE)
+        .file_name("big.bin");
     let t = Instant::now();
-    let res = u.req(Method::POST, "/files").multipart(reqwest::multipart::Form::new().part("file", part)).send().await?;
+    let res = u
+        .req(Method::POST, "/files")
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await?;
     anyhow::ensure!(res.status() == 201, "upload failed: {}", res.status());
     let upload = t.elapsed();
     let uploaded: serde_json::Value = res.json().await?;
-    let id = uploaded["files"][0]["id"].as_str().context("id")?.to_owned();
-    let sha = uploaded["files"][0]["checksum"].as_str().context("checksum")?.to_owned();
-    let blob = server.data_dir.clone().context("data dir")?.join("blobs").join(&sha[..2]).join(&sha[2..]);
+    let id = uploaded["files"][0]["id"]
+        .as_str()
+        .context("id")?
+        .to_owned();
+    let sha = uploaded["files"][0]["checksum"]
+        .as_str()
+        .context("checksum")?
+        .to_owned();
+    let blob = server
+        .data_dir
+        .clone()
+        .context("data dir")?
+        .join("blobs")
+        .join(&sha[..2])
+        .join(&sha[2..]);
 
     // Best of three, alternating, so both read the same (warm) page cache.
     let (mut raw, mut http) = (Duration::MAX, Duration::MAX);
@@ -74,7 +99,12 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     for i in 0..1000 {
         let s = Instant::now();
-        let res = u.upload_raw(Some(&folder.id), &[(&format!("f{i:04}.txt"), format!("file {i}").into_bytes())]).await;
+        let res = u
+            .upload_raw(
+                Some(&folder.id),
+                &[(&format!("f{i:04}.txt"), format!("file {i}").into_bytes())],
+            )
+            .await;
         anyhow::ensure!(res.status() == 201);
         creates.push(s.elapsed());
     }
@@ -84,8 +114,11 @@ async fn main() -> anyhow::Result<()> {
     // A folder of 10,000 files (created 100 per request), listed 50 times.
     let big = u.mkdir(None, "ten-thousand").await;
     for batch in 0..100 {
-        let files: Vec<(String, Vec<u8>)> = (0..100).map(|i| (format!("n{batch:03}-{i:03}.txt"), vec![b'x'; 16])).collect();
-        let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        let files: Vec<(String, Vec<u8>)> = (0..100)
+            .map(|i| (format!("n{batch:03}-{i:03}.txt"), vec![b'x'; 16]))
+            .collect();
+        let refs: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
         let res = u.upload_raw(Some(&big.id), &refs).await;
         anyhow::ensure!(res.status() == 201);
     }
@@ -104,9 +137,24 @@ async fn main() -> anyhow::Result<()> {
     let machine = format!(
         "{} cores, {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())).unwrap_or_default()
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(
+                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned())
+            )
+            .unwrap_or_default()
     );
-    let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
     let verdict = |ok: bool| if ok { "met" } else { "**missed**" };
     let report = format!(
         "## Files (`cargo xtask bench files`)\n\n\

@@ -116,7 +116,10 @@ pub async fn upload(
         match field.name() {
             Some("parent_id") => {
                 if !staged.is_empty() {
-                    return Err(FilesError::BadUpload("send parent_id before the file parts".into()).into());
+                    return Err(FilesError::BadUpload(
+                        "send parent_id before the file parts".into(),
+                    )
+                    .into());
                 }
                 let value = field.text().await.map_err(bad_multipart)?;
                 parent = Some(value).filter(|v| !v.is_empty());
@@ -136,7 +139,13 @@ pub async fn upload(
                     .map(str::to_owned)
                     .unwrap_or_else(|| guess_mime(&name));
                 let mut field = field;
-                let stored = match store_stream(app.ports.blobs.as_ref(), &mut field, Budget { quota, used }).await {
+                let stored = match store_stream(
+                    app.ports.blobs.as_ref(),
+                    &mut field,
+                    Budget { quota, used },
+                )
+                .await
+                {
                     Ok(s) => s,
                     Err(e @ FilesError::QuotaExceeded { .. }) => {
                         drain(field, DRAIN_LIMIT).await;
@@ -145,7 +154,12 @@ pub async fn upload(
                     Err(e) => return Err(e.into()),
                 };
                 used += stored.size;
-                staged.push(Staged { id: app.ports.ids.new_id(), name, mime, stored });
+                staged.push(Staged {
+                    id: app.ports.ids.new_id(),
+                    name,
+                    mime,
+                    stored,
+                });
             }
             _ => {}
         }
@@ -186,7 +200,12 @@ fn bad_multipart(e: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn guess_mime(name: &str) -> String {
@@ -213,7 +232,9 @@ pub async fn get_file(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<GetQuery>,
 ) -> Result<Json<File>, ApiError> {
-    let mut file = repo::get(app.ports.meta.as_ref(), &user.id, &id).await?.file;
+    let mut file = repo::get(app.ports.meta.as_ref(), &user.id, &id)
+        .await?
+        .file;
     if file.kind == FileKind::File {
         let ttl = q
             .url_ttl
@@ -255,9 +276,14 @@ pub async fn download(
         (Some(sig), Some(expires)) => {
             signing::verify(&app.config.secret, &id, expires, sig, app.now_ms() / 1000)?;
             let rows = meta
-                .query(stmt!(format!("SELECT {FILE_COLS} FROM files WHERE id = ?"), id.as_str()))
+                .query(stmt!(
+                    format!("SELECT {FILE_COLS} FROM files WHERE id = ?"),
+                    id.as_str()
+                ))
                 .await?;
-            rows.first().map(repo::row_to_file).ok_or(FilesError::NotFound)?
+            rows.first()
+                .map(repo::row_to_file)
+                .ok_or(FilesError::NotFound)?
         }
         _ => repo::get(meta, &user?.id, &id).await?,
     };
@@ -271,9 +297,15 @@ async fn serve_content(app: &App, row: FileRow, headers: &HeaderMap) -> Result<R
     };
     let etag = format!("\"{}\"", file.version);
     let mut res_headers = HeaderMap::new();
-    res_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("digits and quotes"));
+    res_headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("digits and quotes"),
+    );
     res_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    res_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    res_headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
     if etag_matches(headers.get(header::IF_NONE_MATCH), file.version) {
         return Ok((StatusCode::NOT_MODIFIED, res_headers).into_response());
     }
@@ -287,8 +319,12 @@ async fn serve_content(app: &App, row: FileRow, headers: &HeaderMap) -> Result<R
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; media-src 'self'"),
     );
-    res_headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    let encoded = percent_encoding::utf8_percent_encode(&file.name, percent_encoding::NON_ALPHANUMERIC);
+    res_headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let encoded =
+        percent_encoding::utf8_percent_encode(&file.name, percent_encoding::NON_ALPHANUMERIC);
     if let Ok(v) = HeaderValue::from_str(&format!("inline; filename*=UTF-8''{encoded}")) {
         res_headers.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -297,7 +333,10 @@ async fn serve_content(app: &App, row: FileRow, headers: &HeaderMap) -> Result<R
     let (status, len, blob_range) = match range {
         Some(r) => {
             let v = format!("bytes {}-{}/{}", r.offset, r.offset + r.len - 1, file.size);
-            res_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&v).expect("ascii"));
+            res_headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&v).expect("ascii"),
+            );
             (StatusCode::PARTIAL_CONTENT, r.len, Some((r.offset, r.len)))
         }
         None => (StatusCode::OK, file.size, None),
@@ -314,7 +353,11 @@ async fn serve_content(app: &App, row: FileRow, headers: &HeaderMap) -> Result<R
 
 /// Reads a version out of `"3"`, `W/"3"` or `3`.
 fn parse_version(v: &str) -> Option<i64> {
-    v.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
 }
 
 fn etag_matches(if_none_match: Option<&HeaderValue>, version: i64) -> bool {
@@ -347,11 +390,18 @@ pub async fn replace_content(
         return Err(FilesError::BadUpload("a folder has no content".into()).into());
     }
     if current.version != given {
-        return Err(FilesError::Stale { current: current.version, given }.into());
+        return Err(FilesError::Stale {
+            current: current.version,
+            given,
+        }
+        .into());
     }
     let (quota, used) = quota_left(meta, &user.id).await?;
     // The old content is replaced, so its bytes count as free for the new one.
-    let budget = Budget { quota, used: used.saturating_sub(current.size) };
+    let budget = Budget {
+        quota,
+        used: used.saturating_sub(current.size),
+    };
     if let Some(len) = content_length(&headers) {
         budget.check(len)?;
     }
@@ -375,7 +425,11 @@ pub async fn replace_content(
     if changed == 0 {
         // Someone saved in between; the new blob is left to the orphan sweep.
         let now = repo::get(meta, &user.id, &id).await?.file;
-        return Err(FilesError::Stale { current: now.version, given }.into());
+        return Err(FilesError::Stale {
+            current: now.version,
+            given,
+        }
+        .into());
     }
     Ok(Json(repo::get(meta, &user.id, &id).await?.file))
 }
@@ -407,7 +461,11 @@ pub async fn patch(
     }
     let update = stmt!(
         "UPDATE files SET name = ?, parent_id = ?, updated_at = ? WHERE id = ? AND user_id = ?",
-        name.as_str(), parent, app.now_ms(), id.as_str(), user.id.as_str()
+        name.as_str(),
+        parent,
+        app.now_ms(),
+        id.as_str(),
+        user.id.as_str()
     );
     insert_or_conflict(&app, update, &name).await?;
     Ok(Json(repo::get(meta, &user.id, &id).await?.file))
@@ -431,7 +489,8 @@ pub async fn delete(
                  SELECT f.id FROM files f JOIN tree ON f.parent_id = tree.id
              )
              DELETE FROM files WHERE id IN (SELECT id FROM tree)",
-            id.as_str(), user.id.as_str()
+            id.as_str(),
+            user.id.as_str()
         ))
         .await?;
     if deleted == 0 {

@@ -27,7 +27,9 @@ pub enum FilesError {
     NotAFolder,
     #[error("bad upload: {0}")]
     BadUpload(String),
-    #[error("storage quota exceeded: {used} of {quota} bytes used, this needs at least {needed} more")]
+    #[error(
+        "storage quota exceeded: {used} of {quota} bytes used, this needs at least {needed} more"
+    )]
     QuotaExceeded { quota: u64, used: u64, needed: u64 },
     #[error("version {current} is current, the request was based on version {given}")]
     Stale { current: i64, given: i64 },

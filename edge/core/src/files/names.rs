@@ -29,7 +29,15 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_and_unicode_names() {
-        for ok in ["a.txt", "Résumé 2026.pdf", "日本語のファイル", "🚀", ".hidden", "...", "a b"] {
+        for ok in [
+            "a.txt",
+            "Résumé 2026.pdf",
+            "日本語のファイル",
+            "🚀",
+            ".hidden",
+            "...",
+            "a b",
+        ] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
         assert!(validate_name(&"é".repeat(127)).is_ok()); // 254 bytes

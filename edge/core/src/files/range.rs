@@ -27,28 +27,40 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<ByteRange>,
     let range = match (start.trim(), end.trim()) {
         ("", "") => return Ok(None),
         ("", suffix) => {
-            let n: u64 = suffix.parse().map_err(|_| FilesError::RangeNotSatisfiable { size })?;
+            let n: u64 = suffix
+                .parse()
+                .map_err(|_| FilesError::RangeNotSatisfiable { size })?;
             if n == 0 || size == 0 {
                 return Err(unsatisfiable);
             }
             let n = n.min(size);
-            ByteRange { offset: size - n, len: n }
+            ByteRange {
+                offset: size - n,
+                len: n,
+            }
         }
         (start, end) => {
-            let start: u64 = start.parse().map_err(|_| FilesError::RangeNotSatisfiable { size })?;
+            let start: u64 = start
+                .parse()
+                .map_err(|_| FilesError::RangeNotSatisfiable { size })?;
             if start >= size {
                 return Err(unsatisfiable);
             }
             let last = if end.is_empty() {
                 size - 1
             } else {
-                let e: u64 = end.parse().map_err(|_| FilesError::RangeNotSatisfiable { size })?;
+                let e: u64 = end
+                    .parse()
+                    .map_err(|_| FilesError::RangeNotSatisfiable { size })?;
                 if e < start {
                     return Err(unsatisfiable);
                 }
                 e.min(size - 1)
             };
-            ByteRange { offset: start, len: last - start + 1 }
+            ByteRange {
+                offset: start,
+                len: last - start + 1,
+            }
         }
     };
     Ok(Some(range))
@@ -80,11 +92,20 @@ mod tests {
 
     #[test]
     fn unsatisfiable() {
-        for h in ["bytes=100-", "bytes=200-300", "bytes=-0", "bytes=5-2", "bytes=x-1"] {
-            assert!(matches!(
-                parse_range(Some(h), 100),
-                Err(FilesError::RangeNotSatisfiable { size: 100 })
-            ), "{h}");
+        for h in [
+            "bytes=100-",
+            "bytes=200-300",
+            "bytes=-0",
+            "bytes=5-2",
+            "bytes=x-1",
+        ] {
+            assert!(
+                matches!(
+                    parse_range(Some(h), 100),
+                    Err(FilesError::RangeNotSatisfiable { size: 100 })
+                ),
+                "{h}"
+            );
         }
         assert!(parse_range(Some("bytes=0-"), 0).is_err());
     }

@@ -23,7 +23,11 @@ pub(crate) fn row_to_file(row: &Row) -> FileRow {
             id: row.text(0),
             parent_id: row.opt_text(1),
             name: row.text(2),
-            kind: if row.text(3) == "folder" { FileKind::Folder } else { FileKind::File },
+            kind: if row.text(3) == "folder" {
+                FileKind::Folder
+            } else {
+                FileKind::File
+            },
             size: row.int(4) as u64,
             mime: row.opt_text(5),
             version: row.int(6),
@@ -42,11 +46,16 @@ pub async fn file_by_id(meta: &dyn MetaStore, user_id: &str, id: &str) -> Result
     Ok(get(meta, user_id, id).await?.file)
 }
 
-pub(crate) async fn get(meta: &dyn MetaStore, user_id: &str, id: &str) -> Result<FileRow, FilesError> {
+pub(crate) async fn get(
+    meta: &dyn MetaStore,
+    user_id: &str,
+    id: &str,
+) -> Result<FileRow, FilesError> {
     let rows = meta
         .query(stmt!(
             format!("SELECT {FILE_COLS} FROM files WHERE id = ? AND user_id = ?"),
-            id, user_id
+            id,
+            user_id
         ))
         .await?;
     rows.first().map(row_to_file).ok_or(FilesError::NotFound)
@@ -76,7 +85,9 @@ pub(crate) async fn name_taken(
     let rows = meta
         .query(stmt!(
             "SELECT 1 FROM files WHERE user_id = ? AND COALESCE(parent_id, '') = ? AND name = ?",
-            user_id, parent.unwrap_or(""), name
+            user_id,
+            parent.unwrap_or(""),
+            name
         ))
         .await?;
     Ok(!rows.is_empty())
@@ -85,13 +96,19 @@ pub(crate) async fn name_taken(
 /// Bytes the user's files take.
 pub async fn used_bytes(meta: &dyn MetaStore, user_id: &str) -> Result<u64, FilesError> {
     let rows = meta
-        .query(stmt!("SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = ?", user_id))
+        .query(stmt!(
+            "SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = ?",
+            user_id
+        ))
         .await?;
     Ok(rows.first().map_or(0, |r| r.int(0)) as u64)
 }
 
 /// The user's quota and what is left of it.
-pub(crate) async fn quota_left(meta: &dyn MetaStore, user_id: &str) -> Result<(u64, u64), FilesError> {
+pub(crate) async fn quota_left(
+    meta: &dyn MetaStore,
+    user_id: &str,
+) -> Result<(u64, u64), FilesError> {
     let rows = meta
         .query(stmt!("SELECT quota_bytes FROM users WHERE id = ?", user_id))
         .await?;
@@ -114,7 +131,8 @@ pub(crate) async fn is_ancestor_or_self(
                  SELECT f.id, f.parent_id FROM files f JOIN up ON f.id = up.parent_id
              )
              SELECT 1 FROM up WHERE id = ? LIMIT 1",
-            node, ancestor
+            node,
+            ancestor
         ))
         .await?;
     Ok(!rows.is_empty())

@@ -26,7 +26,9 @@ impl LocalBlobs {
     /// Uses (and creates) `root`.
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, BlobError> {
         let root = root.into();
-        tokio::fs::create_dir_all(root.join(PENDING)).await.map_err(io)?;
+        tokio::fs::create_dir_all(root.join(PENDING))
+            .await
+            .map_err(io)?;
         Ok(LocalBlobs { root })
     }
 
@@ -91,7 +93,11 @@ impl BlobStore for LocalBlobs {
     }
 
     async fn delete(&self, key: &str, pending: bool) -> Result<(), BlobError> {
-        let path = if pending { self.pending_path(key)? } else { self.path_of(key)? };
+        let path = if pending {
+            self.pending_path(key)?
+        } else {
+            self.path_of(key)?
+        };
         match tokio::fs::remove_file(path).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
             _ => Ok(()),
@@ -119,7 +125,11 @@ fn list_dir(root: &Path) -> Result<Vec<BlobEntry>, BlobError> {
             let entry = entry.map_err(io)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let meta = entry.metadata().map_err(io)?;
-            let key = if pending { name } else { format!("{prefix}{name}") };
+            let key = if pending {
+                name
+            } else {
+                format!("{prefix}{name}")
+            };
             out.push(BlobEntry {
                 key,
                 modified_ms: modified_ms(&meta),
@@ -140,7 +150,10 @@ struct LocalUpload {
 #[async_trait]
 impl BlobUpload for LocalUpload {
     async fn write(&mut self, chunk: Bytes) -> Result<(), BlobError> {
-        let file = self.file.as_mut().ok_or_else(|| io("upload already closed"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io("upload already closed"))?;
         file.write_all(&chunk).await.map_err(io)
     }
 
@@ -148,18 +161,26 @@ impl BlobUpload for LocalUpload {
         if !valid_key(key) {
             return Err(io("commit key is not a SHA-256"));
         }
-        let mut file = self.file.take().ok_or_else(|| io("upload already closed"))?;
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| io("upload already closed"))?;
         file.flush().await.map_err(io)?;
         file.sync_data().await.map_err(io)?;
         drop(file);
         let target = self.root.join(&key[..2]).join(&key[2..]);
-        tokio::fs::create_dir_all(target.parent().expect("has a parent")).await.map_err(io)?;
+        tokio::fs::create_dir_all(target.parent().expect("has a parent"))
+            .await
+            .map_err(io)?;
         if tokio::fs::try_exists(&target).await.map_err(io)? {
             // Same bytes already stored: keep one copy, and mark it fresh for the sweep.
             tokio::fs::remove_file(&self.path).await.map_err(io)?;
             let target = target.clone();
             tokio::task::spawn_blocking(move || {
-                std::fs::File::options().write(true).open(&target)?.set_modified(SystemTime::now())
+                std::fs::File::options()
+                    .write(true)
+                    .open(&target)?
+                    .set_modified(SystemTime::now())
             })
             .await
             .map_err(io)?
@@ -225,7 +246,13 @@ mod tests {
         assert_eq!(blobs.list().await.unwrap().len(), 1);
         drop(up);
         assert!(blobs.list().await.unwrap().is_empty());
-        assert!(matches!(blobs.get(&"b".repeat(64), None).await, Err(BlobError::NotFound)));
-        assert!(matches!(blobs.get("../../etc/passwd", None).await, Err(BlobError::NotFound)));
+        assert!(matches!(
+            blobs.get(&"b".repeat(64), None).await,
+            Err(BlobError::NotFound)
+        ));
+        assert!(matches!(
+            blobs.get("../../etc/passwd", None).await,
+            Err(BlobError::NotFound)
+        ));
     }
 }

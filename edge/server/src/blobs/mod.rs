@@ -15,5 +15,8 @@ fn io(e: impl std::fmt::Display) -> BlobError {
 /// Whether a key is a lowercase hex SHA-256, the only keys the core commits; anything
 /// else never reaches the storage layout.
 fn valid_key(key: &str) -> bool {
-    key.len() == 64 && key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    key.len() == 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }

@@ -54,7 +54,13 @@ impl S3Blobs {
         let mut conf = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(s.region.clone()))
-            .credentials_provider(Credentials::new(&s.access_key, &s.secret_key, None, None, "cloudos"))
+            .credentials_provider(Credentials::new(
+                &s.access_key,
+                &s.secret_key,
+                None,
+                None,
+                "cloudos",
+            ))
             .force_path_style(true);
         if let Some(endpoint) = &s.endpoint {
             conf = conf.endpoint_url(endpoint);
@@ -67,7 +73,14 @@ impl S3Blobs {
 
     /// Creates the bucket when it does not exist yet.
     pub async fn ensure_bucket(&self) -> Result<(), BlobError> {
-        if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
+        if self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         self.client
@@ -98,7 +111,11 @@ impl S3Blobs {
                     .last_modified()
                     .and_then(|t| t.to_millis().ok())
                     .unwrap_or(0);
-                out.push(BlobEntry { key: key.to_owned(), modified_ms, pending });
+                out.push(BlobEntry {
+                    key: key.to_owned(),
+                    modified_ms,
+                    pending,
+                });
             }
         }
         Ok(out)
@@ -126,7 +143,11 @@ impl BlobStore for S3Blobs {
         if !valid_key(key) {
             return Err(BlobError::NotFound);
         }
-        let mut req = self.client.get_object().bucket(&self.bucket).key(format!("{BLOBS}{key}"));
+        let mut req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(format!("{BLOBS}{key}"));
         if let Some((offset, len)) = range {
             req = req.range(format!("bytes={}-{}", offset, offset + len - 1));
         }
@@ -149,7 +170,14 @@ impl BlobStore for S3Blobs {
         if !valid_key(key) {
             return Ok(false);
         }
-        match self.client.head_object().bucket(&self.bucket).key(format!("{BLOBS}{key}")).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(format!("{BLOBS}{key}"))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
             Err(e) => Err(err(e)),
@@ -157,7 +185,11 @@ impl BlobStore for S3Blobs {
     }
 
     async fn delete(&self, key: &str, pending: bool) -> Result<(), BlobError> {
-        let full = if pending { format!("{PENDING}{key}") } else { format!("{BLOBS}{key}") };
+        let full = if pending {
+            format!("{PENDING}{key}")
+        } else {
+            format!("{BLOBS}{key}")
+        };
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -198,7 +230,10 @@ impl S3Upload {
                     .send()
                     .await
                     .map_err(err)?;
-                let id = out.upload_id().ok_or_else(|| io("no upload id"))?.to_owned();
+                let id = out
+                    .upload_id()
+                    .ok_or_else(|| io("no upload id"))?
+                    .to_owned();
                 self.multipart = Some(id.clone());
                 id
             }
@@ -245,7 +280,14 @@ impl BlobUpload for S3Upload {
         if self.multipart.is_none() {
             // Small blob: one PUT straight to its final key (same bytes, same key).
             let body = self.buf.split().freeze();
-            s.client.put_object().bucket(&s.bucket).key(&target).body(S3Body::from(body)).send().await.map_err(err)?;
+            s.client
+                .put_object()
+                .bucket(&s.bucket)
+                .key(&target)
+                .body(S3Body::from(body))
+                .send()
+                .await
+                .map_err(err)?;
             self.done = true;
             return Ok(());
         }
@@ -258,7 +300,11 @@ impl BlobUpload for S3Upload {
             .bucket(&s.bucket)
             .key(&self.key)
             .upload_id(&upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(self.parts.clone())).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(self.parts.clone()))
+                    .build(),
+            )
             .send()
             .await
             .map_err(err)?;
@@ -271,7 +317,13 @@ impl BlobUpload for S3Upload {
             .send()
             .await
             .map_err(err)?;
-        s.client.delete_object().bucket(&s.bucket).key(&self.key).send().await.map_err(err)?;
+        s.client
+            .delete_object()
+            .bucket(&s.bucket)
+            .key(&self.key)
+            .send()
+            .await
+            .map_err(err)?;
         self.done = true;
         Ok(())
     }
@@ -303,7 +355,14 @@ impl Drop for S3Upload {
             let s = self.store.clone();
             let key = self.key.clone();
             rt.spawn(async move {
-                let _ = s.client.abort_multipart_upload().bucket(&s.bucket).key(key).upload_id(id).send().await;
+                let _ = s
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&s.bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await;
             });
         }
     }

@@ -100,6 +100,12 @@ impl TestServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in &opts.env {
+            // The helper finds the server's address in its `listening` line (info level).
+            let v = if k == "RUST_LOG" {
+                format!("{v},cloudos_server=info")
+            } else {
+                v.clone()
+            };
             cmd.env(k, v);
         }
         let mut child = cmd

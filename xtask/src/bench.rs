@@ -9,6 +9,8 @@ use crate::util::{cargo, root, status, target_dir};
 /// The files benchmark: the server's upload/download against raw disk reads of the same
 /// bytes in the same run, bulk creates, and listing a large folder.
 pub fn files() -> Result<()> {
+    // nginx (sendfile) is the peer for serving a file over HTTP on this machine.
+    crate::setup::apt_install(&["nginx-light"])?;
     cargo(&[
         "build",
         "--release",

@@ -102,6 +102,16 @@ impl Row {
         self.opt_text(i).unwrap_or_default()
     }
 
+    /// Moves column `i` out as text (`None` when NULL), leaving NULL behind.
+    pub fn take_text(&mut self, i: usize) -> Option<String> {
+        match self.0.get_mut(i).map(|v| std::mem::replace(v, Value::Null)) {
+            Some(Value::Text(t)) => Some(t),
+            Some(Value::Integer(v)) => Some(v.to_string()),
+            Some(Value::Blob(b)) => Some(String::from_utf8_lossy(&b).into_owned()),
+            _ => None,
+        }
+    }
+
     /// Column `i` as text, `None` when NULL.
     pub fn opt_text(&self, i: usize) -> Option<String> {
         match self.0.get(i) {

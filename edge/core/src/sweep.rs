@@ -52,3 +52,45 @@ pub async fn sweep_orphans(app: &App, grace_secs: i64) -> Result<SweepReport, Sw
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes;
+    use crate::ports::{Row, Value};
+
+    #[tokio::test]
+    async fn removes_only_old_unreferenced_blobs_and_old_pending_uploads() {
+        let (app, blobs, meta) = fakes::app();
+        let now = app.now_ms();
+        let old = now - 2 * 3600 * 1000;
+        {
+            let mut b = blobs.blobs.lock().unwrap();
+            b.insert("referenced".into(), (vec![1], old));
+            b.insert("orphan".into(), (vec![2], old));
+            b.insert("fresh-orphan".into(), (vec![3], now - 1000));
+            let mut p = blobs.pending.lock().unwrap();
+            p.insert("crashed".into(), (vec![4], old));
+            p.insert("in-flight".into(), (vec![5], now));
+        }
+        meta.answers.lock().unwrap().push((
+            "SELECT DISTINCT blob_key",
+            vec![Row(vec![Value::Text("referenced".into())])],
+        ));
+        let report = sweep_orphans(&app, 3600).await.unwrap();
+        assert_eq!(
+            report,
+            SweepReport {
+                orphans_removed: 1,
+                pending_removed: 1
+            }
+        );
+        let mut left: Vec<_> = blobs.blobs.lock().unwrap().keys().cloned().collect();
+        left.sort();
+        assert_eq!(left, ["fresh-orphan", "referenced"]);
+        assert_eq!(
+            blobs.pending.lock().unwrap().keys().collect::<Vec<_>>(),
+            ["in-flight"]
+        );
+    }
+}

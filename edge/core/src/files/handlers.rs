@@ -36,22 +36,31 @@ pub async fn list(
     State(app): State<App>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<FileList>, ApiError> {
+) -> Result<Response, ApiError> {
     let meta = app.ports.meta.as_ref();
     let parent = q.parent.filter(|p| !p.is_empty());
     ensure_folder(meta, &user.id, parent.as_deref()).await?;
+    // Name order comes from the (user, parent, name) index; folders are moved first here,
+    // which is cheaper than a sort in the database.
     let rows = meta
         .query(stmt!(
             format!(
                 "SELECT {FILE_COLS} FROM files WHERE user_id = ? AND COALESCE(parent_id, '') = ?
-                 ORDER BY kind = 'file', name"
+                 ORDER BY name"
             ),
             user.id.as_str(),
             parent.as_deref().unwrap_or("")
         ))
         .await?;
-    let items = rows.iter().map(|r| repo::row_to_file(r).file).collect();
-    Ok(Json(FileList { items }))
+    let (mut items, files): (Vec<File>, Vec<File>) = rows
+        .into_iter()
+        .map(|r| repo::row_to_file(r).file)
+        .partition(|f| f.kind == FileKind::Folder);
+    items.extend(files);
+    // Serialize into a buffer sized for the whole answer instead of growing it.
+    let mut body = Vec::with_capacity(64 + items.len() * 384);
+    serde_json::to_writer(&mut body, &FileList { items }).map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `POST /folders`
@@ -281,7 +290,8 @@ pub async fn download(
                     id.as_str()
                 ))
                 .await?;
-            rows.first()
+            rows.into_iter()
+                .next()
                 .map(repo::row_to_file)
                 .ok_or(FilesError::NotFound)?
         }

@@ -3,7 +3,7 @@
 use cloudos_proto::{File, FileKind};
 
 use super::FilesError;
-use crate::ports::{MetaStore, Row};
+use crate::ports::{MetaStore, Row, Value};
 use crate::{rfc3339, stmt};
 
 /// Columns read by [`row_to_file`], in order.
@@ -17,27 +17,28 @@ pub(crate) struct FileRow {
     pub blob_key: Option<String>,
 }
 
-pub(crate) fn row_to_file(row: &Row) -> FileRow {
+pub(crate) fn row_to_file(mut row: Row) -> FileRow {
+    // Listings convert thousands of rows: move the strings rather than copy them.
+    let kind = match row.0.get(3) {
+        Some(Value::Text(k)) if k == "folder" => FileKind::Folder,
+        _ => FileKind::File,
+    };
     FileRow {
         file: File {
-            id: row.text(0),
-            parent_id: row.opt_text(1),
-            name: row.text(2),
-            kind: if row.text(3) == "folder" {
-                FileKind::Folder
-            } else {
-                FileKind::File
-            },
+            id: row.take_text(0).unwrap_or_default(),
+            parent_id: row.take_text(1),
+            name: row.take_text(2).unwrap_or_default(),
+            kind,
             size: row.int(4) as u64,
-            mime: row.opt_text(5),
+            mime: row.take_text(5),
             version: row.int(6),
-            checksum: row.opt_text(7),
+            checksum: row.take_text(7),
             shared: row.int(8) != 0,
             created_at: rfc3339(row.int(9)),
             updated_at: rfc3339(row.int(10)),
             download_url: None,
         },
-        blob_key: row.opt_text(11),
+        blob_key: row.take_text(11),
     }
 }
 
@@ -58,7 +59,10 @@ pub(crate) async fn get(
             user_id
         ))
         .await?;
-    rows.first().map(row_to_file).ok_or(FilesError::NotFound)
+    rows.into_iter()
+        .next()
+        .map(row_to_file)
+        .ok_or(FilesError::NotFound)
 }
 
 /// Checks that `parent` is one of the user's folders (`None` is the root).

@@ -9,13 +9,16 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cloudos_core::ports::{BlobEntry, BlobError, BlobStore, BlobUpload, ByteStream};
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio_util::io::ReaderStream;
+use tokio::io::AsyncWriteExt;
 
 use super::{io, valid_key};
 
 const PENDING: &str = ".pending";
-const READ_CHUNK: usize = 256 * 1024;
+/// Each read is one trip to tokio's blocking pool, so reads are large; it is also the most
+/// one download holds in memory.
+const READ_CHUNK: usize = 1024 * 1024;
+/// Chunks read ahead of the socket per download.
+const READ_AHEAD: usize = 4;
 
 /// Blobs under one directory.
 pub struct LocalBlobs {
@@ -70,19 +73,24 @@ impl BlobStore for LocalBlobs {
 
     async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<ByteStream, BlobError> {
         let path = self.path_of(key)?;
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f.into_std().await,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::NotFound),
             Err(e) => return Err(io(e)),
         };
-        let stream = match range {
-            Some((offset, len)) => {
-                file.seek(SeekFrom::Start(offset)).await.map_err(io)?;
-                ReaderStream::with_capacity(file.take(len), READ_CHUNK).boxed()
-            }
-            None => ReaderStream::with_capacity(file, READ_CHUNK).boxed(),
+        let (offset, len) = match range {
+            Some(r) => r,
+            None => (0, file.metadata().map_err(io)?.len()),
         };
-        Ok(stream.map(|r| r.map_err(io)).boxed())
+        // One blocking reader per download fills a short queue: disk reads overlap socket
+        // writes, each byte is copied once into the buffer that is sent, and memory stays
+        // bounded by the queue (READ_AHEAD chunks).
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        tokio::task::spawn_blocking(move || read_into(file, offset, len, &tx));
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        Ok(stream.boxed())
     }
 
     async fn exists(&self, key: &str) -> Result<bool, BlobError> {
@@ -109,6 +117,36 @@ impl BlobStore for LocalBlobs {
         tokio::task::spawn_blocking(move || list_dir(&root))
             .await
             .map_err(io)?
+    }
+}
+
+/// Sends `len` bytes from `offset` as chunks until done or the receiver is gone.
+fn read_into(
+    mut file: std::fs::File,
+    offset: u64,
+    len: u64,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, BlobError>>,
+) {
+    use std::io::{Read, Seek};
+    if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+        let _ = tx.blocking_send(Err(io(e)));
+        return;
+    }
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(READ_CHUNK as u64);
+        // read_to_end fills spare capacity without zeroing it first.
+        let mut buf = Vec::with_capacity(n as usize);
+        let item = match (&mut file).take(n).read_to_end(&mut buf) {
+            Ok(got) if got as u64 == n => Ok(Bytes::from(buf)),
+            Ok(_) => Err(io("blob is shorter than its recorded size")),
+            Err(e) => Err(io(e)),
+        };
+        let failed = item.is_err();
+        left -= item.as_ref().map_or(0, |b| b.len() as u64);
+        if tx.blocking_send(item).is_err() || failed {
+            return;
+        }
     }
 }
 

@@ -1,0 +1,191 @@
+//! In-memory fakes of the ports for the core's unit tests.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::ports::*;
+
+/// A clock that only moves when told.
+#[derive(Default)]
+pub struct FakeClock(pub AtomicI64);
+
+impl Clock for FakeClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Ids `id1`, `id2`, … and non-random bytes.
+#[derive(Default)]
+pub struct SeqIds(AtomicU64);
+
+impl Ids for SeqIds {
+    fn new_id(&self) -> String {
+        format!("id{}", self.0.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    fn random_bytes(&self, n: usize) -> Vec<u8> {
+        vec![7; n]
+    }
+}
+
+/// A metadata store that answers queries by the first matching SQL fragment and records
+/// every statement it was given.
+#[derive(Default)]
+pub struct ScriptedMeta {
+    pub answers: Mutex<Vec<(&'static str, Vec<Row>)>>,
+    pub seen: Mutex<Vec<Stmt>>,
+}
+
+#[async_trait]
+impl MetaStore for ScriptedMeta {
+    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
+        self.seen.lock().unwrap().push(stmt.clone());
+        let answers = self.answers.lock().unwrap();
+        Ok(answers
+            .iter()
+            .find(|(fragment, _)| stmt.sql.contains(fragment))
+            .map(|(_, rows)| rows.clone())
+            .unwrap_or_default())
+    }
+
+    async fn execute(&self, stmt: Stmt) -> Result<u64, DbError> {
+        self.seen.lock().unwrap().push(stmt);
+        Ok(1)
+    }
+
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError> {
+        let n = stmts.len();
+        self.seen.lock().unwrap().extend(stmts);
+        Ok(vec![1; n])
+    }
+}
+
+/// Blobs by key: (bytes, modified ms).
+pub type BlobMap = Arc<Mutex<HashMap<String, (Vec<u8>, i64)>>>;
+
+/// Blobs in a map: committed ones by key, pending ones by upload number.
+#[derive(Default, Clone)]
+pub struct MemoryBlobs {
+    pub blobs: BlobMap,
+    pub pending: BlobMap,
+    next: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobs {
+    async fn begin(&self) -> Result<Box<dyn BlobUpload>, BlobError> {
+        let key = format!("p{}", self.next.fetch_add(1, Ordering::SeqCst));
+        self.pending
+            .lock()
+            .unwrap()
+            .insert(key.clone(), (Vec::new(), 0));
+        Ok(Box::new(MemoryUpload {
+            store: self.clone(),
+            key,
+        }))
+    }
+
+    async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<ByteStream, BlobError> {
+        let (bytes, _) = self
+            .blobs
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .ok_or(BlobError::NotFound)?;
+        let slice = match range {
+            Some((o, l)) => bytes[o as usize..(o + l) as usize].to_vec(),
+            None => bytes,
+        };
+        Ok(futures_util::stream::iter([Ok(Bytes::from(slice))]).boxed())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, BlobError> {
+        Ok(self.blobs.lock().unwrap().contains_key(key))
+    }
+
+    async fn delete(&self, key: &str, pending: bool) -> Result<(), BlobError> {
+        let map = if pending { &self.pending } else { &self.blobs };
+        map.lock().unwrap().remove(key);
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError> {
+        let mut out: Vec<BlobEntry> = Vec::new();
+        for (map, pending) in [(&self.blobs, false), (&self.pending, true)] {
+            for (key, (_, modified_ms)) in map.lock().unwrap().iter() {
+                out.push(BlobEntry {
+                    key: key.clone(),
+                    modified_ms: *modified_ms,
+                    pending,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+struct MemoryUpload {
+    store: MemoryBlobs,
+    key: String,
+}
+
+#[async_trait]
+impl BlobUpload for MemoryUpload {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), BlobError> {
+        let mut pending = self.store.pending.lock().unwrap();
+        pending
+            .get_mut(&self.key)
+            .ok_or(BlobError::NotFound)?
+            .0
+            .extend_from_slice(&chunk);
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>, key: &str) -> Result<(), BlobError> {
+        let (bytes, _) = self
+            .store
+            .pending
+            .lock()
+            .unwrap()
+            .remove(&self.key)
+            .ok_or(BlobError::NotFound)?;
+        self.store
+            .blobs
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), (bytes, 0));
+        Ok(())
+    }
+
+    async fn abort(self: Box<Self>) -> Result<(), BlobError> {
+        self.store.pending.lock().unwrap().remove(&self.key);
+        Ok(())
+    }
+}
+
+/// An app over fakes, with its blob store and metadata store for inspection.
+pub fn app() -> (crate::App, MemoryBlobs, Arc<ScriptedMeta>) {
+    let blobs = MemoryBlobs::default();
+    let meta = Arc::new(ScriptedMeta::default());
+    let ports = Ports {
+        meta: meta.clone(),
+        blobs: Arc::new(blobs.clone()),
+        clock: Arc::new(FakeClock(AtomicI64::new(1_700_000_000_000))),
+        ids: Arc::new(SeqIds::default()),
+    };
+    (
+        crate::App::new(
+            ports,
+            crate::Config::with_secret(b"unit-test-secret".to_vec()),
+        ),
+        blobs,
+        meta,
+    )
+}

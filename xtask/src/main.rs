@@ -65,7 +65,7 @@ fn test() -> Result<()> {
     check_wasm()?;
     // The suites start the real binary, so build it before the tests run.
     util::cargo(&["build", "-p", "cloudos-server", "--bin", "cloudos"])?;
-    util::cargo(&["test", "--workspace", "--no-fail-fast"])
+    util::cargo_test(&["test", "--workspace", "--no-fail-fast"])
 }
 
 fn check_wasm() -> Result<()> {

@@ -44,6 +44,49 @@ pub fn cargo_with(args: &[&str], env: &[(String, String)]) -> Result<()> {
     status(cmd, &format!("cargo {}", args.join(" ")))
 }
 
+/// Runs `cargo test …`, passing its output through, and ends with one total line
+/// (`tests: N passed, M failed`) over every test binary.
+pub fn cargo_test(args: &[&str]) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut child = Command::new(cargo)
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count_before(rest, " passed");
+            failed += count_before(rest, " failed");
+        }
+    }
+    let st = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed");
+    if !st.success() {
+        bail!("cargo test failed ({st})");
+    }
+    Ok(())
+}
+
+/// The number just before `word` in a `test result:` line.
+fn count_before(line: &str, word: &str) -> u64 {
+    line.split(';')
+        .find_map(|part| {
+            part.trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ")
+                .strip_suffix(word)?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
 /// Runs a command and fails on a non-zero exit.
 pub fn status(mut cmd: Command, what: &str) -> Result<()> {
     let st = cmd.status().with_context(|| format!("starting {what}"))?;
@@ -74,4 +117,17 @@ pub fn output(program: &str, args: &[&str]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_before;
+
+    #[test]
+    fn counts_from_test_result_lines() {
+        let ok = "ok. 14 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 3.50s";
+        assert_eq!((count_before(ok, " passed"), count_before(ok, " failed")), (14, 0));
+        let bad = "FAILED. 4 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!((count_before(bad, " passed"), count_before(bad, " failed")), (4, 2));
+    }
 }

@@ -38,6 +38,7 @@ pub fn setup() -> Result<()> {
     let started = std::time::Instant::now();
     wasm_toolchain()?;
     cargo_tool("s3s-fs", S3S_FS_VERSION, &["--features", "binary"])?;
+    npm_packages()?;
     eprintln!(
         "setup: everything is present ({:.1} s)",
         started.elapsed().as_secs_f64()
@@ -158,6 +159,26 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive");
     status(install, "apt-get install")
+}
+
+/// Installs the npm packages of the committed lockfile when `node_modules` is older than it
+/// (no lockfile yet: the Worker and desktop issues bring the first packages).
+fn npm_packages() -> Result<()> {
+    let root = crate::util::root();
+    let lock = root.join("package-lock.json");
+    if !lock.exists() {
+        return Ok(());
+    }
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let installed = modified(&root.join("node_modules/.package-lock.json"));
+    if installed.is_some() && installed >= modified(&lock) {
+        return Ok(());
+    }
+    eprintln!("setup: npm ci");
+    let mut cmd = Command::new("npm");
+    cmd.args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&root);
+    status(cmd, "npm ci")
 }
 
 /// Installs a pinned cargo binary when it is missing or another version.

@@ -125,9 +125,16 @@ mod tests {
 
     #[test]
     fn counts_from_test_result_lines() {
-        let ok = "ok. 14 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 3.50s";
-        assert_eq!((count_before(ok, " passed"), count_before(ok, " failed")), (14, 0));
+        let ok =
+            "ok. 14 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 3.50s";
+        assert_eq!(
+            (count_before(ok, " passed"), count_before(ok, " failed")),
+            (14, 0)
+        );
         let bad = "FAILED. 4 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out";
-        assert_eq!((count_before(bad, " passed"), count_before(bad, " failed")), (4, 2));
+        assert_eq!(
+            (count_before(bad, " passed"), count_before(bad, " failed")),
+            (4, 2)
+        );
     }
 }

@@ -115,9 +115,13 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<UploadResponse>), ApiError> {
     let meta = app.ports.meta.as_ref();
     let (quota, mut used) = quota_left(meta, &user.id).await?;
-    // Refuse before reading a byte when the request is certainly too big.
+    // Refuse before storing a byte when the request is certainly too big; what the client
+    // is still sending is read and dropped (bounded) so it gets to see the 413.
     if let Some(len) = content_length(&headers) {
-        Budget { quota, used }.check(len.saturating_sub(MULTIPART_SLACK))?;
+        if let Err(e) = (Budget { quota, used }).check(len.saturating_sub(MULTIPART_SLACK)) {
+            drain_multipart(&mut multipart).await;
+            return Err(e.into());
+        }
     }
     let mut parent: Option<String> = None;
     let mut staged: Vec<Staged> = Vec::new();
@@ -202,6 +206,22 @@ pub async fn upload(
         files.push(repo::get(meta, &user.id, &s.id).await?.file);
     }
     Ok((StatusCode::CREATED, Json(UploadResponse { files })))
+}
+
+/// Reads and drops up to [`DRAIN_LIMIT`] bytes of the remaining form.
+async fn drain_multipart(multipart: &mut Multipart) {
+    let mut seen = 0u64;
+    while seen < DRAIN_LIMIT {
+        let Ok(Some(mut field)) = multipart.next_field().await else {
+            return;
+        };
+        while let Ok(Some(chunk)) = field.chunk().await {
+            seen += chunk.len() as u64;
+            if seen >= DRAIN_LIMIT {
+                return;
+            }
+        }
+    }
 }
 
 fn bad_multipart(e: axum::extract::multipart::MultipartError) -> ApiError {
@@ -412,10 +432,13 @@ pub async fn replace_content(
         quota,
         used: used.saturating_sub(current.size),
     };
-    if let Some(len) = content_length(&headers) {
-        budget.check(len)?;
-    }
     let mut body = body.into_data_stream();
+    if let Some(len) = content_length(&headers) {
+        if let Err(e) = budget.check(len) {
+            drain(body, DRAIN_LIMIT).await;
+            return Err(e.into());
+        }
+    }
     let stored = match store_stream(app.ports.blobs.as_ref(), &mut body, budget).await {
         Ok(s) => s,
         Err(e @ FilesError::QuotaExceeded { .. }) => {

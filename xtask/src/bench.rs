@@ -4,30 +4,19 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::util::{cargo, root, status, target_dir};
+use crate::util::{build_release_server, root, status, target_dir};
 
 /// The files benchmark: the server's upload/download against raw disk reads of the same
 /// bytes in the same run, bulk creates, and listing a large folder.
 pub fn files() -> Result<()> {
     // nginx (sendfile) is the peer for serving a file over HTTP on this machine.
     crate::setup::apt_install(&["nginx-light"])?;
-    cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "cloudos-server",
-        "--bin",
-        "cloudos",
-        "-p",
-        "cloudos-tests",
-        "--bin",
-        "bench-files",
-    ])?;
+    let server = build_release_server(&["-p", "cloudos-tests", "--bin", "bench-files"])?;
     let release = target_dir().join("release");
     let report = root().join("target").join("bench-files.md");
     std::fs::create_dir_all(report.parent().expect("has a parent"))?;
     let mut cmd = Command::new(release.join("bench-files"));
-    cmd.env("CLOUDOS_BIN", release.join("cloudos"))
+    cmd.env("CLOUDOS_BIN", server)
         .arg(&report)
         .current_dir(root());
     status(cmd, "bench-files")?;

@@ -45,15 +45,7 @@ fn main() -> Result<()> {
 
 fn run(extra: &[String]) -> Result<()> {
     setup::setup()?;
-    util::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "cloudos-server",
-        "--bin",
-        "cloudos",
-    ])?;
-    let bin = util::target_dir().join("release").join("cloudos");
+    let bin = util::build_release_server(&[])?;
     let mut args = vec!["serve".to_owned()];
     args.extend(extra.iter().cloned());
     println!("Cloud OS at http://127.0.0.1:8080 (data in ./data); Ctrl-C stops it.");

@@ -18,6 +18,21 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
+/// Builds `cloudos` (and any `extra` package/bin pairs) in release mode; returns its path.
+pub fn build_release_server(extra: &[&str]) -> Result<PathBuf> {
+    let mut args = vec![
+        "build",
+        "--release",
+        "-p",
+        "cloudos-server",
+        "--bin",
+        "cloudos",
+    ];
+    args.extend_from_slice(extra);
+    cargo(&args)?;
+    Ok(target_dir().join("release").join("cloudos"))
+}
+
 /// Runs cargo in the workspace root.
 pub fn cargo(args: &[&str]) -> Result<()> {
     cargo_with(args, &[])

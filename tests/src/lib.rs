@@ -365,6 +365,11 @@ pub async fn expect_problem(res: Response, status: u16, kind: &str) -> Problem {
     p
 }
 
+/// Asserts the 404 problem that missing and other users' ids both get.
+pub async fn expect_not_found(res: Response) -> Problem {
+    expect_problem(res, 404, "/errors/not-found").await
+}
+
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

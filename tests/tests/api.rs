@@ -3,7 +3,8 @@
 
 use cloudos_proto::{File, FileKind};
 use cloudos_tests::{
-    expect_problem, pattern, sha256_hex, unique_email, TestServer, SUITE_QUOTA_BYTES,
+    expect_not_found, expect_problem, pattern, sha256_hex, unique_email, TestServer,
+    SUITE_QUOTA_BYTES,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -72,24 +73,9 @@ async fn the_user_story_from_signup_to_delete() {
 
     let bob = server.new_user("bob").await;
     for id in [&docs.id, &uploaded[0].id, &moved.id] {
-        expect_problem(
-            bob.api.get(&format!("/files/{id}")).await,
-            404,
-            "/errors/not-found",
-        )
-        .await;
-        expect_problem(
-            bob.api.get(&format!("/files/{id}/content")).await,
-            404,
-            "/errors/not-found",
-        )
-        .await;
-        expect_problem(
-            bob.api.delete(&format!("/files/{id}")).await,
-            404,
-            "/errors/not-found",
-        )
-        .await;
+        expect_not_found(bob.api.get(&format!("/files/{id}")).await).await;
+        expect_not_found(bob.api.get(&format!("/files/{id}/content")).await).await;
+        expect_not_found(bob.api.delete(&format!("/files/{id}")).await).await;
     }
     assert!(bob.api.list(None).await.is_empty());
 
@@ -142,12 +128,7 @@ async fn ops_endpoints_and_openapi_list_every_route() {
     let text = res.text().await.unwrap();
     assert!(text.contains("cloudos_http_requests_total{"), "{text}");
     assert!(text.contains("route=\"/healthz\""), "{text}");
-    expect_problem(
-        anon.get("/no/such/endpoint").await,
-        404,
-        "/errors/not-found",
-    )
-    .await;
+    expect_not_found(anon.get("/no/such/endpoint").await).await;
 }
 
 #[tokio::test]
@@ -359,19 +340,12 @@ async fn folders_names_and_conflicts() {
         .await;
     }
     u.mkdir(None, &"é".repeat(127)).await; // 254 bytes is allowed
-    expect_problem(
+    expect_not_found(
         u.post("/folders", &json!({"parent_id": "no-such-id", "name": "x"}))
             .await,
-        404,
-        "/errors/not-found",
     )
     .await;
-    expect_problem(
-        u.get("/files?parent=no-such-id").await,
-        404,
-        "/errors/not-found",
-    )
-    .await;
+    expect_not_found(u.get("/files?parent=no-such-id").await).await;
     let file = u
         .upload(None, &[("plain.txt", b"x".to_vec())])
         .await
@@ -469,6 +443,16 @@ async fn upload_download_ranges_and_etags() {
 
     let folder_content = u.get(&format!("/files/{}/content", folder.id)).await;
     expect_problem(folder_content, 400, "/errors/invalid").await;
+    let nameless = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(b"x".to_vec()));
+    let res = u
+        .req(Method::POST, "/files")
+        .multipart(nameless)
+        .send()
+        .await
+        .unwrap();
+    let p = expect_problem(res, 400, "/errors/invalid").await;
+    assert!(p.detail.contains("filename"), "{}", p.detail);
     let res = u
         .req(Method::POST, "/files")
         .multipart(reqwest::multipart::Form::new().text("note", "no file"))
@@ -573,11 +557,9 @@ async fn rename_and_move() {
         "/errors/invalid",
     )
     .await;
-    expect_problem(
+    expect_not_found(
         u.patch(&format!("/files/{}", f.id), &json!({"parent_id": "nope"}))
             .await,
-        404,
-        "/errors/not-found",
     )
     .await;
     let g2 = u
@@ -645,19 +627,9 @@ async fn delete_is_recursive() {
         StatusCode::NO_CONTENT
     );
     for id in [&top.id, &mid.id, &deep.id] {
-        expect_problem(
-            u.get(&format!("/files/{id}")).await,
-            404,
-            "/errors/not-found",
-        )
-        .await;
+        expect_not_found(u.get(&format!("/files/{id}")).await).await;
     }
-    expect_problem(
-        u.delete(&format!("/files/{}", top.id)).await,
-        404,
-        "/errors/not-found",
-    )
-    .await;
+    expect_not_found(u.delete(&format!("/files/{}", top.id)).await).await;
     assert_eq!(u.used_bytes().await, 4);
     assert_eq!(u.content(&keep.id).await, b"keep");
 }
@@ -805,18 +777,8 @@ async fn another_users_ids_answer_404_everywhere() {
         .remove(0);
 
     for id in [&folder.id, &file.id] {
-        expect_problem(
-            mallory.get(&format!("/files/{id}")).await,
-            404,
-            "/errors/not-found",
-        )
-        .await;
-        expect_problem(
-            mallory.get(&format!("/files/{id}/content")).await,
-            404,
-            "/errors/not-found",
-        )
-        .await;
+        expect_not_found(mallory.get(&format!("/files/{id}")).await).await;
+        expect_not_found(mallory.get(&format!("/files/{id}/content")).await).await;
         let put = mallory
             .req(Method::PUT, &format!("/files/{id}/content"))
             .header("if-match", "\"1\"")
@@ -824,55 +786,37 @@ async fn another_users_ids_answer_404_everywhere() {
             .send()
             .await
             .unwrap();
-        expect_problem(put, 404, "/errors/not-found").await;
-        expect_problem(
+        expect_not_found(put).await;
+        expect_not_found(
             mallory
                 .patch(&format!("/files/{id}"), &json!({"name": "mine"}))
                 .await,
-            404,
-            "/errors/not-found",
         )
         .await;
-        expect_problem(
-            mallory.delete(&format!("/files/{id}")).await,
-            404,
-            "/errors/not-found",
-        )
-        .await;
+        expect_not_found(mallory.delete(&format!("/files/{id}")).await).await;
     }
-    expect_problem(
-        mallory.get(&format!("/files?parent={}", folder.id)).await,
-        404,
-        "/errors/not-found",
-    )
-    .await;
-    expect_problem(
+    expect_not_found(mallory.get(&format!("/files?parent={}", folder.id)).await).await;
+    expect_not_found(
         mallory
             .post("/folders", &json!({"parent_id": folder.id, "name": "x"}))
             .await,
-        404,
-        "/errors/not-found",
     )
     .await;
-    expect_problem(
+    expect_not_found(
         mallory
             .upload_raw(Some(&folder.id), &[("x.txt", b"x".to_vec())])
             .await,
-        404,
-        "/errors/not-found",
     )
     .await;
     // Moving one's own file into someone else's folder is the same 404.
     let own = mallory.mkdir(None, "own").await;
-    expect_problem(
+    expect_not_found(
         mallory
             .patch(
                 &format!("/files/{}", own.id),
                 &json!({"parent_id": folder.id}),
             )
             .await,
-        404,
-        "/errors/not-found",
     )
     .await;
 

@@ -21,11 +21,11 @@ pub enum SweepError {
     Blob(#[from] BlobError),
 }
 
-/// Removes what is older than `grace_secs` and referenced by no file row.
+/// Removes what is older than the configured grace period and referenced by no file row.
 ///
 /// The grace period protects an upload between its blob commit and its row insert.
-pub async fn sweep_orphans(app: &App, grace_secs: i64) -> Result<SweepReport, SweepError> {
-    let cutoff = app.now_ms() - grace_secs * 1000;
+pub async fn sweep_orphans(app: &App) -> Result<SweepReport, SweepError> {
+    let cutoff = app.now_ms() - app.config.orphan_grace_secs * 1000;
     let blobs = app.ports.blobs.list().await?;
     let referenced: HashSet<String> = app
         .ports
@@ -77,7 +77,8 @@ mod tests {
             "SELECT DISTINCT blob_key",
             vec![Row(vec![Value::Text("referenced".into())])],
         ));
-        let report = sweep_orphans(&app, 3600).await.unwrap();
+        assert_eq!(app.config.orphan_grace_secs, 3600);
+        let report = sweep_orphans(&app).await.unwrap();
         assert_eq!(
             report,
             SweepReport {

@@ -161,11 +161,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr()?;
-    spawn_sweeper(
-        app.clone(),
-        args.sweep_interval_secs,
-        args.orphan_grace_secs,
-    );
+    spawn_sweeper(app.clone(), args.sweep_interval_secs);
     let router = router(app, &args.web_dir);
     tracing::info!(addr = %addr, url = %format!("http://{addr}"), data = %args.data.display(), "listening");
     axum::serve(listener, router)
@@ -176,10 +172,11 @@ pub async fn serve(
     Ok(())
 }
 
-fn spawn_sweeper(app: App, every_secs: u64, grace_secs: i64) {
+/// Runs the core's orphan sweep at start and then every `every_secs` (0: only once).
+fn spawn_sweeper(app: App, every_secs: u64) {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = cloudos_core::sweep::sweep_orphans(&app, grace_secs).await {
+            if let Err(e) = cloudos_core::sweep::sweep_orphans(&app).await {
                 tracing::warn!(error = %e, "orphan sweep failed");
             }
             if every_secs == 0 {

@@ -139,7 +139,12 @@ pub async fn upload(
                 ensure_folder(meta, &user.id, parent.as_deref()).await?;
             }
             Some("file") => {
-                let name = field.file_name().unwrap_or_default().to_owned();
+                let name = field
+                    .file_name()
+                    .ok_or_else(|| {
+                        FilesError::BadUpload("each `file` part needs a filename".into())
+                    })?
+                    .to_owned();
                 validate_name(&name)?;
                 if name_taken(meta, &user.id, parent.as_deref(), &name).await?
                     || staged.iter().any(|s| s.name == name)
@@ -152,20 +157,9 @@ pub async fn upload(
                     .map(str::to_owned)
                     .unwrap_or_else(|| guess_mime(&name));
                 let mut field = field;
-                let stored = match store_stream(
-                    app.ports.blobs.as_ref(),
-                    &mut field,
-                    Budget { quota, used },
-                )
-                .await
-                {
-                    Ok(s) => s,
-                    Err(e @ FilesError::QuotaExceeded { .. }) => {
-                        drain(field, DRAIN_LIMIT).await;
-                        return Err(e.into());
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+                let stored =
+                    store_stream(app.ports.blobs.as_ref(), &mut field, Budget { quota, used })
+                        .await?;
                 used += stored.size;
                 staged.push(Staged {
                     id: app.ports.ids.new_id(),
@@ -439,14 +433,7 @@ pub async fn replace_content(
             return Err(e.into());
         }
     }
-    let stored = match store_stream(app.ports.blobs.as_ref(), &mut body, budget).await {
-        Ok(s) => s,
-        Err(e @ FilesError::QuotaExceeded { .. }) => {
-            drain(body, DRAIN_LIMIT).await;
-            return Err(e.into());
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let stored = store_stream(app.ports.blobs.as_ref(), &mut body, budget).await?;
     let changed = meta
         .execute(stmt!(
             "UPDATE files SET size = ?, blob_key = ?, checksum = ?, version = version + 1, updated_at = ?

@@ -60,7 +60,8 @@ where
 }
 
 /// Streams `body` into a new blob, never holding more than one chunk, and stops at the
-/// first chunk that would pass the budget (nothing past the quota is stored).
+/// first chunk that would pass the budget (nothing past the quota is stored; the rest of
+/// the body is drained, up to [`DRAIN_LIMIT`], so the client reads the 413).
 pub async fn store_stream<S, E>(
     blobs: &dyn BlobStore,
     body: &mut S,
@@ -79,6 +80,9 @@ where
         Err(e) => {
             if let Err(abort) = upload.abort().await {
                 tracing::warn!(error = %abort, "could not discard a failed upload; the sweep will");
+            }
+            if matches!(e, FilesError::QuotaExceeded { .. }) {
+                drain(body, DRAIN_LIMIT).await;
             }
             Err(e)
         }

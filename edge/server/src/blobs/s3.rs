@@ -92,6 +92,19 @@ impl S3Blobs {
         Ok(())
     }
 
+    /// Discards a multipart upload's parts.
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), BlobError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
     async fn list_prefix(&self, prefix: &str, pending: bool) -> Result<Vec<BlobEntry>, BlobError> {
         let mut out = Vec::new();
         let mut pages = self
@@ -330,18 +343,10 @@ impl BlobUpload for S3Upload {
 
     async fn abort(mut self: Box<Self>) -> Result<(), BlobError> {
         self.done = true;
-        if let Some(id) = self.multipart.take() {
-            let s = &self.store;
-            s.client
-                .abort_multipart_upload()
-                .bucket(&s.bucket)
-                .key(&self.key)
-                .upload_id(id)
-                .send()
-                .await
-                .map_err(err)?;
+        match self.multipart.take() {
+            Some(id) => self.store.abort_multipart(&self.key, &id).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -355,14 +360,7 @@ impl Drop for S3Upload {
             let s = self.store.clone();
             let key = self.key.clone();
             rt.spawn(async move {
-                let _ = s
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(&s.bucket)
-                    .key(key)
-                    .upload_id(id)
-                    .send()
-                    .await;
+                let _ = s.abort_multipart(&key, &id).await;
             });
         }
     }

@@ -180,14 +180,9 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert_eq!(
-            polled.load(Ordering::SeqCst),
-            3,
-            "read no further than the offending chunk"
-        );
+        // The 413 comes after the third chunk; the rest is read and dropped, never stored.
         assert!(blobs.blobs.lock().unwrap().is_empty());
         assert!(blobs.pending.lock().unwrap().is_empty());
-        drain(body, DRAIN_LIMIT).await;
         assert_eq!(
             polled.load(Ordering::SeqCst),
             10,

@@ -1,5 +1,35 @@
-//! The desktop web app. The desktop issue builds it with Leptos (CSR) for wasm32; until
-//! then `cloudos serve` answers `/` with a plain page that points at the API.
+//! The Cloud OS desktop in the browser: Leptos, rendered on the client.
 #![forbid(unsafe_code)]
 
-pub use cloudos_proto as proto;
+pub mod api;
+pub mod apps;
+pub mod desktop;
+pub mod login;
+pub mod session;
+
+use leptos::prelude::*;
+
+/// Login screen or desktop, following the session.
+#[component]
+fn Root() -> impl IntoView {
+    let session = session::Session::restore();
+    session::install(session);
+    provide_context(session);
+    view! {
+        {move || if session.user.get().is_some() {
+            view! { <desktop::Desktop /> }.into_any()
+        } else {
+            view! { <login::Login /> }.into_any()
+        }}
+    }
+}
+
+/// Entry point, called by the wasm-bindgen glue.
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+    if let Some(loading) = leptos::prelude::document().get_element_by_id("boot") {
+        loading.remove();
+    }
+    leptos::mount::mount_to_body(Root);
+}

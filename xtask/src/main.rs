@@ -4,12 +4,14 @@
 mod bench;
 mod setup;
 mod util;
+mod web;
 
 use anyhow::{bail, Result};
 
 const USAGE: &str = "usage: cargo xtask <command>
   setup            install what is missing (apt packages, wasm32 std, s3s-fs)
   run [ARGS…]      setup, build (release) and serve at http://127.0.0.1:8080 on ./data
+  build web        build the desktop (wasm, JS, CSS, icons) into web/dist
   test             setup, then every test: unit, API suite, native host, wasm32 build of core
   check-wasm       type-check edge/core and edge/worker for wasm32-unknown-unknown
   bench files      benchmark the files API against raw disk reads into BENCHMARKS.md";
@@ -24,6 +26,13 @@ fn main() -> Result<()> {
         "setup" => setup::setup(),
         "run" => run(&args[1..]),
         "test" => test(),
+        "build" => match args.get(1).map(String::as_str) {
+            Some("web") => {
+                setup::setup()?;
+                web::build().map(drop)
+            }
+            other => bail!("unknown build target {other:?}\n{USAGE}"),
+        },
         "check-wasm" => {
             setup::setup()?;
             check_wasm()
@@ -45,6 +54,7 @@ fn main() -> Result<()> {
 
 fn run(extra: &[String]) -> Result<()> {
     setup::setup()?;
+    web::build()?;
     let bin = util::build_release_server(&[])?;
     let mut args = vec!["serve".to_owned()];
     args.extend(extra.iter().cloned());
@@ -55,8 +65,10 @@ fn run(extra: &[String]) -> Result<()> {
 fn test() -> Result<()> {
     setup::setup()?;
     check_wasm()?;
-    // The suites start the real binary, so build it before the tests run.
+    // The suites start the real binary and serve the built desktop, so build both first.
+    let dist = web::build()?;
     util::cargo(&["build", "-p", "cloudos-server", "--bin", "cloudos"])?;
+    std::env::set_var("CLOUDOS_TEST_WEB_DIR", &dist);
     util::cargo_test(&["test", "--workspace", "--no-fail-fast"])
 }
 

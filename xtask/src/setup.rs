@@ -14,6 +14,8 @@ const S3S_FS_VERSION: &str = "0.14.1";
 /// Debian's Rust with sources, for a wasm32 standard library when rustup lacks the target.
 const WEB_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-22"];
 const WASM_SYSROOT: &str = "/usr/lib/rustlib/wasm32-unknown-unknown/lib";
+/// Debian's Chromium, driven by playwright-core in the browser tests and the desktop bench.
+const BROWSER_PACKAGES: &[&str] = &["chromium"];
 
 /// How to build for wasm32 on this machine.
 pub enum WasmToolchain {
@@ -38,6 +40,9 @@ pub fn setup() -> Result<()> {
     let started = std::time::Instant::now();
     wasm_toolchain()?;
     cargo_tool("s3s-fs", S3S_FS_VERSION, &["--features", "binary"])?;
+    // The CLI must match the wasm-bindgen library the web app links, exactly.
+    cargo_tool("wasm-bindgen-cli", &locked_version("wasm-bindgen")?, &[])?;
+    apt_install(BROWSER_PACKAGES)?;
     npm_packages()?;
     eprintln!(
         "setup: everything is present ({:.1} s)",
@@ -179,6 +184,29 @@ fn npm_packages() -> Result<()> {
     cmd.args(["ci", "--no-audit", "--no-fund"])
         .current_dir(&root);
     status(cmd, "npm ci")
+}
+
+/// The version of `package` in Cargo.lock.
+fn locked_version(package: &str) -> Result<String> {
+    let lock = std::fs::read_to_string(crate::util::root().join("Cargo.lock"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == format!("name = \"{package}\"") {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_owned());
+            }
+        }
+    }
+    bail!("{package} is not in Cargo.lock")
+}
+
+/// The `wasm-bindgen` binary that setup installs.
+pub fn wasm_bindgen_bin() -> std::path::PathBuf {
+    let home = std::env::var_os("CARGO_HOME").map_or_else(
+        || std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"),
+        std::path::PathBuf::from,
+    );
+    home.join("bin/wasm-bindgen")
 }
 
 /// Installs a pinned cargo binary when it is missing or another version.

@@ -9,6 +9,7 @@ use cloudos_proto::Problem;
 use serde::de::DeserializeOwned;
 
 use crate::auth::AuthError;
+use crate::desktop::DesktopError;
 use crate::files::FilesError;
 use crate::ports::{BlobError, DbError};
 
@@ -120,6 +121,19 @@ impl From<AuthError> for ApiError {
             },
             Db(e) => e.into(),
             Hash(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<DesktopError> for ApiError {
+    fn from(e: DesktopError) -> Self {
+        let detail = e.to_string();
+        match e {
+            DesktopError::LayoutTooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", detail)
+            }
+            DesktopError::LayoutNotAnObject => ApiError::bad_request(detail),
+            DesktopError::Db(e) => e.into(),
         }
     }
 }

@@ -170,6 +170,19 @@ impl BlobUpload for MemoryUpload {
     }
 }
 
+/// Keeps published events for assertions.
+#[derive(Default)]
+pub struct RecordedEvents(pub Mutex<Vec<(String, cloudos_proto::Event)>>);
+
+impl crate::ports::Events for RecordedEvents {
+    fn publish(&self, user_id: &str, event: &cloudos_proto::Event) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((user_id.to_owned(), event.clone()));
+    }
+}
+
 /// An app over fakes, with its blob store and metadata store for inspection.
 pub fn app() -> (crate::App, MemoryBlobs, Arc<ScriptedMeta>) {
     let blobs = MemoryBlobs::default();
@@ -179,6 +192,7 @@ pub fn app() -> (crate::App, MemoryBlobs, Arc<ScriptedMeta>) {
         blobs: Arc::new(blobs.clone()),
         clock: Arc::new(FakeClock(AtomicI64::new(1_700_000_000_000))),
         ids: Arc::new(SeqIds::default()),
+        events: Arc::new(RecordedEvents::default()),
     };
     (
         crate::App::new(

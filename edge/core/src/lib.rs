@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod desktop;
 pub mod error;
 #[cfg(test)]
 mod fakes;
@@ -89,7 +90,7 @@ pub(crate) fn origin(headers: &HeaderMap) -> String {
 #[openapi(
     info(title = "Cloud OS API", description = "The public API of Cloud OS (see shared/API.md)."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "files"), (name = "ops"))
+    tags((name = "auth"), (name = "files"), (name = "desktop"), (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -162,6 +163,12 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::me))
         .routes(routes!(files::handlers::create_folder))
+        .routes(routes!(files::find::search))
+        .routes(routes!(files::find::ancestors))
+        .routes(routes!(desktop::apps::list))
+        .routes(routes!(desktop::layout::get, desktop::layout::put))
+        .routes(routes!(desktop::notifications::list))
+        .routes(routes!(desktop::notifications::mark_read))
         .routes(routes!(
             files::handlers::get_file,
             files::handlers::patch,

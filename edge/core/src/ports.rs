@@ -216,6 +216,12 @@ pub trait Ids: Send + Sync + 'static {
     fn random_bytes(&self, n: usize) -> Vec<u8>;
 }
 
+/// Delivery of live events to a user's open desktops (the host owns the sockets).
+pub trait Events: Send + Sync + 'static {
+    /// Sends `event` to every socket `user_id` has open now; nobody listening is fine.
+    fn publish(&self, user_id: &str, event: &cloudos_proto::Event);
+}
+
 /// The ports a host hands to the core.
 #[derive(Clone)]
 pub struct Ports {
@@ -223,4 +229,5 @@ pub struct Ports {
     pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
+    pub events: Arc<dyn Events>,
 }

@@ -23,6 +23,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_platform",
         sql: include_str!("../../../schema/0002_platform.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_desktop",
+        sql: include_str!("../../../schema/0003_desktop.sql"),
+    },
 ];
 
 /// Splits a migration into statements: `--` comments dropped, `;` at a line end closes one.

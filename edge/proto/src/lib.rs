@@ -1,6 +1,9 @@
 //! Wire types of the public API (`shared/API.md`): these shapes are a contract.
 #![forbid(unsafe_code)]
 
+mod desktop;
+pub use desktop::*;
+
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "openapi")]

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blobs;
+pub mod events;
 pub mod meta;
 pub mod settings;
 pub mod telemetry;
@@ -14,16 +15,20 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::{MatchedPath, Request};
 use axum::handler::HandlerWithoutStateExt;
+use axum::http::{header, HeaderValue};
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
 use cloudos_core::ports::{Clock, Ids, Ports};
 use cloudos_core::{App, Config};
 use rand::RngCore;
+use tower::ServiceBuilder;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::blobs::{LocalBlobs, S3Blobs, S3Settings};
+use crate::events::EventHub;
 use crate::meta::LibsqlMeta;
 use crate::settings::{BlobBackend, ServeArgs};
 
@@ -81,7 +86,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Opens the stores named by `args`, migrates the schema and returns the product.
-pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
+pub async fn build_app(args: &ServeArgs, hub: Arc<EventHub>) -> anyhow::Result<App> {
     tokio::fs::create_dir_all(&args.data)
         .await
         .with_context(|| format!("creating data dir {}", args.data.display()))?;
@@ -117,6 +122,7 @@ pub async fn build_app(args: &ServeArgs) -> anyhow::Result<App> {
         blobs,
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
+        events: hub,
     };
     let app = App::new(ports, config);
     app.migrate().await.context("migrating the schema")?;
@@ -128,12 +134,50 @@ const PLACEHOLDER: &str = "<!doctype html><meta charset=utf-8><title>Cloud OS</t
 <p>The server is running. The desktop is not built into this install yet; the API is \
 described at <a href=\"/openapi.json\">/openapi.json</a>.</p>";
 
-/// The core's router plus what only this host does: static desktop files and request spans.
-pub fn router(app: App, web_dir: &Path) -> Router {
-    let mut router = cloudos_core::router(app);
+/// Hashed build output never changes under its name; everything else is revalidated.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// `Cache-Control` for successful static answers only, so a 404 is never cached for a year.
+fn cache_control(
+    value: &'static str,
+) -> SetResponseHeaderLayer<
+    impl Fn(&axum::response::Response<ServeBody>) -> Option<HeaderValue> + Clone,
+> {
+    SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        move |res: &axum::response::Response<ServeBody>| {
+            res.status()
+                .is_success()
+                .then(|| HeaderValue::from_static(value))
+        },
+    )
+}
+
+type ServeBody = tower_http::services::fs::ServeFileSystemResponseBody;
+
+/// The core's router plus what only this host does: the desktop's static files, the live
+/// event socket and request spans.
+pub fn router(app: App, hub: Arc<EventHub>, web_dir: &Path) -> Router {
+    let mut router = cloudos_core::router(app.clone()).merge(events::routes(app, hub));
     if web_dir.join("index.html").exists() {
         let not_found = cloudos_core::not_found.into_service();
-        router = router.fallback_service(ServeDir::new(web_dir).not_found_service(not_found));
+        let assets = ServiceBuilder::new()
+            .layer(cache_control(IMMUTABLE))
+            .service(
+                ServeDir::new(web_dir.join("assets"))
+                    .precompressed_gzip()
+                    .not_found_service(not_found.clone()),
+            );
+        let rest = ServiceBuilder::new()
+            .layer(cache_control("no-cache"))
+            .service(
+                ServeDir::new(web_dir)
+                    .precompressed_gzip()
+                    .not_found_service(not_found),
+            );
+        router = router
+            .nest_service("/assets", assets)
+            .fallback_service(rest);
     } else {
         router = router.route("/", get(|| async { Html(PLACEHOLDER) }));
     }
@@ -156,13 +200,14 @@ pub async fn serve(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = build_app(&args).await?;
+    let hub = Arc::new(EventHub::default());
+    let app = build_app(&args, hub.clone()).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr()?;
     spawn_sweeper(app.clone(), args.sweep_interval_secs);
-    let router = router(app, &args.web_dir);
+    let router = router(app, hub, &args.web_dir);
     tracing::info!(addr = %addr, url = %format!("http://{addr}"), data = %args.data.display(), "listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

@@ -13,8 +13,9 @@ use super::names::validate_name;
 use super::range::parse_range;
 use super::repo::{self, ensure_folder, name_taken, quota_left, FileRow, FILE_COLS};
 use super::upload::{drain, store_stream, Budget, Stored, DRAIN_LIMIT};
-use super::{signing, FilesError};
+use super::{changed, signing, FilesError};
 use crate::auth::AuthUser;
+use crate::desktop::notifications::{notify_logged, NewNotification};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::ports::{DbError, Stmt};
 use crate::{stmt, App};
@@ -80,10 +81,11 @@ pub async fn create_folder(
     let insert = stmt!(
         "INSERT INTO files (id, user_id, parent_id, name, kind, size, version, created_at, updated_at)
          VALUES (?, ?, ?, ?, 'folder', 0, 1, ?, ?)",
-        id.as_str(), user.id.as_str(), parent, req.name.as_str(), now, now
+        id.as_str(), user.id.as_str(), parent.as_deref(), req.name.as_str(), now, now
     );
     insert_or_conflict(&app, insert, &req.name).await?;
     let folder = repo::get(meta, &user.id, &id).await?.file;
+    changed(&app, &user.id, parent.as_deref());
     Ok((StatusCode::CREATED, Json(folder)))
 }
 
@@ -199,6 +201,28 @@ pub async fn upload(
     for s in &staged {
         files.push(repo::get(meta, &user.id, &s.id).await?.file);
     }
+    changed(&app, &user.id, parent.as_deref());
+    let (title, body) = match files.as_slice() {
+        [one] => ("Upload finished".to_owned(), one.name.clone()),
+        many => (
+            format!("{} uploads finished", many.len()),
+            many.iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    };
+    notify_logged(
+        &app,
+        &user.id,
+        NewNotification {
+            kind: "upload.finished",
+            title,
+            body,
+            file_id: files.first().map(|f| f.id.as_str()),
+        },
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(UploadResponse { files })))
 }
 
@@ -434,7 +458,7 @@ pub async fn replace_content(
         }
     }
     let stored = store_stream(app.ports.blobs.as_ref(), &mut body, budget).await?;
-    let changed = meta
+    let updated = meta
         .execute(stmt!(
             "UPDATE files SET size = ?, blob_key = ?, checksum = ?, version = version + 1, updated_at = ?
              WHERE id = ? AND user_id = ? AND version = ?",
@@ -442,7 +466,7 @@ pub async fn replace_content(
             id.as_str(), user.id.as_str(), given
         ))
         .await?;
-    if changed == 0 {
+    if updated == 0 {
         // Someone saved in between; the new blob is left to the orphan sweep.
         let now = repo::get(meta, &user.id, &id).await?.file;
         return Err(FilesError::Stale {
@@ -451,7 +475,9 @@ pub async fn replace_content(
         }
         .into());
     }
-    Ok(Json(repo::get(meta, &user.id, &id).await?.file))
+    let file = repo::get(meta, &user.id, &id).await?.file;
+    changed(&app, &user.id, file.parent_id.as_deref());
+    Ok(Json(file))
 }
 
 /// `PATCH /files/:id` (rename and/or move)
@@ -482,12 +508,16 @@ pub async fn patch(
     let update = stmt!(
         "UPDATE files SET name = ?, parent_id = ?, updated_at = ? WHERE id = ? AND user_id = ?",
         name.as_str(),
-        parent,
+        parent.as_deref(),
         app.now_ms(),
         id.as_str(),
         user.id.as_str()
     );
     insert_or_conflict(&app, update, &name).await?;
+    changed(&app, &user.id, current.parent_id.as_deref());
+    if parent != current.parent_id {
+        changed(&app, &user.id, parent.as_deref());
+    }
     Ok(Json(repo::get(meta, &user.id, &id).await?.file))
 }
 
@@ -499,6 +529,10 @@ pub async fn delete(
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let parent = repo::get(app.ports.meta.as_ref(), &user.id, &id)
+        .await?
+        .file
+        .parent_id;
     let deleted = app
         .ports
         .meta
@@ -516,6 +550,7 @@ pub async fn delete(
     if deleted == 0 {
         return Err(FilesError::NotFound.into());
     }
+    changed(&app, &user.id, parent.as_deref());
     // Blobs no row references any more are removed by the orphan sweep.
     Ok(StatusCode::NO_CONTENT)
 }

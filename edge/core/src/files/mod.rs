@@ -1,5 +1,6 @@
 //! The user's private file tree: folders, uploads, downloads, edits, moves and deletes.
 
+pub mod find;
 pub mod handlers;
 pub mod names;
 pub mod range;
@@ -10,6 +11,17 @@ pub mod upload;
 pub use repo::{file_by_id, used_bytes};
 
 use crate::ports::{BlobError, DbError};
+use crate::App;
+
+/// Tells the user's open desktops that a folder's listing changed.
+pub(crate) fn changed(app: &App, user_id: &str, parent_id: Option<&str>) {
+    app.ports.events.publish(
+        user_id,
+        &cloudos_proto::Event::FilesChanged {
+            parent_id: parent_id.map(str::to_owned),
+        },
+    );
+}
 
 /// Why a files request failed.
 #[derive(Debug, thiserror::Error)]

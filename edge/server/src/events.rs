@@ -1,0 +1,96 @@
+//! Live events for open desktops: an in-process hub and the per-user socket `WS /events`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Router};
+use cloudos_core::auth::AuthUser;
+use cloudos_core::ports::Events;
+use cloudos_core::App;
+use tokio::sync::broadcast;
+
+/// Events a slow socket may fall behind by before it skips ahead.
+const BACKLOG: usize = 64;
+/// Keeps idle sockets open through proxies and finds dead peers.
+const PING_EVERY: Duration = Duration::from_secs(25);
+
+/// One broadcast channel per user with open sockets.
+#[derive(Default)]
+pub struct EventHub {
+    users: Mutex<HashMap<String, broadcast::Sender<Arc<str>>>>,
+}
+
+impl EventHub {
+    fn subscribe(&self, user_id: &str) -> broadcast::Receiver<Arc<str>> {
+        let mut users = self.users.lock().expect("hub lock");
+        users
+            .entry(user_id.to_owned())
+            .or_insert_with(|| broadcast::channel(BACKLOG).0)
+            .subscribe()
+    }
+}
+
+impl Events for EventHub {
+    fn publish(&self, user_id: &str, event: &cloudos_proto::Event) {
+        let mut users = self.users.lock().expect("hub lock");
+        let Some(tx) = users.get(user_id) else {
+            return;
+        };
+        if tx.receiver_count() == 0 {
+            users.remove(user_id);
+            return;
+        }
+        if let Ok(text) = serde_json::to_string(event) {
+            let _ = tx.send(text.into());
+        }
+    }
+}
+
+/// `WS /events?token=`: the caller's notifications and file changes as JSON text frames.
+async fn events_socket(
+    ws: WebSocketUpgrade,
+    user: AuthUser,
+    Extension(hub): Extension<Arc<EventHub>>,
+) -> Response {
+    let rx = hub.subscribe(&user.id);
+    ws.on_upgrade(move |socket| relay(socket, rx))
+}
+
+async fn relay(mut socket: WebSocket, mut rx: broadcast::Receiver<Arc<str>>) {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    loop {
+        tokio::select! {
+            event = rx.recv() => match event {
+                Ok(text) => {
+                    if socket.send(Message::Text(text.as_ref().into())).await.is_err() {
+                        return;
+                    }
+                }
+                // The desktop refetches what it shows on reconnect, so skipping is safe.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The event socket's route.
+pub fn routes(app: App, hub: Arc<EventHub>) -> Router {
+    Router::new()
+        .route("/events", get(events_socket))
+        .layer(Extension(hub))
+        .with_state(app)
+}

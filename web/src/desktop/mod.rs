@@ -1,0 +1,159 @@
+//! The desktop: windows over a wallpaper, the dock, the launcher and notifications.
+
+pub mod dock;
+pub mod launcher;
+pub mod notify;
+pub mod window;
+pub mod wm;
+
+use cloudos_proto::{AppList, DesktopLayout};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+use crate::api;
+use crate::apps::AppContent;
+use window::WindowFrame;
+use wm::{Mode, SavedLayout, Wm};
+
+/// Waits this long after the last change before saving the layout.
+const SAVE_DELAY_MS: u32 = 400;
+
+fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.mark(name);
+    }
+}
+
+/// Whether a key event comes from a text field (where shortcuts must not fire).
+pub fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .is_some_and(|el| {
+            matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                || el.has_attribute("contenteditable")
+        })
+}
+
+/// The signed-in desktop.
+#[component]
+pub fn Desktop() -> impl IntoView {
+    let wm = Wm::new();
+    provide_context(wm);
+    let launcher_open = RwSignal::new(false);
+    provide_context(launcher::LauncherOpen(launcher_open));
+    let notes = notify::Notifications::new();
+    provide_context(notes);
+    let ready = RwSignal::new(false);
+    let load_error = RwSignal::new(None::<String>);
+
+    // Apps first (the layout refers to them), then the saved layout.
+    spawn_local(async move {
+        let apps = api::get::<AppList>("/apps").await;
+        let layout = api::get::<DesktopLayout>("/desktop").await;
+        match (apps, layout) {
+            (Ok(apps), Ok(layout)) => {
+                wm.apps.set(apps.apps);
+                let saved: SavedLayout = serde_json::from_value(layout.layout).unwrap_or_default();
+                wm.restore(saved);
+                ready.set(true);
+                mark("cloudos:desktop-ready");
+            }
+            (Err(e), _) | (_, Err(e)) => load_error.set(Some(e.message)),
+        }
+    });
+    notes.connect();
+
+    // Save the layout a moment after the last change; the first revision is the restore.
+    let pending = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);
+    Effect::new(move |_| {
+        wm.revision.track();
+        if !ready.get_untracked() {
+            return;
+        }
+        pending.set_value(Some(gloo_timers::callback::Timeout::new(
+            SAVE_DELAY_MS,
+            move || {
+                let layout = serde_json::to_value(wm.saved()).unwrap_or_default();
+                spawn_local(async move {
+                    let body = DesktopLayout {
+                        layout,
+                        updated_at: None,
+                    };
+                    if let Err(e) = api::put_no_content("/desktop", &body).await {
+                        web_sys::console::warn_1(&format!("saving the layout failed: {e}").into());
+                    }
+                });
+            },
+        )));
+    });
+
+    let _resize = window_event_listener(leptos::ev::resize, move |_| wm.refresh_viewport());
+    let _keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        shortcut(wm, launcher_open, ev)
+    });
+
+    view! {
+        <div class="desktop" data-desktop data-ready=move || ready.get().to_string()>
+            <div class="windows">
+                <For
+                    each=move || wm.windows.get()
+                    key=|w| w.id
+                    children=move |w| {
+                        let win = w.clone();
+                        view! { <WindowFrame win=w><AppContent win=win /></WindowFrame> }
+                    }
+                />
+            </div>
+            <div
+                class="snap-preview"
+                class:visible=move || wm.snap_preview.get().is_some()
+                style:left=move || match wm.snap_preview.get() { Some(Mode::Right) => "50%", _ => "0" }
+                style:width=move || match wm.snap_preview.get() { Some(Mode::Left) | Some(Mode::Right) => "50%", _ => "100%" }
+                aria-hidden="true"
+            ></div>
+            <Show when=move || load_error.get().is_some()>
+                <div class="desktop-error" role="alert">
+                    "The desktop could not load: " {move || load_error.get().unwrap_or_default()}
+                </div>
+            </Show>
+            <launcher::Launcher />
+            <notify::Toasts />
+            <dock::Dock />
+        </div>
+    }
+}
+
+/// The desktop's keyboard shortcuts (Alt-based, since browsers keep Ctrl+W and Ctrl+Tab).
+fn shortcut(wm: Wm, launcher: RwSignal<bool>, ev: web_sys::KeyboardEvent) {
+    let key = ev.key();
+    let focused = wm.focused.get_untracked();
+    let handled = match (ev.alt_key(), ev.ctrl_key() || ev.meta_key(), key.as_str()) {
+        (_, true, " ") | (true, false, " ") | (true, false, "k") | (true, false, "K") => {
+            launcher.update(|o| *o = !*o);
+            true
+        }
+        (_, _, "Escape") if launcher.get_untracked() => {
+            launcher.set(false);
+            true
+        }
+        (true, false, "`") | (true, false, "~") => {
+            wm.cycle(ev.shift_key());
+            true
+        }
+        (true, false, "w") | (true, false, "W") => focused.map(|id| wm.close(id)).is_some(),
+        (true, false, "m") | (true, false, "M") => focused.map(|id| wm.minimize(id)).is_some(),
+        (true, false, "ArrowUp") => focused.map(|id| wm.toggle_maximize(id)).is_some(),
+        (true, false, "ArrowDown") => focused.map(|id| wm.set_mode(id, Mode::Normal)).is_some(),
+        (true, false, "ArrowLeft") if ev.shift_key() => {
+            focused.map(|id| wm.set_mode(id, Mode::Left)).is_some()
+        }
+        (true, false, "ArrowRight") if ev.shift_key() => {
+            focused.map(|id| wm.set_mode(id, Mode::Right)).is_some()
+        }
+        _ => false,
+    };
+    if handled && !(typing_in_field(&ev) && key.len() == 1 && !ev.alt_key() && !ev.ctrl_key()) {
+        ev.prevent_default();
+    }
+}

@@ -1,0 +1,138 @@
+//! `cargo xtask build web`: the desktop as static files in `web/dist`.
+//!
+//! Assets get content hashes in their names (cached for a year); `index.html` names them
+//! and is revalidated on every load. Each text asset also gets a `.gz` twin that the
+//! server sends to browsers that accept gzip.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::setup;
+use crate::util::{cargo_with, root, status, target_dir};
+
+/// The built desktop's directory.
+pub fn dist_dir() -> PathBuf {
+    root().join("web/dist")
+}
+
+/// Builds the web app (wasm, JS glue, vendor bundle, styles, icons) into `web/dist`.
+pub fn build() -> Result<PathBuf> {
+    let started = std::time::Instant::now();
+    let toolchain = setup::wasm_toolchain()?;
+    let wasm_target = target_dir().join("wasm");
+    let wasm_target_s = wasm_target.to_string_lossy().into_owned();
+    cargo_with(
+        &[
+            "build",
+            "--profile",
+            "web",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "cloudos-web",
+            "--target-dir",
+            &wasm_target_s,
+        ],
+        &toolchain.env(),
+    )?;
+    let wasm = wasm_target.join("wasm32-unknown-unknown/web/cloudos_web.wasm");
+    let stage = target_dir().join("web-stage");
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(&stage)?;
+
+    let mut bindgen = Command::new(setup::wasm_bindgen_bin());
+    bindgen
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            "app",
+            "--out-dir",
+        ])
+        .arg(&stage)
+        .arg(&wasm);
+    status(bindgen, "wasm-bindgen")?;
+
+    let esbuild = root().join("node_modules/.bin/esbuild");
+    if !esbuild.exists() {
+        bail!("{} is missing: run `cargo xtask setup`", esbuild.display());
+    }
+    let mut vendor = Command::new(esbuild);
+    vendor
+        .current_dir(root())
+        .args([
+            "web/js/vendor.js",
+            "--bundle",
+            "--minify",
+            "--format=iife",
+            "--log-level=warning",
+        ])
+        .arg(format!("--outfile={}", stage.join("vendor.js").display()));
+    status(vendor, "esbuild (vendor bundle)")?;
+
+    let dist = dist_dir();
+    let _ = std::fs::remove_dir_all(&dist);
+    std::fs::create_dir_all(dist.join("assets"))?;
+    let web = root().join("web");
+    let app_js = hashed(&stage.join("app.js"), &dist, "app", "js")?;
+    let app_wasm = hashed(&stage.join("app_bg.wasm"), &dist, "app", "wasm")?;
+    let vendor_js = hashed(&stage.join("vendor.js"), &dist, "vendor", "js")?;
+    let style = hashed(&web.join("style.css"), &dist, "style", "css")?;
+
+    std::fs::create_dir_all(dist.join("icons"))?;
+    for entry in std::fs::read_dir(web.join("icons"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            let to = dist.join("icons").join(path.file_name().expect("a file"));
+            std::fs::copy(&path, &to)?;
+            gzip(&to)?;
+        }
+    }
+    let index = std::fs::read_to_string(web.join("index.html"))?
+        .replace("{{APP_JS}}", &app_js)
+        .replace("{{APP_WASM}}", &app_wasm)
+        .replace("{{VENDOR_JS}}", &vendor_js)
+        .replace("{{STYLE_CSS}}", &style);
+    if index.contains("{{") {
+        bail!("web/index.html names a placeholder the build does not fill");
+    }
+    std::fs::write(dist.join("index.html"), index)?;
+    gzip(&dist.join("index.html"))?;
+    eprintln!(
+        "web: built {} in {:.0} s",
+        dist.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(dist)
+}
+
+/// Copies `src` to `dist/assets/<stem>-<hash>.<ext>` (plus `.gz`); returns its URL path.
+fn hashed(src: &Path, dist: &Path, stem: &str, ext: &str) -> Result<String> {
+    let bytes = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+    let hash = hex(&Sha256::digest(&bytes)[..6]);
+    let name = format!("{stem}-{hash}.{ext}");
+    let to = dist.join("assets").join(&name);
+    std::fs::write(&to, &bytes)?;
+    gzip(&to)?;
+    Ok(format!("/assets/{name}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `path.gz` next to `path`.
+fn gzip(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path)?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&bytes)?;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".gz");
+    std::fs::write(PathBuf::from(name), gz.finish()?)?;
+    Ok(())
+}

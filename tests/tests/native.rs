@@ -374,3 +374,60 @@ async fn traces_are_exported_over_otlp() {
     assert!(contains(b"GET /healthz"), "the request span is exported");
     assert!(contains(b"cloudos"), "the service name is exported");
 }
+
+/// The live event socket is a host route (the native server's hub; the Worker's will be a
+/// Durable Object), so it is tested here rather than in the API suite.
+#[tokio::test]
+async fn the_event_socket_pushes_notifications_and_file_changes() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = TestServer::native(ServerOptions::default());
+    let ann = server.new_user("ann").await;
+    let bob = server.new_user("bob").await;
+    let ws_base = server.base.replacen("http", "ws", 1);
+
+    let refused = tokio_tungstenite::connect_async(format!("{ws_base}/events")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 401)
+        }
+        other => panic!("expected 401 before the upgrade, got {other:?}"),
+    }
+
+    let token = ann.api.token.clone().unwrap();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("{ws_base}/events?token={token}"))
+            .await
+            .expect("the socket opens");
+    // Bob's activity is not Ann's business.
+    bob.api.upload(None, &[("bob.txt", b"b".to_vec())]).await;
+    let uploaded = ann.api.upload(None, &[("hello.txt", b"hi".to_vec())]).await;
+
+    let mut events = Vec::new();
+    while events.len() < 2 {
+        let msg = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("an event within 5 s")
+            .expect("the socket stays open")
+            .expect("a frame");
+        if let Message::Text(text) = msg {
+            events.push(serde_json::from_str::<cloudos_proto::Event>(&text).unwrap());
+        }
+    }
+    assert_eq!(
+        events[0],
+        cloudos_proto::Event::FilesChanged { parent_id: None }
+    );
+    match &events[1] {
+        cloudos_proto::Event::Notification { notification } => {
+            assert_eq!(notification.kind, "upload.finished");
+            assert_eq!(notification.body, "hello.txt");
+            assert_eq!(
+                notification.file_id.as_deref(),
+                Some(uploaded[0].id.as_str())
+            );
+        }
+        other => panic!("expected a notification, got {other:?}"),
+    }
+}

@@ -26,6 +26,49 @@ pub fn files() -> Result<()> {
     Ok(())
 }
 
+/// The desktop benchmark: transfer size, login-to-desktop and a 1,000-item folder, measured
+/// in headless Chromium against the release server.
+pub fn desktop() -> Result<()> {
+    crate::web::build()?;
+    let server = build_release_server(&[])?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let data = std::env::temp_dir().join(format!("cloudos-bench-desktop-{port}"));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut child = Command::new(server)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(&data)
+        .env("CLOUDOS_WEB_DIR", crate::web::dist_dir())
+        .env("RUST_LOG", "warn")
+        .current_dir(root())
+        .spawn()
+        .context("starting cloudos")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let report = target_dir().join("bench-desktop.md");
+    let result = if up {
+        let mut cmd = Command::new("node");
+        cmd.arg("tests/browser/bench-desktop.mjs")
+            .arg(&report)
+            .env("CLOUDOS_BASE_URL", &base)
+            .current_dir(root());
+        status(cmd, "bench-desktop.mjs")
+    } else {
+        Err(anyhow::anyhow!("cloudos did not start on {base}"))
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    result?;
+    let section = std::fs::read_to_string(&report).context("reading the benchmark report")?;
+    write_section("desktop", &section)?;
+    Ok(())
+}
+
 /// Replaces (or appends) the `<!-- bench:NAME -->` section of BENCHMARKS.md.
 fn write_section(name: &str, body: &str) -> Result<()> {
     let path = root().join("BENCHMARKS.md");

@@ -14,7 +14,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   build web        build the desktop (wasm, JS, CSS, icons) into web/dist
   test             setup, then every test: unit, API suite, native host, wasm32 build of core
   check-wasm       type-check edge/core and edge/worker for wasm32-unknown-unknown
-  bench files      benchmark the files API against raw disk reads into BENCHMARKS.md";
+  bench files      benchmark the files API against raw disk reads into BENCHMARKS.md
+  bench desktop    the desktop's budgets in headless Chromium into BENCHMARKS.md";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +42,10 @@ fn main() -> Result<()> {
             Some("files") => {
                 setup::setup()?;
                 bench::files()
+            }
+            Some("desktop") => {
+                setup::setup()?;
+                bench::desktop()
             }
             other => bail!("unknown benchmark {other:?}\n{USAGE}"),
         },

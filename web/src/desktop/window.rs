@@ -20,7 +20,13 @@ struct Drag {
     px: f64,
     py: f64,
     start: Rect,
+    /// A maximized or snapped window comes out only once the pointer really moves, so a
+    /// double-click on its title bar still restores it.
+    unsnap: bool,
 }
+
+/// How far the pointer must travel before a press on a title bar becomes a drag.
+const DRAG_SLOP: f64 = 4.0;
 
 const EDGES: [(&str, i8, i8); 8] = [
     ("n", 0, -1),
@@ -66,21 +72,16 @@ pub fn WindowFrame(win: Win, children: Children) -> impl IntoView {
         }
         let current = placed.get_untracked();
         let mut start = rect.get_untracked();
+        let mut unsnap = false;
         if mode.get_untracked() != Mode::Normal {
-            start = match kind {
-                // Pull a maximized or snapped window out at its normal size, under the pointer.
-                DragKind::Move => {
-                    let ratio = ((ev.client_x() as f64 - current.x) / current.w).clamp(0.0, 1.0);
-                    Rect {
-                        x: ev.client_x() as f64 - start.w * ratio,
-                        y: current.y,
-                        ..start
-                    }
+            match kind {
+                DragKind::Move => unsnap = true,
+                DragKind::Resize(..) => {
+                    start = current;
+                    rect.set(start);
+                    mode.set(Mode::Normal);
                 }
-                DragKind::Resize(..) => current,
-            };
-            rect.set(start);
-            mode.set(Mode::Normal);
+            }
         }
         capture(ev);
         drag.set_value(Some(Drag {
@@ -88,14 +89,34 @@ pub fn WindowFrame(win: Win, children: Children) -> impl IntoView {
             px: ev.client_x() as f64,
             py: ev.client_y() as f64,
             start,
+            unsnap,
         }));
         dragging.set(true);
         ev.prevent_default();
     };
 
     let track = move |ev: PointerEvent| {
-        let Some(d) = drag.get_value() else { return };
+        let Some(mut d) = drag.get_value() else {
+            return;
+        };
         let (dx, dy) = (ev.client_x() as f64 - d.px, ev.client_y() as f64 - d.py);
+        if d.unsnap {
+            if dx.abs().max(dy.abs()) < DRAG_SLOP {
+                return;
+            }
+            // Pull the window out at its normal size, keeping the grabbed point under the pointer.
+            let current = placed.get_untracked();
+            let normal = rect.get_untracked();
+            let ratio = ((d.px - current.x) / current.w).clamp(0.0, 1.0);
+            d.start = Rect {
+                x: d.px - normal.w * ratio,
+                y: current.y,
+                ..normal
+            };
+            d.unsnap = false;
+            drag.set_value(Some(d));
+            mode.set(Mode::Normal);
+        }
         let s = d.start;
         match d.kind {
             DragKind::Move => {

@@ -81,6 +81,9 @@ pub struct Wm {
     pub revision: RwSignal<u64>,
     next_id: StoredValue<u32>,
     top_z: StoredValue<u32>,
+    /// The desktop's reactive owner: windows are opened from event handlers of views that
+    /// may go away (the launcher closes as it opens one), so their signals live here.
+    owner: StoredValue<Option<Owner>>,
 }
 
 fn viewport_now() -> (f64, f64) {
@@ -110,6 +113,7 @@ impl Wm {
             revision: RwSignal::new(0),
             next_id: StoredValue::new(1),
             top_z: StoredValue::new(10),
+            owner: StoredValue::new(Owner::current()),
         }
     }
 
@@ -167,6 +171,14 @@ impl Wm {
         }
     }
 
+    /// Runs `f` under the desktop's owner, so signals made there live as long as it.
+    fn owned<R>(&self, f: impl FnOnce() -> R) -> R {
+        match self.owner.get_value() {
+            Some(owner) => owner.with(f),
+            None => f(),
+        }
+    }
+
     fn next_z(&self) -> u32 {
         let z = self.top_z.get_value() + 1;
         self.top_z.set_value(z);
@@ -207,7 +219,7 @@ impl Wm {
             h,
         };
         let title = manifest.name.clone();
-        self.add(Win {
+        let win = self.owned(|| Win {
             id,
             app: manifest,
             arg: RwSignal::new(arg),
@@ -217,6 +229,7 @@ impl Wm {
             minimized: RwSignal::new(false),
             z: RwSignal::new(0),
         });
+        self.add(win);
         Some(id)
     }
 
@@ -381,18 +394,17 @@ impl Wm {
                 h: s.rect.h.max(app.min_size.height),
                 ..s.rect
             };
-            self.windows.update(|ws| {
-                ws.push(Win {
-                    id,
-                    app,
-                    arg: RwSignal::new(s.arg),
-                    title: RwSignal::new(s.title),
-                    rect: RwSignal::new(rect),
-                    mode: RwSignal::new(s.mode),
-                    minimized: RwSignal::new(s.minimized),
-                    z: RwSignal::new(z),
-                })
+            let win = self.owned(|| Win {
+                id,
+                app,
+                arg: RwSignal::new(s.arg),
+                title: RwSignal::new(s.title),
+                rect: RwSignal::new(rect),
+                mode: RwSignal::new(s.mode),
+                minimized: RwSignal::new(s.minimized),
+                z: RwSignal::new(z),
             });
+            self.windows.update(|ws| ws.push(win));
         }
         self.focus_topmost();
     }

@@ -370,7 +370,7 @@ impl FilesState {
         self.uploads.start(
             files,
             parent,
-            Callback::new(move |_| {
+            std::rc::Rc::new(move || {
                 if here {
                     self.reload();
                 }
@@ -686,8 +686,14 @@ fn Item(file: File) -> impl IntoView {
             {move || if renaming.get() {
                 let id = f_rename.clone();
                 let id2 = f_rename.clone();
+                let input_ref = NodeRef::<leptos::html::Input>::new();
+                Effect::new(move |_| {
+                    if let Some(el) = input_ref.get() {
+                        let _ = el.focus();
+                    }
+                });
                 view! {
-                    <input class="rename" data-rename value=name.clone() aria-label="New name"
+                    <input class="rename" data-rename value=name.clone() aria-label="New name" node_ref=input_ref
                         on:click=|ev| ev.stop_propagation()
                         on:keydown=move |ev: KeyboardEvent| {
                             ev.stop_propagation();
@@ -697,7 +703,7 @@ fn Item(file: File) -> impl IntoView {
                                 _ => {}
                             }
                         }
-                        on:blur=move |ev| { if st.renaming.get_untracked().as_deref() == Some(id2.as_str()) { st.rename(id2.clone(), event_target_value(&ev)) } }
+                        on:blur=move |ev| { if st.renaming.try_get_untracked().flatten().as_deref() == Some(id2.as_str()) { st.rename(id2.clone(), event_target_value(&ev)) } }
                         on:focus=|ev| {
                             let input: web_sys::HtmlInputElement = event_target(&ev);
                             // Select the name without its extension, as file managers do.
@@ -705,7 +711,7 @@ fn Item(file: File) -> impl IntoView {
                             let end = v.rfind('.').filter(|&i| i > 0).unwrap_or(v.len());
                             let _ = input.set_selection_range(0, end as u32);
                         }
-                        autofocus />
+                        />
                 }.into_any()
             } else {
                 view! { <span class="file-name" title=name.clone()>{name.clone()}</span> }.into_any()

@@ -2,6 +2,7 @@
 //! upload progress.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use cloudos_proto::Problem;
 use leptos::prelude::*;
@@ -57,7 +58,7 @@ impl Uploads {
     }
 
     /// Starts uploading `files` into `parent`; `done` runs after each one that succeeded.
-    pub fn start(self, files: Vec<web_sys::File>, parent: Option<String>, done: Callback<()>) {
+    pub fn start(self, files: Vec<web_sys::File>, parent: Option<String>, done: Rc<dyn Fn()>) {
         for file in files {
             let id = self.next.get_value();
             self.next.set_value(id + 1);
@@ -70,7 +71,7 @@ impl Uploads {
                     state: UploadState::Sending,
                 })
             });
-            if let Err(e) = self.send(id, &file, parent.as_deref(), done) {
+            if let Err(e) = self.send(id, &file, parent.as_deref(), done.clone()) {
                 let why = e
                     .as_string()
                     .unwrap_or_else(|| "the browser refused the upload".into());
@@ -84,7 +85,7 @@ impl Uploads {
         id: u32,
         file: &web_sys::File,
         parent: Option<&str>,
-        done: Callback<()>,
+        done: Rc<dyn Fn()>,
     ) -> Result<(), JsValue> {
         let xhr = XmlHttpRequest::new()?;
         xhr.open("POST", "/files")?;
@@ -117,7 +118,7 @@ impl Uploads {
                     r.state = UploadState::Done;
                     r.loaded = r.total;
                 });
-                done.run(());
+                done();
                 // A finished row fades from the list after a moment.
                 gloo_timers::callback::Timeout::new(4_000, move || {
                     self.rows.update(|rows| {

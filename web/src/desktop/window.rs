@@ -40,10 +40,13 @@ const EDGES: [(&str, i8, i8); 8] = [
 ];
 
 fn capture(ev: &PointerEvent) {
-    if let Some(el) = ev
-        .current_target()
+    // Events are delegated (Leptos `delegation`), so `currentTarget` is the document: the
+    // element to capture for is the title bar or resize handle the press started on.
+    let grip = ev
+        .target()
         .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-    {
+        .and_then(|el| el.closest("[data-titlebar], [data-resize]").ok().flatten());
+    if let Some(el) = grip {
         let _ = el.set_pointer_capture(ev.pointer_id());
     }
 }

@@ -593,7 +593,10 @@ pub fn FilesApp(win: Win) -> impl IntoView {
                     on:dragleave=bg_leave
                     on:drop=move |ev| { bg_hover.set(false); st.drop_on(&ev, st.folder.get_untracked()); }
                     on:click=move |ev: MouseEvent| {
-                        if ev.target() == ev.current_target() { st.selected.set(vec![]); }
+                        // Delegated events: a click on the background itself, not on an item in it.
+                        let on_background = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                            .is_some_and(|el| el.has_attribute("data-files-list"));
+                        if on_background { st.selected.set(vec![]); }
                     }
                     on:contextmenu=move |ev: MouseEvent| {
                         ev.prevent_default();

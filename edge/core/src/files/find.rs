@@ -9,6 +9,7 @@ use super::repo::{self, FILE_COLS};
 use super::FilesError;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiPath, ApiQuery};
+use crate::ports::Row;
 use crate::{stmt, App};
 
 /// Longest query the search accepts (a launcher query is a few words).
@@ -71,12 +72,16 @@ pub async fn search(
         ))
         .await
         .map_err(FilesError::from)?;
-    Ok(Json(FileList {
+    Ok(Json(file_list(rows)))
+}
+
+fn file_list(rows: Vec<Row>) -> FileList {
+    FileList {
         items: rows
             .into_iter()
             .map(|r| repo::row_to_file(r).file)
             .collect(),
-    }))
+    }
 }
 
 /// `GET /files/:id/ancestors`: the folders from the root down to the item's parent.
@@ -107,12 +112,7 @@ pub async fn ancestors(
         ))
         .await
         .map_err(FilesError::from)?;
-    Ok(Json(FileList {
-        items: rows
-            .into_iter()
-            .map(|r| repo::row_to_file(r).file)
-            .collect(),
-    }))
+    Ok(Json(file_list(rows)))
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ for (let i = 0; i < RUNS; i++) {
   await page.context().close();
 }
 
-// 3. Opening Files on a folder of 1,000 items: click on the dock → every row on screen.
+// 3. Opening Files on a folder of 1,000 items: click on the dock → the list filled and counted.
 const form = new FormData();
 for (let i = 0; i < 1000; i++) form.append("file", new Blob([`item ${i}`], { type: "text/plain" }), `item-${String(i).padStart(4, "0")}.txt`);
 const up = await fetch(`${BASE}/files`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form });
@@ -58,7 +58,14 @@ for (let i = 0; i < RUNS; i++) {
     const t0 = performance.now();
     document.querySelector("[data-app=files]").click();
     const check = () => {
-      if (document.querySelectorAll("[data-window=files] .file-item").length >= 1000) {
+      // Opened means: the status counts all 1,000 items and the rows fill the visible list
+      // (the list draws only the rows in view, so the rest exist only as scroll range).
+      const win = document.querySelector("[data-window=files]");
+      const list = win?.querySelector("[data-files-list]");
+      const rows = win ? win.querySelectorAll(".file-item") : [];
+      const status = win?.querySelector(".files-status")?.textContent || "";
+      const filled = list && rows.length > 0 && rows[rows.length - 1].getBoundingClientRect().bottom >= list.getBoundingClientRect().bottom;
+      if (status.includes("1000 items") && filled) {
         requestAnimationFrame(() => resolve(performance.now() - t0));
       } else {
         requestAnimationFrame(check);
@@ -82,7 +89,7 @@ ${RUNS} runs each; ${new Date().toISOString().slice(0, 10)}.
 |---|---|---|---|
 | shell transferred on a first visit (gzip): wasm ${(bytes.wasm / 1000).toFixed(0)} KB + JS ${(bytes.js / 1000).toFixed(0)} KB + CSS ${(bytes.css / 1000).toFixed(0)} KB | ${totalKB.toFixed(0)} KB | ≤ ${BUDGET.transferKB} KB | ${verdict(totalKB <= BUDGET.transferKB)} |
 | login submitted → interactive desktop, p50 / max | ${loginP50.toFixed(0)} ms / ${Math.max(...loginMs).toFixed(0)} ms | ≤ ${BUDGET.loginMs} ms | ${verdict(loginP50 <= BUDGET.loginMs)} |
-| open Files on a folder of 1,000 items (click → all rows drawn), p50 / max | ${filesP50.toFixed(0)} ms / ${Math.max(...filesMs).toFixed(0)} ms | ≤ ${BUDGET.filesMs} ms | ${verdict(filesP50 <= BUDGET.filesMs)} |
+| open Files on a folder of 1,000 items (click → list filled, all 1,000 counted), p50 / max | ${filesP50.toFixed(0)} ms / ${Math.max(...filesMs).toFixed(0)} ms | ≤ ${BUDGET.filesMs} ms | ${verdict(filesP50 <= BUDGET.filesMs)} |
 `;
 writeFileSync(process.argv[2], report);
 console.log(report);

@@ -1,13 +1,14 @@
 // The desktop in a real Chromium: each test is one user story, asserted on the DOM.
-import { test, before, after } from "node:test";
+import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import {
-  BASE, api, box, desktopFor, drag, dropFiles, launch, layoutSaved, login, newPage, newUser, PNG, shot,
+  BASE, api, box, closePages, desktopFor, drag, dropFiles, launch, layoutSaved, login, newPage, newUser, PNG, shot,
   signupApi, uploadViaButton,
 } from "./harness.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });
+afterEach(async (t) => { await closePages(t.name); });
 after(async () => { await browser?.close(); });
 
 const FILES = "[data-window=files]";
@@ -66,6 +67,13 @@ test("sign up, sign out, a wrong password is explained, sign in again", async ()
   await page.click("button[type=submit]");
   assert.match(await page.locator("[data-login-error]").innerText(), /Wrong email or password/);
   await shot(page, "02-login-error");
+
+  // With the server out of reach, the form says so instead of failing silently.
+  await page.route("**/auth/login", (route) => route.abort("connectionrefused"));
+  await page.fill("input[name=password]", user.password);
+  await page.click("button[type=submit]");
+  await page.locator('[data-login-error]:text("Cannot reach the server")').waitFor();
+  await page.unroute("**/auth/login");
   await login(page, user);
   assert.deepEqual(page.errors, []);
 });
@@ -162,6 +170,16 @@ test("create a folder, upload with progress, get notified, rename, move by drag,
   await dropFiles(page, `${FILES} [data-file="Archive"]`, [{ name: "dropped.txt", type: "text/plain", content: "hi" }]);
   await page.dblclick(`${FILES} [data-file="Archive"]`);
   await page.locator(`${FILES} [data-file="dropped.txt"]`).waitFor();
+
+  // Download from the context menu saves the file's bytes under its name.
+  await page.click(`${FILES} [data-file="dropped.txt"]`, { button: "right" });
+  const downloading = page.waitForEvent("download");
+  await page.click("[data-context-menu] >> text=Download");
+  const download = await downloading;
+  assert.equal(download.suggestedFilename(), "dropped.txt");
+  const chunks = [];
+  for await (const c of await download.createReadStream()) chunks.push(c);
+  assert.equal(Buffer.concat(chunks).toString(), "hi");
   await page.click(`${FILES} [data-crumb="Home"]`);
 
   // Delete asks first.
@@ -171,6 +189,49 @@ test("create a folder, upload with progress, get notified, rename, move by drag,
   await shot(page, "06-confirm-delete");
   await page.click("[data-action=confirm-delete]");
   await page.locator(`${FILES} [data-file="Archive"]`).waitFor({ state: "detached" });
+  assert.deepEqual(page.errors, []);
+});
+
+test("a folder of 1,000 items draws only what is in view; scrolling and the keyboard reach every item", async () => {
+  const { page, token } = await desktopFor(browser);
+  const form = new FormData();
+  for (let i = 0; i < 1000; i++) form.append("file", new Blob([`item ${i}`], { type: "text/plain" }), `item-${String(i).padStart(4, "0")}.txt`);
+  const up = await fetch(`${BASE}/files`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form });
+  assert.equal(up.status, 201);
+  await openFilesFromDock(page);
+  const rows = page.locator(`${FILES} .file-item`);
+  await page.locator(`${FILES} [data-file="item-0000.txt"]`).waitFor();
+  assert.match(await page.locator(`${FILES} .files-status`).innerText(), /1000 items/);
+  const drawn = await rows.count();
+  assert.ok(drawn > 5 && drawn < 100, `only the rows in view are in the DOM, not ${drawn}`);
+
+  // Scrolling to the bottom with the scrollbar's range shows the last item.
+  await page.locator(`${FILES} [data-files-list]`).evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await page.locator(`${FILES} [data-file="item-0999.txt"]`).waitFor();
+  assert.equal(await page.locator(`${FILES} [data-file="item-0000.txt"]`).count(), 0);
+
+  // The keyboard: Home selects the first item and scrolls to it, ArrowDown walks, End reaches the last.
+  await page.locator(`${FILES} [data-files]`).focus();
+  await page.keyboard.press("Home");
+  await page.locator(`${FILES} [data-file="item-0000.txt"][aria-selected=true]`).waitFor();
+  for (let i = 0; i < 30; i++) await page.keyboard.press("ArrowDown");
+  const item30 = page.locator(`${FILES} [data-file="item-0030.txt"][aria-selected=true]`);
+  await item30.waitFor();
+  const list = await box(page, `${FILES} [data-files-list]`);
+  const row = await item30.boundingBox();
+  assert.ok(row.y >= list.y && row.y + row.height <= list.y + list.height + 1, "the selected row was scrolled into view");
+  await page.keyboard.press("Shift+ArrowDown");
+  await page.keyboard.press("Shift+ArrowDown");
+  assert.match(await page.locator(`${FILES} .files-status`).innerText(), /3 of 1000 selected/);
+
+  // The grid view draws whole rows of tiles and End reaches the last one too.
+  await page.click(`${FILES} [data-action=toggle-view]`);
+  await page.locator(`${FILES} [data-files]`).focus();
+  await page.keyboard.press("End");
+  await page.locator(`${FILES} [data-file="item-0999.txt"][aria-selected=true]`).waitFor();
+  assert.ok(await page.locator(`${FILES} [data-file="item-0999.txt"]`).isVisible());
+  assert.ok(await rows.count() < 200, "the grid is drawn in part too");
+  await shot(page, "08-thousand-items-grid");
   assert.deepEqual(page.errors, []);
 });
 

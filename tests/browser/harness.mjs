@@ -45,10 +45,14 @@ export async function api(token, method, path, body) {
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
+const openPages = new Set();
+
 /** A page of a new browser context, 1280×800 unless told otherwise, that fails on page errors. */
 export async function newPage(browser, viewport = { width: 1280, height: 800 }) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
+  openPages.add(page);
+  context.on("close", () => openPages.delete(page));
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(e.message));
   return page;
@@ -121,3 +125,14 @@ export const PNG = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==",
   "base64",
 );
+
+/** After a test: saves how each page it left open looked last (the state a failure left behind), then closes it. */
+export async function closePages(testName) {
+  const slug = testName.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 60);
+  let n = 0;
+  for (const page of [...openPages]) {
+    n += 1;
+    await page.screenshot({ path: join(ARTIFACTS, "last", `${slug}-${n}.png`) }).catch(() => {});
+    await page.context().close().catch(() => {});
+  }
+}

@@ -153,7 +153,9 @@ fn shortcut(wm: Wm, launcher: RwSignal<bool>, ev: web_sys::KeyboardEvent) {
         }
         _ => false,
     };
-    if handled && !(typing_in_field(&ev) && key.len() == 1 && !ev.alt_key() && !ev.ctrl_key()) {
+    // A plain character typed into a field still reaches the field.
+    let plain_typing = typing_in_field(&ev) && key.len() == 1 && !ev.alt_key() && !ev.ctrl_key();
+    if handled && !plain_typing {
         ev.prevent_default();
     }
 }

@@ -24,6 +24,12 @@ pub struct Notifications {
     pub live: RwSignal<bool>,
 }
 
+impl Default for Notifications {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Notifications {
     /// Empty state.
     pub fn new() -> Self {

@@ -101,6 +101,12 @@ fn viewport_now() -> (f64, f64) {
     (width, height)
 }
 
+impl Default for Wm {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Wm {
     /// An empty desktop.
     pub fn new() -> Self {

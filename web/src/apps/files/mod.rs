@@ -3,10 +3,13 @@
 
 mod tree;
 pub mod upload;
+mod visible;
 
 use cloudos_proto::{CreateFolder, File, FileKind, FileList, Me, PatchFile};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use send_wrapper::SendWrapper;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{DragEvent, KeyboardEvent, MouseEvent};
 
@@ -15,6 +18,7 @@ use crate::api::{self, ApiErr};
 use crate::desktop::notify::Notifications;
 use crate::desktop::wm::{Win, Wm};
 use upload::{file_list, UploadState, Uploads};
+use visible::Viewport;
 
 /// The drag payload of files moved inside the desktop.
 pub const DRAG_TYPE: &str = "application/x-cloudos-files";
@@ -56,6 +60,10 @@ struct Menu {
 pub struct FilesState {
     folder: RwSignal<Option<String>>,
     items: RwSignal<Vec<File>>,
+    /// The items in display order (folders first, then by the chosen key).
+    view: Memo<Vec<File>>,
+    /// The scrolling list's size and scroll position, for drawing only what is in view.
+    viewport: RwSignal<Viewport>,
     crumbs: RwSignal<Vec<File>>,
     loading: RwSignal<bool>,
     error: RwSignal<Option<String>>,
@@ -63,6 +71,10 @@ pub struct FilesState {
     sort: RwSignal<(SortKey, bool)>,
     selected: RwSignal<Vec<String>>,
     anchor: StoredValue<Option<String>>,
+    /// The item the keyboard moves from: the last one clicked or reached with the arrows.
+    cursor: StoredValue<Option<String>>,
+    /// The scrolling list element.
+    list: NodeRef<leptos::html::Div>,
     renaming: RwSignal<Option<String>>,
     menu: RwSignal<Option<Menu>>,
     confirm: RwSignal<Option<Vec<File>>>,
@@ -76,16 +88,22 @@ pub struct FilesState {
 
 impl FilesState {
     fn new(win: &Win) -> Self {
+        let items = RwSignal::new(vec![]);
+        let sort = RwSignal::new((SortKey::Name, true));
         FilesState {
             folder: win.arg,
-            items: RwSignal::new(vec![]),
+            items,
+            view: Memo::new(move |_| sorted(&items.get(), sort.get())),
+            viewport: RwSignal::new(Viewport::default()),
             crumbs: RwSignal::new(vec![]),
             loading: RwSignal::new(true),
             error: RwSignal::new(None),
             grid: RwSignal::new(false),
-            sort: RwSignal::new((SortKey::Name, true)),
+            sort,
             selected: RwSignal::new(vec![]),
             anchor: StoredValue::new(None),
+            cursor: StoredValue::new(None),
+            list: NodeRef::new(),
             renaming: RwSignal::new(None),
             menu: RwSignal::new(None),
             confirm: RwSignal::new(None),
@@ -155,27 +173,36 @@ impl FilesState {
         });
     }
 
+    /// Records the list's size and scroll position.
+    fn measure(self) {
+        if let Some(el) = self.list.get_untracked() {
+            self.viewport.set(Viewport {
+                scroll_top: f64::from(el.scroll_top()),
+                width: f64::from(el.client_width()),
+                height: f64::from(el.client_height()),
+            });
+        }
+    }
+
+    /// Scrolls the list just enough to show the item at `index` in display order.
+    fn reveal(self, index: usize) {
+        let grid = self.grid.get_untracked();
+        let to = visible::scroll_to_show(index, grid, self.viewport.get_untracked());
+        if let (Some(to), Some(el)) = (to, self.list.get_untracked()) {
+            el.set_scroll_top(to.round() as i32);
+            self.measure();
+        }
+    }
+
     /// Opens a folder in this window.
     fn go(self, folder: Option<String>) {
+        if let Some(el) = self.list.get_untracked() {
+            el.set_scroll_top(0);
+        }
         self.selected.set(vec![]);
         self.renaming.set(None);
         self.folder.set(folder);
         self.reload();
-    }
-
-    fn sorted(self) -> Vec<File> {
-        let (key, asc) = self.sort.get();
-        let mut items = self.items.get();
-        items.sort_by(|a, b| {
-            let folders_first = (b.kind == FileKind::Folder).cmp(&(a.kind == FileKind::Folder));
-            let by = match key {
-                SortKey::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-                SortKey::Size => a.size.cmp(&b.size),
-                SortKey::Modified => a.updated_at.cmp(&b.updated_at),
-            };
-            folders_first.then(if asc { by } else { by.reverse() })
-        });
-        items
     }
 
     fn selection(self) -> Vec<File> {
@@ -191,6 +218,7 @@ impl FilesState {
 
     /// Click selection: plain replaces, Ctrl/Cmd toggles, Shift extends from the anchor.
     fn click_select(self, id: &str, ctrl: bool, shift: bool) {
+        self.cursor.set_value(Some(id.to_owned()));
         if shift {
             if let Some(anchor) = self.anchor.get_value() {
                 let order: Vec<String> = self.sorted_ids();
@@ -220,7 +248,8 @@ impl FilesState {
     }
 
     fn sorted_ids(self) -> Vec<String> {
-        self.sorted().into_iter().map(|f| f.id).collect()
+        self.view
+            .with_untracked(|v| v.iter().map(|f| f.id.clone()).collect())
     }
 
     fn open_item(self, wm: Wm, f: &File) {
@@ -394,6 +423,26 @@ impl FilesState {
     }
 }
 
+/// Folders first, then by the chosen key and direction.
+fn sorted(items: &[File], (key, asc): (SortKey, bool)) -> Vec<File> {
+    let mut items = items.to_vec();
+    let is_file = |f: &File| f.kind != FileKind::Folder;
+    match key {
+        // Lowercase each name once, not in every comparison.
+        SortKey::Name => items.sort_by_cached_key(|f| (is_file(f), f.name.to_lowercase())),
+        SortKey::Size => items.sort_by_key(|f| (is_file(f), f.size)),
+        SortKey::Modified => {
+            items.sort_by(|a, b| (is_file(a), &a.updated_at).cmp(&(is_file(b), &b.updated_at)))
+        }
+    }
+    if !asc {
+        let folders = items.iter().take_while(|f| !is_file(f)).count();
+        items[..folders].reverse();
+        items[folders..].reverse();
+    }
+    items
+}
+
 fn mark_listed() {
     if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
         let _ = p.mark("cloudos:files-listed");
@@ -460,6 +509,27 @@ pub fn FilesApp(win: Win) -> impl IntoView {
     });
 
     let file_input = NodeRef::<leptos::html::Input>::new();
+    // The rows to draw and where. One memo over the sorted items: For then only re-diffs when
+    // the drawn slice changes, not on every scrolled pixel.
+    let shown = Memo::new(move |_| {
+        let (grid, vp) = (st.grid.get(), st.viewport.get());
+        st.view.with(|v| {
+            let s = visible::span(v.len(), grid, vp);
+            (s, v[s.start..s.end].to_vec())
+        })
+    });
+    let span = move || shown.with(|(s, _)| *s);
+    // Window resizes, snaps and maximizes change how many rows fit: measure again.
+    Effect::new(move |_| {
+        let Some(el) = st.list.get() else { return };
+        let on_resize = Closure::<dyn FnMut()>::new(move || st.measure());
+        let Ok(observer) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) else {
+            return;
+        };
+        observer.observe(&el);
+        let keep = SendWrapper::new((observer, on_resize));
+        on_cleanup(move || keep.0.disconnect());
+    });
     let bg_hover = RwSignal::new(false);
     let (bg_over, bg_leave) = drop_highlight(bg_hover);
 
@@ -492,39 +562,32 @@ pub fn FilesApp(win: Win) -> impl IntoView {
                     st.go(crumbs.last().and_then(|c| c.parent_id.clone()));
                 }
             }
-            "ArrowDown" | "ArrowUp" | "ArrowRight" | "ArrowLeft" => {
+            "ArrowDown" | "ArrowUp" | "ArrowRight" | "ArrowLeft" | "Home" | "End" => {
                 let ids = st.sorted_ids();
                 if ids.is_empty() {
                     return;
                 }
+                let grid = st.grid.get_untracked();
+                let cols = visible::columns(grid, st.viewport.get_untracked().width) as isize;
+                let last = ids.len() as isize - 1;
                 let cur = st
-                    .anchor
+                    .cursor
                     .get_value()
-                    .and_then(|a| ids.iter().position(|x| *x == a));
-                let step: isize = if st.grid.get_untracked() {
-                    match ev.key().as_str() {
-                        "ArrowRight" => 1,
-                        "ArrowLeft" => -1,
-                        "ArrowDown" => 4,
-                        _ => -4,
-                    }
-                } else {
-                    match ev.key().as_str() {
-                        "ArrowDown" => 1,
-                        "ArrowUp" => -1,
-                        _ => return,
-                    }
-                };
-                let next = match cur {
-                    None => 0,
-                    Some(c) => (c as isize + step).clamp(0, ids.len() as isize - 1) as usize,
-                };
-                st.click_select(&ids[next], false, ev.shift_key());
-                if ev.shift_key() {
-                    // Keep the anchor where the range started.
-                } else {
-                    st.anchor.set_value(Some(ids[next].clone()));
+                    .and_then(|c| ids.iter().position(|x| *x == c))
+                    .map(|c| c as isize);
+                let next = match (ev.key().as_str(), cur) {
+                    ("Home", _) => 0,
+                    ("End", _) => last,
+                    (_, None) => 0,
+                    ("ArrowDown", Some(c)) => c + cols,
+                    ("ArrowUp", Some(c)) => c - cols,
+                    ("ArrowRight", Some(c)) if grid => c + 1,
+                    ("ArrowLeft", Some(c)) if grid => c - 1,
+                    _ => return,
                 }
+                .clamp(0, last) as usize;
+                st.click_select(&ids[next], false, ev.shift_key());
+                st.reveal(next);
             }
             "Escape" => {
                 st.selected.set(vec![]);
@@ -580,35 +643,49 @@ pub fn FilesApp(win: Win) -> impl IntoView {
                         <button class="link" on:click=move |_| st.error.set(None)>"Dismiss"</button>
                     </div>
                 </Show>
+                <Show when=move || !st.grid.get()>
+                    <div class="files-head" aria-hidden="true">
+                        <span>"Name"</span><span>"Size"</span><span>"Modified"</span>
+                    </div>
+                </Show>
                 <div
                     class="files-list"
-                    class:grid=move || st.grid.get()
                     class:drop-target=move || bg_hover.get()
+                    node_ref=st.list
                     data-files-list
                     role="listbox"
                     aria-multiselectable="true"
                     aria-label="Contents"
                     aria-busy=move || st.loading.get().to_string()
+                    on:scroll=move |_| st.measure()
                     on:dragover=bg_over
                     on:dragleave=bg_leave
                     on:drop=move |ev| { bg_hover.set(false); st.drop_on(&ev, st.folder.get_untracked()); }
                     on:click=move |ev: MouseEvent| {
-                        // Delegated events: a click on the background itself, not on an item in it.
-                        let on_background = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                            .is_some_and(|el| el.has_attribute("data-files-list"));
-                        if on_background { st.selected.set(vec![]); }
+                        // Delegated events: a click on the background, not on an item in it.
+                        let on_item = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                            .is_some_and(|el| el.closest(".file-item").ok().flatten().is_some());
+                        if !on_item { st.selected.set(vec![]); }
                     }
                     on:contextmenu=move |ev: MouseEvent| {
                         ev.prevent_default();
                         st.menu.set(Some(Menu { x: ev.client_x(), y: ev.client_y(), on_item: false }));
                     }
                 >
-                    <Show when=move || !st.grid.get()>
-                        <div class="files-head" aria-hidden="true">
-                            <span>"Name"</span><span>"Size"</span><span>"Modified"</span>
+                    <div class="files-rows" style:height=move || format!("{}px", span().total)>
+                        <div
+                            class="files-window"
+                            class:grid=move || st.grid.get()
+                            style:transform=move || format!("translateY({}px)", span().offset)
+                            style:grid-template-columns=move || st.grid.get().then(|| format!("repeat({}, minmax(0, 1fr))", span().cols))
+                        >
+                            <For
+                                each=move || shown.with(|(_, rows)| rows.clone())
+                                key=|f| (f.id.clone(), f.name.clone(), f.updated_at.clone())
+                                children=move |f| view! { <Item file=f /> }
+                            />
                         </div>
-                    </Show>
-                    <For each=move || st.sorted() key=|f| (f.id.clone(), f.name.clone(), f.updated_at.clone()) children=move |f| view! { <Item file=f /> } />
+                    </div>
                     <Show when=move || !st.loading.get() && st.items.with(Vec::is_empty)>
                         <p class="files-empty">"This folder is empty. Drop files here or use Upload."</p>
                     </Show>

@@ -39,6 +39,12 @@ pub struct Uploads {
     next: StoredValue<u32>,
 }
 
+impl Default for Uploads {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Uploads {
     /// No uploads yet.
     pub fn new() -> Self {

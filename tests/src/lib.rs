@@ -70,10 +70,16 @@ impl TestServer {
 
     /// Starts `cloudos serve` on a free port with its own data dir.
     pub fn native(opts: ServerOptions) -> Self {
-        Self::try_native(opts).expect("starting cloudos")
+        Self::start(&["serve"], opts).expect("starting cloudos")
     }
 
-    fn try_native(opts: ServerOptions) -> anyhow::Result<Self> {
+    /// Starts `cloudos db serve` (the local libSQL endpoint) on a free port with its own data dir.
+    pub fn hrana(opts: ServerOptions) -> Self {
+        Self::start(&["db", "serve"], opts).expect("starting cloudos db serve")
+    }
+
+    /// Runs `cloudos <command> --addr 127.0.0.1:0 --data <dir>` and waits for its `listening` line.
+    fn start(command: &[&str], opts: ServerOptions) -> anyhow::Result<Self> {
         let bin = cloudos_bin();
         if !bin.exists() {
             bail!(
@@ -90,7 +96,8 @@ impl TestServer {
             }
         };
         let mut cmd = Command::new(&bin);
-        cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        cmd.args(command)
+            .args(["--addr", "127.0.0.1:0", "--data"])
             .arg(&data_dir)
             .env("CLOUDOS_DEFAULT_QUOTA_BYTES", SUITE_QUOTA_BYTES.to_string())
             .env("CLOUDOS_LOGIN_MAX_FAILURES", "5")

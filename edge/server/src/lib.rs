@@ -3,6 +3,7 @@
 
 pub mod blobs;
 pub mod events;
+pub mod hrana;
 pub mod meta;
 pub mod settings;
 pub mod telemetry;

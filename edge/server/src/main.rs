@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use cloudos_server::settings::{Cli, Command};
+use cloudos_server::settings::{Cli, Command, DbCommand};
 
 // Listings and JSON answers allocate many small strings; glibc's malloc spent a quarter of
 // a large listing's CPU time (see BENCHMARKS.md).
@@ -16,6 +16,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             cloudos_server::serve(args, cloudos_server::shutdown_signal()).await
+        }
+        Command::Db(DbCommand::Serve(args)) => {
+            cloudos_server::hrana::serve(args, cloudos_server::shutdown_signal()).await
         }
     }
 }

@@ -18,6 +18,30 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API and the desktop.
     Serve(ServeArgs),
+    /// The local libSQL endpoint for `wrangler dev`.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// `cloudos db …`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Serve an embedded libSQL database over Hrana/HTTP (v2, v3): a development stand-in for Turso.
+    Serve(DbServeArgs),
+}
+
+/// Settings of `cloudos db serve`.
+#[derive(Debug, Clone, Args)]
+pub struct DbServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "CLOUDOS_DB_ADDR", default_value = "127.0.0.1:8081")]
+    pub addr: SocketAddr,
+    /// Directory of the database file (`cloudos.db`).
+    #[arg(long, env = "CLOUDOS_DB_DATA", default_value = "./data-edge")]
+    pub data: PathBuf,
+    /// When set, every request must carry `Authorization: Bearer <token>`, as Turso requires.
+    #[arg(long, env = "CLOUDOS_DB_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
 }
 
 /// Where blobs live.

@@ -5,6 +5,7 @@ mod bench;
 mod setup;
 mod util;
 mod web;
+mod worker;
 
 use anyhow::{bail, Result};
 
@@ -12,7 +13,12 @@ const USAGE: &str = "usage: cargo xtask <command>
   setup            install what is missing (apt packages, wasm32 std, s3s-fs)
   run [ARGS…]      setup, build (release) and serve at http://127.0.0.1:8080 on ./data
   build web        build the desktop (wasm, JS, CSS, icons) into web/dist
-  test             setup, then every test: unit, API suite, native host, wasm32 build of core
+  build worker     build the Cloudflare Worker (edge/worker) into edge/worker/build
+  worker-dev [--port PORT]
+                   the Worker under `wrangler dev` on 127.0.0.1:PORT (8787) with the local
+                   libSQL endpoint; Ctrl-C/SIGTERM stops both
+  test             setup, then every test: unit, API suite, native host, browser, libSQL
+                   endpoint, wasm32 check, then the API suite again on the Worker (wrangler dev)
   check-wasm       type-check edge/core and edge/worker for wasm32-unknown-unknown
   bench files      benchmark the files API against raw disk reads into BENCHMARKS.md
   bench desktop    the desktop's budgets in headless Chromium into BENCHMARKS.md";
@@ -32,8 +38,18 @@ fn main() -> Result<()> {
                 setup::setup()?;
                 web::build().map(drop)
             }
+            Some("worker") => {
+                setup::setup()?;
+                web::build()?;
+                worker::build().map(drop)
+            }
             other => bail!("unknown build target {other:?}\n{USAGE}"),
         },
+        "worker-dev" => {
+            setup::setup()?;
+            web::build()?;
+            worker::dev(&args[1..])
+        }
         "check-wasm" => {
             setup::setup()?;
             check_wasm()
@@ -74,7 +90,33 @@ fn test() -> Result<()> {
     let dist = web::build()?;
     util::cargo(&["build", "-p", "cloudos-server", "--bin", "cloudos"])?;
     std::env::set_var("CLOUDOS_TEST_WEB_DIR", &dist);
-    util::cargo_test(&["test", "--workspace", "--no-fail-fast"])
+    let native = util::cargo_test("", &["test", "--workspace", "--no-fail-fast"], &[]);
+    // The same API suite, unchanged, against the Worker under `wrangler dev` (workerd) with
+    // the local libSQL endpoint, on fresh state.
+    let state = util::target_dir().join(format!("edge-test-{}", std::process::id()));
+    let server = util::target_dir().join("debug").join("cloudos");
+    let edge = worker::start(
+        0,
+        &state,
+        &server,
+        &[("CLOUDOS_DEFAULT_QUOTA_BYTES", "16777216")],
+    )?;
+    let on_edge = util::cargo_test(
+        " (API suite on wrangler dev)",
+        &[
+            "test",
+            "-p",
+            "cloudos-tests",
+            "--test",
+            "api",
+            "--test",
+            "desktop_api",
+        ],
+        &[("CLOUDOS_TEST_BASE_URL", &edge.base)],
+    );
+    drop(edge);
+    let _ = std::fs::remove_dir_all(&state);
+    native.and(on_edge)
 }
 
 fn check_wasm() -> Result<()> {

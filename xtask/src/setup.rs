@@ -42,6 +42,8 @@ pub fn setup() -> Result<()> {
     cargo_tool("s3s-fs", S3S_FS_VERSION, &["--features", "binary"])?;
     // The CLI must match the wasm-bindgen library the web app links, exactly.
     cargo_tool("wasm-bindgen-cli", &locked_version("wasm-bindgen")?, &[])?;
+    // Builds the Worker; it must match the `worker` crate in Cargo.lock.
+    cargo_tool("worker-build", &locked_version("worker")?, &[])?;
     apt_install(BROWSER_PACKAGES)?;
     npm_packages()?;
     eprintln!(
@@ -202,11 +204,16 @@ fn locked_version(package: &str) -> Result<String> {
 
 /// The `wasm-bindgen` binary that setup installs.
 pub fn wasm_bindgen_bin() -> std::path::PathBuf {
+    cargo_bin("wasm-bindgen")
+}
+
+/// A binary `cargo install` put in `$CARGO_HOME/bin`.
+pub fn cargo_bin(name: &str) -> std::path::PathBuf {
     let home = std::env::var_os("CARGO_HOME").map_or_else(
         || std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"),
         std::path::PathBuf::from,
     );
-    home.join("bin/wasm-bindgen")
+    home.join("bin").join(name)
 }
 
 /// Installs a pinned cargo binary when it is missing or another version.

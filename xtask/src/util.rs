@@ -60,12 +60,13 @@ pub fn cargo_with(args: &[&str], env: &[(String, String)]) -> Result<()> {
 }
 
 /// Runs `cargo test …`, passing its output through, and ends with one total line
-/// (`tests: N passed, M failed`) over every test binary.
-pub fn cargo_test(args: &[&str]) -> Result<()> {
+/// (`tests<label>: N passed, M failed`) over every test binary.
+pub fn cargo_test(label: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     use std::io::{BufRead, BufReader};
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut child = Command::new(cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -80,7 +81,7 @@ pub fn cargo_test(args: &[&str]) -> Result<()> {
         }
     }
     let st = child.wait()?;
-    println!("tests: {passed} passed, {failed} failed");
+    println!("tests{label}: {passed} passed, {failed} failed");
     if !st.success() {
         bail!("cargo test failed ({st})");
     }

@@ -1,0 +1,223 @@
+//! `cargo xtask build worker` and `cargo xtask worker-dev`: the Cloudflare Worker built with
+//! the project's own toolchain, and run locally in workerd by `wrangler dev` against the local
+//! libSQL endpoint (`cloudos db serve`).
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::setup;
+use crate::util::{self, root, status};
+
+/// Where worker-build writes the Worker (`wrangler.toml` points `main` at its shim).
+pub fn build_dir() -> PathBuf {
+    root().join("edge/worker/build")
+}
+
+/// Builds the Worker: release wasm, wasm-bindgen, wasm-opt and the JS shim, all from tools
+/// setup installed (worker-build would otherwise download them).
+pub fn build() -> Result<PathBuf> {
+    let toolchain = setup::wasm_toolchain()?;
+    let started = Instant::now();
+    let mut cmd = Command::new(setup::cargo_bin("worker-build"));
+    cmd.arg("--release")
+        .current_dir(root().join("edge/worker"))
+        .env("ESBUILD_BIN", root().join("node_modules/.bin/esbuild"))
+        .env("WASM_BINDGEN_BIN", setup::cargo_bin("wasm-bindgen"))
+        .env("WASM_OPT_BIN", root().join("node_modules/.bin/wasm-opt"))
+        // The wasm goes to its own target dir so the native and web builds stay cached.
+        .env("CARGO_TARGET_DIR", util::target_dir().join("worker"))
+        .env_remove("CARGO")
+        .env_remove("RUSTC");
+    for (k, v) in toolchain.env() {
+        cmd.env(k, v);
+    }
+    status(cmd, "worker-build")?;
+    let dir = build_dir();
+    if !dir.join("worker/shim.mjs").exists() {
+        bail!(
+            "worker-build finished but {} has no worker/shim.mjs",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "worker: built {} in {:.0} s",
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(dir)
+}
+
+/// A running local edge: `cloudos db serve` and `wrangler dev`; both stop when dropped.
+pub struct LocalEdge {
+    pub base: String,
+    children: Vec<Child>,
+}
+
+impl Drop for LocalEdge {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            stop_group(child);
+        }
+    }
+}
+
+/// Signals a child's whole process group (wrangler starts workerd beneath it).
+fn stop_group(child: &mut Child) {
+    let pgid = child.id() as i32;
+    let _ = Command::new("kill")
+        .args(["-TERM", &format!("-{pgid}")])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill")
+        .args(["-KILL", &format!("-{pgid}")])
+        .status();
+    let _ = child.wait();
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_for(url: &str, within: Duration, child: &mut Child, what: &str) -> Result<()> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            bail!("{what} exited early ({s})");
+        }
+        let ok = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", url])
+            .output()
+            .map(|o| o.stdout.starts_with(b"200"))
+            .unwrap_or(false);
+        if ok {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bail!("{what} did not answer {url} within {within:?}")
+}
+
+/// Builds the Worker and starts the local edge on `port` (0: a free one), with its state
+/// (libSQL file, R2 and Durable Object storage) under `state` and `vars` overriding
+/// `wrangler.toml`'s.
+pub fn start(
+    port: u16,
+    state: &std::path::Path,
+    server: &std::path::Path,
+    vars: &[(&str, &str)],
+) -> Result<LocalEdge> {
+    use std::os::unix::process::CommandExt;
+    build()?;
+    std::fs::create_dir_all(state)?;
+    let port = if port == 0 { free_port()? } else { port };
+    let db_port = free_port()?;
+    let token = "local-dev-token";
+    let mut edge = LocalEdge {
+        base: format!("http://127.0.0.1:{port}"),
+        children: Vec::new(),
+    };
+    let mut db = Command::new(server);
+    db.args([
+        "db",
+        "serve",
+        "--addr",
+        &format!("127.0.0.1:{db_port}"),
+        "--data",
+    ])
+    .arg(state.join("libsql"))
+    .env("CLOUDOS_DB_AUTH_TOKEN", token)
+    .process_group(0);
+    edge.children
+        .push(db.spawn().context("starting cloudos db serve")?);
+    let db_url = format!("http://127.0.0.1:{db_port}");
+    wait_for(
+        &format!("{db_url}/health"),
+        Duration::from_secs(20),
+        edge.children.last_mut().expect("just pushed"),
+        "cloudos db serve",
+    )?;
+    let mut wrangler = Command::new(root().join("node_modules/.bin/wrangler"));
+    wrangler
+        .args([
+            "dev",
+            "--local",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["--persist-to"])
+        .arg(state.join("wrangler"))
+        .args(["--var", &format!("LIBSQL_URL:{db_url}")])
+        .args(["--var", &format!("LIBSQL_AUTH_TOKEN:{token}")])
+        .args([
+            "--var",
+            "CLOUDOS_SECRET:local-dev-secret-not-for-production",
+        ])
+        .current_dir(root())
+        // The Worker was just built: wrangler must not run the build command again.
+        .env("CLOUDOS_WORKER_PREBUILT", "1")
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+        .env("WRANGLER_HIDE_BANNER", "true")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .process_group(0);
+    for (k, v) in vars {
+        wrangler.args(["--var", &format!("{k}:{v}")]);
+    }
+    edge.children
+        .push(wrangler.spawn().context("starting wrangler dev")?);
+    let base = edge.base.clone();
+    wait_for(
+        &format!("{base}/healthz"),
+        Duration::from_secs(120),
+        edge.children.last_mut().expect("just pushed"),
+        "wrangler dev",
+    )?;
+    Ok(edge)
+}
+
+/// `cargo xtask worker-dev --port PORT`: the local edge in the foreground until Ctrl-C/SIGTERM.
+pub fn dev(args: &[String]) -> Result<()> {
+    let mut port = 8787u16;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" => {
+                port = it
+                    .next()
+                    .context("--port needs a number")?
+                    .parse()
+                    .context("--port needs a number")?
+            }
+            other => bail!("unknown worker-dev option {other:?}"),
+        }
+    }
+    // Ctrl-C or SIGTERM must reach this process (not kill it) so both servers are stopped.
+    let (stop, stopped) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop.send(());
+    })
+    .context("installing the Ctrl-C handler")?;
+    let server = util::build_release_server(&[])?;
+    let edge = start(port, &root().join(".wrangler/cloudos-dev"), &server, &[])?;
+    println!(
+        "Cloud OS on the local edge (workerd) at {}; Ctrl-C stops it.",
+        edge.base
+    );
+    let _ = stopped.recv();
+    eprintln!("worker-dev: stopping wrangler dev and cloudos db serve");
+    drop(edge);
+    Ok(())
+}

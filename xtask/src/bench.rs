@@ -70,6 +70,50 @@ pub fn desktop() -> Result<()> {
 }
 
 /// Replaces (or appends) the `<!-- bench:NAME -->` section of BENCHMARKS.md.
+/// The Worker under `wrangler dev` beside the native server: `GET /files` and a 1 MiB
+/// download, p50/p99, and the Worker's wasm size.
+pub fn edge() -> Result<()> {
+    crate::web::build()?;
+    let server = build_release_server(&[])?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let data = std::env::temp_dir().join(format!("cloudos-bench-edge-{port}"));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut native = Command::new(&server)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .current_dir(root())
+        .spawn()
+        .context("starting cloudos")?;
+    let state = target_dir().join("bench-edge");
+    let _ = std::fs::remove_dir_all(&state);
+    let result = (|| -> Result<String> {
+        let edge = crate::worker::start(0, &state, &server, &[])?;
+        let wasm = std::fs::read(crate::worker::build_dir().join("index_bg.wasm"))?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &wasm)?;
+        let gzip = gz.finish()?.len();
+        let report = target_dir().join("bench-edge.md");
+        let mut cmd = Command::new("node");
+        cmd.arg("tests/edge/bench-edge.mjs")
+            .arg(&report)
+            .arg(format!("http://127.0.0.1:{port}"))
+            .arg(&edge.base)
+            .env("WASM_RAW", wasm.len().to_string())
+            .env("WASM_GZIP", gzip.to_string())
+            .current_dir(root());
+        status(cmd, "bench-edge.mjs")?;
+        Ok(std::fs::read_to_string(&report)?)
+    })();
+    let _ = native.kill();
+    let _ = native.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&state);
+    write_section("edge", &result?)
+}
+
 fn write_section(name: &str, body: &str) -> Result<()> {
     let path = root().join("BENCHMARKS.md");
     let current = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\nWritten by `cargo xtask bench …`; each section is replaced by its latest run.\n".into());

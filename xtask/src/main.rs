@@ -21,7 +21,8 @@ const USAGE: &str = "usage: cargo xtask <command>
                    endpoint, wasm32 check, then the API suite again on the Worker (wrangler dev)
   check-wasm       type-check edge/core and edge/worker for wasm32-unknown-unknown
   bench files      benchmark the files API against raw disk reads into BENCHMARKS.md
-  bench desktop    the desktop's budgets in headless Chromium into BENCHMARKS.md";
+  bench desktop    the desktop's budgets in headless Chromium into BENCHMARKS.md
+  bench edge       the Worker under wrangler dev beside the native server into BENCHMARKS.md";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,6 +63,10 @@ fn main() -> Result<()> {
             Some("desktop") => {
                 setup::setup()?;
                 bench::desktop()
+            }
+            Some("edge") => {
+                setup::setup()?;
+                bench::edge()
             }
             other => bail!("unknown benchmark {other:?}\n{USAGE}"),
         },

@@ -22,7 +22,7 @@ pub fn build() -> Result<PathBuf> {
     let toolchain = setup::wasm_toolchain()?;
     let started = Instant::now();
     let mut cmd = Command::new(setup::cargo_bin("worker-build"));
-    cmd.arg("--release")
+    cmd.args(["--profile", "worker"])
         .current_dir(root().join("edge/worker"))
         .env("ESBUILD_BIN", root().join("node_modules/.bin/esbuild"))
         .env("WASM_BINDGEN_BIN", setup::cargo_bin("wasm-bindgen"))
@@ -58,7 +58,8 @@ pub struct LocalEdge {
 
 impl Drop for LocalEdge {
     fn drop(&mut self) {
-        for child in &mut self.children {
+        // wrangler first: workerd holds connections to the libSQL endpoint open.
+        for child in self.children.iter_mut().rev() {
             stop_group(child);
         }
     }
@@ -66,9 +67,10 @@ impl Drop for LocalEdge {
 
 /// Signals a child's whole process group (wrangler starts workerd beneath it).
 fn stop_group(child: &mut Child) {
-    let pgid = child.id() as i32;
+    // procps kill needs `--` before a negative id, or it takes it for an option.
+    let group = format!("-{}", child.id());
     let _ = Command::new("kill")
-        .args(["-TERM", &format!("-{pgid}")])
+        .args(["-s", "TERM", "--", &group])
         .status();
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
@@ -78,7 +80,7 @@ fn stop_group(child: &mut Child) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{pgid}")])
+        .args(["-s", "KILL", "--", &group])
         .status();
     let _ = child.wait();
 }

@@ -19,8 +19,8 @@ async function prepare(base) {
   form.append("file", new Blob([mib]), "one-mib.bin");
   const up = await fetch(`${base}/files`, { method: "POST", headers: auth, body: form });
   if (up.status !== 201) throw new Error(`${base}: upload answered ${up.status}`);
-  const { items } = await up.json();
-  return { auth, big: items.find((f) => f.name === "one-mib.bin").id };
+  const { files } = await up.json();
+  return { auth, big: files.find((f) => f.name === "one-mib.bin").id };
 }
 
 async function time(n, fn) {

@@ -760,9 +760,17 @@ async fn quota_refuses_before_storing_past_it() {
     assert_eq!(u.used_bytes().await, 1000);
     let names: Vec<_> = u.list(None).await.into_iter().map(|f| f.name).collect();
     assert_eq!(names, ["kept.bin"]);
+    // Up to the byte; over 8 MiB this also takes the Worker's multipart path to R2.
     let exact = pattern((quota - 1000) as usize, 3);
-    u.upload(None, &[("exact.bin", exact)]).await;
+    let stored = u
+        .upload(None, &[("exact.bin", exact.clone())])
+        .await
+        .remove(0);
     assert_eq!(u.used_bytes().await, quota);
+    assert!(
+        u.content(&stored.id).await == exact,
+        "the large file reads back intact"
+    );
 }
 
 #[tokio::test]

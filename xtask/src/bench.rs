@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::util::{build_release_server, root, status, target_dir};
 
@@ -26,94 +26,102 @@ pub fn files() -> Result<()> {
     Ok(())
 }
 
+/// A release `cloudos serve` on a free port with a throwaway data dir; stopped on drop.
+struct NativeServer {
+    base: String,
+    child: std::process::Child,
+    data: std::path::PathBuf,
+}
+
+impl NativeServer {
+    fn start(server: &std::path::Path, name: &str, env: &[(&str, String)]) -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let data = std::env::temp_dir().join(format!("cloudos-bench-{name}-{port}"));
+        let _ = std::fs::remove_dir_all(&data);
+        let child = Command::new(server)
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(&data)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "warn")
+            .current_dir(root())
+            .spawn()
+            .context("starting cloudos")?;
+        let server = NativeServer {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+            data,
+        };
+        let up = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        if !up {
+            bail!("cloudos did not start on {}", server.base);
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for NativeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
 /// The desktop benchmark: transfer size, login-to-desktop and a 1,000-item folder, measured
 /// in headless Chromium against the release server.
 pub fn desktop() -> Result<()> {
     crate::web::build()?;
     let server = build_release_server(&[])?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let data = std::env::temp_dir().join(format!("cloudos-bench-desktop-{port}"));
-    let _ = std::fs::remove_dir_all(&data);
-    let mut child = Command::new(server)
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(&data)
-        .env("CLOUDOS_WEB_DIR", crate::web::dist_dir())
-        .env("RUST_LOG", "warn")
-        .current_dir(root())
-        .spawn()
-        .context("starting cloudos")?;
-    let base = format!("http://127.0.0.1:{port}");
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let web = crate::web::dist_dir().display().to_string();
+    let native = NativeServer::start(&server, "desktop", &[("CLOUDOS_WEB_DIR", web)])?;
     let report = target_dir().join("bench-desktop.md");
-    let result = if up {
-        let mut cmd = Command::new("node");
-        cmd.arg("tests/browser/bench-desktop.mjs")
-            .arg(&report)
-            .env("CLOUDOS_BASE_URL", &base)
-            .current_dir(root());
-        status(cmd, "bench-desktop.mjs")
-    } else {
-        Err(anyhow::anyhow!("cloudos did not start on {base}"))
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&data);
-    result?;
+    let mut cmd = Command::new("node");
+    cmd.arg("tests/browser/bench-desktop.mjs")
+        .arg(&report)
+        .env("CLOUDOS_BASE_URL", &native.base)
+        .current_dir(root());
+    status(cmd, "bench-desktop.mjs")?;
+    drop(native);
     let section = std::fs::read_to_string(&report).context("reading the benchmark report")?;
-    write_section("desktop", &section)?;
-    Ok(())
+    write_section("desktop", &section)
 }
 
-/// Replaces (or appends) the `<!-- bench:NAME -->` section of BENCHMARKS.md.
 /// The Worker under `wrangler dev` beside the native server: `GET /files` and a 1 MiB
 /// download, p50/p99, and the Worker's wasm size.
 pub fn edge() -> Result<()> {
     crate::web::build()?;
     let server = build_release_server(&[])?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let data = std::env::temp_dir().join(format!("cloudos-bench-edge-{port}"));
-    let _ = std::fs::remove_dir_all(&data);
-    let mut native = Command::new(&server)
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .current_dir(root())
-        .spawn()
-        .context("starting cloudos")?;
+    let native = NativeServer::start(&server, "edge", &[])?;
     let state = target_dir().join("bench-edge");
     let _ = std::fs::remove_dir_all(&state);
-    let result = (|| -> Result<String> {
-        let edge = crate::worker::start(0, &state, &server, &[])?;
-        let wasm = std::fs::read(crate::worker::build_dir().join("index_bg.wasm"))?;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        std::io::Write::write_all(&mut gz, &wasm)?;
-        let gzip = gz.finish()?.len();
-        let report = target_dir().join("bench-edge.md");
-        let mut cmd = Command::new("node");
-        cmd.arg("tests/edge/bench-edge.mjs")
-            .arg(&report)
-            .arg(format!("http://127.0.0.1:{port}"))
-            .arg(&edge.base)
-            .env("WASM_RAW", wasm.len().to_string())
-            .env("WASM_GZIP", gzip.to_string())
-            .current_dir(root());
-        status(cmd, "bench-edge.mjs")?;
-        Ok(std::fs::read_to_string(&report)?)
-    })();
-    let _ = native.kill();
-    let _ = native.wait();
-    let _ = std::fs::remove_dir_all(&data);
+    let edge = crate::worker::start(0, &state, &server, &[])?;
+    let wasm = std::fs::read(crate::worker::build_dir().join("index_bg.wasm"))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &wasm)?;
+    let gzip = gz.finish()?.len();
+    let report = target_dir().join("bench-edge.md");
+    let mut cmd = Command::new("node");
+    cmd.arg("tests/edge/bench-edge.mjs")
+        .arg(&report)
+        .arg(&native.base)
+        .arg(&edge.base)
+        .env("WASM_RAW", wasm.len().to_string())
+        .env("WASM_GZIP", gzip.to_string())
+        .current_dir(root());
+    let ran = status(cmd, "bench-edge.mjs");
+    drop(edge);
+    drop(native);
     let _ = std::fs::remove_dir_all(&state);
-    write_section("edge", &result?)
+    ran?;
+    write_section("edge", &std::fs::read_to_string(&report)?)
 }
 
+/// Replaces (or appends) the `<!-- bench:NAME -->` section of BENCHMARKS.md.
 fn write_section(name: &str, body: &str) -> Result<()> {
     let path = root().join("BENCHMARKS.md");
     let current = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n\nWritten by `cargo xtask bench …`; each section is replaced by its latest run.\n".into());

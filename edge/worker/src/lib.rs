@@ -52,8 +52,9 @@ impl Events for NoEvents {
 }
 
 thread_local! {
-    /// One product per isolate: built, and its schema migrated, on the first request.
-    static APP: RefCell<Option<App>> = const { RefCell::new(None) };
+    /// One router per isolate: built, and its schema migrated, on the first request (building
+    /// it also builds the OpenAPI document, which is too much work for every request).
+    static ROUTER: RefCell<Option<axum::Router>> = const { RefCell::new(None) };
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -64,9 +65,9 @@ fn var(env: &Env, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-async fn app(env: &Env) -> worker::Result<App> {
-    if let Some(app) = APP.with(|a| a.borrow().clone()) {
-        return Ok(app);
+async fn router(env: &Env) -> worker::Result<axum::Router> {
+    if let Some(router) = ROUTER.with(|r| r.borrow().clone()) {
+        return Ok(router);
     }
     let url = var(env, "LIBSQL_URL")
         .ok_or_else(|| worker::Error::RustError("LIBSQL_URL is not set".into()))?;
@@ -98,8 +99,9 @@ async fn app(env: &Env) -> worker::Result<App> {
     app.migrate()
         .await
         .map_err(|e| worker::Error::RustError(format!("migrating the schema: {e}")))?;
-    APP.with(|a| *a.borrow_mut() = Some(app.clone()));
-    Ok(app)
+    let router = cloudos_core::router(app);
+    ROUTER.with(|r| *r.borrow_mut() = Some(router.clone()));
+    Ok(router)
 }
 
 #[event(fetch)]
@@ -108,10 +110,10 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<http::Response<axum::body::Body>> {
-    let app = app(&env).await?;
+    let router = router(&env).await?;
     let (parts, body) = req.into_parts();
     let (body, leftover) = body::Shared::new(body);
-    let res = cloudos_core::router(app)
+    let res = router
         .oneshot(http::Request::from_parts(
             parts,
             axum::body::Body::new(body),

@@ -987,3 +987,49 @@ fn QuotaBar() -> impl IntoView {
         })}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str, kind: FileKind, size: u64) -> File {
+        File {
+            id: name.to_owned(),
+            parent_id: None,
+            name: name.to_owned(),
+            kind,
+            size,
+            mime: None,
+            version: 1,
+            checksum: None,
+            shared: false,
+            created_at: String::new(),
+            updated_at: String::new(),
+            download_url: None,
+        }
+    }
+
+    #[test]
+    fn folders_come_first_in_either_direction_and_names_ignore_case() {
+        let items = vec![
+            item("b.txt", FileKind::File, 3),
+            item("Zeta", FileKind::Folder, 0),
+            item("A.txt", FileKind::File, 9),
+            item("alpha", FileKind::Folder, 0),
+        ];
+        let names = |v: Vec<File>| v.into_iter().map(|f| f.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(sorted(&items, (SortKey::Name, true))),
+            ["alpha", "Zeta", "A.txt", "b.txt"]
+        );
+        assert_eq!(
+            names(sorted(&items, (SortKey::Name, false))),
+            ["Zeta", "alpha", "b.txt", "A.txt"]
+        );
+        assert_eq!(
+            names(sorted(&items, (SortKey::Size, false))),
+            ["alpha", "Zeta", "A.txt", "b.txt"],
+            "largest file first, folders still on top"
+        );
+    }
+}

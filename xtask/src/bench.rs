@@ -99,7 +99,7 @@ pub fn edge() -> Result<()> {
     let native = NativeServer::start(&server, "edge", &[])?;
     let state = target_dir().join("bench-edge");
     let _ = std::fs::remove_dir_all(&state);
-    let edge = crate::worker::start(0, &state, &server, &[])?;
+    let edge = crate::worker::start(0, &state, &server, &[], true)?;
     let wasm = std::fs::read(crate::worker::build_dir().join("index_bg.wasm"))?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     std::io::Write::write_all(&mut gz, &wasm)?;

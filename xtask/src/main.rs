@@ -104,9 +104,16 @@ fn test() -> Result<()> {
         0,
         &state,
         &server,
-        &[("CLOUDOS_DEFAULT_QUOTA_BYTES", "16777216")],
+        &[
+            ("CLOUDOS_DEFAULT_QUOTA_BYTES", "16777216"),
+            // Only the edge stories fire the sweep, after the suite: everything unreferenced
+            // by then is an orphan.
+            ("CLOUDOS_ORPHAN_GRACE_SECS", "0"),
+        ],
+        true,
     )?;
-    let on_edge = util::cargo_test(
+    let base = [("CLOUDOS_TEST_BASE_URL", edge.base.as_str())];
+    let mut on_edge = util::cargo_test(
         " (API suite on wrangler dev)",
         &[
             "test",
@@ -116,9 +123,31 @@ fn test() -> Result<()> {
             "api",
             "--test",
             "desktop_api",
+            "--test",
+            "events",
         ],
-        &[("CLOUDOS_TEST_BASE_URL", &edge.base)],
+        &base,
     );
+    // What only the Worker host has (its Cron Trigger), run alone so no upload is in flight.
+    if on_edge.is_ok() {
+        let log = edge.log.as_ref().expect("started quiet");
+        on_edge = util::cargo_test(
+            " (edge-only stories)",
+            &[
+                "test",
+                "-p",
+                "cloudos-tests",
+                "--test",
+                "edge",
+                "--",
+                "--ignored",
+            ],
+            &[base[0], ("CLOUDOS_TEST_EDGE_LOG", &log.to_string_lossy())],
+        );
+    }
+    if on_edge.is_err() {
+        eprintln!("the end of wrangler dev's log:\n{}", edge.log_tail(60));
+    }
     drop(edge);
     let _ = std::fs::remove_dir_all(&state);
     native.and(on_edge)

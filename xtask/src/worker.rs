@@ -3,7 +3,7 @@
 //! libSQL endpoint (`cloudos db serve`).
 
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -53,7 +53,22 @@ pub fn build() -> Result<PathBuf> {
 /// A running local edge: `cloudos db serve` and `wrangler dev`; both stop when dropped.
 pub struct LocalEdge {
     pub base: String,
+    /// Where wrangler's output goes when started `quiet` (the Worker's console lines too).
+    pub log: Option<PathBuf>,
     children: Vec<Child>,
+}
+
+impl LocalEdge {
+    /// The last `n` lines of wrangler's log, for a failure message.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = self
+            .log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
 }
 
 impl Drop for LocalEdge {
@@ -112,12 +127,13 @@ fn wait_for(url: &str, within: Duration, child: &mut Child, what: &str) -> Resul
 
 /// Builds the Worker and starts the local edge on `port` (0: a free one), with its state
 /// (libSQL file, R2 and Durable Object storage) under `state` and `vars` overriding
-/// `wrangler.toml`'s.
+/// `wrangler.toml`'s. `quiet` sends the servers' output to `state/*.log` instead of ours.
 pub fn start(
     port: u16,
     state: &std::path::Path,
     server: &std::path::Path,
     vars: &[(&str, &str)],
+    quiet: bool,
 ) -> Result<LocalEdge> {
     use std::os::unix::process::CommandExt;
     build()?;
@@ -127,7 +143,15 @@ pub fn start(
     let token = "local-dev-token";
     let mut edge = LocalEdge {
         base: format!("http://127.0.0.1:{port}"),
+        log: quiet.then(|| state.join("wrangler.log")),
         children: Vec::new(),
+    };
+    let output = |name: &str| -> Result<(Stdio, Stdio)> {
+        if !quiet {
+            return Ok((Stdio::inherit(), Stdio::inherit()));
+        }
+        let file = std::fs::File::create(state.join(name))?;
+        Ok((file.try_clone()?.into(), file.into()))
     };
     let mut db = Command::new(server);
     db.args([
@@ -140,6 +164,8 @@ pub fn start(
     .arg(state.join("libsql"))
     .env("CLOUDOS_DB_AUTH_TOKEN", token)
     .process_group(0);
+    let (out, err) = output("db.log")?;
+    db.stdout(out).stderr(err);
     edge.children
         .push(db.spawn().context("starting cloudos db serve")?);
     let db_url = format!("http://127.0.0.1:{db_port}");
@@ -158,6 +184,8 @@ pub fn start(
             "127.0.0.1",
             "--port",
             &port.to_string(),
+            // Serves `/__scheduled`, so a test can fire the Cron Trigger.
+            "--test-scheduled",
         ])
         .args(["--persist-to"])
         .arg(state.join("wrangler"))
@@ -178,15 +206,19 @@ pub fn start(
     for (k, v) in vars {
         wrangler.args(["--var", &format!("{k}:{v}")]);
     }
+    let (out, err) = output("wrangler.log")?;
+    wrangler.stdout(out).stderr(err);
     edge.children
         .push(wrangler.spawn().context("starting wrangler dev")?);
     let base = edge.base.clone();
-    wait_for(
+    if let Err(e) = wait_for(
         &format!("{base}/healthz"),
         Duration::from_secs(120),
         edge.children.last_mut().expect("just pushed"),
         "wrangler dev",
-    )?;
+    ) {
+        bail!("{e:#}; the end of its log:\n{}", edge.log_tail(40));
+    }
     Ok(edge)
 }
 
@@ -213,7 +245,13 @@ pub fn dev(args: &[String]) -> Result<()> {
     })
     .context("installing the Ctrl-C handler")?;
     let server = util::build_release_server(&[])?;
-    let edge = start(port, &root().join(".wrangler/cloudos-dev"), &server, &[])?;
+    let edge = start(
+        port,
+        &root().join(".wrangler/cloudos-dev"),
+        &server,
+        &[],
+        false,
+    )?;
     println!(
         "Cloud OS on the local edge (workerd) at {}; Ctrl-C stops it.",
         edge.base

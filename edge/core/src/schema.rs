@@ -54,6 +54,16 @@ pub fn statements(sql: &str) -> Vec<String> {
     out
 }
 
+/// The versions recorded in `schema_migrations`.
+async fn applied_versions(meta: &dyn MetaStore) -> Result<Vec<i64>, DbError> {
+    Ok(meta
+        .query(stmt!("SELECT version FROM schema_migrations"))
+        .await?
+        .iter()
+        .map(|r| r.int(0))
+        .collect())
+}
+
 /// Applies the migrations of `set` that the database has not recorded; returns their versions.
 pub async fn migrate(
     meta: &dyn MetaStore,
@@ -65,12 +75,7 @@ pub async fn migrate(
              version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     ))
     .await?;
-    let done: Vec<i64> = meta
-        .query(stmt!("SELECT version FROM schema_migrations"))
-        .await?
-        .iter()
-        .map(|r| r.int(0))
-        .collect();
+    let done = applied_versions(meta).await?;
     let mut applied = Vec::new();
     for m in set.iter().filter(|m| !done.contains(&m.version)) {
         let mut batch: Vec<Stmt> = statements(m.sql)
@@ -84,7 +89,14 @@ pub async fn migrate(
             now_ms
         ));
         // One transaction per migration: a failed one leaves the database as it was.
-        meta.batch(batch).await?;
+        if let Err(e) = meta.batch(batch).await {
+            // Several processes (or Worker isolates) may start on a new database at once:
+            // if another one applied this migration meanwhile, that is success, not an error.
+            if applied_versions(meta).await?.contains(&m.version) {
+                continue;
+            }
+            return Err(e);
+        }
         tracing::info!(version = m.version, name = m.name, "applied migration");
         applied.push(m.version);
     }
@@ -113,5 +125,43 @@ mod tests {
             assert!(m.name.starts_with(&format!("{:04}_", m.version)));
             assert!(!statements(m.sql).is_empty());
         }
+    }
+
+    /// A database another process migrates between our read and our write.
+    struct Overtaken {
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl MetaStore for Overtaken {
+        async fn query(&self, _stmt: Stmt) -> Result<Vec<crate::ports::Row>, DbError> {
+            use crate::ports::{Row, Value};
+            let first = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            Ok(if first {
+                vec![]
+            } else {
+                vec![Row(vec![Value::Integer(1)])]
+            })
+        }
+        async fn execute(&self, _stmt: Stmt) -> Result<u64, DbError> {
+            Ok(0)
+        }
+        async fn batch(&self, _stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError> {
+            Err(DbError::Other("table users already exists".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_migration_applied_meanwhile_by_another_process_is_not_an_error() {
+        let meta = Overtaken {
+            reads: Default::default(),
+        };
+        let applied = migrate(&meta, &MIGRATIONS[..1], 1).await.unwrap();
+        assert!(applied.is_empty(), "the other process applied it");
+        // Without that record, the failure is real and reported.
+        let meta = Overtaken {
+            reads: Default::default(),
+        };
+        assert!(migrate(&meta, &MIGRATIONS[..2], 1).await.is_err());
     }
 }

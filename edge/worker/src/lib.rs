@@ -4,6 +4,7 @@
 
 mod blobs;
 mod body;
+mod events;
 mod meta;
 mod rooms;
 
@@ -11,11 +12,12 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use cloudos_core::config::Config;
-use cloudos_core::ports::{Clock, Events, Ids, Ports};
+use cloudos_core::ports::{Clock, Ids, Ports};
 use cloudos_core::App;
 use tower::ServiceExt;
-use worker::{event, Context, Env, HttpRequest};
+use worker::{event, Context, Env, HttpRequest, ScheduleContext, ScheduledEvent};
 
+pub use events::UserEvents;
 pub use rooms::Room;
 
 /// Wall-clock time from the Workers runtime.
@@ -43,18 +45,10 @@ impl Ids for JsIds {
     }
 }
 
-/// Live events are not delivered by the Worker yet: a per-user Durable Object will own the
-/// `/events` sockets. Publishing is a no-op, so the product works without them.
-struct NoEvents;
-
-impl Events for NoEvents {
-    fn publish(&self, _user_id: &str, _event: &cloudos_proto::Event) {}
-}
-
 thread_local! {
-    /// One router per isolate: built, and its schema migrated, on the first request (building
-    /// it also builds the OpenAPI document, which is too much work for every request).
-    static ROUTER: RefCell<Option<axum::Router>> = const { RefCell::new(None) };
+    /// One app and router per isolate: built, and the schema migrated, on the first event
+    /// (the router includes the OpenAPI document, which is too much work for every request).
+    static HOST: RefCell<Option<(App, axum::Router)>> = const { RefCell::new(None) };
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -65,9 +59,9 @@ fn var(env: &Env, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-async fn router(env: &Env) -> worker::Result<axum::Router> {
-    if let Some(router) = ROUTER.with(|r| r.borrow().clone()) {
-        return Ok(router);
+async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
+    if let Some(host) = HOST.with(|h| h.borrow().clone()) {
+        return Ok(host);
     }
     let url = var(env, "LIBSQL_URL")
         .ok_or_else(|| worker::Error::RustError("LIBSQL_URL is not set".into()))?;
@@ -79,7 +73,7 @@ async fn router(env: &Env) -> worker::Result<axum::Router> {
         blobs: Arc::new(blobs::R2Blobs::new(env.bucket("BLOBS")?, ids.clone())),
         clock: Arc::new(JsClock),
         ids,
-        events: Arc::new(NoEvents),
+        events: Arc::new(events::QueuedEvents),
     };
     let mut config = Config::with_secret(secret.into_bytes());
     let num = |name: &str| var(env, name).and_then(|v| v.parse::<i64>().ok());
@@ -95,22 +89,28 @@ async fn router(env: &Env) -> worker::Result<axum::Router> {
     if let Some(v) = num("CLOUDOS_LOGIN_MAX_FAILURES") {
         config.login_max_failures = v;
     }
+    if let Some(v) = num("CLOUDOS_ORPHAN_GRACE_SECS") {
+        config.orphan_grace_secs = v;
+    }
     let app = App::new(ports, config);
     app.migrate()
         .await
         .map_err(|e| worker::Error::RustError(format!("migrating the schema: {e}")))?;
-    let router = cloudos_core::router(app);
-    ROUTER.with(|r| *r.borrow_mut() = Some(router.clone()));
-    Ok(router)
+    let router = cloudos_core::router(app.clone()).merge(events::routes(
+        app.clone(),
+        env.durable_object(events::BINDING)?,
+    ));
+    HOST.with(|h| *h.borrow_mut() = Some((app.clone(), router.clone())));
+    Ok((app, router))
 }
 
 #[event(fetch)]
 async fn fetch(
     req: HttpRequest,
     env: Env,
-    _ctx: Context,
+    ctx: Context,
 ) -> worker::Result<http::Response<axum::body::Body>> {
-    let router = router(&env).await?;
+    let (_, router) = host(&env).await?;
     let (parts, body) = req.into_parts();
     let (body, leftover) = body::Shared::new(body);
     let res = router
@@ -120,5 +120,30 @@ async fn fetch(
         ))
         .await?;
     leftover.drain().await;
+    let published = events::take_pending();
+    if !published.is_empty() {
+        ctx.wait_until(events::deliver(
+            env.durable_object(events::BINDING)?,
+            published,
+        ));
+    }
     Ok(res)
+}
+
+/// The Cron Trigger of `wrangler.toml`: the core's orphan sweep over R2 and libSQL (the native
+/// server runs the same sweep on a timer).
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let app = match host(&env).await {
+        Ok((app, _)) => app,
+        Err(e) => return worker::console_error!("orphan sweep: {e}"),
+    };
+    match cloudos_core::sweep::sweep_orphans(&app).await {
+        Ok(r) => worker::console_log!(
+            "orphan sweep: removed {} unreferenced blobs and {} stale uploads",
+            r.orphans_removed,
+            r.pending_removed
+        ),
+        Err(e) => worker::console_error!("orphan sweep failed: {e}"),
+    }
 }

@@ -1,0 +1,177 @@
+//! Live events on the edge: one `UserEvents` Durable Object per user owns that user's
+//! `WS /events` sockets (hibernating, so an idle desktop costs nothing); the Worker checks the
+//! token, hands the upgrade to the object, and delivers what the core publishes after the
+//! response, inside `ctx.wait_until`.
+
+use std::cell::RefCell;
+
+use axum::extract::Request as AxumRequest;
+use axum::response::{IntoResponse, Response as AxumResponse};
+use axum::routing::get;
+use axum::{Extension, Router};
+use cloudos_core::auth::AuthUser;
+use cloudos_core::error::ApiError;
+use cloudos_core::ports::Events;
+use cloudos_core::App;
+use http::StatusCode;
+use worker::{
+    durable_object, send::SendFuture, DurableObject, Env, Method, ObjectNamespace, Request,
+    RequestInit, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+};
+
+/// The binding of the `UserEvents` namespace in `wrangler.toml`.
+pub const BINDING: &str = "EVENTS";
+
+thread_local! {
+    /// Events published while requests of this isolate ran, as (user id, JSON text). Isolates
+    /// are single-threaded, and whichever request drains the queue delivers them; each request
+    /// drains after its own response, so nothing it published waits for a later request.
+    static PENDING: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The core's `Events` port on the Worker: queues, because delivery is an async fetch to the
+/// user's Durable Object and must outlive the response (`deliver`).
+pub struct QueuedEvents;
+
+impl Events for QueuedEvents {
+    fn publish(&self, user_id: &str, event: &cloudos_proto::Event) {
+        if let Ok(text) = serde_json::to_string(event) {
+            PENDING.with(|p| p.borrow_mut().push((user_id.to_owned(), text)));
+        }
+    }
+}
+
+/// Takes the queued events; hand them to `deliver` inside `ctx.wait_until`.
+pub fn take_pending() -> Vec<(String, String)> {
+    PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()))
+}
+
+/// Sends each event to its user's object, in order (a desktop sees a folder change before
+/// the notification about it). Nobody listening is fine; a failure is logged, not retried,
+/// because the desktop refetches what it shows when its socket reconnects.
+pub async fn deliver(namespace: ObjectNamespace, events: Vec<(String, String)>) {
+    for (user_id, text) in events {
+        if let Err(e) = publish_to(&namespace, &user_id, text).await {
+            worker::console_error!("delivering a live event: {e}");
+        }
+    }
+}
+
+async fn publish_to(namespace: &ObjectNamespace, user_id: &str, text: String) -> Result<()> {
+    let stub = namespace.id_from_name(user_id)?.get_stub()?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(text.into()));
+    let req = Request::new_with_init("https://events/publish", &init)?;
+    stub.fetch_with_request(req).await?;
+    Ok(())
+}
+
+/// `WS /events?token=`: 401 before the upgrade without a valid token, 426 without an
+/// upgrade; otherwise the socket belongs to the caller's `UserEvents` object.
+async fn events_socket(
+    user: AuthUser,
+    Extension(namespace): Extension<ObjectNamespace>,
+    req: AxumRequest,
+) -> AxumResponse {
+    let upgrade = req
+        .headers()
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok());
+    if !upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade-required",
+            "this endpoint speaks WebSocket only",
+        )
+        .into_response();
+    }
+    // Worker futures are !Send; the isolate is single-threaded, so this is sound.
+    SendFuture::new(async move {
+        match connect(&namespace, &user.id).await {
+            Ok(res) => res.into(),
+            Err(e) => ApiError::internal(e).into_response(),
+        }
+    })
+    .await
+}
+
+async fn connect(namespace: &ObjectNamespace, user_id: &str) -> Result<Response> {
+    let stub = namespace.id_from_name(user_id)?.get_stub()?;
+    let mut init = RequestInit::new();
+    let headers = worker::Headers::new();
+    headers.set("Upgrade", "websocket")?;
+    init.with_headers(headers);
+    stub.fetch_with_request(Request::new_with_init("https://events/connect", &init)?)
+        .await
+}
+
+/// The event socket's route (the core decides what is published; this only carries it).
+pub fn routes(app: App, namespace: ObjectNamespace) -> Router {
+    Router::new()
+        .route("/events", get(events_socket))
+        .layer(Extension(namespace))
+        .with_state(app)
+}
+
+/// The sockets of one user's open desktops.
+#[durable_object]
+pub struct UserEvents {
+    state: State,
+}
+
+impl DurableObject for UserEvents {
+    fn new(state: State, _env: Env) -> Self {
+        UserEvents { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        match req.path().as_str() {
+            "/connect" => {
+                let pair = WebSocketPair::new()?;
+                // Hibernation API: the runtime keeps the socket while the object sleeps.
+                self.state.accept_web_socket(&pair.server);
+                Response::from_websocket(pair.client)
+            }
+            "/publish" => {
+                let text = req.text().await?;
+                for socket in self.state.get_websockets() {
+                    // A socket closing right now is not an error worth reporting.
+                    let _ = socket.send_with_str(&text);
+                }
+                Ok(Response::empty()?.with_status(204))
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+
+    async fn websocket_message(
+        &self,
+        _ws: WebSocket,
+        _message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        // Desktops only listen; anything they send is ignored, as on the native host.
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        // 1005/1006 describe a missing or abnormal close and may not be sent back.
+        let code = if (1005..=1006).contains(&code) {
+            1000
+        } else {
+            code as u16
+        };
+        let _ = ws.close(Some(code), Some(reason));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
+        // The runtime closes the socket; the desktop reconnects.
+        Ok(())
+    }
+}

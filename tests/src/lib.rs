@@ -1,6 +1,8 @@
 //! The one helper every end-to-end suite uses: a real `cloudos` server (or the one at
 //! `CLOUDOS_TEST_BASE_URL`) and a client that speaks the public API.
 
+pub mod agent;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -104,7 +106,6 @@ impl TestServer {
             .env("CLOUDOS_WEB_DIR", data_dir.join("no-web"))
             .env("RUST_LOG", "info")
             .env_remove("CLOUDOS_SECRET")
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in &opts.env {
             // The helper finds the server's address in its `listening` line (info level).
@@ -115,33 +116,7 @@ impl TestServer {
             };
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("spawning {}", bin.display()))?;
-        let stdout = child.stdout.take().expect("piped");
-        let logs: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["message"] == "listening" {
-                        let _ = tx.send(v["url"].as_str().unwrap_or_default().to_owned());
-                    }
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let base = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                bail!(
-                    "cloudos did not start; its log:\n{}",
-                    logs.lock().unwrap().join("\n")
-                );
-            }
-        };
+        let (child, base, logs) = spawn_until_listening(cmd, "cloudos")?;
         Ok(TestServer {
             base,
             child: Some(child),
@@ -223,6 +198,45 @@ impl Drop for TestServer {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+}
+
+/// Log lines of a started process, collected as they come.
+pub type Logs = Arc<Mutex<Vec<String>>>;
+
+/// Spawns a server that logs JSON lines (stdout piped) and waits for its `listening` line;
+/// returns the process, the `url` of that line and the log lines collected as they come.
+pub fn spawn_until_listening(
+    mut cmd: Command,
+    what: &str,
+) -> anyhow::Result<(Child, String, Logs)> {
+    cmd.stdout(Stdio::piped());
+    let mut child = cmd.spawn().with_context(|| format!("spawning {what}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let logs: Logs = Arc::default();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["message"] == "listening" || v["fields"]["message"] == "listening" {
+                    let url = v["url"].as_str().or(v["fields"]["url"].as_str());
+                    let _ = tx.send(url.unwrap_or_default().to_owned());
+                }
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(url) => Ok((child, url, logs)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{what} did not start; its log:\n{}",
+                logs.lock().unwrap().join("\n")
+            );
         }
     }
 }

@@ -93,7 +93,17 @@ fn test() -> Result<()> {
     check_wasm()?;
     // The suites start the real binary and serve the built desktop, so build both first.
     let dist = web::build()?;
-    util::cargo(&["build", "-p", "cloudos-server", "--bin", "cloudos"])?;
+    util::cargo(&[
+        "build",
+        "-p",
+        "cloudos-server",
+        "--bin",
+        "cloudos",
+        "-p",
+        "cloudos-agent",
+        "--bin",
+        "cloudos-agent",
+    ])?;
     std::env::set_var("CLOUDOS_TEST_WEB_DIR", &dist);
     let native = util::cargo_test("", &["test", "--workspace", "--no-fail-fast"], &[]);
     // The same API suite, unchanged, against the Worker under `wrangler dev` (workerd) with

@@ -16,6 +16,9 @@ const WEB_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-2
 const WASM_SYSROOT: &str = "/usr/lib/rustlib/wasm32-unknown-unknown/lib";
 /// Debian's Chromium, driven by playwright-core in the browser tests and the desktop bench.
 const BROWSER_PACKAGES: &[&str] = &["chromium"];
+/// Local terminal sandboxes: namespaces (bubblewrap), home images (ext4) and `script`, which
+/// gives a sandboxed shell its own terminal.
+const SANDBOX_PACKAGES: &[&str] = &["bubblewrap", "e2fsprogs", "bsdutils", "mount"];
 
 /// How to build for wasm32 on this machine.
 pub enum WasmToolchain {
@@ -45,6 +48,7 @@ pub fn setup() -> Result<()> {
     // Builds the Worker; it must match the `worker` crate in Cargo.lock.
     cargo_tool("worker-build", &locked_version("worker")?, &[])?;
     apt_install(BROWSER_PACKAGES)?;
+    apt_install(SANDBOX_PACKAGES)?;
     npm_packages()?;
     eprintln!(
         "setup: everything is present ({:.1} s)",

@@ -3,6 +3,7 @@
 
 mod desktop;
 pub use desktop::*;
+pub mod terminal;
 
 use serde::{Deserialize, Serialize};
 

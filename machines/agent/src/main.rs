@@ -1,8 +1,41 @@
-//! The sandbox agent. The sandboxes issue makes this an axum server with `WS /attach` and
-//! `POST /exec`; for now it only reports that it is not built yet.
+//! `cloudos-agent`: serves one sandbox's terminals and commands to the edge.
 #![forbid(unsafe_code)]
 
-fn main() {
-    eprintln!("cloudos-agent: the terminal sandbox agent is not implemented yet (see the sandboxes issue)");
-    std::process::exit(2);
+use anyhow::Context;
+use clap::Parser;
+use cloudos_agent::settings::AgentSettings;
+use cloudos_agent::Agent;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let settings = AgentSettings::parse();
+    let addr = settings.addr.clone();
+    let agent = Agent::prepare(settings).context("preparing the sandbox")?;
+    agent.watch_limits();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, url = %format!("http://{local}"), "listening");
+    let router = agent.router.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    agent.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

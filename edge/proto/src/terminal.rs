@@ -1,0 +1,160 @@
+//! The terminal wire protocol, shared by the sandbox agent, the edge relay, the desktop and
+//! the tests. On `WS /terminal/:sandboxId/attach` (and the agent's `WS /attach`), binary
+//! frames carry terminal bytes both ways; text frames carry these JSON control messages.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// What a client may do on a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Types and resizes. One per terminal: the newest driver takes the seat.
+    Driver,
+    /// Watches; what it sends is dropped.
+    Viewer,
+}
+
+/// A control message from a client (a text frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientControl {
+    /// The terminal's size in character cells; only the driver's reaches the PTY.
+    Resize { cols: u16, rows: u16 },
+}
+
+/// A control message to a client (a text frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerControl {
+    /// Sent first on every attach. `seq` is the stream offset of the first byte that follows
+    /// (the scrollback replay); a client that reconnects passes its last offset as `since`.
+    Hello {
+        role: Role,
+        seq: u64,
+        cols: u16,
+        rows: u16,
+    },
+    /// The client's role changed (e.g. another window of the owner took the driver seat).
+    Role { role: Role, reason: String },
+    /// Something the user should know, e.g. a sandbox limit that stopped a process.
+    Notice { kind: NoticeKind, message: String },
+    /// The PTY was resized by the driver.
+    Resized { cols: u16, rows: u16 },
+    /// The shell ended; attaching again starts a new one.
+    Exit { code: Option<i32> },
+}
+
+/// Why a notice was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// Input from a viewer was dropped.
+    ViewOnly,
+    /// A process was killed because the sandbox ran out of memory.
+    MemoryLimit,
+    /// A fork failed because the sandbox reached its process limit.
+    ProcessLimit,
+    /// The client fell too far behind and will be disconnected.
+    TooSlow,
+}
+
+/// Body of the agent's `POST /exec` (and `POST /exec/stream`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ExecRequest {
+    /// Program and arguments; no shell is involved unless `argv[0]` is one.
+    pub argv: Vec<String>,
+    /// Working directory inside the sandbox (default: the home).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
+    /// Seconds before the process is killed (default 30, at most 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// Bytes written to the process's stdin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+}
+
+/// Answer of `POST /exec`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ExecResponse {
+    /// The exit code; `None` when a signal (or the timeout) ended the process.
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+    /// Output past the cap (1 MiB per stream) was dropped.
+    pub truncated: bool,
+    pub duration_ms: u64,
+}
+
+/// One line of `POST /exec/stream` (newline-delimited JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExecEvent {
+    Stdout {
+        data: String,
+    },
+    Stderr {
+        data: String,
+    },
+    Exit {
+        exit_code: Option<i32>,
+        timed_out: bool,
+        duration_ms: u64,
+    },
+}
+
+/// Claims of a token the edge signs for one sandbox (audience `sandbox`), with a key derived
+/// for that sandbox alone, so a sandbox can never mint tokens for another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentClaims {
+    /// The user the token was issued to.
+    pub sub: String,
+    /// The sandbox it is valid for.
+    pub sbx: String,
+    pub role: Role,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    pub aud: String,
+}
+
+/// The audience of sandbox tokens.
+pub const AGENT_AUDIENCE: &str = "sandbox";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_messages_have_the_documented_shape() {
+        let resize: ClientControl =
+            serde_json::from_str(r#"{"type":"resize","cols":120,"rows":40}"#).unwrap();
+        assert_eq!(
+            resize,
+            ClientControl::Resize {
+                cols: 120,
+                rows: 40
+            }
+        );
+        let hello = serde_json::to_value(ServerControl::Hello {
+            role: Role::Viewer,
+            seq: 7,
+            cols: 80,
+            rows: 24,
+        })
+        .unwrap();
+        assert_eq!(
+            hello,
+            serde_json::json!({"type":"hello","role":"viewer","seq":7,"cols":80,"rows":24})
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! Runs sessions: one task per terminal owns its PTY, its shell and its `Session`, and turns
+//! the session's outputs into PTY writes and client frames. A session outlives its clients
+//! for the reattach window, then its shell is ended.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cloudos_proto::terminal::{ClientControl, NoticeKind, Role};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::isolation::Isolation;
+use crate::session::{ClientId, Frame, Output, Session, SCROLLBACK_BYTES};
+
+/// Frames a client may fall behind by before it is dropped (it reconnects with `since`).
+const CLIENT_BACKLOG: usize = 1024;
+
+/// Settings of the terminals of one sandbox.
+#[derive(Debug, Clone)]
+pub struct TerminalSettings {
+    /// The shell and its arguments.
+    pub shell: Vec<String>,
+    /// How long a session without clients keeps its shell.
+    pub reattach_window: Duration,
+}
+
+/// Why attaching failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("starting the shell: {0}")]
+    Spawn(String),
+}
+
+enum Cmd {
+    Attach {
+        role: Role,
+        since: Option<u64>,
+        reply: oneshot::Sender<Attached>,
+    },
+    Detach(ClientId),
+    Input(ClientId, Bytes),
+    Control(ClientId, ClientControl),
+    Notice(NoticeKind, String),
+}
+
+/// A client's place in a session: its id and the frames for it. When `frames` ends, the
+/// session dropped the client (too slow, or the shell ended).
+pub struct Attached {
+    pub id: ClientId,
+    pub frames: mpsc::Receiver<Frame>,
+}
+
+/// A handle to send a client's input to its session.
+#[derive(Clone)]
+pub struct SessionHandle {
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+impl SessionHandle {
+    /// Keystrokes or a paste.
+    pub fn input(&self, id: ClientId, data: Bytes) {
+        let _ = self.tx.send(Cmd::Input(id, data));
+    }
+    /// A control message.
+    pub fn control(&self, id: ClientId, msg: ClientControl) {
+        let _ = self.tx.send(Cmd::Control(id, msg));
+    }
+    /// The client went away.
+    pub fn detach(&self, id: ClientId) {
+        let _ = self.tx.send(Cmd::Detach(id));
+    }
+}
+
+/// The terminals of this sandbox, by name.
+pub struct Terminals {
+    sessions: Mutex<HashMap<String, SessionHandle>>,
+    isolation: Arc<Isolation>,
+    settings: TerminalSettings,
+}
+
+impl Terminals {
+    /// No sessions yet.
+    pub fn new(isolation: Arc<Isolation>, settings: TerminalSettings) -> Arc<Self> {
+        Arc::new(Terminals {
+            sessions: Mutex::new(HashMap::new()),
+            isolation,
+            settings,
+        })
+    }
+
+    /// Attaches to the session `name`, starting its shell if it has none.
+    pub async fn attach(
+        self: &Arc<Self>,
+        name: &str,
+        role: Role,
+        since: Option<u64>,
+    ) -> Result<(SessionHandle, Attached), AttachError> {
+        // A session may end between lookup and attach; the second try starts a new one.
+        for _ in 0..2 {
+            let handle = self.session(name)?;
+            let (reply, rx) = oneshot::channel();
+            if handle.tx.send(Cmd::Attach { role, since, reply }).is_err() {
+                self.forget(name, &handle);
+                continue;
+            }
+            match rx.await {
+                Ok(attached) => return Ok((handle, attached)),
+                Err(_) => self.forget(name, &handle),
+            }
+        }
+        Err(AttachError::Spawn(
+            "the session ended while attaching".into(),
+        ))
+    }
+
+    /// Tells every session's clients something (e.g. a limit was hit).
+    pub fn notice_all(&self, kind: NoticeKind, message: &str) {
+        for h in self.sessions.lock().expect("sessions lock").values() {
+            let _ = h.tx.send(Cmd::Notice(kind, message.to_owned()));
+        }
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.lock().expect("sessions lock").len()
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn forget(&self, name: &str, handle: &SessionHandle) {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        if sessions
+            .get(name)
+            .is_some_and(|h| h.tx.same_channel(&handle.tx))
+        {
+            sessions.remove(name);
+        }
+    }
+
+    fn session(self: &Arc<Self>, name: &str) -> Result<SessionHandle, AttachError> {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        if let Some(h) = sessions.get(name).filter(|h| !h.tx.is_closed()) {
+            return Ok(h.clone());
+        }
+        let (pty, pts) = pty_process::open().map_err(|e| AttachError::Spawn(e.to_string()))?;
+        let (cols, rows) = (80, 24);
+        pty.resize(pty_process::Size::new(rows, cols))
+            .map_err(|e| AttachError::Spawn(e.to_string()))?;
+        let argv = self
+            .isolation
+            .wrap(&self.isolation.shell(&self.settings.shell), None);
+        let mut cmd = pty_process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env_clear()
+            .envs(self.isolation.base_env())
+            .kill_on_drop(true);
+        if !self.isolation.bwrap {
+            cmd = cmd.current_dir(&self.isolation.home);
+        }
+        let child = cmd
+            .spawn(pts)
+            .map_err(|e| AttachError::Spawn(e.to_string()))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = SessionHandle { tx };
+        sessions.insert(name.to_owned(), handle.clone());
+        let me = self.clone();
+        let name = name.to_owned();
+        let window = self.settings.reattach_window;
+        let own = handle.clone();
+        tokio::spawn(async move {
+            run(
+                pty,
+                child,
+                rx,
+                Session::new(SCROLLBACK_BYTES, cols, rows),
+                window,
+            )
+            .await;
+            me.forget(&name, &own);
+        });
+        Ok(handle)
+    }
+}
+
+enum PtyWrite {
+    Data(Bytes),
+    Resize(u16, u16),
+}
+
+async fn run(
+    pty: pty_process::Pty,
+    mut child: tokio::process::Child,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    mut session: Session,
+    window: Duration,
+) {
+    let (mut reader, mut writer) = pty.into_split();
+    // Writes go through their own task: a shell that does not read its input must not stall
+    // the output of everyone watching.
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<PtyWrite>();
+    let writer_task = tokio::spawn(async move {
+        while let Some(w) = wrx.recv().await {
+            match w {
+                PtyWrite::Data(d) => {
+                    if writer.write_all(&d).await.is_err() {
+                        return;
+                    }
+                }
+                PtyWrite::Resize(cols, rows) => {
+                    let _ = writer.resize(pty_process::Size::new(rows, cols));
+                }
+            }
+        }
+    });
+    let mut clients: HashMap<ClientId, mpsc::Sender<Frame>> = HashMap::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut alone_since = Some(tokio::time::Instant::now());
+    let code = loop {
+        let deadline = alone_since.map(|t| t + window);
+        tokio::select! {
+            cmd = cmds.recv() => {
+                let Some(cmd) = cmd else { break None };
+                let out = match cmd {
+                    Cmd::Attach { role, since, reply } => {
+                        let (id, out) = session.attach(role, since);
+                        let (ftx, frames) = mpsc::channel(CLIENT_BACKLOG + out.len());
+                        clients.insert(id, ftx);
+                        alone_since = None;
+                        if reply.send(Attached { id, frames }).is_err() {
+                            session.detach(id);
+                            clients.remove(&id);
+                        }
+                        out
+                    }
+                    Cmd::Detach(id) => {
+                        session.detach(id);
+                        clients.remove(&id);
+                        vec![]
+                    }
+                    Cmd::Input(id, data) => session.input(id, data),
+                    Cmd::Control(id, msg) => session.control(id, msg),
+                    Cmd::Notice(kind, message) => session.notice(kind, &message),
+                };
+                dispatch(out, &mut session, &mut clients, &wtx);
+            }
+            n = reader.read(&mut buf) => match n {
+                Ok(n) if n > 0 => {
+                    let out = session.pty_output(Bytes::copy_from_slice(&buf[..n]));
+                    dispatch(out, &mut session, &mut clients, &wtx);
+                }
+                // EIO once the shell and everything on the PTY exited.
+                _ => break child.wait().await.ok().and_then(|s| s.code()),
+            },
+            _ = sleep_until(deadline) => {
+                let _ = child.start_kill();
+                break child.wait().await.ok().and_then(|s| s.code());
+            }
+        }
+        if clients.is_empty() && alone_since.is_none() {
+            alone_since = Some(tokio::time::Instant::now());
+        }
+    };
+    let out = session.exited(code);
+    dispatch(out, &mut session, &mut clients, &wtx);
+    writer_task.abort();
+    let _ = child.start_kill();
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn dispatch(
+    out: Vec<Output>,
+    session: &mut Session,
+    clients: &mut HashMap<ClientId, mpsc::Sender<Frame>>,
+    pty: &mpsc::UnboundedSender<PtyWrite>,
+) {
+    for o in out {
+        match o {
+            Output::Pty(d) => {
+                let _ = pty.send(PtyWrite::Data(d));
+            }
+            Output::ResizePty { cols, rows } => {
+                let _ = pty.send(PtyWrite::Resize(cols, rows));
+            }
+            Output::To(id, frame) => {
+                let Some(tx) = clients.get(&id) else { continue };
+                if tx.try_send(frame).is_err() {
+                    // Too slow (or gone): dropping its sender ends its socket; it reconnects
+                    // with `since` and gets what it missed from the scrollback.
+                    clients.remove(&id);
+                    session.detach(id);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! What every process of a sandbox runs inside: bubblewrap namespaces (user, pid, mount,
+//! ipc, uts, optionally network) with only the system's read-only directories and the user's
+//! home visible, the sandbox's cgroup, and a home with a size limit (an ext4 image).
+
+use std::path::{Path, PathBuf};
+
+use crate::cgroups::Cgroup;
+
+/// Where the home appears inside the sandbox.
+pub const HOME: &str = "/home/user";
+/// The user's uid and gid inside the sandbox.
+const UID: u32 = 1000;
+
+/// How processes are confined.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    /// The home directory on the host.
+    pub home: PathBuf,
+    /// Wrap processes in bubblewrap (off on a Fly Machine, which is the sandbox itself).
+    pub bwrap: bool,
+    /// Give the sandbox the network.
+    pub network: bool,
+    /// The sandbox's cgroup, if limits are on.
+    pub cgroup: Option<Cgroup>,
+    /// Files the agent wrote for the sandbox (its /etc/passwd).
+    pub state: PathBuf,
+}
+
+/// Why the sandbox could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum IsolationError {
+    #[error("preparing the sandbox: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{what} failed: {detail}")]
+    Command { what: String, detail: String },
+}
+
+impl Isolation {
+    /// Writes the files the sandbox's view of /etc needs.
+    pub fn prepare(&self) -> Result<(), IsolationError> {
+        std::fs::create_dir_all(&self.state)?;
+        std::fs::create_dir_all(&self.home)?;
+        // The host's own entries, minus any that would shadow the sandbox user.
+        let keep = |file: &str, id_field: usize| -> String {
+            std::fs::read_to_string(file)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    f.first() != Some(&"user") && f.get(id_field) != Some(&UID.to_string().as_str())
+                })
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        let passwd = keep("/etc/passwd", 2)
+            + &format!("user:x:{UID}:{UID}:Cloud OS user:{HOME}:/bin/bash\n");
+        std::fs::write(self.state.join("passwd"), passwd)?;
+        let group = keep("/etc/group", 2) + &format!("user:x:{UID}:\n");
+        std::fs::write(self.state.join("group"), group)?;
+        Ok(())
+    }
+
+    /// The environment every sandboxed process starts with (nothing of the agent's leaks).
+    pub fn base_env(&self) -> Vec<(String, String)> {
+        let home = if self.bwrap {
+            HOME.to_owned()
+        } else {
+            self.home.display().to_string()
+        };
+        vec![
+            ("HOME".into(), home),
+            ("USER".into(), "user".into()),
+            ("SHELL".into(), "/bin/bash".into()),
+            ("TERM".into(), "xterm-256color".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+            (
+                "PATH".into(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ),
+        ]
+    }
+
+    /// The command of an interactive shell. Under bubblewrap, `script` gives the shell a
+    /// terminal from the sandbox's own /dev/pts (the agent's PTY is not reachable inside), so
+    /// `tty` names it, and programs that open terminals themselves (tmux, ssh) work; it
+    /// passes window size changes on.
+    pub fn shell(&self, shell: &[String]) -> Vec<String> {
+        if !self.bwrap {
+            return shell.to_vec();
+        }
+        vec![
+            "script".into(),
+            "--quiet".into(),
+            "--return".into(),
+            "--command".into(),
+            shell.join(" "),
+            "/dev/null".into(),
+        ]
+    }
+
+    /// The program and arguments that run `argv` in the sandbox, starting in `cwd` (a path
+    /// inside the sandbox; the home when `None`).
+    pub fn wrap(&self, argv: &[String], cwd: Option<&str>) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(cg) = &self.cgroup {
+            // Join the cgroup before bubblewrap starts, so nothing of the sandbox runs outside
+            // its limits, even for a moment.
+            let joins: Vec<String> = cg
+                .procs_files()
+                .iter()
+                .map(|p| format!("echo $$ > '{}' || exit 125;", p.display()))
+                .collect();
+            out.extend([
+                "/bin/sh".to_owned(),
+                "-c".to_owned(),
+                format!("{} exec \"$@\"", joins.join(" ")),
+                "sh".to_owned(),
+            ]);
+        }
+        if self.bwrap {
+            out.extend(self.bwrap_args(cwd));
+        } else if let Some(cwd) = cwd {
+            // Without bubblewrap, `cwd` is a host path; `env -C` changes to it.
+            out.extend(["/usr/bin/env".to_owned(), "-C".to_owned(), cwd.to_owned()]);
+        }
+        out.extend(argv.iter().cloned());
+        out
+    }
+
+    fn bwrap_args(&self, cwd: Option<&str>) -> Vec<String> {
+        let s = |x: &str| x.to_owned();
+        let mut a = vec![
+            s("bwrap"),
+            s("--unshare-user"),
+            s("--uid"),
+            UID.to_string(),
+            s("--gid"),
+            UID.to_string(),
+            s("--unshare-pid"),
+            s("--unshare-ipc"),
+            s("--unshare-uts"),
+            s("--unshare-cgroup-try"),
+            s("--hostname"),
+            s("sandbox"),
+            s("--die-with-parent"),
+            s("--cap-drop"),
+            s("ALL"),
+        ];
+        if !self.network {
+            a.push(s("--unshare-net"));
+        }
+        // The system, read-only; merged-/usr symlinks stay symlinks.
+        for dir in [
+            "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/opt",
+        ] {
+            let p = Path::new(dir);
+            match std::fs::read_link(p) {
+                Ok(target) => a.extend([s("--symlink"), target.display().to_string(), s(dir)]),
+                Err(_) if p.is_dir() => a.extend([s("--ro-bind"), s(dir), s(dir)]),
+                Err(_) => {}
+            }
+        }
+        let passwd = self.state.join("passwd").display().to_string();
+        let group = self.state.join("group").display().to_string();
+        a.extend([
+            s("--ro-bind"),
+            passwd,
+            s("/etc/passwd"),
+            s("--ro-bind"),
+            group,
+            s("/etc/group"),
+            s("--proc"),
+            s("/proc"),
+            s("--dev"),
+            s("/dev"),
+            s("--tmpfs"),
+            s("/tmp"),
+            s("--tmpfs"),
+            s("/run"),
+            s("--bind"),
+            self.home.display().to_string(),
+            s(HOME),
+            s("--chdir"),
+            s(cwd.unwrap_or(HOME)),
+            s("--"),
+        ]);
+        a
+    }
+}
+
+fn run(what: &str, cmd: &mut std::process::Command) -> Result<(), IsolationError> {
+    let out = cmd.output().map_err(|e| IsolationError::Command {
+        what: what.to_owned(),
+        detail: e.to_string(),
+    })?;
+    if !out.status.success() {
+        return Err(IsolationError::Command {
+            what: what.to_owned(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `path` is a mount point now.
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(canon) = path.canonicalize() else {
+        return false;
+    };
+    let canon = canon.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(canon.as_str()))
+}
+
+/// Mounts the home image at `home`, creating an empty ext4 image of `size_bytes` first if
+/// there is none: the file system itself enforces the size, and the image persists across
+/// sandbox stops. Needs root (a loop mount).
+pub fn mount_home_image(image: &Path, size_bytes: u64, home: &Path) -> Result<(), IsolationError> {
+    std::fs::create_dir_all(home)?;
+    if is_mounted(home) {
+        return Ok(());
+    }
+    if !image.exists() {
+        if let Some(dir) = image.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = image.with_extension("new");
+        std::fs::File::create(&tmp)?.set_len(size_bytes)?;
+        // -m 0: no blocks reserved for root, the user gets the whole size.
+        run(
+            "mkfs.ext4",
+            std::process::Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-m", "0"])
+                .arg(&tmp),
+        )?;
+        std::fs::rename(&tmp, image)?;
+    }
+    run(
+        "mounting the home image",
+        std::process::Command::new("mount")
+            .args(["-o", "loop,nosuid,nodev"])
+            .arg(image)
+            .arg(home),
+    )?;
+    // The image's root (and lost+found) belongs to root outside, which is the sandbox user
+    // inside its user namespace.
+    Ok(())
+}
+
+/// Unmounts the home image (lazily: a process that is still dying may hold it briefly).
+pub fn unmount_home(home: &Path) {
+    if is_mounted(home) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(home)
+            .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iso(bwrap: bool, network: bool) -> Isolation {
+        Isolation {
+            home: PathBuf::from("/data/sandboxes/u1/home"),
+            bwrap,
+            network,
+            cgroup: Some(Cgroup::V2 {
+                dir: PathBuf::from("/sys/fs/cgroup/cloudos/s1"),
+            }),
+            state: PathBuf::from("/data/sandboxes/u1/state"),
+        }
+    }
+
+    #[test]
+    fn joins_the_cgroup_then_enters_bubblewrap_with_only_the_home_writable() {
+        let argv = iso(true, false).wrap(&["bash".into(), "-l".into()], None);
+        assert_eq!(argv[0], "/bin/sh");
+        assert!(argv[2].contains("/sys/fs/cgroup/cloudos/s1/cgroup.procs"));
+        let bwrap = argv.iter().position(|a| a == "bwrap").unwrap();
+        let rest = &argv[bwrap..];
+        for flag in [
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-net",
+            "--die-with-parent",
+        ] {
+            assert!(rest.iter().any(|a| a == flag), "{flag}");
+        }
+        let binds: Vec<&[String]> = rest.windows(3).filter(|w| w[0] == "--bind").collect();
+        assert_eq!(binds.len(), 1, "the home is the only writable bind");
+        assert_eq!(binds[0][1], "/data/sandboxes/u1/home");
+        assert_eq!(binds[0][2], HOME);
+        assert_eq!(&argv[argv.len() - 2..], ["bash", "-l"]);
+    }
+
+    #[test]
+    fn network_is_a_setting() {
+        let argv = iso(true, true).wrap(&["true".into()], Some("/tmp"));
+        assert!(!argv.iter().any(|a| a == "--unshare-net"));
+        let chdir = argv.iter().position(|a| a == "--chdir").unwrap();
+        assert_eq!(argv[chdir + 1], "/tmp");
+    }
+
+    #[test]
+    fn without_bubblewrap_only_the_cgroup_applies() {
+        let argv = iso(false, true).wrap(&["ls".into()], None);
+        assert!(!argv.iter().any(|a| a == "bwrap"));
+        assert_eq!(argv.last().unwrap(), "ls");
+    }
+}

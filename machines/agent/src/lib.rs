@@ -1,0 +1,147 @@
+//! The sandbox agent: runs a user's shells and commands inside their sandbox and serves them
+//! to the edge (`WS /attach`, `POST /exec`). The terminal logic is transport-free
+//! (`session`); `host` runs it on PTYs and `server` on sockets.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod cgroups;
+pub mod exec;
+pub mod host;
+pub mod isolation;
+pub mod server;
+pub mod session;
+pub mod settings;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudos_proto::terminal::NoticeKind;
+
+use crate::cgroups::{Cgroup, Limits};
+use crate::host::{TerminalSettings, Terminals};
+use crate::isolation::Isolation;
+use crate::settings::AgentSettings;
+
+/// A prepared sandbox: its isolation, its terminals and the router serving them.
+pub struct Agent {
+    pub router: axum::Router,
+    pub isolation: Arc<Isolation>,
+    pub terminals: Arc<Terminals>,
+    settings: AgentSettings,
+}
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Isolation(#[from] isolation::IsolationError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
+    #[error("bad settings: {0}")]
+    Settings(String),
+}
+
+impl Agent {
+    /// Mounts the home, creates the cgroup and writes the sandbox's files.
+    pub fn prepare(settings: AgentSettings) -> Result<Self, AgentError> {
+        let key = settings.key_bytes().map_err(AgentError::Settings)?;
+        if settings.home_size_mb > 0 {
+            let image = settings
+                .home_image
+                .clone()
+                .ok_or_else(|| AgentError::Settings("--home-size-mb needs --home-image".into()))?;
+            isolation::mount_home_image(&image, settings.home_size_mb << 20, &settings.home)?;
+        }
+        let cgroup = if settings.limits {
+            Some(Cgroup::create(
+                &settings.cgroup_root,
+                &format!("sandbox-{}", settings.sandbox_id),
+                &Limits {
+                    memory_bytes: settings.memory_mb << 20,
+                    pids: settings.pids_max,
+                    cpus: settings.cpus,
+                },
+            )?)
+        } else {
+            None
+        };
+        let isolation = Arc::new(Isolation {
+            home: settings.home.clone(),
+            bwrap: settings.bwrap,
+            network: settings.network,
+            cgroup,
+            state: settings.state_dir(),
+        });
+        isolation.prepare()?;
+        let terminals = Terminals::new(
+            isolation.clone(),
+            TerminalSettings {
+                shell: settings.shell.clone(),
+                reattach_window: Duration::from_secs(settings.reattach_secs),
+            },
+        );
+        let router = server::router(server::AgentState {
+            auth: auth::AgentAuth::new(&key, &settings.sandbox_id),
+            terminals: terminals.clone(),
+            isolation: isolation.clone(),
+        });
+        Ok(Agent {
+            router,
+            isolation,
+            terminals,
+            settings,
+        })
+    }
+
+    /// Watches the sandbox's limit counters and tells every terminal when a limit stopped
+    /// something, so the user sees why.
+    pub fn watch_limits(&self) {
+        let Some(cg) = self.isolation.cgroup.clone() else {
+            return;
+        };
+        let terminals = self.terminals.clone();
+        let (mem_mb, pids) = (self.settings.memory_mb, self.settings.pids_max);
+        tokio::spawn(async move {
+            let mut seen = cg.counters();
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            // A fork bomb hits the limit thousands of times a second: say it once per burst.
+            let quiet = Duration::from_secs(10);
+            let mut told_pids: Option<tokio::time::Instant> = None;
+            loop {
+                tick.tick().await;
+                let now = cg.counters();
+                if now.oom_kills > seen.oom_kills {
+                    tracing::warn!(
+                        kills = now.oom_kills - seen.oom_kills,
+                        "sandbox out of memory"
+                    );
+                    terminals.notice_all(
+                        NoticeKind::MemoryLimit,
+                        &format!("a process was killed: the sandbox's memory limit ({mem_mb} MiB) was reached"),
+                    );
+                }
+                if now.pid_limit_hits > seen.pid_limit_hits
+                    && told_pids.is_none_or(|t| t.elapsed() > quiet)
+                {
+                    told_pids = Some(tokio::time::Instant::now());
+                    tracing::warn!("sandbox process limit reached");
+                    terminals.notice_all(
+                        NoticeKind::ProcessLimit,
+                        &format!("the sandbox reached its process limit ({pids}); new processes are refused until some end (`jobs` lists what runs in the background, `kill -9 %1` ends job 1)"),
+                    );
+                }
+                seen = now;
+            }
+        });
+    }
+
+    /// Ends every process of the sandbox and releases its cgroup and home mount.
+    pub async fn shutdown(&self) {
+        if let Some(cg) = &self.isolation.cgroup {
+            cg.remove().await;
+        }
+        if self.settings.home_size_mb > 0 {
+            isolation::unmount_home(&self.settings.home);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The agent's HTTP surface: `WS /attach`, `POST /exec`, `POST /exec/stream`, `GET /healthz`.
+//! Every request carries a sandbox token (`Authorization: Bearer` or `?token=`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use cloudos_proto::terminal::{AgentClaims, ClientControl, ExecRequest, Role, ServerControl};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+
+use crate::auth::{AgentAuth, AuthError};
+use crate::exec::{self, ExecError};
+use crate::host::{AttachError, SessionHandle, Terminals};
+use crate::isolation::Isolation;
+use crate::session::{ClientId, Frame};
+
+/// Keeps idle sockets open through proxies and finds dead peers.
+const PING_EVERY: Duration = Duration::from_secs(25);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AgentState {
+    pub auth: AgentAuth,
+    pub terminals: Arc<Terminals>,
+    pub isolation: Arc<Isolation>,
+}
+
+/// An error as `application/problem+json`.
+struct Problem(StatusCode, &'static str, String);
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        // The same problem+json shape (and `/errors/<slug>` types) as the edge's API.
+        let body = cloudos_proto::Problem {
+            kind: format!("/errors/{}", self.1),
+            title: self.0.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.0.as_u16(),
+            detail: self.2,
+        };
+        let mut res = (self.0, Json(body)).into_response();
+        res.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/problem+json"),
+        );
+        res
+    }
+}
+
+impl From<AuthError> for Problem {
+    fn from(e: AuthError) -> Self {
+        Problem(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+    }
+}
+
+impl From<ExecError> for Problem {
+    fn from(e: ExecError) -> Self {
+        match e {
+            ExecError::EmptyArgv => Problem(StatusCode::BAD_REQUEST, "bad-request", e.to_string()),
+            ExecError::Spawn(_) => Problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "exec-failed",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+impl From<AttachError> for Problem {
+    fn from(e: AttachError) -> Self {
+        Problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "shell-failed",
+            e.to_string(),
+        )
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+fn claims(
+    state: &AgentState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<AgentClaims, Problem> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    Ok(state.auth.verify(bearer.or(query))?)
+}
+
+fn driver(state: &AgentState, headers: &HeaderMap, query: Option<&str>) -> Result<(), Problem> {
+    let c = claims(state, headers, query)?;
+    if c.role != Role::Driver {
+        return Err(Problem(
+            StatusCode::FORBIDDEN,
+            "view-only",
+            "a view-only token cannot run commands".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct AttachQuery {
+    token: Option<String>,
+    /// Which terminal of the sandbox (default `main`).
+    session: Option<String>,
+    /// `view` attaches as a viewer even with a driver token.
+    mode: Option<String>,
+    /// The stream offset the client already has.
+    since: Option<u64>,
+}
+
+async fn attach(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    Query(q): Query<AttachQuery>,
+    State(state): State<AgentState>,
+) -> Result<Response, Problem> {
+    let c = claims(&state, &headers, q.token.as_deref())?;
+    let role = if q.mode.as_deref() == Some("view") {
+        Role::Viewer
+    } else {
+        c.role
+    };
+    let name = q.session.unwrap_or_else(|| "main".into());
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        return Err(Problem(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "a session name is 1–64 letters, digits, '-' or '_'".into(),
+        ));
+    }
+    let (handle, attached) = state.terminals.attach(&name, role, q.since).await?;
+    Ok(ws.on_upgrade(move |socket| client(socket, handle, attached.id, attached.frames)))
+}
+
+async fn client(
+    socket: WebSocket,
+    handle: SessionHandle,
+    id: ClientId,
+    mut frames: tokio::sync::mpsc::Receiver<Frame>,
+) {
+    let (mut tx, mut rx) = socket.split();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    loop {
+        tokio::select! {
+            frame = frames.recv() => {
+                let msg = match frame {
+                    Some(Frame::Bytes(b)) => Message::Binary(b),
+                    Some(Frame::Control(c)) => {
+                        let exit = matches!(c, ServerControl::Exit { .. });
+                        let text = serde_json::to_string(&c).expect("control serializes");
+                        if tx.send(Message::Text(text.into())).await.is_err() || exit {
+                            break;
+                        }
+                        continue;
+                    }
+                    None => break,
+                };
+                if tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+            incoming = rx.next() => match incoming {
+                Some(Ok(Message::Binary(b))) => handle.input(id, b),
+                Some(Ok(Message::Text(t))) => {
+                    if let Ok(ctrl) = serde_json::from_str::<ClientControl>(&t) {
+                        handle.control(id, ctrl);
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if tx.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    handle.detach(id);
+    let _ = tx.send(Message::Close(None)).await;
+}
+
+async fn exec_once(
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    State(state): State<AgentState>,
+    Json(req): Json<ExecRequest>,
+) -> Result<Response, Problem> {
+    driver(&state, &headers, q.token.as_deref())?;
+    let res = exec::run(state.isolation.clone(), req).await?;
+    Ok(Json(res).into_response())
+}
+
+async fn exec_stream(
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    State(state): State<AgentState>,
+    Json(req): Json<ExecRequest>,
+) -> Result<Response, Problem> {
+    driver(&state, &headers, q.token.as_deref())?;
+    let events = exec::stream(state.isolation.clone(), req)?;
+    let body = futures_util::stream::unfold(events, |mut rx| async move {
+        let ev = rx.recv().await?;
+        let mut line = serde_json::to_vec(&ev).expect("event serializes");
+        line.push(b'\n');
+        Some((Ok::<_, std::io::Error>(Bytes::from(line)), rx))
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}
+
+async fn healthz(State(state): State<AgentState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "sessions": state.terminals.len()}))
+}
+
+/// The agent's routes.
+pub fn router(state: AgentState) -> Router {
+    Router::new()
+        .route("/attach", get(attach))
+        .route("/exec", post(exec_once))
+        .route("/exec/stream", post(exec_stream))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}

@@ -1,0 +1,320 @@
+//! A real `cloudos-agent` on a free port, tokens for it, and a terminal client that reads
+//! like a person at a keyboard: type, then wait to see something on the screen.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cloudos_proto::terminal::{
+    AgentClaims, ClientControl, ExecRequest, ExecResponse, Role, ServerControl, AGENT_AUDIENCE,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::spawn_until_listening;
+
+/// The `cloudos-agent` binary next to the test executables (override with `CLOUDOS_AGENT_BIN`).
+pub fn agent_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("CLOUDOS_AGENT_BIN") {
+        return PathBuf::from(p);
+    }
+    crate::cloudos_bin().with_file_name("cloudos-agent")
+}
+
+/// How to start an agent.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    pub bwrap: bool,
+    pub network: bool,
+    pub limits: bool,
+    pub memory_mb: u64,
+    pub pids_max: u64,
+    pub home_size_mb: u64,
+    pub reattach_secs: u64,
+    /// Reuse this directory for the home and its image (a "restarted" sandbox).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            bwrap: true,
+            network: false,
+            limits: true,
+            memory_mb: 256,
+            pids_max: 128,
+            home_size_mb: 0,
+            reattach_secs: 600,
+            dir: None,
+        }
+    }
+}
+
+/// A started agent; stopped (SIGTERM, so it releases its cgroup and mount) on drop.
+pub struct TestAgent {
+    pub base: String,
+    pub sandbox_id: String,
+    pub dir: PathBuf,
+    key: Vec<u8>,
+    child: Option<Child>,
+    _tmp: Option<tempfile::TempDir>,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestAgent {
+    /// Starts an agent for a new sandbox id.
+    pub fn start(opts: AgentOptions) -> Self {
+        let (tmp, dir) = match opts.dir.clone() {
+            Some(d) => (None, d),
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let d = t.path().to_owned();
+                (Some(t), d)
+            }
+        };
+        let sandbox_id = uuid::Uuid::new_v4().simple().to_string();
+        let key: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        let mut cmd = Command::new(agent_bin());
+        cmd.args(["--addr", "127.0.0.1:0", "--sandbox-id", &sandbox_id])
+            .args(["--key", &hex::encode(&key)])
+            .arg("--home")
+            .arg(dir.join("home"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .args(["--network", &opts.network.to_string()])
+            .args(["--memory-mb", &opts.memory_mb.to_string()])
+            .args(["--pids-max", &opts.pids_max.to_string()])
+            .args(["--reattach-secs", &opts.reattach_secs.to_string()])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::inherit());
+        if opts.bwrap {
+            cmd.arg("--bwrap");
+        }
+        if opts.limits {
+            cmd.arg("--limits");
+        }
+        if opts.home_size_mb > 0 {
+            cmd.args(["--home-size-mb", &opts.home_size_mb.to_string()])
+                .arg("--home-image")
+                .arg(dir.join("home.img"));
+        }
+        let (child, base, logs) =
+            spawn_until_listening(cmd, "cloudos-agent").expect("starting cloudos-agent");
+        TestAgent {
+            base,
+            sandbox_id,
+            dir,
+            key,
+            child: Some(child),
+            _tmp: tmp,
+            logs,
+        }
+    }
+
+    /// Log lines so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// A token for this sandbox, as the edge would sign it.
+    pub fn token(&self, role: Role) -> String {
+        self.token_for(&self.sandbox_id, role)
+    }
+
+    /// A token for another sandbox, signed with this one's key.
+    pub fn token_for(&self, sandbox_id: &str, role: Role) -> String {
+        let exp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
+        cloudos_agent::auth::sign(
+            &self.key,
+            &AgentClaims {
+                sub: "user-1".into(),
+                sbx: sandbox_id.into(),
+                role,
+                exp,
+                aud: AGENT_AUDIENCE.into(),
+            },
+        )
+    }
+
+    /// The attach URL of terminal `session`.
+    pub fn attach_url(&self, token: &str, session: &str, extra: &str) -> String {
+        format!(
+            "{}/attach?token={token}&session={session}{extra}",
+            self.base.replacen("http", "ws", 1)
+        )
+    }
+
+    /// Attaches to terminal `session` with a token of `role`.
+    pub async fn attach(&self, role: Role, session: &str) -> Term {
+        Term::connect(&self.attach_url(&self.token(role), session, "")).await
+    }
+
+    /// Runs a command through `POST /exec`.
+    pub async fn exec(&self, argv: &[&str]) -> ExecResponse {
+        let res = reqwest::Client::new()
+            .post(format!("{}/exec", self.base))
+            .bearer_auth(self.token(Role::Driver))
+            .json(&ExecRequest {
+                argv: argv.iter().map(|s| s.to_string()).collect(),
+                cwd: None,
+                env: vec![],
+                timeout_secs: Some(20),
+                stdin: None,
+            })
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "exec {argv:?}");
+        res.json().await.unwrap()
+    }
+
+    /// Sends SIGTERM and waits for the agent to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A terminal client: what it has seen so far, and the control messages it got.
+pub struct Term {
+    socket: Socket,
+    /// Every terminal byte received.
+    pub screen: Vec<u8>,
+    pub controls: Vec<ServerControl>,
+    /// Stream offset just past the last byte received.
+    pub seq: u64,
+    closed: bool,
+}
+
+impl Term {
+    /// Connects and waits for the hello.
+    pub async fn connect(url: &str) -> Term {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .unwrap_or_else(|e| panic!("attaching to {url}: {e}"));
+        let mut t = Term {
+            socket,
+            screen: Vec::new(),
+            controls: Vec::new(),
+            seq: 0,
+            closed: false,
+        };
+        t.wait_for("the hello", Duration::from_secs(10), |t| {
+            t.hello().is_some()
+        })
+        .await;
+        if let Some(ServerControl::Hello { seq, .. }) = t.hello() {
+            t.seq = seq;
+        }
+        t
+    }
+
+    /// The hello this client got.
+    pub fn hello(&self) -> Option<ServerControl> {
+        self.controls
+            .iter()
+            .find(|c| matches!(c, ServerControl::Hello { .. }))
+            .cloned()
+    }
+
+    /// What the screen shows, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.screen).into_owned()
+    }
+
+    /// Types `keys` (a binary frame).
+    pub async fn type_keys(&mut self, keys: &str) {
+        self.socket
+            .send(Message::Binary(keys.as_bytes().to_vec().into()))
+            .await
+            .unwrap();
+    }
+
+    /// Resizes the terminal.
+    pub async fn resize(&mut self, cols: u16, rows: u16) {
+        let text = serde_json::to_string(&ClientControl::Resize { cols, rows }).unwrap();
+        self.socket.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// Whether the agent closed the socket.
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Reads until `done` holds or `within` passes (then panics with what it saw).
+    pub async fn wait_for(&mut self, what: &str, within: Duration, done: impl Fn(&Term) -> bool) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !done(self) {
+            let next = tokio::time::timeout_at(deadline, self.socket.next()).await;
+            match next {
+                Ok(Some(Ok(Message::Binary(b)))) => {
+                    self.seq += b.len() as u64;
+                    self.screen.extend_from_slice(&b);
+                }
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    self.controls
+                        .push(serde_json::from_str(&t).expect("a control message"));
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(None) | Ok(Some(Err(_))) => {
+                    self.closed = true;
+                    assert!(
+                        done(self),
+                        "the socket closed before {what}; screen:\n{}",
+                        self.text()
+                    );
+                    return;
+                }
+                Err(_) => panic!("timed out waiting for {what}; screen:\n{}", self.text()),
+            }
+        }
+    }
+
+    /// Waits until the screen shows `needle` (after any output already seen at `from`).
+    pub async fn expect_from(&mut self, from: usize, needle: &str) {
+        let what = format!("{needle:?} on the screen");
+        self.wait_for(&what, Duration::from_secs(20), |t| {
+            String::from_utf8_lossy(&t.screen[from.min(t.screen.len())..]).contains(needle)
+        })
+        .await;
+    }
+
+    /// Types a command line and waits for `marker` in what follows.
+    pub async fn run(&mut self, line: &str, marker: &str) -> String {
+        let from = self.screen.len();
+        self.type_keys(&format!("{line}\r")).await;
+        self.expect_from(from, marker).await;
+        String::from_utf8_lossy(&self.screen[from..]).into_owned()
+    }
+
+    /// Closes the socket.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}

@@ -1,0 +1,296 @@
+//! The sandbox agent on its own: a real PTY in bubblewrap under cgroup limits, viewers,
+//! reconnects, `/exec`, a persistent home with a size limit, and abuse that stays contained.
+//! Markers are computed by the shell (`$((6*7))`), so the echo of a typed line never matches.
+
+use std::time::Duration;
+
+use cloudos_proto::terminal::{NoticeKind, Role, ServerControl};
+use cloudos_tests::agent::{AgentOptions, Term, TestAgent};
+
+fn notice(t: &Term, kind: NoticeKind) -> bool {
+    t.controls
+        .iter()
+        .any(|c| matches!(c, ServerControl::Notice { kind: k, .. } if *k == kind))
+}
+
+#[tokio::test]
+async fn a_real_pty_whose_size_follows_the_window() {
+    let agent = TestAgent::start(AgentOptions::default());
+    let mut t = agent.attach(Role::Driver, "main").await;
+    let out = t.run("tty; echo T-$((1+1))", "T-2").await;
+    assert!(
+        out.contains("/dev/pts/"),
+        "tty names a pseudo-terminal: {out}"
+    );
+    t.resize(132, 43).await;
+    let out = t.run("stty size; echo S-$((2+2))", "S-4").await;
+    assert!(
+        out.contains("43 132"),
+        "stty size follows the resize: {out}"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_watches_live_but_cannot_type() {
+    let agent = TestAgent::start(AgentOptions::default());
+    let mut driver = agent.attach(Role::Driver, "main").await;
+    driver.run("echo READY-$((1+2))", "READY-3").await;
+    // A viewer's token, and a driver's token asking for view mode, both only watch.
+    let mut viewer = agent.attach(Role::Viewer, "main").await;
+    let url = agent.attach_url(&agent.token(Role::Driver), "main", "&mode=view");
+    let mut asked_to_view = Term::connect(&url).await;
+    for v in [&mut viewer, &mut asked_to_view] {
+        assert!(matches!(
+            v.hello(),
+            Some(ServerControl::Hello {
+                role: Role::Viewer,
+                ..
+            })
+        ));
+        v.type_keys("echo VIEWER-$((3+3))\r").await;
+        v.wait_for("the view-only notice", Duration::from_secs(5), |t| {
+            notice(t, NoticeKind::ViewOnly)
+        })
+        .await;
+    }
+    // What the driver runs, the viewer sees as it happens.
+    let from = viewer.screen.len();
+    driver.run("echo LIVE-$((4*4))", "LIVE-16").await;
+    viewer.expect_from(from, "LIVE-16").await;
+    assert!(
+        !driver.text().contains("VIEWER-6"),
+        "a viewer's keys never reach the shell"
+    );
+    // Viewers cannot resize either.
+    viewer.resize(50, 10).await;
+    let out = driver.run("stty size; echo Z-$((5+5))", "Z-10").await;
+    assert!(out.contains("24 80"), "{out}");
+}
+
+#[tokio::test]
+async fn a_reconnect_gets_the_same_shell_and_its_scrollback() {
+    let agent = TestAgent::start(AgentOptions::default());
+    let mut t = agent.attach(Role::Driver, "work").await;
+    t.run("export MARK=kept-$((5*5))", "$ ").await;
+    t.run("echo SEEN-$((6*6))", "SEEN-36").await;
+    let seq = t.seq;
+    t.close().await;
+
+    // The page reloads: the screen comes back from the scrollback, and the shell is the same.
+    let mut again = agent.attach(Role::Driver, "work").await;
+    again
+        .wait_for("the scrollback", Duration::from_secs(5), |t| {
+            t.text().contains("SEEN-36")
+        })
+        .await;
+    let out = again.run("echo $MARK", "kept-25").await;
+    assert!(out.contains("kept-25"));
+
+    // A client that passes the offset it has only gets what it missed.
+    let url = agent.attach_url(&agent.token(Role::Driver), "work", &format!("&since={seq}"));
+    let mut resumed = Term::connect(&url).await;
+    resumed
+        .wait_for("the missed output", Duration::from_secs(5), |t| {
+            t.text().contains("kept-25")
+        })
+        .await;
+    assert!(
+        !resumed.text().contains("SEEN-36"),
+        "nothing before `since` is sent again"
+    );
+
+    // Another terminal of the same sandbox is another shell.
+    let mut other = agent.attach(Role::Driver, "second").await;
+    let out = other.run("echo [$MARK]-$((7+7))", "-14").await;
+    assert!(out.contains("[]-14"), "{out}");
+}
+
+#[tokio::test]
+async fn only_tokens_for_this_sandbox_are_accepted() {
+    let agent = TestAgent::start(AgentOptions::default());
+    let other = agent.attach_url(&agent.token_for("someone-elses", Role::Driver), "main", "");
+    match tokio_tungstenite::connect_async(&other).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
+        r => panic!("expected 401, got {:?}", r.map(|_| ())),
+    }
+    let none = format!("{}/attach", agent.base.replacen("http", "ws", 1));
+    match tokio_tungstenite::connect_async(&none).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
+        r => panic!("expected 401, got {:?}", r.map(|_| ())),
+    }
+    let res = reqwest::Client::new()
+        .post(format!("{}/exec", agent.base))
+        .bearer_auth(agent.token(Role::Viewer))
+        .json(&serde_json::json!({"argv": ["true"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "a view-only token cannot run commands");
+}
+
+#[tokio::test]
+async fn exec_returns_exit_codes_output_and_timeouts() {
+    let agent = TestAgent::start(AgentOptions::default());
+    let ok = agent
+        .exec(&["sh", "-c", "echo out; echo err >&2; exit 3"])
+        .await;
+    assert_eq!(ok.exit_code, Some(3));
+    assert_eq!(ok.stdout, "out\n");
+    assert_eq!(ok.stderr, "err\n");
+    assert!(!ok.timed_out);
+    let missing = agent.exec(&["no-such-program"]).await;
+    assert_ne!(missing.exit_code, Some(0));
+
+    let res = reqwest::Client::new()
+        .post(format!("{}/exec", agent.base))
+        .bearer_auth(agent.token(Role::Driver))
+        .json(&serde_json::json!({"argv": ["sleep", "30"], "timeout_secs": 1}))
+        .send()
+        .await
+        .unwrap();
+    let slow: cloudos_proto::terminal::ExecResponse = res.json().await.unwrap();
+    assert!(slow.timed_out);
+    assert_eq!(slow.exit_code, None);
+    assert!(slow.duration_ms < 10_000);
+
+    // The streaming variant sends output as it comes, then the exit.
+    let res = reqwest::Client::new()
+        .post(format!("{}/exec/stream", agent.base))
+        .bearer_auth(agent.token(Role::Driver))
+        .json(&serde_json::json!({"argv": ["sh", "-c", "echo one; sleep 0.2; echo two; exit 4"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "application/x-ndjson"
+    );
+    let body = res.text().await.unwrap();
+    let events: Vec<cloudos_proto::terminal::ExecEvent> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    use cloudos_proto::terminal::ExecEvent;
+    assert_eq!(
+        events[..2],
+        [
+            ExecEvent::Stdout {
+                data: "one\n".into()
+            },
+            ExecEvent::Stdout {
+                data: "two\n".into()
+            }
+        ]
+    );
+    assert!(matches!(
+        events.last(),
+        Some(ExecEvent::Exit {
+            exit_code: Some(4),
+            timed_out: false,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn the_sandbox_sees_only_its_own_home_and_no_network() {
+    let agent = TestAgent::start(AgentOptions::default());
+    let who = agent
+        .exec(&["sh", "-c", "id -u; hostname; echo $HOME; ls /home"])
+        .await;
+    assert_eq!(who.stdout, "1000\nsandbox\n/home/user\nuser\n", "{who:?}");
+    // The agent's own directory (where the home lives on the host) is not there.
+    let dir = agent.dir.display().to_string();
+    let hidden = agent.exec(&["ls", &dir]).await;
+    assert_ne!(hidden.exit_code, Some(0), "{hidden:?}");
+    let net = agent.exec(&["cat", "/proc/net/dev"]).await;
+    let ifaces: Vec<&str> = net
+        .stdout
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(ifaces, ["lo"], "network off: only loopback");
+    // Its own process tree only.
+    let ps = agent
+        .exec(&["sh", "-c", "ls /proc | grep -c '^[0-9]'"])
+        .await;
+    let n: u32 = ps.stdout.trim().parse().unwrap();
+    assert!(n < 10, "{n} processes visible");
+}
+
+#[tokio::test]
+async fn the_home_persists_across_restarts_and_has_a_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = AgentOptions {
+        home_size_mb: 32,
+        dir: Some(dir.path().to_owned()),
+        ..AgentOptions::default()
+    };
+    let mut first = TestAgent::start(opts.clone());
+    let wrote = first
+        .exec(&["sh", "-c", "echo kept > ~/note.txt && df -m ~ | tail -1"])
+        .await;
+    assert_eq!(wrote.exit_code, Some(0), "{wrote:?}");
+    let full = first
+        .exec(&["sh", "-c", "head -c 64M /dev/zero > ~/big"])
+        .await;
+    assert_ne!(full.exit_code, Some(0));
+    assert!(full.stderr.contains("No space left"), "{full:?}");
+    first.stop();
+
+    let second = TestAgent::start(opts);
+    let read = second.exec(&["cat", "/home/user/note.txt"]).await;
+    assert_eq!(read.stdout, "kept\n");
+}
+
+#[tokio::test]
+async fn a_fork_bomb_is_contained_and_the_shell_recovers() {
+    let agent = TestAgent::start(AgentOptions {
+        pids_max: 64,
+        ..AgentOptions::default()
+    });
+    let mut t = agent.attach(Role::Driver, "main").await;
+    t.run("echo UP-$((2+3))", "UP-5").await;
+    t.type_keys("bomb() { bomb | bomb & }; bomb\r").await;
+    t.wait_for("the process-limit notice", Duration::from_secs(30), |t| {
+        notice(t, NoticeKind::ProcessLimit)
+    })
+    .await;
+    assert!(t.text().contains("process limit"), "the user is told why");
+    // The agent is unaffected.
+    let health = reqwest::get(format!("{}/healthz", agent.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    // `kill` is a builtin, so it works with no process slots left: ending the bomb's job
+    // (one process group) frees them, and the shell works again.
+    let from = t.screen.len();
+    t.type_keys("kill -9 %1; echo ALIVE-$((6*7))\r").await;
+    t.expect_from(from, "ALIVE-42").await;
+    let out = t.run("ls / | wc -l; echo LS-$((1+1))", "LS-2").await;
+    assert!(!out.contains("fork"), "forks work again: {out}");
+}
+
+#[tokio::test]
+async fn a_memory_bomb_is_killed_and_the_user_is_told_why() {
+    let agent = TestAgent::start(AgentOptions {
+        memory_mb: 64,
+        ..AgentOptions::default()
+    });
+    let mut t = agent.attach(Role::Driver, "main").await;
+    // `tail` keeps a line in memory, and /dev/zero has no newline.
+    t.run(
+        "head -c 1G /dev/zero | tail; echo AFTER-$((8*8))",
+        "AFTER-64",
+    )
+    .await;
+    t.wait_for("the memory notice", Duration::from_secs(10), |t| {
+        notice(t, NoticeKind::MemoryLimit)
+    })
+    .await;
+    assert!(t.text().contains("memory limit (64 MiB)"));
+    let out = t.run("echo STILL-$((9*9))", "STILL-81").await;
+    assert!(out.contains("STILL-81"));
+}

@@ -1,11 +1,11 @@
-//! What only the Worker host has: its Cron Trigger. These stories need the local edge, so they
+//! What only the Worker host has (its Cron Trigger) or lacks (sandboxes). These stories need the local edge, so they
 //! are ignored in a plain `cargo test`; `cargo xtask test` starts `wrangler dev` and runs them
 //! with `--ignored` after the API suite (CLOUDOS_TEST_BASE_URL, CLOUDOS_TEST_EDGE_LOG).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cloudos_tests::{pattern, TestServer};
+use cloudos_tests::{expect_problem, pattern, TestServer};
 use reqwest::StatusCode;
 
 /// Where the Worker's console lines go (wrangler dev's output).
@@ -80,4 +80,13 @@ async fn the_cron_trigger_sweeps_orphaned_blobs_out_of_r2() {
         pattern(3000, 41),
         "referenced blobs stay"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the local edge: cargo xtask test runs it"]
+async fn the_worker_says_sandboxes_are_not_offered_there() {
+    let server = TestServer::suite();
+    let u = server.new_user("no-sandbox").await.api;
+    let res = u.post("/sandbox", &serde_json::json!({})).await;
+    expect_problem(res, 503, "/errors/sandboxes-unavailable").await;
 }

@@ -12,6 +12,7 @@ use crate::auth::AuthError;
 use crate::desktop::DesktopError;
 use crate::files::FilesError;
 use crate::ports::{BlobError, DbError};
+use crate::sandboxes::SandboxesError;
 
 /// An error on its way to the client as `application/problem+json`.
 #[derive(Debug)]
@@ -134,6 +135,30 @@ impl From<DesktopError> for ApiError {
             }
             DesktopError::LayoutNotAnObject => ApiError::bad_request(detail),
             DesktopError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<SandboxesError> for ApiError {
+    fn from(e: SandboxesError) -> Self {
+        use SandboxesError::*;
+        let detail = e.to_string();
+        match e {
+            NotFound => ApiError::not_found(detail),
+            Stopped => ApiError::new(StatusCode::CONFLICT, "sandbox-stopped", detail),
+            AtCapacity { retry_after } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "at-capacity", detail)
+            },
+            Provider(_) => ApiError::new(StatusCode::BAD_GATEWAY, "sandbox-failed", detail),
+            Unavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sandboxes-unavailable",
+                detail,
+            ),
+            BadShare => ApiError::new(StatusCode::GONE, "share-expired", detail),
+            BadSession => ApiError::bad_request(detail),
+            Db(e) => e.into(),
         }
     }
 }

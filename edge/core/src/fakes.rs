@@ -183,6 +183,28 @@ impl crate::ports::Events for RecordedEvents {
     }
 }
 
+/// A provider that has no sandboxes (unit tests of the core never start one).
+pub struct NoSandboxes;
+
+#[async_trait::async_trait]
+impl crate::ports::Sandboxes for NoSandboxes {
+    fn provider(&self) -> &'static str {
+        "local"
+    }
+    async fn start(
+        &self,
+        _spec: &crate::ports::SandboxSpec,
+    ) -> Result<crate::ports::AgentEndpoint, crate::ports::SandboxError> {
+        Err(crate::ports::SandboxError::Unavailable)
+    }
+    async fn stop(
+        &self,
+        _spec: &crate::ports::SandboxSpec,
+    ) -> Result<(), crate::ports::SandboxError> {
+        Ok(())
+    }
+}
+
 /// An app over fakes, with its blob store and metadata store for inspection.
 pub fn app() -> (crate::App, MemoryBlobs, Arc<ScriptedMeta>) {
     let blobs = MemoryBlobs::default();
@@ -193,6 +215,7 @@ pub fn app() -> (crate::App, MemoryBlobs, Arc<ScriptedMeta>) {
         clock: Arc::new(FakeClock(AtomicI64::new(1_700_000_000_000))),
         ids: Arc::new(SeqIds::default()),
         events: Arc::new(RecordedEvents::default()),
+        sandboxes: Arc::new(NoSandboxes),
     };
     (
         crate::App::new(

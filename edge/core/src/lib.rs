@@ -13,6 +13,7 @@ mod fakes;
 pub mod files;
 pub mod metrics;
 pub mod ports;
+pub mod sandboxes;
 pub mod schema;
 pub mod sweep;
 
@@ -90,7 +91,7 @@ pub(crate) fn origin(headers: &HeaderMap) -> String {
 #[openapi(
     info(title = "Cloud OS API", description = "The public API of Cloud OS (see shared/API.md)."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "files"), (name = "desktop"), (name = "ops"))
+    tags((name = "auth"), (name = "files"), (name = "desktop"), (name = "sandboxes"), (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -169,6 +170,12 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(desktop::layout::get, desktop::layout::put))
         .routes(routes!(desktop::notifications::list))
         .routes(routes!(desktop::notifications::mark_read))
+        .routes(routes!(sandboxes::handlers::create))
+        .routes(routes!(
+            sandboxes::handlers::get,
+            sandboxes::handlers::delete
+        ))
+        .routes(routes!(sandboxes::handlers::share))
         .routes(routes!(
             files::handlers::get_file,
             files::handlers::patch,

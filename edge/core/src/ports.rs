@@ -222,6 +222,52 @@ pub trait Events: Send + Sync + 'static {
     fn publish(&self, user_id: &str, event: &cloudos_proto::Event);
 }
 
+/// What a provider needs to start a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxSpec {
+    /// The sandbox (new for every start after a stop).
+    pub id: String,
+    /// Its owner: the home belongs to the user and outlives sandboxes.
+    pub user_id: String,
+    /// The key (hex) the agent checks tokens with; derived for this sandbox alone.
+    pub agent_key_hex: String,
+    /// The provider's handle of an earlier start (e.g. a Fly Machine id), if any.
+    pub machine_id: Option<String>,
+}
+
+/// Where a running sandbox's agent listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentEndpoint {
+    /// Base URL of the agent (`http://…`); `/attach` and `/exec` are under it.
+    pub url: String,
+    /// Headers every request to the agent needs (e.g. Fly's instance routing).
+    pub headers: Vec<(String, String)>,
+    /// The provider's handle to keep (e.g. the Fly Machine id).
+    pub machine_id: Option<String>,
+}
+
+/// Error of a sandbox provider.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("no capacity for another sandbox")]
+    AtCapacity,
+    #[error("this host has no sandbox provider")]
+    Unavailable,
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Runs sandboxes: local isolated processes, or Fly Machines.
+#[async_trait]
+pub trait Sandboxes: Send + Sync + 'static {
+    /// `local` or `fly` (recorded with the sandbox).
+    fn provider(&self) -> &'static str;
+    /// Starts the sandbox's agent, or finds it running; idempotent.
+    async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError>;
+    /// Stops the agent and everything in the sandbox; the home stays.
+    async fn stop(&self, spec: &SandboxSpec) -> Result<(), SandboxError>;
+}
+
 /// The ports a host hands to the core.
 #[derive(Clone)]
 pub struct Ports {
@@ -230,4 +276,5 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
     pub events: Arc<dyn Events>,
+    pub sandboxes: Arc<dyn Sandboxes>,
 }

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_desktop",
         sql: include_str!("../../../schema/0003_desktop.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_sandboxes",
+        sql: include_str!("../../../schema/0004_sandboxes.sql"),
+    },
 ];
 
 /// Splits a migration into statements: `--` comments dropped, `;` at a line end closes one.

@@ -113,6 +113,27 @@ pub enum ExecEvent {
     },
 }
 
+/// A user's sandbox: `POST /sandbox`, `GET /sandbox/:id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Sandbox {
+    pub id: String,
+    /// `running` or `stopped`.
+    pub state: String,
+    pub created_at: String,
+}
+
+/// Answer of `POST /sandbox/:id/share`: a link that lets another signed-in user watch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SandboxShare {
+    /// Pass as `share=` on `WS /terminal/:sandboxId/attach` (view only).
+    pub token: String,
+    /// The desktop link that opens the Terminal app watching this sandbox.
+    pub url: String,
+    pub expires_at: String,
+}
+
 /// Claims of a token the edge signs for one sandbox (audience `sandbox`), with a key derived
 /// for that sandbox alone, so a sandbox can never mint tokens for another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,8 +5,10 @@ pub mod blobs;
 pub mod events;
 pub mod hrana;
 pub mod meta;
+pub mod sandboxes;
 pub mod settings;
 pub mod telemetry;
+pub mod terminal;
 
 use std::future::Future;
 use std::path::Path;
@@ -31,6 +33,7 @@ use tower_http::trace::TraceLayer;
 use crate::blobs::{LocalBlobs, S3Blobs, S3Settings};
 use crate::events::EventHub;
 use crate::meta::LibsqlMeta;
+use crate::sandboxes::LocalSandboxes;
 use crate::settings::{BlobBackend, ServeArgs};
 
 /// The system clock.
@@ -87,7 +90,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Opens the stores named by `args`, migrates the schema and returns the product.
-pub async fn build_app(args: &ServeArgs, hub: Arc<EventHub>) -> anyhow::Result<App> {
+pub async fn build_app(
+    args: &ServeArgs,
+    hub: Arc<EventHub>,
+    sandboxes: Arc<LocalSandboxes>,
+) -> anyhow::Result<App> {
     tokio::fs::create_dir_all(&args.data)
         .await
         .with_context(|| format!("creating data dir {}", args.data.display()))?;
@@ -124,6 +131,7 @@ pub async fn build_app(args: &ServeArgs, hub: Arc<EventHub>) -> anyhow::Result<A
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         events: hub,
+        sandboxes,
     };
     let app = App::new(ports, config);
     app.migrate().await.context("migrating the schema")?;
@@ -159,7 +167,9 @@ type ServeBody = tower_http::services::fs::ServeFileSystemResponseBody;
 /// The core's router plus what only this host does: the desktop's static files, the live
 /// event socket and request spans.
 pub fn router(app: App, hub: Arc<EventHub>, web_dir: &Path) -> Router {
-    let mut router = cloudos_core::router(app.clone()).merge(events::routes(app, hub));
+    let mut router = cloudos_core::router(app.clone())
+        .merge(events::routes(app.clone(), hub))
+        .merge(terminal::routes(app));
     if web_dir.join("index.html").exists() {
         let not_found = cloudos_core::not_found.into_service();
         let assets = ServiceBuilder::new()
@@ -202,7 +212,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let hub = Arc::new(EventHub::default());
-    let app = build_app(&args, hub.clone()).await?;
+    let sandboxes = Arc::new(LocalSandboxes::new(args.sandbox.clone(), &args.data));
+    let app = build_app(&args, hub.clone(), sandboxes.clone()).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
@@ -214,6 +225,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving")?;
+    sandboxes.stop_all().await;
     tracing::info!("stopped");
     Ok(())
 }

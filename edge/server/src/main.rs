@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = cloudos_server::telemetry::init()?;
     match cli.command {
         Command::Serve(args) => {
-            cloudos_server::serve(args, cloudos_server::shutdown_signal()).await
+            cloudos_server::serve(*args, cloudos_server::shutdown_signal()).await
         }
         Command::Db(DbCommand::Serve(args)) => {
             cloudos_server::hrana::serve(args, cloudos_server::shutdown_signal()).await

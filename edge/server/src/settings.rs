@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API and the desktop.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// The local libSQL endpoint for `wrangler dev`.
     #[command(subcommand)]
     Db(DbCommand),
@@ -114,4 +114,41 @@ pub struct ServeArgs {
     /// Directory of the built desktop (served at `/`); a placeholder page when absent.
     #[arg(long, env = "CLOUDOS_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Terminal sandboxes on this machine (the local provider).
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// The agent binary (default: `cloudos-agent` next to `cloudos`).
+    #[arg(long, env = "CLOUDOS_AGENT_BIN")]
+    pub agent_bin: Option<PathBuf>,
+    /// Run sandboxes under bubblewrap (namespaces; needs `bwrap`).
+    #[arg(long, env = "CLOUDOS_SANDBOX_BWRAP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sandbox_bwrap: bool,
+    /// Memory, process and CPU limits through cgroups (needs root).
+    #[arg(long, env = "CLOUDOS_SANDBOX_LIMITS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sandbox_limits: bool,
+    /// Give sandboxes network access.
+    #[arg(long, env = "CLOUDOS_SANDBOX_NETWORK", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sandbox_network: bool,
+    /// Memory limit per sandbox, in MiB.
+    #[arg(long, env = "CLOUDOS_SANDBOX_MEMORY_MB", default_value_t = 512)]
+    pub sandbox_memory_mb: u64,
+    /// Process limit per sandbox.
+    #[arg(long, env = "CLOUDOS_SANDBOX_PIDS_MAX", default_value_t = 256)]
+    pub sandbox_pids_max: u64,
+    /// CPU limit per sandbox, in cores.
+    #[arg(long, env = "CLOUDOS_SANDBOX_CPUS", default_value_t = 1.0)]
+    pub sandbox_cpus: f64,
+    /// Home size limit in MiB (an ext4 image; only when running as root; 0: none).
+    #[arg(long, env = "CLOUDOS_SANDBOX_HOME_MB", default_value_t = 1024)]
+    pub sandbox_home_mb: u64,
+    /// Seconds a terminal without clients keeps its shell.
+    #[arg(long, env = "CLOUDOS_SANDBOX_REATTACH_SECS", default_value_t = 600)]
+    pub sandbox_reattach_secs: u64,
+    /// Running sandboxes at most on this machine (then 429).
+    #[arg(long, env = "CLOUDOS_SANDBOX_MAX", default_value_t = 32)]
+    pub sandbox_max: usize,
 }

@@ -15,6 +15,15 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let settings = AgentSettings::parse();
+    if settings.die_with_parent {
+        // SIGTERM, not SIGKILL: the agent still ends the sandbox and releases its cgroup and
+        // home mount when the server that started it is killed.
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+            .context("asking to be told when the parent dies")?;
+        if rustix::process::getppid().is_none() {
+            anyhow::bail!("the process that started the agent is gone");
+        }
+    }
     let addr = settings.addr.clone();
     let agent = Agent::prepare(settings).context("preparing the sandbox")?;
     agent.watch_limits();

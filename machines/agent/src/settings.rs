@@ -58,6 +58,9 @@ pub struct AgentSettings {
     /// The shell and its arguments.
     #[arg(long, env = "CLOUDOS_AGENT_SHELL", num_args = 1.., default_values_t = ["/bin/bash".to_owned(), "-l".to_owned()])]
     pub shell: Vec<String>,
+    /// Stop (as on SIGTERM) when the process that started the agent dies.
+    #[arg(long, env = "CLOUDOS_AGENT_DIE_WITH_PARENT", default_value_t = false)]
+    pub die_with_parent: bool,
     /// Files the agent writes for the sandbox (default: a directory next to the home).
     #[arg(long, env = "CLOUDOS_AGENT_STATE")]
     pub state: Option<PathBuf>,

@@ -1,0 +1,114 @@
+//! Who may attach to a sandbox's terminal, and where the host relays the socket.
+
+use cloudos_proto::terminal::Role;
+use serde::Deserialize;
+
+use super::{by_id, owned, tokens, SandboxRow, SandboxesError};
+use crate::ports::{AgentEndpoint, SandboxSpec};
+use crate::{stmt, App};
+
+/// Query of `WS /terminal/:sandboxId/attach`.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct AttachQuery {
+    /// `view` to watch only.
+    pub mode: Option<String>,
+    /// A view share of someone else's sandbox.
+    pub share: Option<String>,
+    /// Which terminal of the sandbox (default `main`).
+    pub session: Option<String>,
+    /// The stream offset the client already has (reconnects).
+    pub since: Option<u64>,
+}
+
+/// Where the host connects the terminal socket, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachTicket {
+    /// The agent's `ws://…/attach?…` URL, with a short-lived token for this attach.
+    pub url: String,
+    /// Headers the request to the agent needs.
+    pub headers: Vec<(String, String)>,
+    pub role: Role,
+}
+
+/// A valid terminal session name: 1–64 letters, digits, `-` or `_`.
+pub fn valid_session(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The spec a provider needs for `row`.
+pub fn spec(app: &App, row: &SandboxRow) -> SandboxSpec {
+    SandboxSpec {
+        id: row.id.clone(),
+        user_id: row.user_id.clone(),
+        agent_key_hex: hex::encode(tokens::agent_key(&app.config.secret, &row.id)),
+        machine_id: row.machine_id.clone(),
+    }
+}
+
+/// Makes sure the sandbox's agent runs (after a host restart it may not) and records when it
+/// was last used.
+pub async fn ensure_running(app: &App, row: &SandboxRow) -> Result<AgentEndpoint, SandboxesError> {
+    if row.state != "running" {
+        return Err(SandboxesError::Stopped);
+    }
+    let endpoint = app.ports.sandboxes.start(&spec(app, row)).await?;
+    app.ports
+        .meta
+        .execute(stmt!(
+            "UPDATE sandboxes SET last_seen_at = ?, machine_id = COALESCE(?, machine_id) WHERE id = ?",
+            app.now_ms(),
+            endpoint.machine_id.as_deref(),
+            row.id.as_str()
+        ))
+        .await?;
+    Ok(endpoint)
+}
+
+/// Checks that `user_id` may attach to `sandbox_id` (as its owner, or with a view share) and
+/// returns where to relay. Someone else's sandbox without a share is 404, as if it did not
+/// exist.
+pub async fn authorize(
+    app: &App,
+    user_id: &str,
+    sandbox_id: &str,
+    q: &AttachQuery,
+) -> Result<AttachTicket, SandboxesError> {
+    let session = q.session.clone().unwrap_or_else(|| "main".into());
+    if !valid_session(&session) {
+        return Err(SandboxesError::BadSession);
+    }
+    let (row, role) = match &q.share {
+        Some(share) => {
+            tokens::verify_share(&app.config.secret, share, sandbox_id, app.now_ms())?;
+            (by_id(app, sandbox_id).await?, Role::Viewer)
+        }
+        None => {
+            let row = owned(app, user_id, sandbox_id).await?;
+            let role = if q.mode.as_deref() == Some("view") {
+                Role::Viewer
+            } else {
+                Role::Driver
+            };
+            (row, role)
+        }
+    };
+    let endpoint = ensure_running(app, &row).await?;
+    let token = tokens::agent_token(&app.config.secret, &row.id, user_id, role, app.now_ms());
+    let base = endpoint.url.trim_end_matches('/').replacen("http", "ws", 1);
+    let mut url = format!("{base}/attach?token={token}&session={session}");
+    if role == Role::Viewer {
+        url.push_str("&mode=view");
+    }
+    if let Some(since) = q.since {
+        url.push_str(&format!("&since={since}"));
+    }
+    Ok(AttachTicket {
+        url,
+        headers: endpoint.headers,
+        role,
+    })
+}

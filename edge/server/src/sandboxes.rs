@@ -1,0 +1,217 @@
+//! The local sandbox provider: one `cloudos-agent` process per running sandbox, with the
+//! user's home (an ext4 image when running as root) under the data dir, bubblewrap and
+//! cgroup limits as configured.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cloudos_core::ports::{AgentEndpoint, SandboxError, SandboxSpec, Sandboxes};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use crate::settings::SandboxArgs;
+
+struct Running {
+    child: Child,
+    url: String,
+}
+
+/// Sandboxes as isolated local processes.
+pub struct LocalSandboxes {
+    args: SandboxArgs,
+    root: PathBuf,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+impl LocalSandboxes {
+    /// Sandboxes with their homes under `<data>/sandboxes`.
+    pub fn new(args: SandboxArgs, data: &std::path::Path) -> Self {
+        LocalSandboxes {
+            args,
+            root: data.join("sandboxes"),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn agent_bin(&self) -> PathBuf {
+        self.args.agent_bin.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join("cloudos-agent")))
+                .unwrap_or_else(|| PathBuf::from("cloudos-agent"))
+        })
+    }
+
+    /// Stops every agent (the server is shutting down); homes stay.
+    pub async fn stop_all(&self) {
+        let mut running = self.running.lock().await;
+        for (id, r) in running.drain() {
+            terminate(id, r).await;
+        }
+    }
+
+    async fn spawn(&self, spec: &SandboxSpec) -> Result<Running, SandboxError> {
+        let user_dir = self.root.join(&spec.user_id);
+        let mut cmd = Command::new(self.agent_bin());
+        cmd.args(["--addr", "127.0.0.1:0", "--sandbox-id", &spec.id])
+            .arg("--die-with-parent")
+            .arg("--home")
+            .arg(user_dir.join("home"))
+            .arg("--state")
+            .arg(user_dir.join("state"))
+            .args(["--network", &self.args.sandbox_network.to_string()])
+            .args(["--memory-mb", &self.args.sandbox_memory_mb.to_string()])
+            .args(["--pids-max", &self.args.sandbox_pids_max.to_string()])
+            .args(["--cpus", &self.args.sandbox_cpus.to_string()])
+            .args([
+                "--reattach-secs",
+                &self.args.sandbox_reattach_secs.to_string(),
+            ])
+            // The key goes through the environment, not the command line others can read.
+            .env("CLOUDOS_AGENT_KEY", &spec.agent_key_hex)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if self.args.sandbox_bwrap {
+            cmd.arg("--bwrap");
+        }
+        if self.args.sandbox_limits {
+            cmd.arg("--limits");
+        }
+        if self.args.sandbox_home_mb > 0 && is_root() {
+            cmd.args(["--home-size-mb", &self.args.sandbox_home_mb.to_string()])
+                .arg("--home-image")
+                .arg(user_dir.join("home.img"));
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| SandboxError::Failed(format!("starting cloudos-agent: {e}")))?;
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let found = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = listening_url(&line) {
+                    return Some(url);
+                }
+                tracing::warn!(sandbox = %spec.id, line, "agent");
+            }
+            None
+        })
+        .await;
+        let url = match found {
+            Ok(Some(url)) => url,
+            _ => {
+                let _ = child.kill().await;
+                return Err(SandboxError::Failed(
+                    "the sandbox agent did not start (see the server log)".into(),
+                ));
+            }
+        };
+        let id = spec.id.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::debug!(sandbox = %id, line, "agent");
+            }
+        });
+        Ok(Running { child, url })
+    }
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The `url` of an agent's `listening` log line.
+fn listening_url(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let fields = if v["fields"].is_object() {
+        &v["fields"]
+    } else {
+        &v
+    };
+    (fields["message"] == "listening").then(|| fields["url"].as_str().map(str::to_owned))?
+}
+
+/// SIGTERM (the agent then ends the sandbox's processes and releases its cgroup and mount),
+/// then SIGKILL if it takes too long.
+async fn terminate(id: String, mut r: Running) {
+    if let Some(pid) = r
+        .child
+        .id()
+        .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    if tokio::time::timeout(Duration::from_secs(10), r.child.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(sandbox = %id, "agent did not stop in 10 s; killing it");
+        let _ = r.child.kill().await;
+    }
+}
+
+#[async_trait]
+impl Sandboxes for LocalSandboxes {
+    fn provider(&self) -> &'static str {
+        "local"
+    }
+
+    async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError> {
+        let mut running = self.running.lock().await;
+        if let Some(r) = running.get_mut(&spec.id) {
+            if matches!(r.child.try_wait(), Ok(None)) {
+                return Ok(AgentEndpoint {
+                    url: r.url.clone(),
+                    headers: vec![],
+                    machine_id: None,
+                });
+            }
+            tracing::warn!(sandbox = %spec.id, "agent had exited; starting it again");
+            running.remove(&spec.id);
+        }
+        if running.len() >= self.args.sandbox_max {
+            return Err(SandboxError::AtCapacity);
+        }
+        let r = self.spawn(spec).await?;
+        let url = r.url.clone();
+        running.insert(spec.id.clone(), r);
+        Ok(AgentEndpoint {
+            url,
+            headers: vec![],
+            machine_id: None,
+        })
+    }
+
+    async fn stop(&self, spec: &SandboxSpec) -> Result<(), SandboxError> {
+        let r = self.running.lock().await.remove(&spec.id);
+        if let Some(r) = r {
+            terminate(spec.id.clone(), r).await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_url_in_either_json_log_shape() {
+        assert_eq!(
+            listening_url(r#"{"fields":{"message":"listening","url":"http://127.0.0.1:5"}}"#),
+            Some("http://127.0.0.1:5".into())
+        );
+        assert_eq!(
+            listening_url(r#"{"message":"listening","url":"http://a"}"#),
+            Some("http://a".into())
+        );
+        assert_eq!(listening_url(r#"{"message":"other"}"#), None);
+        assert_eq!(listening_url("not json"), None);
+    }
+}

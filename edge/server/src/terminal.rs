@@ -1,0 +1,110 @@
+//! `WS /terminal/:sandboxId/attach`: the core decides who may attach and where; this host
+//! opens the socket to the sandbox's agent first (so a dead agent is a 502, not a socket that
+//! closes at once) and then relays frames both ways.
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use cloudos_core::auth::AuthUser;
+use cloudos_core::sandboxes::attach::{authorize, AttachQuery};
+use cloudos_core::{ApiError, App};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+type AgentSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn attach(
+    user: AuthUser,
+    Path(sandbox_id): Path<String>,
+    Query(q): Query<AttachQuery>,
+    State(app): State<App>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let ticket = authorize(&app, &user.id, &sandbox_id, &q).await?;
+    let mut req = ticket
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(ApiError::internal)?;
+    for (k, v) in &ticket.headers {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::try_from(k.as_str()),
+            axum::http::HeaderValue::try_from(v.as_str()),
+        ) {
+            req.headers_mut().insert(k, v);
+        }
+    }
+    let (agent, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "sandbox-unreachable",
+            format!("the sandbox's agent did not answer: {e}"),
+        )
+    })?;
+    Ok(ws.on_upgrade(move |client| relay(client, agent)))
+}
+
+fn to_agent(m: Message) -> Option<tungstenite::Message> {
+    Some(match m {
+        Message::Binary(b) => tungstenite::Message::Binary(b),
+        Message::Text(t) => tungstenite::Message::Text(t.as_str().into()),
+        // Closing is handled by the relay; each side answers its own pings.
+        Message::Close(_) | Message::Ping(_) | Message::Pong(_) => return None,
+    })
+}
+
+fn to_client(m: tungstenite::Message) -> Option<Message> {
+    Some(match m {
+        tungstenite::Message::Binary(b) => Message::Binary(b),
+        tungstenite::Message::Text(t) => Message::Text(t.as_str().into()),
+        _ => return None,
+    })
+}
+
+async fn relay(client: WebSocket, agent: AgentSocket) {
+    let (mut ctx, mut crx) = client.split();
+    let (mut atx, mut arx) = agent.split();
+    loop {
+        tokio::select! {
+            m = crx.next() => match m {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(m)) => {
+                    if let Some(m) = to_agent(m) {
+                        if atx.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            },
+            m = arx.next() => match m {
+                Some(Ok(tungstenite::Message::Close(_))) | None | Some(Err(_)) => {
+                    let _ = ctx
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 1000,
+                            reason: "the terminal ended".into(),
+                        })))
+                        .await;
+                    break;
+                }
+                Some(Ok(m)) => {
+                    if let Some(m) = to_client(m) {
+                        if ctx.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            },
+        }
+    }
+    let _ = atx.close().await;
+}
+
+/// The terminal route.
+pub fn routes(app: App) -> Router {
+    Router::new()
+        .route("/terminal/{sandbox_id}/attach", get(attach))
+        .with_state(app)
+}

@@ -1,0 +1,211 @@
+//! Terminals through the public API on the native server: a user's sandbox, its shell over
+//! `WS /terminal/:sandboxId/attach`, reloads, view-only shares, and another user kept out.
+//! (The Worker does not offer sandboxes yet; `edge.rs` checks that it says so.)
+
+use std::time::Duration;
+
+use cloudos_proto::terminal::{Role, Sandbox, SandboxShare, ServerControl};
+use cloudos_tests::agent::Term;
+use cloudos_tests::{expect_not_found, expect_problem, ServerOptions, TestServer, User};
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn server() -> TestServer {
+    TestServer::native(ServerOptions::default().env("CLOUDOS_SANDBOX_HOME_MB", 64))
+}
+
+async fn start_sandbox(u: &User) -> (StatusCode, Sandbox) {
+    let res = u.api.post("/sandbox", &json!({})).await;
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+fn attach_url(server: &TestServer, u: &User, sandbox: &str, extra: &str) -> String {
+    format!(
+        "{}/terminal/{sandbox}/attach?token={}{extra}",
+        server.base.replacen("http", "ws", 1),
+        u.api.token.as_deref().unwrap()
+    )
+}
+
+async fn refused(url: &str) -> u16 {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+        other => panic!(
+            "expected a refusal before the upgrade, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_user_gets_one_sandbox_with_a_real_shell_that_survives_a_reload() {
+    let server = server();
+    let ann = server.new_user("ann").await;
+    let (status, sbx) = start_sandbox(&ann).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(sbx.state, "running");
+    let (again, same) = start_sandbox(&ann).await;
+    assert_eq!(again, StatusCode::OK, "one live sandbox per user");
+    assert_eq!(same.id, sbx.id);
+    let got: Sandbox = ann
+        .api
+        .get(&format!("/sandbox/{}", sbx.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, sbx);
+
+    let mut t = Term::connect(&attach_url(&server, &ann, &sbx.id, "")).await;
+    let out = t.run("tty; whoami; echo A-$((20+1))", "A-21").await;
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("user"), "{out}");
+    t.run("cd /tmp && export KEEP=yes-$((3*3))", "$ ").await;
+    t.close().await;
+
+    // A reload: the same shell, its directory and variables, and the screen from before.
+    let mut back = Term::connect(&attach_url(&server, &ann, &sbx.id, "")).await;
+    back.wait_for("the scrollback", Duration::from_secs(5), |t| {
+        t.text().contains("A-21")
+    })
+    .await;
+    let out = back.run("echo $KEEP:$(pwd)", "yes-9").await;
+    assert!(out.contains("yes-9:/tmp"), "{out}");
+}
+
+#[tokio::test]
+async fn another_user_cannot_see_or_attach_to_a_sandbox() {
+    let server = server();
+    let ann = server.new_user("ann").await;
+    let bob = server.new_user("bob").await;
+    let (_, sbx) = start_sandbox(&ann).await;
+
+    expect_not_found(bob.api.get(&format!("/sandbox/{}", sbx.id)).await).await;
+    expect_not_found(bob.api.delete(&format!("/sandbox/{}", sbx.id)).await).await;
+    expect_not_found(
+        bob.api
+            .post(&format!("/sandbox/{}/share", sbx.id), &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(refused(&attach_url(&server, &bob, &sbx.id, "")).await, 404);
+    let no_token = format!(
+        "{}/terminal/{}/attach",
+        server.base.replacen("http", "ws", 1),
+        sbx.id
+    );
+    assert_eq!(refused(&no_token).await, 401);
+    // A share for one sandbox opens no other.
+    let (_, bobs) = start_sandbox(&bob).await;
+    let share: SandboxShare = bob
+        .api
+        .post(&format!("/sandbox/{}/share", bobs.id), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let wrong = attach_url(&server, &bob, &sbx.id, &format!("&share={}", share.token));
+    assert_eq!(refused(&wrong).await, 410);
+}
+
+#[tokio::test]
+async fn a_view_only_share_lets_a_colleague_watch_live() {
+    let server = server();
+    let ann = server.new_user("ann").await;
+    let bob = server.new_user("bob").await;
+    let (_, sbx) = start_sandbox(&ann).await;
+    let mut driver = Term::connect(&attach_url(&server, &ann, &sbx.id, "")).await;
+    driver.run("echo READY-$((2*2))", "READY-4").await;
+
+    let res = ann
+        .api
+        .post(
+            &format!("/sandbox/{}/share", sbx.id),
+            &json!({"expires_in": 600}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let share: SandboxShare = res.json().await.unwrap();
+    assert!(share.url.contains(&sbx.id) && share.url.contains(&share.token));
+
+    let url = attach_url(&server, &bob, &sbx.id, &format!("&share={}", share.token));
+    let mut watcher = Term::connect(&url).await;
+    assert!(matches!(
+        watcher.hello(),
+        Some(ServerControl::Hello {
+            role: Role::Viewer,
+            ..
+        })
+    ));
+    watcher
+        .wait_for("the screen so far", Duration::from_secs(5), |t| {
+            t.text().contains("READY-4")
+        })
+        .await;
+    let from = watcher.screen.len();
+    driver.run("echo LIVE-$((5*5))", "LIVE-25").await;
+    watcher.expect_from(from, "LIVE-25").await;
+    watcher.type_keys("echo BOB-$((6*6))\r").await;
+    driver.run("echo AFTER-$((7*7))", "AFTER-49").await;
+    assert!(!driver.text().contains("BOB-36"), "the watcher cannot type");
+
+    let bad = attach_url(&server, &bob, &sbx.id, "&share=forged");
+    assert_eq!(refused(&bad).await, 410);
+}
+
+#[tokio::test]
+async fn the_home_outlives_a_stopped_sandbox() {
+    let server = server();
+    let ann = server.new_user("ann").await;
+    let (_, first) = start_sandbox(&ann).await;
+    let mut t = Term::connect(&attach_url(&server, &ann, &first.id, "")).await;
+    t.run("echo kept-$((4+4)) > ~/notes.txt; echo W-$((1+1))", "W-2")
+        .await;
+    t.close().await;
+
+    assert_eq!(
+        ann.api
+            .delete(&format!("/sandbox/{}", first.id))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let stopped: Sandbox = ann
+        .api
+        .get(&format!("/sandbox/{}", first.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stopped.state, "stopped");
+    let url = attach_url(&server, &ann, &first.id, "");
+    assert_eq!(refused(&url).await, 409);
+
+    let (status, second) = start_sandbox(&ann).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_ne!(second.id, first.id);
+    let mut t = Term::connect(&attach_url(&server, &ann, &second.id, "")).await;
+    let out = t.run("cat ~/notes.txt; echo R-$((9+9))", "R-18").await;
+    assert!(out.contains("kept-8"), "{out}");
+}
+
+#[tokio::test]
+async fn bad_requests_get_typed_errors() {
+    let server = server();
+    let ann = server.new_user("ann").await;
+    let (_, sbx) = start_sandbox(&ann).await;
+    let bad_name = attach_url(&server, &ann, &sbx.id, "&session=../etc");
+    assert_eq!(refused(&bad_name).await, 400);
+    let res = ann
+        .api
+        .post(
+            &format!("/sandbox/{}/share", sbx.id),
+            &json!({"expires_in": "soon"}),
+        )
+        .await;
+    expect_problem(res, 400, "/errors/bad-request").await;
+    expect_not_found(ann.api.get("/sandbox/nope").await).await;
+    let anon = server.client().post("/sandbox", &json!({})).await;
+    assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
+}

@@ -2,6 +2,7 @@
 //! `CLOUDOS_TEST_BASE_URL`) and a client that speaks the public API.
 
 pub mod agent;
+pub mod fly_double;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -175,6 +175,8 @@ fn check_wasm() -> Result<()> {
         "cloudos-core",
         "-p",
         "cloudos-worker",
+        "-p",
+        "cloudos-fly",
     ];
     let dir = util::target_dir().join("wasm");
     let dir = dir.to_string_lossy().into_owned();

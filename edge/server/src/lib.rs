@@ -33,8 +33,8 @@ use tower_http::trace::TraceLayer;
 use crate::blobs::{LocalBlobs, S3Blobs, S3Settings};
 use crate::events::EventHub;
 use crate::meta::LibsqlMeta;
-use crate::sandboxes::LocalSandboxes;
-use crate::settings::{BlobBackend, ServeArgs};
+use crate::sandboxes::{FlySandboxes, LocalSandboxes};
+use crate::settings::{BlobBackend, SandboxProvider, ServeArgs};
 
 /// The system clock.
 pub struct SystemClock;
@@ -93,7 +93,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub async fn build_app(
     args: &ServeArgs,
     hub: Arc<EventHub>,
-    sandboxes: Arc<LocalSandboxes>,
+    sandboxes: Arc<dyn cloudos_core::ports::Sandboxes>,
 ) -> anyhow::Result<App> {
     tokio::fs::create_dir_all(&args.data)
         .await
@@ -212,8 +212,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let hub = Arc::new(EventHub::default());
-    let sandboxes = Arc::new(LocalSandboxes::new(args.sandbox.clone(), &args.data));
-    let app = build_app(&args, hub.clone(), sandboxes.clone()).await?;
+    let local = Arc::new(LocalSandboxes::new(args.sandbox.clone(), &args.data));
+    let sandboxes: Arc<dyn cloudos_core::ports::Sandboxes> = match args.sandbox.sandbox_provider {
+        SandboxProvider::Local => local.clone(),
+        SandboxProvider::Fly => Arc::new(FlySandboxes::from_args(&args.sandbox)?),
+    };
+    let app = build_app(&args, hub.clone(), sandboxes).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
@@ -225,7 +229,8 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving")?;
-    sandboxes.stop_all().await;
+    // Local agents end with the server; Fly Machines stop on their own when idle.
+    local.stop_all().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,31 +1,12 @@
-//! Typed client of the Fly Machines API (`https://api.machines.dev/v1`).
+//! The Fly sandbox provider: a typed client of the Fly Machines API
+//! (`https://api.machines.dev/v1`) and the rules for running a sandbox as a Machine with the
+//! user's home on a volume. It compiles for native hosts and wasm32 (reqwest over `fetch`).
 //!
-//! Only the shapes exist so far; the sandboxes issue adds the reqwest client.
+//! The Fly API token stays with the edge: a Machine gets only its sandbox id and its agent key.
 #![forbid(unsafe_code)]
 
-use serde::{Deserialize, Serialize};
+mod api;
+mod provider;
 
-/// Lifecycle states a Fly Machine reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MachineState {
-    Created,
-    Starting,
-    Started,
-    Stopping,
-    Stopped,
-    Suspended,
-    Destroying,
-    Destroyed,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn states_use_the_api_spelling() {
-        let s: MachineState = serde_json::from_str("\"started\"").unwrap();
-        assert_eq!(s, MachineState::Started);
-    }
-}
+pub use api::*;
+pub use provider::*;

@@ -32,7 +32,28 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   }
 });
 
+let terminalLoading = null;
+
 window.cloudosVendor = {
+  /** Loads the terminal bundle (xterm.js) named in index.html once; resolves when ready. */
+  loadTerminal() {
+    if (!terminalLoading) {
+      terminalLoading = new Promise((resolve, reject) => {
+        const meta = document.querySelector('meta[name="cloudos-terminal"]');
+        if (!meta) return reject(new Error("this build has no terminal bundle"));
+        const css = document.createElement("link");
+        css.rel = "stylesheet";
+        css.href = meta.dataset.css;
+        document.head.appendChild(css);
+        const js = document.createElement("script");
+        js.src = meta.dataset.js;
+        js.onload = () => resolve(window.cloudosTerminal);
+        js.onerror = () => { terminalLoading = null; reject(new Error("could not load the terminal")); };
+        document.head.appendChild(js);
+      });
+    }
+    return terminalLoading;
+  },
   /** Markdown to HTML that is safe to insert: no scripts, handlers or javascript: URLs. */
   markdown(text) {
     return DOMPurify.sanitize(marked.parse(text, { async: false, gfm: true }));

@@ -62,7 +62,7 @@ pub fn build() -> Result<PathBuf> {
     if !esbuild.exists() {
         bail!("{} is missing: run `cargo xtask setup`", esbuild.display());
     }
-    let mut vendor = Command::new(esbuild);
+    let mut vendor = Command::new(&esbuild);
     vendor
         .current_dir(root())
         .args([
@@ -74,6 +74,20 @@ pub fn build() -> Result<PathBuf> {
         ])
         .arg(format!("--outfile={}", stage.join("vendor.js").display()));
     status(vendor, "esbuild (vendor bundle)")?;
+    // The Terminal app's xterm.js, loaded only when a terminal opens (its CSS comes out
+    // next to it).
+    let mut terminal = Command::new(&esbuild);
+    terminal
+        .current_dir(root())
+        .args([
+            "web/js/terminal.js",
+            "--bundle",
+            "--minify",
+            "--format=iife",
+            "--log-level=warning",
+        ])
+        .arg(format!("--outfile={}", stage.join("terminal.js").display()));
+    status(terminal, "esbuild (terminal bundle)")?;
 
     let dist = dist_dir();
     let _ = std::fs::remove_dir_all(&dist);
@@ -82,6 +96,8 @@ pub fn build() -> Result<PathBuf> {
     let app_js = hashed(&stage.join("app.js"), &dist, "app", "js")?;
     let app_wasm = hashed(&stage.join("app_bg.wasm"), &dist, "app", "wasm")?;
     let vendor_js = hashed(&stage.join("vendor.js"), &dist, "vendor", "js")?;
+    let terminal_js = hashed(&stage.join("terminal.js"), &dist, "terminal", "js")?;
+    let terminal_css = hashed(&stage.join("terminal.css"), &dist, "terminal", "css")?;
     let style = hashed(&web.join("style.css"), &dist, "style", "css")?;
 
     std::fs::create_dir_all(dist.join("icons"))?;
@@ -97,6 +113,8 @@ pub fn build() -> Result<PathBuf> {
         .replace("{{APP_JS}}", &app_js)
         .replace("{{APP_WASM}}", &app_wasm)
         .replace("{{VENDOR_JS}}", &vendor_js)
+        .replace("{{TERMINAL_JS}}", &terminal_js)
+        .replace("{{TERMINAL_CSS}}", &terminal_css)
         .replace("{{STYLE_CSS}}", &style);
     if index.contains("{{") {
         bail!("web/index.html names a placeholder the build does not fill");

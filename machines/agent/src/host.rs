@@ -43,6 +43,9 @@ enum Cmd {
     Input(ClientId, Bytes),
     Control(ClientId, ClientControl),
     Notice(NoticeKind, String),
+    /// The agent is stopping: drop the clients (no `Exit`: for them the connection is lost,
+    /// and they reconnect to wherever the sandbox comes back), then end the shell.
+    Shutdown,
 }
 
 /// A client's place in a session: its id and the frames for it. When `frames` ends, the
@@ -119,6 +122,23 @@ impl Terminals {
     pub fn notice_all(&self, kind: NoticeKind, message: &str) {
         for h in self.sessions.lock().expect("sessions lock").values() {
             let _ = h.tx.send(Cmd::Notice(kind, message.to_owned()));
+        }
+    }
+
+    /// Ends every session for an agent shutdown; returns once their clients are dropped.
+    pub async fn shutdown_all(&self) {
+        let handles: Vec<SessionHandle> = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
+        for h in &handles {
+            let _ = h.tx.send(Cmd::Shutdown);
+        }
+        for h in handles {
+            h.tx.closed().await;
         }
     }
 
@@ -245,6 +265,12 @@ async fn run(
                     Cmd::Input(id, data) => session.input(id, data),
                     Cmd::Control(id, msg) => session.control(id, msg),
                     Cmd::Notice(kind, message) => session.notice(kind, &message),
+                    Cmd::Shutdown => {
+                        clients.clear();
+                        let _ = child.start_kill();
+                        writer_task.abort();
+                        return;
+                    }
                 };
                 dispatch(out, &mut session, &mut clients, &wtx);
             }

@@ -33,8 +33,13 @@ async fn main() -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, url = %format!("http://{local}"), "listening");
     let router = agent.router.clone();
+    let terminals = agent.terminals.clone();
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Open terminal sockets would hold the graceful shutdown forever: close them.
+            terminals.shutdown_all().await;
+        })
         .await?;
     agent.shutdown().await;
     Ok(())

@@ -2,6 +2,7 @@
 
 pub mod about;
 pub mod files;
+pub mod terminal;
 pub mod viewer;
 
 use leptos::prelude::*;
@@ -15,6 +16,7 @@ pub fn AppContent(win: Win) -> impl IntoView {
         "builtin:files" => view! { <files::FilesApp win=win /> }.into_any(),
         "builtin:viewer" => view! { <viewer::Viewer win=win /> }.into_any(),
         "builtin:about" => view! { <about::About /> }.into_any(),
+        "builtin:terminal" => view! { <terminal::TerminalApp win=win /> }.into_any(),
         other => {
             let other = other.to_owned();
             view! { <p class="app-missing">"This app cannot run here: " {other}</p> }.into_any()

@@ -35,6 +35,34 @@ pub fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
         })
 }
 
+/// Opens the terminal a view-only link names (`#terminal?sandbox=…&share=…&session=…`),
+/// then takes the link out of the address bar.
+fn open_shared_terminal(wm: Wm) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let hash = window.location().hash().unwrap_or_default();
+    let Some(query) = hash.strip_prefix("#terminal?") else {
+        return;
+    };
+    let Ok(params) = web_sys::UrlSearchParams::new_with_str(query) else {
+        return;
+    };
+    let (Some(sandbox), Some(share)) = (params.get("sandbox"), params.get("share")) else {
+        return;
+    };
+    let session = params.get("session").unwrap_or_else(|| "main".into());
+    let target = crate::apps::terminal::Target::Shared {
+        sandbox,
+        share,
+        session,
+    };
+    wm.open("terminal", Some(target.to_arg()));
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
+    }
+}
+
 /// The signed-in desktop.
 #[component]
 pub fn Desktop() -> impl IntoView {
@@ -56,6 +84,7 @@ pub fn Desktop() -> impl IntoView {
                 wm.apps.set(apps.apps);
                 let saved: SavedLayout = serde_json::from_value(layout.layout).unwrap_or_default();
                 wm.restore(saved);
+                open_shared_terminal(wm);
                 ready.set(true);
                 mark("cloudos:desktop-ready");
             }
@@ -63,6 +92,22 @@ pub fn Desktop() -> impl IntoView {
         }
     });
     notes.connect();
+    // A view-only link pasted into a tab that already shows the desktop.
+    if let Some(window) = web_sys::window() {
+        let on_hash = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+            if ready.get_untracked() {
+                open_shared_terminal(wm);
+            }
+        });
+        let _ =
+            window.add_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref());
+        let keep = send_wrapper::SendWrapper::new((window, on_hash));
+        on_cleanup(move || {
+            let _ = keep
+                .0
+                .remove_event_listener_with_callback("hashchange", keep.1.as_ref().unchecked_ref());
+        });
+    }
 
     // Save the layout a moment after the last change; the first revision is the restore.
     let pending = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);

@@ -51,6 +51,15 @@ pub fn first_party() -> Vec<AppManifest> {
             true,
         ),
         builtin(
+            "terminal",
+            "Terminal",
+            "A shell in your own sandbox, with a home that persists",
+            (760.0, 460.0),
+            (360.0, 200.0),
+            &["sandbox"],
+            true,
+        ),
+        builtin(
             "viewer",
             "Viewer",
             "Preview text, Markdown, code and images",

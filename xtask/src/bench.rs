@@ -121,6 +121,70 @@ pub fn edge() -> Result<()> {
     write_section("edge", &std::fs::read_to_string(&report)?)
 }
 
+/// The peer of the terminal benchmark, from PyPI into a virtualenv under the target dir.
+const TERMINADO_VERSION: &str = "0.18.1";
+
+/// A Python with terminado installed (created once; fast when already there).
+fn terminado_python() -> Result<std::path::PathBuf> {
+    let venv = target_dir().join("bench-venv");
+    let python = venv.join("bin/python");
+    let installed = Command::new(&python)
+        .args([
+            "-c",
+            "import terminado, sys; sys.exit(terminado.__version__ != sys.argv[1])",
+        ])
+        .arg(TERMINADO_VERSION)
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed {
+        return Ok(python);
+    }
+    let mut mk = Command::new("python3");
+    mk.args(["-m", "venv"]).arg(&venv);
+    status(mk, "python3 -m venv")?;
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        &format!("terminado=={TERMINADO_VERSION}"),
+    ]);
+    status(pip, "pip install terminado")?;
+    Ok(python)
+}
+
+/// Terminals side by side with terminado: keystroke echo, output throughput, memory per
+/// idle session and cold start.
+pub fn terminal() -> Result<()> {
+    let python = terminado_python()?;
+    let server = build_release_server(&[
+        "-p",
+        "cloudos-agent",
+        "--bin",
+        "cloudos-agent",
+        "-p",
+        "cloudos-tests",
+        "--bin",
+        "bench-terminal",
+    ])?;
+    let release = target_dir().join("release");
+    let report = target_dir().join("bench-terminal.md");
+    let mut cmd = Command::new(release.join("bench-terminal"));
+    cmd.arg(&report)
+        .env("CLOUDOS_BIN", &server)
+        .env("CLOUDOS_AGENT_BIN", release.join("cloudos-agent"))
+        .env("TERMINADO_PYTHON", &python)
+        .env(
+            "TERMINADO_SERVER",
+            root().join("tests/bench/terminado_server.py"),
+        )
+        .env("TERMINADO_VERSION", TERMINADO_VERSION)
+        .current_dir(root());
+    status(cmd, "bench-terminal")?;
+    write_section("terminal", &std::fs::read_to_string(&report)?)
+}
+
 /// Replaces (or appends) the `<!-- bench:NAME -->` section of BENCHMARKS.md.
 fn write_section(name: &str, body: &str) -> Result<()> {
     let path = root().join("BENCHMARKS.md");

@@ -22,7 +22,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   check-wasm       type-check edge/core and edge/worker for wasm32-unknown-unknown
   bench files      benchmark the files API against raw disk reads into BENCHMARKS.md
   bench desktop    the desktop's budgets in headless Chromium into BENCHMARKS.md
-  bench edge       the Worker under wrangler dev beside the native server into BENCHMARKS.md";
+  bench edge       the Worker under wrangler dev beside the native server into BENCHMARKS.md
+  bench terminal   terminals (echo, throughput, idle memory, cold start) beside terminado";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,6 +68,10 @@ fn main() -> Result<()> {
             Some("edge") => {
                 setup::setup()?;
                 bench::edge()
+            }
+            Some("terminal") => {
+                setup::setup()?;
+                bench::terminal()
             }
             other => bail!("unknown benchmark {other:?}\n{USAGE}"),
         },

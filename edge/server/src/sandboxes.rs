@@ -29,7 +29,18 @@ pub struct LocalSandboxes {
 
 impl LocalSandboxes {
     /// Sandboxes with their homes under `<data>/sandboxes`.
-    pub fn new(args: SandboxArgs, data: &std::path::Path) -> Self {
+    pub fn new(mut args: SandboxArgs, data: &std::path::Path) -> Self {
+        // Limits and home images need root; say what is off rather than fail every start.
+        if args.sandbox_limits && !is_root() {
+            tracing::warn!("sandbox limits (cgroups) are off: the server is not running as root");
+            args.sandbox_limits = false;
+        }
+        if args.sandbox_home_mb > 0 && !is_root() {
+            tracing::warn!("sandbox homes have no size limit: loop mounts need root");
+        }
+        if args.sandbox_bwrap && !on_path("bwrap") {
+            tracing::warn!("bwrap is not installed: terminals will fail until it is (cargo xtask setup installs it), or run with --sandbox-bwrap false");
+        }
         LocalSandboxes {
             args,
             root: data.join("sandboxes"),
@@ -120,6 +131,11 @@ impl LocalSandboxes {
         });
         Ok(Running { child, url })
     }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 fn is_root() -> bool {

@@ -14,6 +14,15 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::spawn_until_listening;
 
+/// The URL of `WS /terminal/:sandbox/attach` on `base` for a user's `token`, plus `extra`
+/// query parameters (`&share=…`, `&session=…`).
+pub fn terminal_url(base: &str, token: &str, sandbox: &str, extra: &str) -> String {
+    format!(
+        "{}/terminal/{sandbox}/attach?token={token}{extra}",
+        base.replacen("http", "ws", 1)
+    )
+}
+
 /// The `cloudos-agent` binary next to the test executables (override with `CLOUDOS_AGENT_BIN`).
 pub fn agent_bin() -> PathBuf {
     if let Ok(p) = std::env::var("CLOUDOS_AGENT_BIN") {
@@ -30,6 +39,7 @@ pub struct AgentOptions {
     pub limits: bool,
     pub memory_mb: u64,
     pub pids_max: u64,
+    pub cpus: f64,
     pub home_size_mb: u64,
     pub reattach_secs: u64,
     /// Reuse this directory for the home and its image (a "restarted" sandbox).
@@ -44,6 +54,7 @@ impl Default for AgentOptions {
             limits: true,
             memory_mb: 256,
             pids_max: 128,
+            cpus: 1.0,
             home_size_mb: 0,
             reattach_secs: 600,
             dir: None,
@@ -85,6 +96,7 @@ impl TestAgent {
             .args(["--network", &opts.network.to_string()])
             .args(["--memory-mb", &opts.memory_mb.to_string()])
             .args(["--pids-max", &opts.pids_max.to_string()])
+            .args(["--cpus", &opts.cpus.to_string()])
             .args(["--reattach-secs", &opts.reattach_secs.to_string()])
             .env("RUST_LOG", "info")
             .stderr(Stdio::inherit());

@@ -4,7 +4,7 @@
 //! sandbox mounts the same volume. The double checks paths, bodies and the bearer token.
 
 use cloudos_proto::terminal::Sandbox;
-use cloudos_tests::agent::Term;
+use cloudos_tests::agent::{terminal_url, Term};
 use cloudos_tests::fly_double::FlyDouble;
 use cloudos_tests::{ServerOptions, TestServer, User};
 use reqwest::StatusCode;
@@ -14,11 +14,7 @@ const APP: &str = "cloudos-sandboxes-test";
 const TOKEN: &str = "FlyV1 fm2_test_token_never_in_a_machine";
 
 fn attach_url(server: &TestServer, u: &User, sandbox: &str) -> String {
-    format!(
-        "{}/terminal/{sandbox}/attach?token={}",
-        server.base.replacen("http", "ws", 1),
-        u.api.token.as_deref().unwrap()
-    )
+    terminal_url(&server.base, u.api.token.as_deref().unwrap(), sandbox, "")
 }
 
 fn server_on(fly: &FlyDouble) -> TestServer {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cloudos_proto::terminal::{Role, Sandbox, SandboxShare, ServerControl};
-use cloudos_tests::agent::Term;
+use cloudos_tests::agent::{terminal_url, Term};
 use cloudos_tests::{expect_not_found, expect_problem, ServerOptions, TestServer, User};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -21,10 +21,11 @@ async fn start_sandbox(u: &User) -> (StatusCode, Sandbox) {
 }
 
 fn attach_url(server: &TestServer, u: &User, sandbox: &str, extra: &str) -> String {
-    format!(
-        "{}/terminal/{sandbox}/attach?token={}{extra}",
-        server.base.replacen("http", "ws", 1),
-        u.api.token.as_deref().unwrap()
+    terminal_url(
+        &server.base,
+        u.api.token.as_deref().unwrap(),
+        sandbox,
+        extra,
     )
 }
 

@@ -183,28 +183,6 @@ impl crate::ports::Events for RecordedEvents {
     }
 }
 
-/// A provider that has no sandboxes (unit tests of the core never start one).
-pub struct NoSandboxes;
-
-#[async_trait::async_trait]
-impl crate::ports::Sandboxes for NoSandboxes {
-    fn provider(&self) -> &'static str {
-        "local"
-    }
-    async fn start(
-        &self,
-        _spec: &crate::ports::SandboxSpec,
-    ) -> Result<crate::ports::AgentEndpoint, crate::ports::SandboxError> {
-        Err(crate::ports::SandboxError::Unavailable)
-    }
-    async fn stop(
-        &self,
-        _spec: &crate::ports::SandboxSpec,
-    ) -> Result<(), crate::ports::SandboxError> {
-        Ok(())
-    }
-}
-
 /// An app over fakes, with its blob store and metadata store for inspection.
 pub fn app() -> (crate::App, MemoryBlobs, Arc<ScriptedMeta>) {
     let blobs = MemoryBlobs::default();
@@ -215,7 +193,7 @@ pub fn app() -> (crate::App, MemoryBlobs, Arc<ScriptedMeta>) {
         clock: Arc::new(FakeClock(AtomicI64::new(1_700_000_000_000))),
         ids: Arc::new(SeqIds::default()),
         events: Arc::new(RecordedEvents::default()),
-        sandboxes: Arc::new(NoSandboxes),
+        sandboxes: Arc::new(crate::ports::NoSandboxes),
     };
     (
         crate::App::new(

@@ -268,6 +268,22 @@ pub trait Sandboxes: Send + Sync + 'static {
     async fn stop(&self, spec: &SandboxSpec) -> Result<(), SandboxError>;
 }
 
+/// The provider of a host that offers no sandboxes: `POST /sandbox` answers 503.
+pub struct NoSandboxes;
+
+#[async_trait]
+impl Sandboxes for NoSandboxes {
+    fn provider(&self) -> &'static str {
+        "local"
+    }
+    async fn start(&self, _spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError> {
+        Err(SandboxError::Unavailable)
+    }
+    async fn stop(&self, _spec: &SandboxSpec) -> Result<(), SandboxError> {
+        Ok(())
+    }
+}
+
 /// The ports a host hands to the core.
 #[derive(Clone)]
 pub struct Ports {

@@ -45,29 +45,6 @@ impl Ids for JsIds {
     }
 }
 
-/// Sandboxes are not offered by the Worker yet: they need the Fly provider wired to Fly
-/// secrets and an outbound socket relay. Until then `POST /sandbox` answers 503.
-struct NoSandboxes;
-
-#[async_trait::async_trait]
-impl cloudos_core::ports::Sandboxes for NoSandboxes {
-    fn provider(&self) -> &'static str {
-        "fly"
-    }
-    async fn start(
-        &self,
-        _spec: &cloudos_core::ports::SandboxSpec,
-    ) -> Result<cloudos_core::ports::AgentEndpoint, cloudos_core::ports::SandboxError> {
-        Err(cloudos_core::ports::SandboxError::Unavailable)
-    }
-    async fn stop(
-        &self,
-        _spec: &cloudos_core::ports::SandboxSpec,
-    ) -> Result<(), cloudos_core::ports::SandboxError> {
-        Ok(())
-    }
-}
-
 thread_local! {
     /// One app and router per isolate: built, and the schema migrated, on the first event
     /// (the router includes the OpenAPI document, which is too much work for every request).
@@ -97,7 +74,8 @@ async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
         clock: Arc::new(JsClock),
         ids,
         events: Arc::new(events::QueuedEvents),
-        sandboxes: Arc::new(NoSandboxes),
+        // Not offered on the Worker yet (README, "Differences on the Worker").
+        sandboxes: Arc::new(cloudos_core::ports::NoSandboxes),
     };
     let mut config = Config::with_secret(secret.into_bytes());
     let num = |name: &str| var(env, name).and_then(|v| v.parse::<i64>().ok());

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cloudos_proto::terminal::{ClientControl, NoticeKind, Role};
+use futures_util::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
@@ -276,7 +277,16 @@ async fn run(
             }
             n = reader.read(&mut buf) => match n {
                 Ok(n) if n > 0 => {
-                    let out = session.pty_output(Bytes::copy_from_slice(&buf[..n]));
+                    // A PTY hands out about 4 KiB per read: take what is already waiting too,
+                    // so a burst of output becomes one frame instead of dozens.
+                    let mut len = n;
+                    while len < buf.len() {
+                        match reader.read(&mut buf[len..]).now_or_never() {
+                            Some(Ok(m)) if m > 0 => len += m,
+                            _ => break,
+                        }
+                    }
+                    let out = session.pty_output(Bytes::copy_from_slice(&buf[..len]));
                     dispatch(out, &mut session, &mut clients, &wtx);
                 }
                 // EIO once the shell and everything on the PTY exited.

@@ -102,6 +102,12 @@ impl Term {
     }
 }
 
+/// Waits until the shell runs commands (prompts differ: root's ends in `#`).
+async fn ready(t: &mut Term) -> Result<()> {
+    t.send("echo RDY-$((2*3))\r").await?;
+    t.until(b"RDY-6").await
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -146,6 +152,22 @@ async fn throughput(t: &mut Term) -> Result<f64> {
         bail!("only {got} bytes arrived");
     }
     Ok(got as f64 / 1_048_576.0 / start.elapsed().as_secs_f64())
+}
+
+/// A process's children (spawned by any of its threads).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return vec![];
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
 }
 
 /// Resident memory (KiB) of a process and, with `tree`, all its descendants.
@@ -207,6 +229,8 @@ fn start_terminado() -> Result<Terminado> {
 struct Side {
     echo: Vec<Duration>,
     mib_s: f64,
+    /// Throughput straight from an agent without bubblewrap and `script` (Cloud OS only).
+    direct_mib_s: Option<f64>,
     idle_kib_server: f64,
     idle_kib_tree: f64,
     cold: Vec<Duration>,
@@ -222,21 +246,20 @@ async fn first_output(url: &str, proto: Proto) -> Result<(Term, Duration)> {
 
 /// The server's `cloudos-agent` child.
 fn agent_pid(server_pid: u32) -> Option<u32> {
-    let children =
-        std::fs::read_to_string(format!("/proc/{server_pid}/task/{server_pid}/children")).ok()?;
-    children
-        .split_whitespace()
-        .filter_map(|c| c.parse::<u32>().ok())
-        .find(|c| {
-            std::fs::read_to_string(format!("/proc/{c}/comm"))
-                .is_ok_and(|n| n.trim() == "cloudos-agent")
-        })
+    children(server_pid).into_iter().find(|c| {
+        std::fs::read_to_string(format!("/proc/{c}/comm"))
+            .is_ok_and(|n| n.trim() == "cloudos-agent")
+    })
 }
 
 async fn cloudos() -> Result<Side> {
+    // terminado's shells have no CPU limit: give the sandbox the whole machine too, so the
+    // comparison measures the terminal path rather than the limit (1 core by default).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let server = TestServer::native(
         ServerOptions::default()
             .env("CLOUDOS_SANDBOX_HOME_MB", 256)
+            .env("CLOUDOS_SANDBOX_CPUS", cores)
             .env("RUST_LOG", "warn"),
     );
     let ws = server.base.replacen("http", "ws", 1);
@@ -265,13 +288,34 @@ async fn cloudos() -> Result<Side> {
     }
     cold.sort();
     let (u, sbx, mut t) = keep.expect("at least one start");
-    t.until(b"$ ").await?;
+    ready(&mut t).await?;
     let echo = echo(&mut t).await?;
     let mib_s = throughput(&mut t).await?;
 
-    // Idle sessions: N more shells in the same sandbox, each with a client attached.
+    // Idle sessions: N more shells in the same sandbox, each with a client attached. The
+    // sandbox's own processes are the ones in its cgroup.
     let agent = agent_pid(server.pid().unwrap()).context("finding the agent process")?;
-    let (server_before, tree_before) = (rss_kib(agent, false), rss_kib(agent, true));
+    let sandbox_rss = || -> u64 {
+        let procs = format!(
+            "/sys/fs/cgroup/pids/cloudos/sandbox-{}/cgroup.procs",
+            sbx.id
+        );
+        let procs = std::fs::read_to_string(&procs)
+            .or_else(|_| {
+                std::fs::read_to_string(format!(
+                    "/sys/fs/cgroup/cloudos/sandbox-{}/cgroup.procs",
+                    sbx.id
+                ))
+            })
+            .unwrap_or_default();
+        procs
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .map(|p| rss_kib(p, false))
+            .sum()
+    };
+    let (server_before, tree_before) =
+        (rss_kib(agent, false), rss_kib(agent, false) + sandbox_rss());
     let mut idle = Vec::new();
     for i in 0..IDLE_SESSIONS {
         let url = format!(
@@ -280,16 +324,32 @@ async fn cloudos() -> Result<Side> {
             u.api.token.as_deref().unwrap()
         );
         let mut t = Term::connect(&url, Proto::CloudOs).await?;
-        t.until(b"$ ").await?;
+        ready(&mut t).await?;
         idle.push(t);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let per = |after: u64, before: u64| after.saturating_sub(before) as f64 / IDLE_SESSIONS as f64;
     let idle_kib_server = per(rss_kib(agent, false), server_before);
-    let idle_kib_tree = per(rss_kib(agent, true), tree_before);
+    let idle_kib_tree = per(rss_kib(agent, false) + sandbox_rss(), tree_before);
+    drop(idle);
+    // The same read from an agent alone without bubblewrap (so without `script`, which gives
+    // the sandboxed shell its own /dev/pts): what the terminal path costs without that hop.
+    let direct = cloudos_tests::agent::TestAgent::start(cloudos_tests::agent::AgentOptions {
+        bwrap: false,
+        network: true,
+        memory_mb: 512,
+        pids_max: 256,
+        cpus: cores as f64,
+        ..Default::default()
+    });
+    let token = direct.token(cloudos_proto::terminal::Role::Driver);
+    let mut d = Term::connect(&direct.attach_url(&token, "bench", ""), Proto::CloudOs).await?;
+    ready(&mut d).await?;
+    let direct_mib_s = Some(throughput(&mut d).await?);
     Ok(Side {
         echo,
         mib_s,
+        direct_mib_s,
         idle_kib_server,
         idle_kib_tree,
         cold,
@@ -310,7 +370,7 @@ async fn terminado() -> Result<Side> {
     }
     cold.sort();
     let mut t = keep.expect("at least one start");
-    t.until(b"$ ").await?;
+    ready(&mut t).await?;
     let echo = echo(&mut t).await?;
     let mib_s = throughput(&mut t).await?;
     let pid = t8o.child.id();
@@ -318,7 +378,7 @@ async fn terminado() -> Result<Side> {
     let mut idle = Vec::new();
     for _ in 0..IDLE_SESSIONS {
         let mut t = Term::connect(&url, Proto::Terminado).await?;
-        t.until(b"$ ").await?;
+        ready(&mut t).await?;
         idle.push(t);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -326,6 +386,7 @@ async fn terminado() -> Result<Side> {
     Ok(Side {
         echo,
         mib_s,
+        direct_mib_s: None,
         idle_kib_server: per(rss_kib(pid, false), server_before),
         idle_kib_tree: per(rss_kib(pid, true), tree_before),
         cold,
@@ -347,11 +408,13 @@ async fn main() -> Result<()> {
         "Measured by `cargo xtask bench terminal` on this machine in one run, with one Rust \
 client for both servers on loopback. Cloud OS goes through the whole product path: \
 `cloudos serve` relays `WS /terminal/:id/attach` to the sandbox's `cloudos-agent`, whose shell \
-runs under bubblewrap, `script` and cgroup limits. terminado {t8o_version} serves `bash -l` on a \
+runs under bubblewrap, `script` and cgroup limits (its CPU limit set to the machine's cores \
+for this run, since terminado's shells have none). terminado {t8o_version} serves `bash -l` on a \
 PTY per socket from Tornado (JSON text frames).\n\n\
 | | Cloud OS | terminado | target |\n|---|---|---|---|\n\
 | keystroke echo p50 / p99 (ms, {ECHO_ROUNDS} round trips) | {} / {} | {} / {} | p50 no worse than terminado's: **{}** |\n\
 | output throughput (MiB/s, 100 MiB) | {:.1} | {:.1} | ≥ 2× terminado's: **{}** |\n\
+| output throughput, agent alone without bubblewrap and `script` (MiB/s) | {:.1} | | |\n\
 | memory per idle session, server process (KiB) | {:.0} | {:.0} | |\n\
 | memory per idle session, with the shell's processes (KiB) | {:.0} | {:.0} | |\n\
 | cold start to first prompt byte p50 / max (ms, {COLD_STARTS} starts) | {} / {} | {} / {} | local < 300 ms: **{}** |\n\n\
@@ -369,6 +432,7 @@ shell's processes\" adds every descendant process (bash; for Cloud OS also the b
         ours.mib_s,
         peer.mib_s,
         verdict(tput_ok),
+        ours.direct_mib_s.unwrap_or_default(),
         ours.idle_kib_server,
         peer.idle_kib_server,
         ours.idle_kib_tree,

@@ -16,9 +16,8 @@ const WEB_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-2
 const WASM_SYSROOT: &str = "/usr/lib/rustlib/wasm32-unknown-unknown/lib";
 /// Debian's Chromium, driven by playwright-core in the browser tests and the desktop bench.
 const BROWSER_PACKAGES: &[&str] = &["chromium"];
-/// Local terminal sandboxes: namespaces (bubblewrap), home images (ext4) and `script`, which
-/// gives a sandboxed shell its own terminal.
-const SANDBOX_PACKAGES: &[&str] = &["bubblewrap", "e2fsprogs", "bsdutils", "mount"];
+/// Local terminal sandboxes: namespaces (bubblewrap), home images (ext4, loop mounts).
+const SANDBOX_PACKAGES: &[&str] = &["bubblewrap", "e2fsprogs", "mount"];
 
 /// How to build for wasm32 on this machine.
 pub enum WasmToolchain {

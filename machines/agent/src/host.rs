@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cloudos_proto::terminal::{ClientControl, NoticeKind, Role};
 use futures_util::FutureExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::isolation::Isolation;
@@ -80,6 +80,7 @@ impl SessionHandle {
 /// The terminals of this sandbox, by name.
 pub struct Terminals {
     sessions: Mutex<HashMap<String, SessionHandle>>,
+    starting: tokio::sync::Mutex<()>,
     isolation: Arc<Isolation>,
     settings: TerminalSettings,
 }
@@ -89,6 +90,7 @@ impl Terminals {
     pub fn new(isolation: Arc<Isolation>, settings: TerminalSettings) -> Arc<Self> {
         Arc::new(Terminals {
             sessions: Mutex::new(HashMap::new()),
+            starting: tokio::sync::Mutex::new(()),
             isolation,
             settings,
         })
@@ -103,7 +105,7 @@ impl Terminals {
     ) -> Result<(SessionHandle, Attached), AttachError> {
         // A session may end between lookup and attach; the second try starts a new one.
         for _ in 0..2 {
-            let handle = self.session(name)?;
+            let handle = self.session(name).await?;
             let (reply, rx) = oneshot::channel();
             if handle.tx.send(Cmd::Attach { role, since, reply }).is_err() {
                 self.forget(name, &handle);
@@ -163,48 +165,119 @@ impl Terminals {
         }
     }
 
-    fn session(self: &Arc<Self>, name: &str) -> Result<SessionHandle, AttachError> {
-        let mut sessions = self.sessions.lock().expect("sessions lock");
-        if let Some(h) = sessions.get(name).filter(|h| !h.tx.is_closed()) {
-            return Ok(h.clone());
+    fn existing(&self, name: &str) -> Option<SessionHandle> {
+        let sessions = self.sessions.lock().expect("sessions lock");
+        sessions.get(name).filter(|h| !h.tx.is_closed()).cloned()
+    }
+
+    /// Starts a shell on a new PTY, sized 80×24 until the driver says otherwise. Under
+    /// bubblewrap the PTY comes from the sandbox (`pty_inside`); otherwise from here.
+    async fn start_shell(&self) -> Result<ShellIo, AttachError> {
+        let spawn_err = |e: &dyn std::fmt::Display| AttachError::Spawn(e.to_string());
+        if self.isolation.bwrap {
+            let mut inner = vec![
+                crate::isolation::HELPER_INSIDE.to_owned(),
+                crate::pty_inside::HELPER_ARG.to_owned(),
+                "--".to_owned(),
+            ];
+            inner.extend(self.settings.shell.iter().cloned());
+            let argv = self.isolation.wrap(&inner, None);
+            let (ours, theirs) =
+                std::os::unix::net::UnixStream::pair().map_err(|e| spawn_err(&e))?;
+            let child = tokio::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .env_clear()
+                .envs(self.isolation.base_env())
+                .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                    theirs,
+                )))
+                .stdout(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| spawn_err(&e))?;
+            let fd = tokio::task::spawn_blocking(move || {
+                crate::pty_inside::recv_fd(&ours, Duration::from_secs(10))
+            })
+            .await
+            .map_err(|e| spawn_err(&e))?
+            .map_err(|e| spawn_err(&e))?;
+            let master = crate::pty_inside::Master::new(fd).map_err(|e| spawn_err(&e))?;
+            master.resize(80, 24).map_err(|e| spawn_err(&e))?;
+            return Ok(ShellIo {
+                reader: Box::new(master.clone()),
+                writer: Box::new(master),
+                child,
+            });
         }
-        let (pty, pts) = pty_process::open().map_err(|e| AttachError::Spawn(e.to_string()))?;
-        let (cols, rows) = (80, 24);
-        pty.resize(pty_process::Size::new(rows, cols))
-            .map_err(|e| AttachError::Spawn(e.to_string()))?;
-        let argv = self
-            .isolation
-            .wrap(&self.isolation.shell(&self.settings.shell), None);
-        let mut cmd = pty_process::Command::new(&argv[0])
+        let (pty, pts) = pty_process::open().map_err(|e| spawn_err(&e))?;
+        pty.resize(pty_process::Size::new(24, 80))
+            .map_err(|e| spawn_err(&e))?;
+        let argv = self.isolation.wrap(&self.settings.shell, None);
+        let child = pty_process::Command::new(&argv[0])
             .args(&argv[1..])
             .env_clear()
             .envs(self.isolation.base_env())
-            .kill_on_drop(true);
-        if !self.isolation.bwrap {
-            cmd = cmd.current_dir(&self.isolation.home);
-        }
-        let child = cmd
+            .current_dir(&self.isolation.home)
+            .kill_on_drop(true)
             .spawn(pts)
-            .map_err(|e| AttachError::Spawn(e.to_string()))?;
+            .map_err(|e| spawn_err(&e))?;
+        let (reader, writer) = pty.into_split();
+        Ok(ShellIo {
+            reader: Box::new(reader),
+            writer: Box::new(writer),
+            child,
+        })
+    }
+
+    async fn session(self: &Arc<Self>, name: &str) -> Result<SessionHandle, AttachError> {
+        if let Some(h) = self.existing(name) {
+            return Ok(h);
+        }
+        // One start at a time, so two attaches to a new name share one shell.
+        let _starting = self.starting.lock().await;
+        if let Some(h) = self.existing(name) {
+            return Ok(h);
+        }
+        let io = self.start_shell().await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = SessionHandle { tx };
-        sessions.insert(name.to_owned(), handle.clone());
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .insert(name.to_owned(), handle.clone());
         let me = self.clone();
         let name = name.to_owned();
         let window = self.settings.reattach_window;
         let own = handle.clone();
         tokio::spawn(async move {
-            run(
-                pty,
-                child,
-                rx,
-                Session::new(SCROLLBACK_BYTES, cols, rows),
-                window,
-            )
-            .await;
+            run(io, rx, Session::new(SCROLLBACK_BYTES, 80, 24), window).await;
             me.forget(&name, &own);
         });
         Ok(handle)
+    }
+}
+
+/// A running shell's terminal and process.
+struct ShellIo {
+    reader: Box<dyn AsyncRead + Send + Unpin>,
+    writer: Box<dyn PtyWriter>,
+    child: tokio::process::Child,
+}
+
+/// The writing side of a PTY master, which also sets its size.
+trait PtyWriter: AsyncWrite + Send + Unpin {
+    fn set_size(&self, cols: u16, rows: u16);
+}
+
+impl PtyWriter for pty_process::OwnedWritePty {
+    fn set_size(&self, cols: u16, rows: u16) {
+        let _ = self.resize(pty_process::Size::new(rows, cols));
+    }
+}
+
+impl PtyWriter for crate::pty_inside::Master {
+    fn set_size(&self, cols: u16, rows: u16) {
+        let _ = self.resize(cols, rows);
     }
 }
 
@@ -214,13 +287,16 @@ enum PtyWrite {
 }
 
 async fn run(
-    pty: pty_process::Pty,
-    mut child: tokio::process::Child,
+    io: ShellIo,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
     mut session: Session,
     window: Duration,
 ) {
-    let (mut reader, mut writer) = pty.into_split();
+    let ShellIo {
+        mut reader,
+        mut writer,
+        mut child,
+    } = io;
     // Writes go through their own task: a shell that does not read its input must not stall
     // the output of everyone watching.
     let (wtx, mut wrx) = mpsc::unbounded_channel::<PtyWrite>();
@@ -232,9 +308,7 @@ async fn run(
                         return;
                     }
                 }
-                PtyWrite::Resize(cols, rows) => {
-                    let _ = writer.resize(pty_process::Size::new(rows, cols));
-                }
+                PtyWrite::Resize(cols, rows) => writer.set_size(cols, rows),
             }
         }
     });

@@ -8,6 +8,8 @@ use crate::cgroups::Cgroup;
 
 /// Where the home appears inside the sandbox.
 pub const HOME: &str = "/home/user";
+/// Where the agent's own binary appears inside the sandbox (it opens terminals there).
+pub const HELPER_INSIDE: &str = "/run/cloudos-agent";
 /// The user's uid and gid inside the sandbox.
 const UID: u32 = 1000;
 
@@ -24,6 +26,8 @@ pub struct Isolation {
     pub cgroup: Option<Cgroup>,
     /// Files the agent wrote for the sandbox (its /etc/passwd).
     pub state: PathBuf,
+    /// The agent's binary, bound read-only at [`HELPER_INSIDE`].
+    pub helper: PathBuf,
 }
 
 /// Why the sandbox could not be prepared.
@@ -77,24 +81,6 @@ impl Isolation {
                 "PATH".into(),
                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
             ),
-        ]
-    }
-
-    /// The command of an interactive shell. Under bubblewrap, `script` gives the shell a
-    /// terminal from the sandbox's own /dev/pts (the agent's PTY is not reachable inside), so
-    /// `tty` names it, and programs that open terminals themselves (tmux, ssh) work; it
-    /// passes window size changes on.
-    pub fn shell(&self, shell: &[String]) -> Vec<String> {
-        if !self.bwrap {
-            return shell.to_vec();
-        }
-        vec![
-            "script".into(),
-            "--quiet".into(),
-            "--return".into(),
-            "--command".into(),
-            shell.join(" "),
-            "/dev/null".into(),
         ]
     }
 
@@ -177,6 +163,9 @@ impl Isolation {
             s("/tmp"),
             s("--tmpfs"),
             s("/run"),
+            s("--ro-bind"),
+            self.helper.display().to_string(),
+            s(HELPER_INSIDE),
             s("--bind"),
             self.home.display().to_string(),
             s(HOME),
@@ -272,6 +261,7 @@ mod tests {
                 dir: PathBuf::from("/sys/fs/cgroup/cloudos/s1"),
             }),
             state: PathBuf::from("/data/sandboxes/u1/state"),
+            helper: PathBuf::from("/usr/local/bin/cloudos-agent"),
         }
     }
 
@@ -294,6 +284,12 @@ mod tests {
         }
         let binds: Vec<&[String]> = rest.windows(3).filter(|w| w[0] == "--bind").collect();
         assert_eq!(binds.len(), 1, "the home is the only writable bind");
+        let helper = rest.iter().position(|a| a == HELPER_INSIDE).unwrap();
+        assert_eq!(
+            rest[helper - 2],
+            "--ro-bind",
+            "the agent binary is read-only inside"
+        );
         assert_eq!(binds[0][1], "/data/sandboxes/u1/home");
         assert_eq!(binds[0][2], HOME);
         assert_eq!(&argv[argv.len() - 2..], ["bash", "-l"]);

@@ -8,6 +8,7 @@ pub mod cgroups;
 pub mod exec;
 pub mod host;
 pub mod isolation;
+pub mod pty_inside;
 pub mod server;
 pub mod session;
 pub mod settings;
@@ -71,6 +72,8 @@ impl Agent {
             network: settings.network,
             cgroup,
             state: settings.state_dir(),
+            helper: std::env::current_exe()
+                .map_err(|e| AgentError::Settings(format!("finding the agent binary: {e}")))?,
         });
         isolation.prepare()?;
         let terminals = Terminals::new(

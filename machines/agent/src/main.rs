@@ -6,8 +6,23 @@ use clap::Parser;
 use cloudos_agent::settings::AgentSettings;
 use cloudos_agent::Agent;
 
+fn main() -> anyhow::Result<()> {
+    // Inside a sandbox, the same binary opens the shell's terminal (see `pty_inside`).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(cloudos_agent::pty_inside::HELPER_ARG) {
+        let shell = args
+            .iter()
+            .skip(2)
+            .skip_while(|a| *a == "--")
+            .cloned()
+            .collect::<Vec<_>>();
+        std::process::exit(cloudos_agent::pty_inside::helper_main(&shell));
+    }
+    serve()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn serve() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(

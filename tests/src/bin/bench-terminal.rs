@@ -229,7 +229,7 @@ fn start_terminado() -> Result<Terminado> {
 struct Side {
     echo: Vec<Duration>,
     mib_s: f64,
-    /// Throughput straight from an agent without bubblewrap and `script` (Cloud OS only).
+    /// Throughput straight from an agent without bubblewrap or the relay (Cloud OS only).
     direct_mib_s: Option<f64>,
     idle_kib_server: f64,
     idle_kib_tree: f64,
@@ -332,8 +332,8 @@ async fn cloudos() -> Result<Side> {
     let idle_kib_server = per(rss_kib(agent, false), server_before);
     let idle_kib_tree = per(rss_kib(agent, false) + sandbox_rss(), tree_before);
     drop(idle);
-    // The same read from an agent alone without bubblewrap (so without `script`, which gives
-    // the sandboxed shell its own /dev/pts): what the terminal path costs without that hop.
+    // The same read from an agent alone, without bubblewrap and without the server's relay:
+    // what the sandbox and the relay hop cost.
     let direct = cloudos_tests::agent::TestAgent::start(cloudos_tests::agent::AgentOptions {
         bwrap: false,
         network: true,
@@ -408,13 +408,13 @@ async fn main() -> Result<()> {
         "Measured by `cargo xtask bench terminal` on this machine in one run, with one Rust \
 client for both servers on loopback. Cloud OS goes through the whole product path: \
 `cloudos serve` relays `WS /terminal/:id/attach` to the sandbox's `cloudos-agent`, whose shell \
-runs under bubblewrap, `script` and cgroup limits (its CPU limit set to the machine's cores \
-for this run, since terminado's shells have none). terminado {t8o_version} serves `bash -l` on a \
+runs under bubblewrap and cgroup limits on a PTY of the sandbox's own `/dev/pts` (the CPU \
+limit set to the machine's cores for this run, since terminado's shells have none). terminado {t8o_version} serves `bash -l` on a \
 PTY per socket from Tornado (JSON text frames).\n\n\
 | | Cloud OS | terminado | target |\n|---|---|---|---|\n\
 | keystroke echo p50 / p99 (ms, {ECHO_ROUNDS} round trips) | {} / {} | {} / {} | p50 no worse than terminado's: **{}** |\n\
 | output throughput (MiB/s, 100 MiB) | {:.1} | {:.1} | ≥ 2× terminado's: **{}** |\n\
-| output throughput, agent alone without bubblewrap and `script` (MiB/s) | {:.1} | | |\n\
+| output throughput, the agent alone without bubblewrap or relay (MiB/s) | {:.1} | | |\n\
 | memory per idle session, server process (KiB) | {:.0} | {:.0} | |\n\
 | memory per idle session, with the shell's processes (KiB) | {:.0} | {:.0} | |\n\
 | cold start to first prompt byte p50 / max (ms, {COLD_STARTS} starts) | {} / {} | {} / {} | local < 300 ms: **{}** |\n\n\
@@ -422,8 +422,8 @@ Cold start for Cloud OS is a new user's `POST /sandbox` (home image created and 
 made, agent started) through the attach to the first byte of the prompt; for terminado it is a \
 new socket to its first output (a new PTY and shell). Idle memory is the growth of resident \
 memory for {IDLE_SESSIONS} more attached, idle terminals, divided by {IDLE_SESSIONS}; \"with the \
-shell's processes\" adds every descendant process (bash; for Cloud OS also the bubblewrap and \
-`script` processes each shell runs under).\n",
+shell's processes\" adds the shells' processes (bash; for Cloud OS also the bubblewrap and \
+`pty-helper` processes each shell runs under, counted from the sandbox's cgroup).\n",
         ms(percentile(&ours.echo, 0.5)),
         ms(percentile(&ours.echo, 0.99)),
         ms(percentile(&peer.echo, 0.5)),

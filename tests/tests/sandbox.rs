@@ -68,6 +68,23 @@ async fn a_viewer_watches_live_but_cannot_type() {
 }
 
 #[tokio::test]
+async fn a_viewer_never_starts_a_shell() {
+    let agent = TestAgent::start(AgentOptions::default());
+    let url = agent.attach_url(&agent.token(Role::Viewer), "nobody-here", "");
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 404),
+        r => panic!("expected 404, got {:?}", r.map(|_| ())),
+    }
+    let health: serde_json::Value = reqwest::get(format!("{}/healthz", agent.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["sessions"], 0);
+}
+
+#[tokio::test]
 async fn a_reconnect_gets_the_same_shell_and_its_scrollback() {
     let agent = TestAgent::start(AgentOptions::default());
     let mut t = agent.attach(Role::Driver, "work").await;

@@ -153,6 +153,14 @@ async fn a_view_only_share_lets_a_colleague_watch_live() {
 
     let bad = attach_url(&server, &bob, &sbx.id, "&share=forged");
     assert_eq!(refused(&bad).await, 410);
+    // A watcher cannot start a shell in someone else's sandbox.
+    let not_running = attach_url(
+        &server,
+        &bob,
+        &sbx.id,
+        &format!("&share={}&session=never-started", share.token),
+    );
+    assert_eq!(refused(&not_running).await, 404);
 }
 
 #[tokio::test]

@@ -37,13 +37,19 @@ async fn attach(
             req.headers_mut().insert(k, v);
         }
     }
-    let (agent, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "sandbox-unreachable",
-            format!("the sandbox's agent did not answer: {e}"),
-        )
-    })?;
+    let (agent, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .map_err(|e| match e {
+            // A watcher asked for a terminal the owner has not started (or that ended).
+            tungstenite::Error::Http(res) if res.status() == 404 => {
+                ApiError::not_found("no such terminal is running in this sandbox")
+            }
+            e => ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "sandbox-unreachable",
+                format!("the sandbox's agent did not answer: {e}"),
+            ),
+        })?;
     Ok(ws.on_upgrade(move |client| relay(client, agent)))
 }
 

@@ -32,6 +32,9 @@ pub struct TerminalSettings {
 pub enum AttachError {
     #[error("starting the shell: {0}")]
     Spawn(String),
+    /// Viewers watch shells; they never start one in someone's sandbox.
+    #[error("no such terminal is running")]
+    NotRunning,
 }
 
 enum Cmd {
@@ -105,7 +108,10 @@ impl Terminals {
     ) -> Result<(SessionHandle, Attached), AttachError> {
         // A session may end between lookup and attach; the second try starts a new one.
         for _ in 0..2 {
-            let handle = self.session(name).await?;
+            let handle = match role {
+                Role::Driver => self.session(name).await?,
+                Role::Viewer => self.existing(name).ok_or(AttachError::NotRunning)?,
+            };
             let (reply, rx) = oneshot::channel();
             if handle.tx.send(Cmd::Attach { role, since, reply }).is_err() {
                 self.forget(name, &handle);

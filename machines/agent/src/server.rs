@@ -74,11 +74,14 @@ impl From<ExecError> for Problem {
 
 impl From<AttachError> for Problem {
     fn from(e: AttachError) -> Self {
-        Problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "shell-failed",
-            e.to_string(),
-        )
+        match e {
+            AttachError::NotRunning => Problem(StatusCode::NOT_FOUND, "not-found", e.to_string()),
+            AttachError::Spawn(_) => Problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "shell-failed",
+                e.to_string(),
+            ),
+        }
     }
 }
 

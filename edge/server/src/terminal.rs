@@ -10,7 +10,7 @@ use axum::Router;
 use cloudos_core::auth::AuthUser;
 use cloudos_core::sandboxes::attach::{authorize, AttachQuery};
 use cloudos_core::{ApiError, App};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 type AgentSocket =
@@ -96,10 +96,38 @@ async fn relay(client: WebSocket, agent: AgentSocket) {
                     break;
                 }
                 Some(Ok(m)) => {
-                    if let Some(m) = to_client(m) {
-                        if ctx.send(m).await.is_err() {
+                    // Pass on what already arrived, then flush once.
+                    let mut next = Some(m);
+                    let (mut failed, mut ended, mut batch) = (false, false, 0);
+                    while let Some(m) = next.take() {
+                        if let Some(m) = to_client(m) {
+                            failed |= ctx.feed(m).await.is_err();
+                        }
+                        batch += 1;
+                        if failed || batch >= 64 {
                             break;
                         }
+                        next = match arx.next().now_or_never() {
+                            Some(Some(Ok(m))) if !m.is_close() => Some(m),
+                            // Closed or failed: pass on what came before, then end.
+                            Some(Some(Ok(_))) | Some(Some(Err(_))) | Some(None) => {
+                                ended = true;
+                                None
+                            }
+                            None => None,
+                        };
+                    }
+                    if failed || ctx.flush().await.is_err() {
+                        break;
+                    }
+                    if ended {
+                        let _ = ctx
+                            .send(Message::Close(Some(CloseFrame {
+                                code: 1000,
+                                reason: "the terminal ended".into(),
+                            })))
+                            .await;
+                        break;
                     }
                 }
             },

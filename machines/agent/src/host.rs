@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cloudos_proto::terminal::{ClientControl, NoticeKind, Role};
-use futures_util::FutureExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::isolation::Isolation;
@@ -207,13 +205,8 @@ impl Terminals {
             .await
             .map_err(|e| spawn_err(&e))?
             .map_err(|e| spawn_err(&e))?;
-            let master = crate::pty_inside::Master::new(fd).map_err(|e| spawn_err(&e))?;
-            master.resize(80, 24).map_err(|e| spawn_err(&e))?;
-            return Ok(ShellIo {
-                reader: Box::new(master.clone()),
-                writer: Box::new(master),
-                child,
-            });
+            set_size(&fd, 80, 24);
+            return Ok(ShellIo { master: fd, child });
         }
         let (pty, pts) = pty_process::open().map_err(|e| spawn_err(&e))?;
         pty.resize(pty_process::Size::new(24, 80))
@@ -227,10 +220,8 @@ impl Terminals {
             .kill_on_drop(true)
             .spawn(pts)
             .map_err(|e| spawn_err(&e))?;
-        let (reader, writer) = pty.into_split();
         Ok(ShellIo {
-            reader: Box::new(reader),
-            writer: Box::new(writer),
+            master: pty.into(),
             child,
         })
     }
@@ -263,28 +254,62 @@ impl Terminals {
     }
 }
 
-/// A running shell's terminal and process.
+/// A running shell's terminal (the PTY master) and process.
 struct ShellIo {
-    reader: Box<dyn AsyncRead + Send + Unpin>,
-    writer: Box<dyn PtyWriter>,
+    master: std::os::fd::OwnedFd,
     child: tokio::process::Child,
 }
 
-/// The writing side of a PTY master, which also sets its size.
-trait PtyWriter: AsyncWrite + Send + Unpin {
-    fn set_size(&self, cols: u16, rows: u16);
+/// Sets a terminal's size (the shell gets SIGWINCH).
+fn set_size(master: &impl std::os::fd::AsFd, cols: u16, rows: u16) {
+    let _ = rustix::termios::tcsetwinsize(
+        master,
+        rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        },
+    );
 }
 
-impl PtyWriter for pty_process::OwnedWritePty {
-    fn set_size(&self, cols: u16, rows: u16) {
-        let _ = self.resize(pty_process::Size::new(rows, cols));
-    }
+/// Reads the master on a thread of its own with blocking reads (a PTY reader blocks, and
+/// this is cheaper than readiness polling for every 4 KiB the kernel hands out).
+fn spawn_reader(master: std::os::fd::OwnedFd) -> mpsc::Receiver<Bytes> {
+    use std::io::Read;
+    let (tx, rx) = mpsc::channel(64);
+    std::thread::spawn(move || {
+        let mut file = std::fs::File::from(master);
+        let mut buf = vec![0u8; 64 * 1024];
+        // EIO once the shell and everything on the PTY exited.
+        while let Ok(n) = file.read(&mut buf) {
+            if n == 0 || tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
-impl PtyWriter for crate::pty_inside::Master {
-    fn set_size(&self, cols: u16, rows: u16) {
-        let _ = self.resize(cols, rows);
-    }
+/// Writes keystrokes and sets sizes on a thread of its own: a shell that does not read its
+/// input must not stall the output of everyone watching.
+fn spawn_writer(master: std::os::fd::OwnedFd) -> mpsc::UnboundedSender<PtyWrite> {
+    use std::io::Write;
+    let (tx, mut rx) = mpsc::unbounded_channel::<PtyWrite>();
+    std::thread::spawn(move || {
+        let mut file = std::fs::File::from(master);
+        while let Some(w) = rx.blocking_recv() {
+            match w {
+                PtyWrite::Data(d) => {
+                    if file.write_all(&d).is_err() {
+                        return;
+                    }
+                }
+                PtyWrite::Resize(cols, rows) => set_size(&file, cols, rows),
+            }
+        }
+    });
+    tx
 }
 
 enum PtyWrite {
@@ -298,28 +323,16 @@ async fn run(
     mut session: Session,
     window: Duration,
 ) {
-    let ShellIo {
-        mut reader,
-        mut writer,
-        mut child,
-    } = io;
-    // Writes go through their own task: a shell that does not read its input must not stall
-    // the output of everyone watching.
-    let (wtx, mut wrx) = mpsc::unbounded_channel::<PtyWrite>();
-    let writer_task = tokio::spawn(async move {
-        while let Some(w) = wrx.recv().await {
-            match w {
-                PtyWrite::Data(d) => {
-                    if writer.write_all(&d).await.is_err() {
-                        return;
-                    }
-                }
-                PtyWrite::Resize(cols, rows) => writer.set_size(cols, rows),
-            }
-        }
-    });
+    let ShellIo { master, mut child } = io;
+    // pty-process opens masters non-blocking (for its async reads); these threads block.
+    let _ = rustix::io::ioctl_fionbio(&master, false);
+    let Ok(write_side) = master.try_clone() else {
+        let _ = child.start_kill();
+        return;
+    };
+    let wtx = spawn_writer(write_side);
+    let mut output = spawn_reader(master);
     let mut clients: HashMap<ClientId, mpsc::Sender<Frame>> = HashMap::new();
-    let mut buf = vec![0u8; 64 * 1024];
     let mut alone_since = Some(tokio::time::Instant::now());
     let code = loop {
         let deadline = alone_since.map(|t| t + window);
@@ -349,28 +362,30 @@ async fn run(
                     Cmd::Shutdown => {
                         clients.clear();
                         let _ = child.start_kill();
-                        writer_task.abort();
                         return;
                     }
                 };
                 dispatch(out, &mut session, &mut clients, &wtx);
             }
-            n = reader.read(&mut buf) => match n {
-                Ok(n) if n > 0 => {
-                    // A PTY hands out about 4 KiB per read: take what is already waiting too,
-                    // so a burst of output becomes one frame instead of dozens.
-                    let mut len = n;
-                    while len < buf.len() {
-                        match reader.read(&mut buf[len..]).now_or_never() {
-                            Some(Ok(m)) if m > 0 => len += m,
-                            _ => break,
+            chunk = output.recv() => match chunk {
+                Some(first) => {
+                    // Take what else is already waiting, so a burst becomes one frame.
+                    let mut data = first;
+                    if let Ok(next) = output.try_recv() {
+                        let mut merged = bytes::BytesMut::from(&data[..]);
+                        merged.extend_from_slice(&next);
+                        while merged.len() < 256 * 1024 {
+                            match output.try_recv() {
+                                Ok(more) => merged.extend_from_slice(&more),
+                                Err(_) => break,
+                            }
                         }
+                        data = merged.freeze();
                     }
-                    let out = session.pty_output(Bytes::copy_from_slice(&buf[..len]));
+                    let out = session.pty_output(data);
                     dispatch(out, &mut session, &mut clients, &wtx);
                 }
-                // EIO once the shell and everything on the PTY exited.
-                _ => break child.wait().await.ok().and_then(|s| s.code()),
+                None => break child.wait().await.ok().and_then(|s| s.code()),
             },
             _ = sleep_until(deadline) => {
                 let _ = child.start_kill();
@@ -383,7 +398,6 @@ async fn run(
     };
     let out = session.exited(code);
     dispatch(out, &mut session, &mut clients, &wtx);
-    writer_task.abort();
     let _ = child.start_kill();
 }
 

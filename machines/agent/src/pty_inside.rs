@@ -9,17 +9,12 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
 };
-use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The first argument that selects the helper.
 pub const HELPER_ARG: &str = "pty-helper";
@@ -110,80 +105,4 @@ pub fn helper_main(shell: &[String]) -> i32 {
             Err(_) => 125,
         }
     })
-}
-
-/// The master side of a PTY the sandbox made, read and written without blocking.
-#[derive(Clone)]
-pub struct Master(Arc<AsyncFd<OwnedFd>>);
-
-impl Master {
-    /// Wraps a received master.
-    pub fn new(fd: OwnedFd) -> io::Result<Self> {
-        rustix::io::ioctl_fionbio(&fd, true)?;
-        // `new` is deprecated for fds that could be closed behind tokio's back; this one is an
-        // `OwnedFd` the `AsyncFd` owns until it deregisters, and the crate forbids the
-        // `unsafe` that `register` needs.
-        #[allow(deprecated)]
-        let fd = AsyncFd::new(fd)?;
-        Ok(Master(Arc::new(fd)))
-    }
-
-    /// Sets the terminal's size (the shell gets SIGWINCH).
-    pub fn resize(&self, cols: u16, rows: u16) -> io::Result<()> {
-        rustix::termios::tcsetwinsize(
-            self.0.get_ref(),
-            rustix::termios::Winsize {
-                ws_row: rows,
-                ws_col: cols,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            },
-        )?;
-        Ok(())
-    }
-}
-
-impl AsyncRead for Master {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            let mut guard = ready!(self.0.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            match guard.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut *unfilled)?)) {
-                Ok(Ok(n)) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-}
-
-impl AsyncWrite for Master {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = ready!(self.0.poll_write_ready(cx))?;
-            match guard.try_io(|fd| Ok(rustix::io::write(fd.get_ref(), data)?)) {
-                Ok(result) => return Poll::Ready(result),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
 }

@@ -21,6 +21,8 @@ use crate::host::{AttachError, SessionHandle, Terminals};
 use crate::isolation::Isolation;
 use crate::session::{ClientId, Frame};
 
+/// Output merged into one message at most (a burst of PTY reads becomes one frame).
+const MERGE_BYTES: usize = 256 * 1024;
 /// Keeps idle sockets open through proxies and finds dead peers.
 const PING_EVERY: Duration = Duration::from_secs(25);
 
@@ -165,19 +167,39 @@ async fn client(
     loop {
         tokio::select! {
             frame = frames.recv() => {
-                let msg = match frame {
-                    Some(Frame::Bytes(b)) => Message::Binary(b),
-                    Some(Frame::Control(c)) => {
-                        let exit = matches!(c, ServerControl::Exit { .. });
-                        let text = serde_json::to_string(&c).expect("control serializes");
-                        if tx.send(Message::Text(text.into())).await.is_err() || exit {
-                            break;
+                let Some(first) = frame else { break };
+                // Send what is already queued in one go: consecutive output is merged into one
+                // binary message, and the socket is flushed once.
+                let mut pending = Some(first);
+                let mut merged = bytes::BytesMut::new();
+                let mut stop = false;
+                while let Some(frame) = pending.take() {
+                    match frame {
+                        Frame::Bytes(b) => merged.extend_from_slice(&b),
+                        Frame::Control(c) => {
+                            if !merged.is_empty() {
+                                let out = Message::Binary(merged.split().freeze());
+                                if tx.feed(out).await.is_err() {
+                                    stop = true;
+                                    break;
+                                }
+                            }
+                            let exit = matches!(c, ServerControl::Exit { .. });
+                            let text = serde_json::to_string(&c).expect("control serializes");
+                            if tx.feed(Message::Text(text.into())).await.is_err() || exit {
+                                stop = true;
+                                break;
+                            }
                         }
-                        continue;
                     }
-                    None => break,
-                };
-                if tx.send(msg).await.is_err() {
+                    if merged.len() < MERGE_BYTES {
+                        pending = frames.try_recv().ok();
+                    }
+                }
+                if !stop && !merged.is_empty() && tx.feed(Message::Binary(merged.freeze())).await.is_err() {
+                    stop = true;
+                }
+                if tx.flush().await.is_err() || stop {
                     break;
                 }
             }

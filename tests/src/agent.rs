@@ -23,6 +23,17 @@ pub fn terminal_url(base: &str, token: &str, sandbox: &str, extra: &str) -> Stri
     )
 }
 
+/// The HTTP status a WebSocket handshake to `url` was refused with (panics if it opened).
+pub async fn refused(url: &str) -> u16 {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
+        other => panic!(
+            "expected a refusal before the upgrade, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+}
+
 /// The `cloudos-agent` binary next to the test executables (override with `CLOUDOS_AGENT_BIN`).
 pub fn agent_bin() -> PathBuf {
     if let Ok(p) = std::env::var("CLOUDOS_AGENT_BIN") {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use cloudos_tests::agent::refused;
 use cloudos_tests::TestServer;
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
@@ -41,13 +42,7 @@ async fn the_event_socket_pushes_notifications_and_file_changes() {
     let bob = server.new_user("bob").await;
     let ws_base = server.base.replacen("http", "ws", 1);
 
-    let refused = tokio_tungstenite::connect_async(format!("{ws_base}/events")).await;
-    match refused {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
-            assert_eq!(res.status(), 401)
-        }
-        other => panic!("expected 401 before the upgrade, got {other:?}"),
-    }
+    assert_eq!(refused(&format!("{ws_base}/events")).await, 401);
 
     // Two desktops of Ann's (e.g. two browser tabs) both hear about her upload.
     let token = ann.api.token.clone().unwrap();

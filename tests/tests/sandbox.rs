@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cloudos_proto::terminal::{NoticeKind, Role, ServerControl};
-use cloudos_tests::agent::{AgentOptions, Term, TestAgent};
+use cloudos_tests::agent::{refused, AgentOptions, Term, TestAgent};
 
 fn notice(t: &Term, kind: NoticeKind) -> bool {
     t.controls
@@ -71,10 +71,7 @@ async fn a_viewer_watches_live_but_cannot_type() {
 async fn a_viewer_never_starts_a_shell() {
     let agent = TestAgent::start(AgentOptions::default());
     let url = agent.attach_url(&agent.token(Role::Viewer), "nobody-here", "");
-    match tokio_tungstenite::connect_async(&url).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 404),
-        r => panic!("expected 404, got {:?}", r.map(|_| ())),
-    }
+    assert_eq!(refused(&url).await, 404);
     let health: serde_json::Value = reqwest::get(format!("{}/healthz", agent.base))
         .await
         .unwrap()
@@ -126,15 +123,9 @@ async fn a_reconnect_gets_the_same_shell_and_its_scrollback() {
 async fn only_tokens_for_this_sandbox_are_accepted() {
     let agent = TestAgent::start(AgentOptions::default());
     let other = agent.attach_url(&agent.token_for("someone-elses", Role::Driver), "main", "");
-    match tokio_tungstenite::connect_async(&other).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
-        r => panic!("expected 401, got {:?}", r.map(|_| ())),
-    }
+    assert_eq!(refused(&other).await, 401);
     let none = format!("{}/attach", agent.base.replacen("http", "ws", 1));
-    match tokio_tungstenite::connect_async(&none).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
-        r => panic!("expected 401, got {:?}", r.map(|_| ())),
-    }
+    assert_eq!(refused(&none).await, 401);
     let res = reqwest::Client::new()
         .post(format!("{}/exec", agent.base))
         .bearer_auth(agent.token(Role::Viewer))

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cloudos_proto::terminal::{Role, Sandbox, SandboxShare, ServerControl};
-use cloudos_tests::agent::{terminal_url, Term};
+use cloudos_tests::agent::{refused, terminal_url, Term};
 use cloudos_tests::{expect_not_found, expect_problem, ServerOptions, TestServer, User};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -27,16 +27,6 @@ fn attach_url(server: &TestServer, u: &User, sandbox: &str, extra: &str) -> Stri
         sandbox,
         extra,
     )
-}
-
-async fn refused(url: &str) -> u16 {
-    match tokio_tungstenite::connect_async(url).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => res.status().as_u16(),
-        other => panic!(
-            "expected a refusal before the upgrade, got {:?}",
-            other.map(|_| ())
-        ),
-    }
 }
 
 #[tokio::test]

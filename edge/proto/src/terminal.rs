@@ -7,6 +7,16 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
+/// Whether `name` is a valid terminal (session) name: 1–64 letters, digits, `-` or `_`.
+/// The edge and the agent both check it (the agent is its own trust boundary).
+pub fn valid_session_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// What a client may do on a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -154,6 +164,14 @@ pub const AGENT_AUDIENCE: &str = "sandbox";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_names_are_short_and_plain() {
+        assert!(valid_session_name("t0a1-b_c"));
+        assert!(!valid_session_name(""));
+        assert!(!valid_session_name("../etc"));
+        assert!(!valid_session_name(&"x".repeat(65)));
+    }
 
     #[test]
     fn control_messages_have_the_documented_shape() {

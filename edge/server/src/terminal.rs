@@ -70,6 +70,16 @@ fn to_client(m: tungstenite::Message) -> Option<Message> {
     })
 }
 
+/// Tells the client the agent's side is gone (it then reconnects, or shows why not).
+async fn terminal_ended(ctx: &mut futures_util::stream::SplitSink<WebSocket, Message>) {
+    let _ = ctx
+        .send(Message::Close(Some(CloseFrame {
+            code: 1000,
+            reason: "the terminal ended".into(),
+        })))
+        .await;
+}
+
 async fn relay(client: WebSocket, agent: AgentSocket) {
     let (mut ctx, mut crx) = client.split();
     let (mut atx, mut arx) = agent.split();
@@ -87,12 +97,7 @@ async fn relay(client: WebSocket, agent: AgentSocket) {
             },
             m = arx.next() => match m {
                 Some(Ok(tungstenite::Message::Close(_))) | None | Some(Err(_)) => {
-                    let _ = ctx
-                        .send(Message::Close(Some(CloseFrame {
-                            code: 1000,
-                            reason: "the terminal ended".into(),
-                        })))
-                        .await;
+                    terminal_ended(&mut ctx).await;
                     break;
                 }
                 Some(Ok(m)) => {
@@ -121,12 +126,7 @@ async fn relay(client: WebSocket, agent: AgentSocket) {
                         break;
                     }
                     if ended {
-                        let _ = ctx
-                            .send(Message::Close(Some(CloseFrame {
-                                code: 1000,
-                                reason: "the terminal ended".into(),
-                            })))
-                            .await;
+                        terminal_ended(&mut ctx).await;
                         break;
                     }
                 }

@@ -140,12 +140,7 @@ async fn attach(
         c.role
     };
     let name = q.session.unwrap_or_else(|| "main".into());
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-    {
+    if !cloudos_proto::terminal::valid_session_name(&name) {
         return Err(Problem(
             StatusCode::BAD_REQUEST,
             "bad-request",

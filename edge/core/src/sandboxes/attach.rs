@@ -30,15 +30,6 @@ pub struct AttachTicket {
     pub role: Role,
 }
 
-/// A valid terminal session name: 1–64 letters, digits, `-` or `_`.
-pub fn valid_session(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 /// The spec a provider needs for `row`.
 pub fn spec(app: &App, row: &SandboxRow) -> SandboxSpec {
     SandboxSpec {
@@ -78,7 +69,7 @@ pub async fn authorize(
     q: &AttachQuery,
 ) -> Result<AttachTicket, SandboxesError> {
     let session = q.session.clone().unwrap_or_else(|| "main".into());
-    if !valid_session(&session) {
+    if !cloudos_proto::terminal::valid_session_name(&session) {
         return Err(SandboxesError::BadSession);
     }
     let (row, role) = match &q.share {

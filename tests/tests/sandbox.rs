@@ -28,6 +28,15 @@ async fn a_real_pty_whose_size_follows_the_window() {
         out.contains("43 132"),
         "stty size follows the resize: {out}"
     );
+    // The terminal is the shell's controlling terminal: Ctrl+C interrupts the foreground job.
+    t.type_keys("sleep 30; echo UNINTERRUPTED-$((2*4))\r").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.type_keys("\x03").await;
+    let out = t.run("echo C-$((3+4))", "C-7").await;
+    assert!(
+        !out.contains("UNINTERRUPTED-8"),
+        "Ctrl+C ends the foreground job and the rest of its line: {out}"
+    );
 }
 
 #[tokio::test]

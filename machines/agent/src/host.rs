@@ -276,19 +276,56 @@ fn set_size(master: &impl std::os::fd::AsFd, cols: u16, rows: u16) {
 /// Reads the master on a thread of its own with blocking reads (a PTY reader blocks, and
 /// this is cheaper than readiness polling for every 4 KiB the kernel hands out).
 fn spawn_reader(master: std::os::fd::OwnedFd) -> mpsc::Receiver<Bytes> {
-    use std::io::Read;
     let (tx, rx) = mpsc::channel(64);
     std::thread::spawn(move || {
-        let mut file = std::fs::File::from(master);
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; BATCH_BYTES];
         // EIO once the shell and everything on the PTY exited.
-        while let Ok(n) = file.read(&mut buf) {
-            if n == 0 || tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+        while let Some(n) = read_batch(&master, &mut buf) {
+            if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
                 break;
             }
         }
     });
     rx
+}
+
+/// The most output one frame carries.
+const BATCH_BYTES: usize = 64 * 1024;
+/// A read this large means the program is streaming output rather than echoing keys.
+const BULK_READ: usize = 2048;
+/// How long a streaming read waits for the next piece before sending what it has.
+const BATCH_WAIT: rustix::time::Timespec = rustix::time::Timespec {
+    tv_sec: 0,
+    tv_nsec: 2_000_000,
+};
+
+/// One frame's worth of output: a blocking read, and, when that read shows a stream (the
+/// kernel hands out a PTY's output ≤ 4 KiB at a time), whatever follows within
+/// `BATCH_WAIT`, up to `BATCH_BYTES`. Keystroke echoes are small reads and go out at once;
+/// a stream goes out in 64 KiB frames, so every hop after this one (session, socket, relay,
+/// browser) wakes once per 64 KiB rather than per 4 KiB. `None` at the end of the PTY.
+fn read_batch(master: &std::os::fd::OwnedFd, buf: &mut [u8]) -> Option<usize> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut len = match rustix::io::read(master, &mut buf[..]) {
+        Ok(0) | Err(_) => return None,
+        Ok(n) => n,
+    };
+    let mut last = len;
+    while last >= BULK_READ && buf.len() - len >= BULK_READ {
+        let mut fds = [PollFd::new(master, PollFlags::IN)];
+        if !matches!(poll(&mut fds, Some(&BATCH_WAIT)), Ok(n) if n > 0) {
+            break;
+        }
+        match rustix::io::read(master, &mut buf[len..]) {
+            Ok(n) if n > 0 => {
+                len += n;
+                last = n;
+            }
+            // The end (or an error) is seen again by the next blocking read.
+            _ => break,
+        }
+    }
+    Some(len)
 }
 
 /// Writes keystrokes and sets sizes on a thread of its own: a shell that does not read its
@@ -368,20 +405,7 @@ async fn run(
                 dispatch(out, &mut session, &mut clients, &wtx);
             }
             chunk = output.recv() => match chunk {
-                Some(first) => {
-                    // Take what else is already waiting, so a burst becomes one frame.
-                    let mut data = first;
-                    if let Ok(next) = output.try_recv() {
-                        let mut merged = bytes::BytesMut::from(&data[..]);
-                        merged.extend_from_slice(&next);
-                        while merged.len() < 256 * 1024 {
-                            match output.try_recv() {
-                                Ok(more) => merged.extend_from_slice(&more),
-                                Err(_) => break,
-                            }
-                        }
-                        data = merged.freeze();
-                    }
+                Some(data) => {
                     let out = session.pty_output(data);
                     dispatch(out, &mut session, &mut clients, &wtx);
                 }

@@ -1,7 +1,7 @@
 //! Terminals from the sandbox's own `/dev/pts`. bubblewrap runs this binary inside the
 //! sandbox as `cloudos-agent pty-helper -- <shell…>`: it opens a PTY there, starts the shell on
-//! it, hands the master to the agent over its stdin (a Unix socket) and exits with the shell's
-//! code. The agent then reads and writes that master itself, so one PTY sits between the
+//! it, hands the master to the agent over its stdin (a Unix socket) and becomes the shell
+//! (`exec`). The agent then reads and writes that master itself, so one PTY sits between the
 //! shell and the socket, `tty` names a `/dev/pts` of the sandbox, and nested terminals (tmux)
 //! get theirs from the same place.
 
@@ -61,48 +61,54 @@ pub fn recv_fd(socket: &UnixStream, within: Duration) -> io::Result<OwnedFd> {
     Err(io::Error::other("the sandbox sent no terminal"))
 }
 
-/// The helper's main, inside the sandbox: returns the process exit code.
+/// The helper's main, inside the sandbox: becomes the shell (returns only if that failed,
+/// with the exit code to use).
 pub fn helper_main(shell: &[String]) -> i32 {
     let Some(program) = shell.first() else {
         eprintln!("pty-helper: no shell given");
         return 125;
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("pty-helper: {e}");
-            return 125;
-        }
+    let err = match become_shell(program, &shell[1..]) {
+        Ok(never) => match never {},
+        Err(e) => e,
     };
-    rt.block_on(async {
-        let started = async {
-            // stdin is the agent's socket; a close-on-exec duplicate keeps it from the shell.
-            let control = io::stdin().as_fd().try_clone_to_owned()?;
-            let (pty, pts) = pty_process::open().map_err(io::Error::other)?;
-            let child = pty_process::Command::new(program)
-                .args(&shell[1..])
-                .spawn(pts)
-                .map_err(io::Error::other)?;
-            let master: OwnedFd = pty.into();
-            send_fd(&control, &master)?;
-            Ok::<_, io::Error>(child)
-        };
-        let mut child = match started.await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("pty-helper: {e}");
-                return 125;
-            }
-        };
-        match child.wait().await {
-            Ok(status) => status.code().unwrap_or_else(|| {
-                use std::os::unix::process::ExitStatusExt;
-                128 + status.signal().unwrap_or(0)
-            }),
-            Err(_) => 125,
-        }
-    })
+    eprintln!("pty-helper: {err}");
+    125
+}
+
+/// Opens a PTY, makes its terminal this process's controlling terminal and standard streams,
+/// sends the master to the agent and `exec`s the shell: no process stays behind to wait for
+/// the shell, so an idle terminal costs its shell and nothing more.
+fn become_shell(program: &str, args: &[String]) -> io::Result<std::convert::Infallible> {
+    use rustix::pty::OpenptFlags;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::process::CommandExt;
+    // stdin is the agent's socket; a close-on-exec duplicate keeps it from the shell.
+    let control = io::stdin().as_fd().try_clone_to_owned()?;
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    rustix::pty::grantpt(&master)?;
+    rustix::pty::unlockpt(&master)?;
+    let name = rustix::pty::ptsname(&master, Vec::new())?;
+    let pts: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
+        .open(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.as_bytes()))?
+        .into();
+    // A session of its own (EPERM: it already leads one), with this terminal as its
+    // controlling terminal, so job control and ^C work in the shell.
+    match rustix::process::setsid() {
+        Ok(_) | Err(rustix::io::Errno::PERM) => {}
+        Err(e) => return Err(e.into()),
+    }
+    rustix::process::ioctl_tiocsctty(&pts)?;
+    rustix::stdio::dup2_stdin(&pts)?;
+    rustix::stdio::dup2_stdout(&pts)?;
+    rustix::stdio::dup2_stderr(&pts)?;
+    drop(pts);
+    send_fd(&control, &master)?;
+    drop(master);
+    drop(control);
+    Err(std::process::Command::new(program).args(args).exec())
 }

@@ -21,8 +21,8 @@ use crate::host::{AttachError, SessionHandle, Terminals};
 use crate::isolation::Isolation;
 use crate::session::{ClientId, Frame};
 
-/// Output merged into one message at most (a burst of PTY reads becomes one frame).
-const MERGE_BYTES: usize = 256 * 1024;
+/// Frames written before the socket is flushed, when a client has a backlog.
+const FLUSH_EVERY: usize = 16;
 /// Keeps idle sockets open through proxies and finds dead peers.
 const PING_EVERY: Duration = Duration::from_secs(25);
 
@@ -163,36 +163,27 @@ async fn client(
         tokio::select! {
             frame = frames.recv() => {
                 let Some(first) = frame else { break };
-                // Send what is already queued in one go: consecutive output is merged into one
-                // binary message, and the socket is flushed once.
-                let mut pending = Some(first);
-                let mut merged = bytes::BytesMut::new();
+                // Write what is already queued, then flush once (the reader already made
+                // each frame as large as the burst it came from).
+                let mut next = Some(first);
+                let mut written = 0;
                 let mut stop = false;
-                while let Some(frame) = pending.take() {
-                    match frame {
-                        Frame::Bytes(b) => merged.extend_from_slice(&b),
+                while let Some(frame) = next.take() {
+                    let (msg, exit) = match frame {
+                        Frame::Bytes(b) => (Message::Binary(b), false),
                         Frame::Control(c) => {
-                            if !merged.is_empty() {
-                                let out = Message::Binary(merged.split().freeze());
-                                if tx.feed(out).await.is_err() {
-                                    stop = true;
-                                    break;
-                                }
-                            }
-                            let exit = matches!(c, ServerControl::Exit { .. });
                             let text = serde_json::to_string(&c).expect("control serializes");
-                            if tx.feed(Message::Text(text.into())).await.is_err() || exit {
-                                stop = true;
-                                break;
-                            }
+                            (Message::Text(text.into()), matches!(c, ServerControl::Exit { .. }))
                         }
+                    };
+                    if tx.feed(msg).await.is_err() || exit {
+                        stop = true;
+                        break;
                     }
-                    if merged.len() < MERGE_BYTES {
-                        pending = frames.try_recv().ok();
+                    written += 1;
+                    if written < FLUSH_EVERY {
+                        next = frames.try_recv().ok();
                     }
-                }
-                if !stop && !merged.is_empty() && tx.feed(Message::Binary(merged.freeze())).await.is_err() {
-                    stop = true;
                 }
                 if tx.flush().await.is_err() || stop {
                     break;

@@ -62,7 +62,7 @@ impl Term {
     }
 
     /// The next chunk of terminal output.
-    async fn output(&mut self) -> Result<Vec<u8>> {
+    async fn output(&mut self) -> Result<bytes::Bytes> {
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(120), self.ws.next())
                 .await
@@ -71,12 +71,12 @@ impl Term {
             match (self.proto, msg) {
                 (Proto::CloudOs, Message::Binary(b)) => {
                     self.received += b.len() as u64;
-                    return Ok(b.to_vec());
+                    return Ok(b);
                 }
                 (Proto::Terminado, Message::Text(t)) => {
                     let v: serde_json::Value = serde_json::from_str(&t)?;
                     if v[0] == "stdout" {
-                        let s = v[1].as_str().unwrap_or_default().as_bytes().to_vec();
+                        let s = bytes::Bytes::from(v[1].as_str().unwrap_or_default().to_owned());
                         self.received += s.len() as u64;
                         return Ok(s);
                     }
@@ -86,18 +86,21 @@ impl Term {
         }
     }
 
-    /// Reads until the output ends with `needle` somewhere in the last chunks.
+    /// Reads until `needle` arrives (searching only what is new, so the client stays cheap
+    /// beside the servers it measures).
     async fn until(&mut self, needle: &[u8]) -> Result<()> {
+        let finder = memchr::memmem::Finder::new(needle);
         let mut tail: Vec<u8> = Vec::new();
         loop {
             let chunk = self.output().await?;
-            tail.extend_from_slice(&chunk);
-            if tail.windows(needle.len()).any(|w| w == needle) {
+            // The needle may straddle chunks: keep the last needle-length bytes.
+            tail.extend_from_slice(&chunk[..chunk.len().min(needle.len())]);
+            if finder.find(&tail).is_some() || finder.find(&chunk).is_some() {
                 return Ok(());
             }
-            if tail.len() > 4096 {
-                tail.drain(..tail.len() - 1024);
-            }
+            let keep = needle.len().min(chunk.len());
+            tail.clear();
+            tail.extend_from_slice(&chunk[chunk.len() - keep..]);
         }
     }
 }
@@ -403,11 +406,39 @@ async fn terminado() -> Result<Side> {
     })
 }
 
+/// `bench-terminal --throughput`: only the Cloud OS output throughput, for profiling.
+async fn throughput_only() -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let server = TestServer::native(
+        ServerOptions::default()
+            .env("CLOUDOS_SANDBOX_HOME_MB", 256)
+            .env("CLOUDOS_SANDBOX_CPUS", cores)
+            .env("RUST_LOG", "warn"),
+    );
+    let ws = server.base.replacen("http", "ws", 1);
+    let u = server.new_user("bench").await;
+    let sbx: Sandbox = u.api.post("/sandbox", &json!({})).await.json().await?;
+    let url = format!(
+        "{ws}/terminal/{}/attach?token={}",
+        sbx.id,
+        u.api.token.as_deref().unwrap()
+    );
+    let mut t = Term::connect(&url, Proto::CloudOs).await?;
+    ready(&mut t).await?;
+    for _ in 0..3 {
+        println!("{:.1} MiB/s", throughput_once(&mut t).await?);
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let out = std::env::args()
         .nth(1)
         .context("usage: bench-terminal REPORT.md")?;
+    if out == "--throughput" {
+        return throughput_only().await;
+    }
     let ours = cloudos().await.context("Cloud OS side")?;
     let peer = terminado().await.context("terminado side")?;
     let verdict = |ok: bool| if ok { "met" } else { "missed" };
@@ -432,8 +463,8 @@ Cold start for Cloud OS is a new user's `POST /sandbox` (home image created and 
 made, agent started) through the attach to the first byte of the prompt; for terminado it is a \
 new socket to its first output (a new PTY and shell). Idle memory is the growth of resident \
 memory for {IDLE_SESSIONS} more attached, idle terminals, divided by {IDLE_SESSIONS}; \"with the \
-shell's processes\" adds the shells' processes (bash; for Cloud OS also the bubblewrap and \
-`pty-helper` processes each shell runs under, counted from the sandbox's cgroup).\n",
+shell's processes\" adds the shells' processes (bash; for Cloud OS also the two bubblewrap \
+processes each shell runs under, counted from the sandbox's cgroup).\n",
         ms(percentile(&ours.echo, 0.5)),
         ms(percentile(&ours.echo, 0.99)),
         ms(percentile(&peer.echo, 0.5)),

@@ -1,7 +1,10 @@
 //! A TEST DOUBLE of the Fly Machines API (no emulator of it exists anywhere). It serves the
 //! endpoints the Fly provider uses, checks paths, bodies and the bearer token the way the
 //! public API does, records every call, and "runs" a Machine by starting a real
-//! `cloudos-agent` with the Machine's environment, its volume as a local directory.
+//! `cloudos-agent` with the Machine's environment, its volume as a local directory. Its
+//! "Fly proxy" (the app's public URL) routes each connection by its `fly-force-instance-id`
+//! header to that Machine's agent, and refuses a connection without one, as Fly's does for an
+//! app whose Machines are all sandboxes of different users.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,6 +32,8 @@ struct FakeMachine {
     machine: Machine,
     config: cloudos_fly::MachineConfig,
     agent: Option<Child>,
+    /// Where its agent listens while it runs.
+    port: u16,
 }
 
 #[derive(Default)]
@@ -38,6 +43,8 @@ struct Inner {
     volumes: Vec<Volume>,
     created: Vec<CreateMachine>,
     next: u32,
+    /// The machine each proxied connection went to.
+    routed: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -47,14 +54,12 @@ struct Double {
     token: String,
     /// Where each volume's files live.
     dir: PathBuf,
-    /// The address the agents listen on (the "Fly proxy" URL the edge is given).
-    agent_addr: SocketAddr,
 }
 
 /// The running double.
 pub struct FlyDouble {
     pub url: String,
-    /// What the edge must use as the app's public URL: the agents listen there.
+    /// What the edge must use as the app's public URL: the double's "Fly proxy".
     pub public_url: String,
     double: Double,
     _tmp: tempfile::TempDir,
@@ -64,17 +69,11 @@ impl FlyDouble {
     /// Starts the double for `app`, accepting only `token`.
     pub async fn start(app: &str, token: &str) -> FlyDouble {
         let tmp = tempfile::tempdir().unwrap();
-        let agent_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let double = Double {
             inner: Arc::default(),
             app: app.to_owned(),
             token: token.to_owned(),
             dir: tmp.path().to_owned(),
-            agent_addr: SocketAddr::from(([127, 0, 0, 1], agent_port)),
         };
         let router = Router::new()
             .route(
@@ -97,9 +96,12 @@ impl FlyDouble {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await });
+        let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_addr = proxy.local_addr().unwrap();
+        tokio::spawn(fly_proxy(proxy, double.clone()));
         FlyDouble {
             url: format!("http://{addr}/v1"),
-            public_url: format!("http://{}", double.agent_addr),
+            public_url: format!("http://{proxy_addr}"),
             double,
             _tmp: tmp,
         }
@@ -124,6 +126,11 @@ impl FlyDouble {
             .machines
             .get(id)
             .map(|m| m.machine.state)
+    }
+
+    /// The machine each connection through the "Fly proxy" was routed to.
+    pub fn routed(&self) -> Vec<String> {
+        self.double.inner.lock().unwrap().routed.clone()
     }
 
     /// The number of volumes created.
@@ -178,11 +185,16 @@ impl Double {
             .first()
             .map(|v| self.dir.join(&v.volume))
             .unwrap_or_else(|| self.dir.join("no-volume"));
+        // The double's network: a port of its own instead of 0.0.0.0:7681 in a VM, behind
+        // the double's "Fly proxy"; the volume's directory as the mount.
+        m.port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], m.port));
         let mut cmd = Command::new(crate::agent::agent_bin());
         cmd.envs(&m.config.env)
-            // The double's network: the "proxy" address instead of 0.0.0.0:7681, and the
-            // volume's directory as the mount.
-            .env("CLOUDOS_AGENT_ADDR", self.agent_addr.to_string())
+            .env("CLOUDOS_AGENT_ADDR", addr.to_string())
             .env("CLOUDOS_AGENT_HOME", volume.join("home"))
             .env("CLOUDOS_AGENT_STATE", volume.join("state"))
             .stdout(Stdio::null())
@@ -191,13 +203,69 @@ impl Double {
         // Like the real wait, "started" means the process runs; the agent needs a moment to
         // listen, which the edge's connect retries cover in production (and this wait here).
         for _ in 0..100 {
-            if std::net::TcpStream::connect(self.agent_addr).is_ok() {
+            if std::net::TcpStream::connect(addr).is_ok() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         m.machine.state = MachineState::Started;
         m.machine.instance_id = format!("inst-{}", m.machine.id);
+    }
+}
+
+/// The double's "Fly proxy": reads a request's head, finds the Machine its
+/// `fly-force-instance-id` names, and joins the connection to that Machine's agent (HTTP and
+/// WebSocket alike). Without the header, or for a Machine that is not running, 502.
+async fn fly_proxy(listener: tokio::net::TcpListener, double: Double) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while let Ok((mut conn, _)) = listener.accept().await {
+        let double = double.clone();
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+                match conn.read(&mut buf).await {
+                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => return,
+                }
+            }
+            let text = String::from_utf8_lossy(&head).into_owned();
+            let wanted = text.lines().find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case("fly-force-instance-id")
+                    .then(|| value.trim().to_owned())
+            });
+            let port = {
+                let mut inner = double.inner.lock().unwrap();
+                let port = wanted.as_ref().and_then(|id| {
+                    inner
+                        .machines
+                        .get(id)
+                        .filter(|m| m.agent.is_some())
+                        .map(|m| m.port)
+                });
+                if let (Some(id), Some(_)) = (&wanted, port) {
+                    inner.routed.push(id.clone());
+                }
+                port
+            };
+            let Some(port) = port else {
+                let body = format!("no running machine for fly-force-instance-id {wanted:?}");
+                let res = format!(
+                    "HTTP/1.1 502 Bad Gateway\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(res.as_bytes()).await;
+                return;
+            };
+            let Ok(mut agent) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                return;
+            };
+            if agent.write_all(&head).await.is_ok() {
+                let _ = tokio::io::copy_bidirectional(&mut conn, &mut agent).await;
+            }
+        });
     }
 }
 
@@ -255,6 +323,7 @@ async fn create_machine(
         },
         config: req.config.clone(),
         agent: None,
+        port: 0,
     };
     // A created machine starts at once, as on Fly.
     d.boot(&mut m);

@@ -1,12 +1,16 @@
-//! What only the Worker host has (its Cron Trigger) or lacks (sandboxes). These stories need the local edge, so they
+//! What only the Worker host has: its Cron Trigger, and sandboxes as Fly Machines relayed by
+//! a `fetch` upgrade. These stories need the local edge, so they
 //! are ignored in a plain `cargo test`; `cargo xtask test` starts `wrangler dev` and runs them
 //! with `--ignored` after the API suite (CLOUDOS_TEST_BASE_URL, CLOUDOS_TEST_EDGE_LOG).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cloudos_tests::{expect_problem, pattern, TestServer};
+use cloudos_proto::terminal::{Role, Sandbox, SandboxShare, ServerControl};
+use cloudos_tests::agent::{refused, terminal_url, Term};
+use cloudos_tests::{pattern, TestServer, User};
 use reqwest::StatusCode;
+use serde_json::json;
 
 /// Where the Worker's console lines go (wrangler dev's output).
 fn edge_log() -> PathBuf {
@@ -82,11 +86,82 @@ async fn the_cron_trigger_sweeps_orphaned_blobs_out_of_r2() {
     );
 }
 
+/// Sandboxes on the Worker are Fly Machines: `cargo xtask test` points the Worker at the Fly
+/// API's TEST DOUBLE, whose "Machines" run real agents. The Worker relays the terminal with a
+/// `fetch` upgrade; who may attach is the core's rule, as natively.
 #[tokio::test]
 #[ignore = "needs the local edge: cargo xtask test runs it"]
-async fn the_worker_says_sandboxes_are_not_offered_there() {
+async fn a_terminal_on_the_worker_runs_in_a_fly_machine() {
     let server = TestServer::suite();
-    let u = server.new_user("no-sandbox").await.api;
-    let res = u.post("/sandbox", &serde_json::json!({})).await;
-    expect_problem(res, 503, "/errors/sandboxes-unavailable").await;
+    let ann = server.new_user("edge-term").await;
+    let bob = server.new_user("edge-watch").await;
+    let url = |u: &User, sbx: &Sandbox, extra: &str| {
+        terminal_url(
+            &server.base,
+            u.api.token.as_deref().unwrap(),
+            &sbx.id,
+            extra,
+        )
+    };
+    let res = ann.api.post("/sandbox", &json!({})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sbx: Sandbox = res.json().await.unwrap();
+
+    let mut t = Term::connect(&url(&ann, &sbx, "")).await;
+    let out = t
+        .run(
+            "echo hello > note.txt; cat note.txt; echo E-$((2+3))",
+            "E-5",
+        )
+        .await;
+    assert!(out.contains("hello\r\n"), "{out}");
+    t.resize(100, 30).await;
+    let out = t.run("stty size; echo S-$((3+3))", "S-6").await;
+    assert!(
+        out.contains("30 100"),
+        "a resize reaches the Machine's PTY: {out}"
+    );
+
+    // Bob cannot attach without a share; with one he watches live and cannot type.
+    assert_eq!(refused(&url(&bob, &sbx, "")).await, 404);
+    let share: SandboxShare = ann
+        .api
+        .post(&format!("/sandbox/{}/share", sbx.id), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut watcher = Term::connect(&url(&bob, &sbx, &format!("&share={}", share.token))).await;
+    assert!(matches!(
+        watcher.hello(),
+        Some(ServerControl::Hello {
+            role: Role::Viewer,
+            ..
+        })
+    ));
+    let from = watcher.screen.len();
+    t.run("echo LIVE-$((5*5))", "LIVE-25").await;
+    watcher.expect_from(from, "LIVE-25").await;
+    // A watcher asking for a terminal that is not running: the agent's 404, passed on.
+    let idle = url(&bob, &sbx, &format!("&share={}&session=other", share.token));
+    assert_eq!(refused(&idle).await, 404);
+    t.close().await;
+    watcher.close().await;
+
+    // Stopping destroys the Machine; the next sandbox mounts the same volume as its home.
+    let res = ann.api.delete(&format!("/sandbox/{}", sbx.id)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = ann.api.post("/sandbox", &json!({})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let next: Sandbox = res.json().await.unwrap();
+    assert_ne!(next.id, sbx.id);
+    let mut t = Term::connect(&url(&ann, &next, "")).await;
+    let out = t.run("cat note.txt; echo N-$((4+4))", "N-8").await;
+    assert!(
+        out.contains("hello\r\n"),
+        "the home outlives its Machine: {out}"
+    );
+    t.close().await;
+    let res = ann.api.delete(&format!("/sandbox/{}", next.id)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
 }

@@ -87,6 +87,8 @@ async fn a_sandbox_is_a_machine_with_the_users_volume_as_home() {
     let mut t = Term::connect(&attach_url(&server, &ann, &second.id)).await;
     let out = t.run("cat ~/fly.txt; echo G-$((2+2))", "G-4").await;
     assert!(out.contains("on-fly-21"), "{out}");
+    // Fly's proxy routed each terminal to its own Machine by the instance header.
+    assert_eq!(fly.routed(), ["m0002", "m0003"]);
 
     let calls = fly.calls();
     assert!(

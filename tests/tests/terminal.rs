@@ -208,3 +208,14 @@ async fn bad_requests_get_typed_errors() {
     let anon = server.client().post("/sandbox", &json!({})).await;
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_host_without_sandboxes_says_so() {
+    let server =
+        TestServer::native(ServerOptions::default().env("CLOUDOS_SANDBOX_PROVIDER", "none"));
+    let ann = server.new_user("ann").await;
+    for _ in 0..2 {
+        let res = ann.api.post("/sandbox", &json!({})).await;
+        expect_problem(res, 503, "/errors/sandboxes-unavailable").await;
+    }
+}

@@ -17,8 +17,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   worker-dev [--port PORT]
                    the Worker under `wrangler dev` on 127.0.0.1:PORT (8787) with the local
                    libSQL endpoint; Ctrl-C/SIGTERM stops both
-  test             setup, then every test: unit, API suite, native host, browser, libSQL
+  test [edge]      setup, then every test: unit, API suite, native host, browser, libSQL
                    endpoint, wasm32 check, then the API suite again on the Worker (wrangler dev)
+                   and the Worker's own stories; `edge`: only those on the Worker
   check-wasm       type-check edge/core and edge/worker for wasm32-unknown-unknown
   bench files      benchmark the files API against raw disk reads into BENCHMARKS.md
   bench desktop    the desktop's budgets in headless Chromium into BENCHMARKS.md
@@ -34,7 +35,7 @@ fn main() -> Result<()> {
     match cmd.as_str() {
         "setup" => setup::setup(),
         "run" => run(&args[1..]),
-        "test" => test(),
+        "test" => test(args.get(1).map(String::as_str) == Some("edge")),
         "build" => match args.get(1).map(String::as_str) {
             Some("web") => {
                 setup::setup()?;
@@ -93,7 +94,9 @@ fn run(extra: &[String]) -> Result<()> {
     util::exec(&bin, &args)
 }
 
-fn test() -> Result<()> {
+/// Every suite; with `edge_only`, only the suites on `wrangler dev` (quicker while working
+/// on the Worker).
+fn test(edge_only: bool) -> Result<()> {
     setup::setup()?;
     check_wasm()?;
     // The suites start the real binary and serve the built desktop, so build both first.
@@ -108,25 +111,31 @@ fn test() -> Result<()> {
         "cloudos-agent",
         "--bin",
         "cloudos-agent",
+        "-p",
+        "cloudos-tests",
+        "--bin",
+        "fly-double",
     ])?;
     std::env::set_var("CLOUDOS_TEST_WEB_DIR", &dist);
-    let native = util::cargo_test("", &["test", "--workspace", "--no-fail-fast"], &[]);
+    let native = if edge_only {
+        Ok(())
+    } else {
+        util::cargo_test("", &["test", "--workspace", "--no-fail-fast"], &[])
+    };
     // The same API suite, unchanged, against the Worker under `wrangler dev` (workerd) with
     // the local libSQL endpoint, on fresh state.
     let state = util::target_dir().join(format!("edge-test-{}", std::process::id()));
     let server = util::target_dir().join("debug").join("cloudos");
-    let edge = worker::start(
-        0,
-        &state,
-        &server,
-        &[
-            ("CLOUDOS_DEFAULT_QUOTA_BYTES", "16777216"),
-            // Only the edge stories fire the sweep, after the suite: everything unreferenced
-            // by then is an orphan.
-            ("CLOUDOS_ORPHAN_GRACE_SECS", "0"),
-        ],
-        true,
-    )?;
+    // Sandboxes on the Worker are Fly Machines: here, the Fly API's test double.
+    let fly = worker::FlyDouble::start()?;
+    let mut vars = vec![
+        ("CLOUDOS_DEFAULT_QUOTA_BYTES", "16777216"),
+        // Only the edge stories fire the sweep, after the suite: everything unreferenced
+        // by then is an orphan.
+        ("CLOUDOS_ORPHAN_GRACE_SECS", "0"),
+    ];
+    vars.extend(fly.vars.iter().map(|(k, v)| (*k, v.as_str())));
+    let edge = worker::start(0, &state, &server, &vars, true)?;
     let base = [("CLOUDOS_TEST_BASE_URL", edge.base.as_str())];
     let mut on_edge = util::cargo_test(
         " (API suite on wrangler dev)",
@@ -164,6 +173,7 @@ fn test() -> Result<()> {
         eprintln!("the end of wrangler dev's log:\n{}", edge.log_tail(60));
     }
     drop(edge);
+    drop(fly);
     let _ = std::fs::remove_dir_all(&state);
     native.and(on_edge)
 }

@@ -261,3 +261,66 @@ pub fn dev(args: &[String]) -> Result<()> {
     drop(edge);
     Ok(())
 }
+
+/// The TEST DOUBLE of the Fly Machines API (`tests/src/bin/fly-double.rs`) as a process, so
+/// the Worker under `wrangler dev` runs sandboxes on its "Machines" (real agents). Stops them
+/// when dropped.
+pub struct FlyDouble {
+    /// The variables that point a host at the double.
+    pub vars: Vec<(&'static str, String)>,
+    child: Child,
+}
+
+impl FlyDouble {
+    /// The app and token the double accepts (a token for tests only).
+    const APP: &'static str = "cloudos-sandboxes-edge-test";
+    const TOKEN: &'static str = "FlyV1 fm2_edge_test_token";
+
+    /// Starts `fly-double` (built with the test binaries) with the debug agent.
+    pub fn start() -> Result<FlyDouble> {
+        use std::io::BufRead;
+        let debug = util::target_dir().join("debug");
+        let mut child = Command::new(debug.join("fly-double"))
+            .args([Self::APP, Self::TOKEN])
+            .env("CLOUDOS_AGENT_BIN", debug.join("cloudos-agent"))
+            // Its stdin closing (this process gone) stops it too.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting fly-double")?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().context("fly-double's stdout")?)
+            .read_line(&mut line)?;
+        let urls: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("fly-double said {line:?}"))?;
+        let url = |k: &str| {
+            urls[k]
+                .as_str()
+                .map(str::to_owned)
+                .context("fly-double's urls")
+        };
+        Ok(FlyDouble {
+            vars: vec![
+                ("CLOUDOS_SANDBOX_PROVIDER", "fly".into()),
+                ("FLY_API_TOKEN", Self::TOKEN.into()),
+                ("CLOUDOS_FLY_APP", Self::APP.into()),
+                ("CLOUDOS_FLY_API_URL", url("url")?),
+                ("CLOUDOS_FLY_PUBLIC_URL", url("public_url")?),
+                (
+                    "CLOUDOS_FLY_IMAGE",
+                    "registry.fly.io/cloudos-sandboxes:edge-test".into(),
+                ),
+            ],
+            child,
+        })
+    }
+}
+
+impl Drop for FlyDouble {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}

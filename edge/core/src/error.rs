@@ -158,6 +158,8 @@ impl From<SandboxesError> for ApiError {
             ),
             BadShare => ApiError::new(StatusCode::GONE, "share-expired", detail),
             BadSession => ApiError::bad_request(detail),
+            TerminalNotRunning => ApiError::not_found(detail),
+            Unreachable(_) => ApiError::new(StatusCode::BAD_GATEWAY, "sandbox-unreachable", detail),
             Db(e) => e.into(),
         }
     }

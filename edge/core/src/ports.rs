@@ -262,6 +262,10 @@ pub enum SandboxError {
 pub trait Sandboxes: Send + Sync + 'static {
     /// `local` or `fly` (recorded with the sandbox).
     fn provider(&self) -> &'static str;
+    /// Whether this host offers sandboxes at all.
+    fn available(&self) -> bool {
+        true
+    }
     /// Starts the sandbox's agent, or finds it running; idempotent.
     async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError>;
     /// Stops the agent and everything in the sandbox; the home stays.
@@ -275,6 +279,9 @@ pub struct NoSandboxes;
 impl Sandboxes for NoSandboxes {
     fn provider(&self) -> &'static str {
         "local"
+    }
+    fn available(&self) -> bool {
+        false
     }
     async fn start(&self, _spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError> {
         Err(SandboxError::Unavailable)

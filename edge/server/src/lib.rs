@@ -33,7 +33,7 @@ use tower_http::trace::TraceLayer;
 use crate::blobs::{LocalBlobs, S3Blobs, S3Settings};
 use crate::events::EventHub;
 use crate::meta::LibsqlMeta;
-use crate::sandboxes::{FlySandboxes, LocalSandboxes};
+use crate::sandboxes::{fly_provider, LocalSandboxes};
 use crate::settings::{BlobBackend, SandboxProvider, ServeArgs};
 
 /// The system clock.
@@ -215,7 +215,8 @@ pub async fn serve(
     let local = Arc::new(LocalSandboxes::new(args.sandbox.clone(), &args.data));
     let sandboxes: Arc<dyn cloudos_core::ports::Sandboxes> = match args.sandbox.sandbox_provider {
         SandboxProvider::Local => local.clone(),
-        SandboxProvider::Fly => Arc::new(FlySandboxes::from_args(&args.sandbox)?),
+        SandboxProvider::Fly => Arc::new(fly_provider(&args.sandbox)?),
+        SandboxProvider::None => Arc::new(cloudos_core::ports::NoSandboxes),
     };
     let app = build_app(&args, hub.clone(), sandboxes).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)

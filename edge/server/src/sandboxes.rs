@@ -213,70 +213,17 @@ impl Sandboxes for LocalSandboxes {
     }
 }
 
-/// Sandboxes as Fly Machines (the provider's rules are in `cloudos-fly`).
-pub struct FlySandboxes(pub cloudos_fly::FlyProvider);
-
-impl FlySandboxes {
-    /// The provider from the server's settings; a token is required.
-    pub fn from_args(args: &SandboxArgs) -> anyhow::Result<Self> {
-        let token = args
-            .fly_token
-            .clone()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| anyhow::anyhow!("the fly sandbox provider needs FLY_API_TOKEN"))?;
-        Ok(FlySandboxes(cloudos_fly::FlyProvider::new(
-            cloudos_fly::FlySettings {
-                api_url: args.fly_api_url.clone(),
-                app: args.fly_app.clone(),
-                token,
-                region: args.fly_region.clone(),
-                image: args.fly_image.clone(),
-                memory_mb: args.sandbox_memory_mb as u32,
-                cpus: args.sandbox_cpus.ceil().max(1.0) as u32,
-                volume_gb: args.fly_volume_gb,
-                public_url: args
-                    .fly_public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("https://{}.fly.dev", args.fly_app)),
-            },
-        )))
-    }
-}
-
-fn fly_failed(e: cloudos_fly::FlyError) -> SandboxError {
-    SandboxError::Failed(e.to_string())
-}
-
-#[async_trait]
-impl Sandboxes for FlySandboxes {
-    fn provider(&self) -> &'static str {
-        "fly"
-    }
-
-    async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError> {
-        let e = self
-            .0
-            .start(
-                &spec.id,
-                &spec.user_id,
-                &spec.agent_key_hex,
-                spec.machine_id.as_deref(),
-            )
-            .await
-            .map_err(fly_failed)?;
-        Ok(AgentEndpoint {
-            url: e.url,
-            headers: e.headers,
-            machine_id: Some(e.machine_id),
-        })
-    }
-
-    async fn stop(&self, spec: &SandboxSpec) -> Result<(), SandboxError> {
-        match &spec.machine_id {
-            Some(id) => self.0.stop(id).await.map_err(fly_failed),
-            None => Ok(()),
-        }
-    }
+/// Sandboxes as Fly Machines (the port is implemented in `cloudos-fly`), with the settings
+/// from the environment under the names the Worker reads too; the sandbox's size comes from
+/// this server's own flags.
+pub fn fly_provider(args: &SandboxArgs) -> anyhow::Result<cloudos_fly::FlyProvider> {
+    use cloudos_fly::vars;
+    let settings = cloudos_fly::FlySettings::from_vars(|name| match name {
+        vars::MEMORY_MB => Some(args.sandbox_memory_mb.to_string()),
+        vars::CPUS => Some(args.sandbox_cpus.to_string()),
+        _ => std::env::var(name).ok(),
+    })?;
+    Ok(cloudos_fly::FlyProvider::new(settings))
 }
 
 #[cfg(test)]

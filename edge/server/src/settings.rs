@@ -123,8 +123,10 @@ pub struct ServeArgs {
 pub enum SandboxProvider {
     /// Isolated `cloudos-agent` processes on this machine.
     Local,
-    /// Fly Machines (`--fly-*`).
+    /// Fly Machines (settings from `FLY_API_TOKEN` and `CLOUDOS_FLY_*`, as on the Worker).
     Fly,
+    /// No terminals on this host (`POST /sandbox` answers 503).
+    None,
 }
 
 /// Terminal sandboxes: the local provider's limits, or Fly Machines.
@@ -138,31 +140,6 @@ pub struct SandboxArgs {
         default_value = "local"
     )]
     pub sandbox_provider: SandboxProvider,
-    /// Fly API token (stays with this server; never given to a Machine).
-    #[arg(long, env = "FLY_API_TOKEN", hide_env_values = true)]
-    pub fly_token: Option<String>,
-    /// The Fly app whose Machines run sandboxes.
-    #[arg(long, env = "CLOUDOS_FLY_APP", default_value = "cloudos-sandboxes")]
-    pub fly_app: String,
-    /// Region of new Machines and volumes.
-    #[arg(long, env = "CLOUDOS_FLY_REGION", default_value = "fra")]
-    pub fly_region: String,
-    /// The agent image (see `machines/agent/Dockerfile`).
-    #[arg(
-        long,
-        env = "CLOUDOS_FLY_IMAGE",
-        default_value = "registry.fly.io/cloudos-sandboxes:latest"
-    )]
-    pub fly_image: String,
-    /// The Machines API.
-    #[arg(long, env = "CLOUDOS_FLY_API_URL", default_value = cloudos_fly::MACHINES_API)]
-    pub fly_api_url: String,
-    /// The app's public URL (default `https://<app>.fly.dev`).
-    #[arg(long, env = "CLOUDOS_FLY_PUBLIC_URL")]
-    pub fly_public_url: Option<String>,
-    /// Size of a new home volume, in GB.
-    #[arg(long, env = "CLOUDOS_FLY_VOLUME_GB", default_value_t = 1)]
-    pub fly_volume_gb: u32,
     /// The agent binary (default: `cloudos-agent` next to `cloudos`).
     #[arg(long, env = "CLOUDOS_AGENT_BIN")]
     pub agent_bin: Option<PathBuf>,

@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use cloudos_core::auth::AuthUser;
-use cloudos_core::sandboxes::attach::{authorize, AttachQuery};
+use cloudos_core::sandboxes::attach::{agent_refused, authorize, AttachQuery};
 use cloudos_core::{ApiError, App};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
@@ -37,19 +37,13 @@ async fn attach(
             req.headers_mut().insert(k, v);
         }
     }
-    let (agent, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .map_err(|e| match e {
-            // A watcher asked for a terminal the owner has not started (or that ended).
-            tungstenite::Error::Http(res) if res.status() == 404 => {
-                ApiError::not_found("no such terminal is running in this sandbox")
-            }
-            e => ApiError::new(
-                axum::http::StatusCode::BAD_GATEWAY,
-                "sandbox-unreachable",
-                format!("the sandbox's agent did not answer: {e}"),
-            ),
-        })?;
+    let (agent, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| {
+        let status = match &e {
+            tungstenite::Error::Http(res) => Some(res.status().as_u16()),
+            _ => None,
+        };
+        ApiError::from(agent_refused(status, e))
+    })?;
     Ok(ws.on_upgrade(move |client| relay(client, agent)))
 }
 

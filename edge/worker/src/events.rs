@@ -73,17 +73,8 @@ async fn events_socket(
     Extension(namespace): Extension<ObjectNamespace>,
     req: AxumRequest,
 ) -> AxumResponse {
-    let upgrade = req
-        .headers()
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok());
-    if !upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
-        return ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            "upgrade-required",
-            "this endpoint speaks WebSocket only",
-        )
-        .into_response();
+    if let Err(e) = require_upgrade(&req) {
+        return e.into_response();
     }
     // Worker futures are !Send; the isolate is single-threaded, so this is sound.
     SendFuture::new(async move {
@@ -93,6 +84,22 @@ async fn events_socket(
         }
     })
     .await
+}
+
+/// WebSocket endpoints answer 426 to a request without an upgrade.
+pub fn require_upgrade(req: &AxumRequest) -> std::result::Result<(), ApiError> {
+    let upgrade = req
+        .headers()
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok());
+    if upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UPGRADE_REQUIRED,
+        "upgrade-required",
+        "this endpoint speaks WebSocket only",
+    ))
 }
 
 async fn connect(namespace: &ObjectNamespace, user_id: &str) -> Result<Response> {

@@ -7,12 +7,13 @@ mod body;
 mod events;
 mod meta;
 mod rooms;
+mod terminal;
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
 use cloudos_core::config::Config;
-use cloudos_core::ports::{Clock, Ids, Ports};
+use cloudos_core::ports::{Clock, Ids, Ports, Sandboxes};
 use cloudos_core::App;
 use tower::ServiceExt;
 use worker::{event, Context, Env, HttpRequest, ScheduleContext, ScheduledEvent};
@@ -59,6 +60,17 @@ fn var(env: &Env, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Sandboxes run as Fly Machines when `CLOUDOS_SANDBOX_PROVIDER=fly` (a Worker cannot start
+/// processes); otherwise sandbox calls answer 503.
+fn sandboxes(env: &Env) -> worker::Result<Arc<dyn Sandboxes>> {
+    if var(env, "CLOUDOS_SANDBOX_PROVIDER").as_deref() != Some("fly") {
+        return Ok(Arc::new(cloudos_core::ports::NoSandboxes));
+    }
+    let settings = cloudos_fly::FlySettings::from_vars(|name| var(env, name))
+        .map_err(|e| worker::Error::RustError(format!("sandbox settings: {e}")))?;
+    Ok(Arc::new(cloudos_fly::FlyProvider::new(settings)))
+}
+
 async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
     if let Some(host) = HOST.with(|h| h.borrow().clone()) {
         return Ok(host);
@@ -74,8 +86,7 @@ async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
         clock: Arc::new(JsClock),
         ids,
         events: Arc::new(events::QueuedEvents),
-        // Not offered on the Worker yet (README, "Differences on the Worker").
-        sandboxes: Arc::new(cloudos_core::ports::NoSandboxes),
+        sandboxes: sandboxes(env)?,
     };
     let mut config = Config::with_secret(secret.into_bytes());
     let num = |name: &str| var(env, name).and_then(|v| v.parse::<i64>().ok());
@@ -98,10 +109,12 @@ async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
     app.migrate()
         .await
         .map_err(|e| worker::Error::RustError(format!("migrating the schema: {e}")))?;
-    let router = cloudos_core::router(app.clone()).merge(events::routes(
-        app.clone(),
-        env.durable_object(events::BINDING)?,
-    ));
+    let router = cloudos_core::router(app.clone())
+        .merge(events::routes(
+            app.clone(),
+            env.durable_object(events::BINDING)?,
+        ))
+        .merge(terminal::routes(app.clone()));
     HOST.with(|h| *h.borrow_mut() = Some((app.clone(), router.clone())));
     Ok((app, router))
 }

@@ -152,6 +152,8 @@ pub enum FlyError {
     NotFound,
     #[error("reaching the Machines API: {0}")]
     Http(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 impl From<reqwest::Error> for FlyError {

@@ -7,6 +7,8 @@
 
 mod api;
 mod provider;
+mod sandboxes;
 
 pub use api::*;
 pub use provider::*;
+pub use sandboxes::vars;

@@ -103,3 +103,13 @@ pub async fn authorize(
         role,
     })
 }
+
+/// What a host answers when the agent refused the relay's connection: the HTTP status the
+/// agent gave, if it gave one, and what went wrong. A 404 means the terminal is not running
+/// (viewers never start one); anything else means the sandbox cannot be reached.
+pub fn agent_refused(status: Option<u16>, why: impl std::fmt::Display) -> SandboxesError {
+    match status {
+        Some(404) => SandboxesError::TerminalNotRunning,
+        _ => SandboxesError::Unreachable(why.to_string()),
+    }
+}

@@ -27,6 +27,9 @@ pub async fn create(
     State(app): State<App>,
     user: AuthUser,
 ) -> Result<(StatusCode, Json<Sandbox>), ApiError> {
+    if !app.ports.sandboxes.available() {
+        return Err(SandboxesError::Unavailable.into());
+    }
     if let Some(row) = live(&app, &user.id).await? {
         ensure_running(&app, &row).await?;
         return Ok((StatusCode::OK, Json(row.to_proto())));

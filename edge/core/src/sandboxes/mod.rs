@@ -29,6 +29,11 @@ pub enum SandboxesError {
     BadShare,
     #[error("a terminal name is 1–64 letters, digits, '-' or '_'")]
     BadSession,
+    /// A watcher asked for a terminal the owner has not started (or that ended).
+    #[error("no such terminal is running in this sandbox")]
+    TerminalNotRunning,
+    #[error("the sandbox's agent did not answer: {0}")]
+    Unreachable(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }

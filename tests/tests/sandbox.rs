@@ -207,6 +207,18 @@ async fn exec_returns_exit_codes_output_and_timeouts() {
             ..
         })
     ));
+
+    // Nothing to run is a typed error on both variants.
+    for path in ["/exec", "/exec/stream"] {
+        let res = reqwest::Client::new()
+            .post(format!("{}{path}", agent.base))
+            .bearer_auth(agent.token(Role::Driver))
+            .json(&serde_json::json!({"argv": []}))
+            .send()
+            .await
+            .unwrap();
+        cloudos_tests::expect_problem(res, 400, "/errors/bad-request").await;
+    }
 }
 
 #[tokio::test]

@@ -69,6 +69,8 @@ fn spawn(iso: &Isolation, req: &ExecRequest) -> Result<tokio::process::Child, Ex
     Ok(child)
 }
 
+/// Reads a pipe into chunks that end on a character boundary (events carry text, so a
+/// character split between two reads would otherwise become two U+FFFD).
 fn pump(
     mut r: impl AsyncRead + Unpin + Send + 'static,
     which: Stream,
@@ -76,12 +78,49 @@ fn pump(
 ) {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = r.read(&mut buf).await {
-            if n == 0 || tx.send((which, buf[..n].to_vec())).await.is_err() {
+        let mut carry = Vec::new();
+        loop {
+            let n = match r.read(&mut buf).await {
+                Ok(n) if n > 0 => n,
+                // The end: what is left is sent as it is (lossy if it never completed).
+                _ => {
+                    if !carry.is_empty() {
+                        let _ = tx.send((which, carry)).await;
+                    }
+                    return;
+                }
+            };
+            let mut chunk = std::mem::take(&mut carry);
+            chunk.extend_from_slice(&buf[..n]);
+            carry = split_incomplete_utf8(&mut chunk);
+            if !chunk.is_empty() && tx.send((which, chunk)).await.is_err() {
                 return;
             }
         }
     });
+}
+
+/// Takes an unfinished UTF-8 sequence off the end of `data` and returns it.
+fn split_incomplete_utf8(data: &mut Vec<u8>) -> Vec<u8> {
+    let len = data.len();
+    // A sequence is at most 4 bytes: look back at most 3 for its first byte.
+    for back in 1..=len.min(3) {
+        let b = data[len - back];
+        if b & 0xC0 == 0x80 {
+            continue;
+        }
+        let needs = match b {
+            0xF0.. => 4,
+            0xE0.. => 3,
+            0xC0.. => 2,
+            _ => 1,
+        };
+        if needs > back {
+            return data.split_off(len - back);
+        }
+        break;
+    }
+    Vec::new()
 }
 
 /// Runs the command, sending its output to `events` as it comes and `Exit` last. A reader
@@ -189,4 +228,25 @@ pub async fn run(iso: Arc<Isolation>, req: ExecRequest) -> Result<ExecResponse, 
         }
     }
     Err(ExecError::Spawn(String::from_utf8_lossy(&err).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_incomplete_utf8;
+
+    #[test]
+    fn a_character_split_between_reads_waits_for_its_rest() {
+        let text = "a€😀".as_bytes();
+        for cut in 0..=text.len() {
+            let mut first = text[..cut].to_vec();
+            let mut rest = split_incomplete_utf8(&mut first);
+            assert!(std::str::from_utf8(&first).is_ok(), "cut at {cut}");
+            rest.extend_from_slice(&text[cut..]);
+            first.extend_from_slice(&rest);
+            assert_eq!(first, text);
+        }
+        let mut ascii = b"plain".to_vec();
+        assert!(split_incomplete_utf8(&mut ascii).is_empty());
+        assert_eq!(ascii, b"plain");
+    }
 }

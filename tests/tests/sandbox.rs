@@ -37,6 +37,14 @@ async fn a_real_pty_whose_size_follows_the_window() {
         !out.contains("UNINTERRUPTED-8"),
         "Ctrl+C ends the foreground job and the rest of its line: {out}"
     );
+    // An orphan (its parent gone) is reaped when it exits: no zombies pile up.
+    let out = t
+        .run(
+            "(sleep 0.2 &); sleep 0.8; echo ZOMBIES-$(grep -l '^State:.Z' /proc/[0-9]*/status 2>/dev/null | wc -l)-E$((1+1))",
+            "-E2",
+        )
+        .await;
+    assert!(out.contains("ZOMBIES-0-E2"), "{out}");
 }
 
 #[tokio::test]

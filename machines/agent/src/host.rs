@@ -185,7 +185,7 @@ impl Terminals {
                 "--".to_owned(),
             ];
             inner.extend(self.settings.shell.iter().cloned());
-            let argv = self.isolation.wrap(&inner, None);
+            let argv = self.isolation.wrap_shell(&inner);
             let (ours, theirs) =
                 std::os::unix::net::UnixStream::pair().map_err(|e| spawn_err(&e))?;
             let child = tokio::process::Command::new(&argv[0])

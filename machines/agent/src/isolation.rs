@@ -87,6 +87,17 @@ impl Isolation {
     /// The program and arguments that run `argv` in the sandbox, starting in `cwd` (a path
     /// inside the sandbox; the home when `None`).
     pub fn wrap(&self, argv: &[String], cwd: Option<&str>) -> Vec<String> {
+        self.wrapped(argv, cwd, false)
+    }
+
+    /// Like `wrap` for an interactive shell, which becomes the sandbox's process 1: a shell
+    /// reaps the orphans it adopts, so bubblewrap's own init process per terminal is not
+    /// needed (one process fewer for every open terminal).
+    pub fn wrap_shell(&self, argv: &[String]) -> Vec<String> {
+        self.wrapped(argv, None, true)
+    }
+
+    fn wrapped(&self, argv: &[String], cwd: Option<&str>, as_pid_1: bool) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(cg) = &self.cgroup {
             // Join the cgroup before bubblewrap starts, so nothing of the sandbox runs outside
@@ -105,6 +116,10 @@ impl Isolation {
         }
         if self.bwrap {
             out.extend(self.bwrap_args(cwd));
+            if as_pid_1 {
+                // Before the `--` that ends bubblewrap's options.
+                out.insert(out.len() - 1, "--as-pid-1".to_owned());
+            }
         } else if let Some(cwd) = cwd {
             // Without bubblewrap, `cwd` is a host path; `env -C` changes to it.
             out.extend(["/usr/bin/env".to_owned(), "-C".to_owned(), cwd.to_owned()]);

@@ -463,8 +463,8 @@ Cold start for Cloud OS is a new user's `POST /sandbox` (home image created and 
 made, agent started) through the attach to the first byte of the prompt; for terminado it is a \
 new socket to its first output (a new PTY and shell). Idle memory is the growth of resident \
 memory for {IDLE_SESSIONS} more attached, idle terminals, divided by {IDLE_SESSIONS}; \"with the \
-shell's processes\" adds the shells' processes (bash; for Cloud OS also the two bubblewrap \
-processes each shell runs under, counted from the sandbox's cgroup).\n",
+shell's processes\" adds the shells' processes (bash; for Cloud OS also the bubblewrap \
+process each shell runs under, counted from the sandbox's cgroup).\n",
         ms(percentile(&ours.echo, 0.5)),
         ms(percentile(&ours.echo, 0.99)),
         ms(percentile(&peer.echo, 0.5)),

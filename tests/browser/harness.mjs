@@ -26,9 +26,9 @@ export function newUser() {
   return { name: `Tester ${counter}`, email: `user-${id}@example.com`, password: "correct horse battery" };
 }
 
-/** Creates an account through the API and returns its token. */
-export async function signupApi(user) {
-  const res = await fetch(`${BASE}/auth/signup`, {
+/** Creates an account through the API (of `base`, normally the server under test). */
+export async function signupApi(user, base = BASE) {
+  const res = await fetch(`${base}/auth/signup`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(user),
   });
   if (res.status !== 201) throw new Error(`signup answered ${res.status}: ${await res.text()}`);
@@ -59,8 +59,8 @@ export async function newPage(browser, viewport = { width: 1280, height: 800 }) 
 }
 
 /** Signs in through the login form and waits for the desktop. */
-export async function login(page, user) {
-  await page.goto(`${BASE}/`);
+export async function login(page, user, base = BASE) {
+  await page.goto(`${base}/`);
   await page.fill("input[name=email]", user.email);
   await page.fill("input[name=password]", user.password);
   await page.click("button[type=submit]");
@@ -68,11 +68,11 @@ export async function login(page, user) {
 }
 
 /** A new user, signed in, on the desktop. */
-export async function desktopFor(browser, viewport) {
+export async function desktopFor(browser, viewport, base = BASE) {
   const user = newUser();
-  const token = await signupApi(user);
+  const token = await signupApi(user, base);
   const page = await newPage(browser, viewport);
-  await login(page, user);
+  await login(page, user, base);
   return { page, user, token };
 }
 

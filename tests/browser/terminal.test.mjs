@@ -117,3 +117,20 @@ test("two terminals are two shells, and a stopped sandbox comes back by itself",
   await waitForLine(page, "SAVED", second);
   assert.deepEqual(page.errors, []);
 });
+
+test("On a host without terminals, Terminal says so once instead of retrying", async () => {
+  // A second server started with --sandbox-provider none (tests/tests/browser.rs starts it).
+  const base = process.env.CLOUDOS_BASE_URL_NO_SANDBOXES?.replace(/\/$/, "");
+  assert.ok(base, "CLOUDOS_BASE_URL_NO_SANDBOXES names a server without sandboxes");
+  const { page } = await desktopFor(browser, undefined, base);
+  let asked = 0;
+  page.on("request", (r) => { if (r.method() === "POST" && r.url().endsWith("/sandbox")) asked += 1; });
+  await page.click("[data-app=terminal]");
+  const status = page.locator(`${TERM} .term-status.bad`);
+  await status.waitFor({ timeout: 20000 });
+  assert.match(await status.textContent(), /not available/);
+  // Asking again would not help: no retries follow (they would come within 2 s).
+  await page.waitForTimeout(3000);
+  assert.equal(asked, 1);
+  await shot(page, "23-terminal-unavailable");
+});

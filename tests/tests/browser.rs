@@ -30,6 +30,12 @@ fn web_dist() -> PathBuf {
 fn the_desktop_works_in_chromium() {
     let server =
         TestServer::native(ServerOptions::default().env("CLOUDOS_WEB_DIR", web_dist().display()));
+    // A host that offers no terminals, for the Terminal app's "not available" state.
+    let no_sandboxes = TestServer::native(
+        ServerOptions::default()
+            .env("CLOUDOS_WEB_DIR", web_dist().display())
+            .env("CLOUDOS_SANDBOX_PROVIDER", "none"),
+    );
     let status = Command::new("node")
         .args([
             "--test",
@@ -39,6 +45,7 @@ fn the_desktop_works_in_chromium() {
         ])
         .current_dir(workspace())
         .env("CLOUDOS_BASE_URL", &server.base)
+        .env("CLOUDOS_BASE_URL_NO_SANDBOXES", &no_sandboxes.base)
         .status()
         .expect("running node (installed with the machine; see README)");
     assert!(

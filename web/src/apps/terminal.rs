@@ -165,11 +165,21 @@ pub fn backoff_ms(n: u32) -> u32 {
 }
 
 /// The user's live sandbox (started if needed).
-async fn own_sandbox() -> Result<String, String> {
+/// Why there is no sandbox, and whether asking again may help.
+struct NoSandbox {
+    message: String,
+    retry: bool,
+}
+
+async fn own_sandbox() -> Result<String, NoSandbox> {
     api::post::<_, Sandbox>("/sandbox", &serde_json::json!({}))
         .await
         .map(|s| s.id)
-        .map_err(|e| e.message)
+        .map_err(|e| NoSandbox {
+            // This deployment has no terminals: asking again will not change that.
+            retry: e.kind != "/errors/sandboxes-unavailable",
+            message: e.message,
+        })
 }
 
 /// Connects, pumps frames until the socket ends, and says why it ended.
@@ -292,8 +302,11 @@ async fn run(
             (_, Some(id)) => id.clone(),
             (Target::Own { .. }, None) => match own_sandbox().await {
                 Ok(id) => id,
-                Err(msg) => {
-                    ui.status.set(Status::Failed(msg));
+                Err(NoSandbox { message, retry }) => {
+                    ui.status.set(Status::Failed(message));
+                    if !retry {
+                        break;
+                    }
                     attempt += 1;
                     gloo_timers::future::TimeoutFuture::new(backoff_ms(attempt).max(2000)).await;
                     continue;

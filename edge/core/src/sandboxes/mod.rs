@@ -23,7 +23,7 @@ pub enum SandboxesError {
     AtCapacity { retry_after: u64 },
     #[error("the sandbox provider failed: {0}")]
     Provider(String),
-    #[error("sandboxes are not available on this deployment")]
+    #[error("terminals are not available on this deployment")]
     Unavailable,
     #[error("invalid or expired share link")]
     BadShare,

@@ -275,16 +275,23 @@ fn agent_pid(server_pid: u32) -> Option<u32> {
     })
 }
 
-async fn cloudos() -> Result<Side> {
-    // terminado's shells have no CPU limit: give the sandbox the whole machine too, so the
-    // comparison measures the terminal path rather than the limit (1 core by default).
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let server = TestServer::native(
+/// The server under test. terminado's shells have no CPU limit: the sandbox gets the whole
+/// machine too, so the comparison measures the terminal path rather than the limit.
+fn bench_server() -> TestServer {
+    TestServer::native(
         ServerOptions::default()
             .env("CLOUDOS_SANDBOX_HOME_MB", 256)
-            .env("CLOUDOS_SANDBOX_CPUS", cores)
+            .env("CLOUDOS_SANDBOX_CPUS", cores())
             .env("RUST_LOG", "warn"),
-    );
+    )
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+async fn cloudos() -> Result<Side> {
+    let server = bench_server();
     let ws = server.base.replacen("http", "ws", 1);
     // Cold start: a new user's sandbox (home image made, cgroup, agent, bubblewrap, shell)
     // from POST /sandbox to the first byte of the prompt.
@@ -361,7 +368,7 @@ async fn cloudos() -> Result<Side> {
         network: true,
         memory_mb: 512,
         pids_max: 256,
-        cpus: cores as f64,
+        cpus: cores() as f64,
         ..Default::default()
     });
     let token = direct.token(cloudos_proto::terminal::Role::Driver);
@@ -420,13 +427,7 @@ async fn terminado() -> Result<Side> {
 
 /// `bench-terminal --throughput`: only the Cloud OS output throughput, for profiling.
 async fn throughput_only() -> Result<()> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let server = TestServer::native(
-        ServerOptions::default()
-            .env("CLOUDOS_SANDBOX_HOME_MB", 256)
-            .env("CLOUDOS_SANDBOX_CPUS", cores)
-            .env("RUST_LOG", "warn"),
-    );
+    let server = bench_server();
     let ws = server.base.replacen("http", "ws", 1);
     let u = server.new_user("bench").await;
     let sbx: Sandbox = u.api.post("/sandbox", &json!({})).await.json().await?;

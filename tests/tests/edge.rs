@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use cloudos_proto::terminal::{Role, Sandbox, SandboxShare, ServerControl};
 use cloudos_tests::agent::{refused, terminal_url, Term};
-use cloudos_tests::{pattern, TestServer, User};
+use cloudos_tests::{expect_problem, pattern, TestServer, User};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -122,6 +122,8 @@ async fn a_terminal_on_the_worker_runs_in_a_fly_machine() {
         "a resize reaches the Machine's PTY: {out}"
     );
 
+    let plain = ann.api.get(&format!("/terminal/{}/attach", sbx.id)).await;
+    expect_problem(plain, 426, "/errors/upgrade-required").await;
     // Bob cannot attach without a share; with one he watches live and cannot type.
     assert_eq!(refused(&url(&bob, &sbx, "")).await, 404);
     let share: SandboxShare = ann

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cloudos_tests::agent::refused;
-use cloudos_tests::TestServer;
+use cloudos_tests::{expect_problem, TestServer};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -43,6 +43,13 @@ async fn the_event_socket_pushes_notifications_and_file_changes() {
     let ws_base = server.base.replacen("http", "ws", 1);
 
     assert_eq!(refused(&format!("{ws_base}/events")).await, 401);
+    // A plain HTTP request there is a typed error.
+    expect_problem(
+        ann.api.get("/events").await,
+        426,
+        "/errors/upgrade-required",
+    )
+    .await;
 
     // Two desktops of Ann's (e.g. two browser tabs) both hear about her upload.
     let token = ann.api.token.clone().unwrap();

@@ -196,6 +196,20 @@ async fn bad_requests_get_typed_errors() {
     let (_, sbx) = start_sandbox(&ann).await;
     let bad_name = attach_url(&server, &ann, &sbx.id, "&session=../etc");
     assert_eq!(refused(&bad_name).await, 400);
+    // A bad query is a problem too (checked before the upgrade, so plain HTTP shows it).
+    let bad_since = ann
+        .api
+        .req(
+            reqwest::Method::GET,
+            &format!("/terminal/{}/attach?since=soon", sbx.id),
+        )
+        .header("upgrade", "websocket")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(bad_since, 400, "/errors/bad-request").await;
+    let plain = ann.api.get(&format!("/terminal/{}/attach", sbx.id)).await;
+    expect_problem(plain, 426, "/errors/upgrade-required").await;
     let res = ann
         .api
         .post(

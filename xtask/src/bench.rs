@@ -158,16 +158,7 @@ fn terminado_python() -> Result<std::path::PathBuf> {
 /// idle session and cold start.
 pub fn terminal() -> Result<()> {
     let python = terminado_python()?;
-    let server = build_release_server(&[
-        "-p",
-        "cloudos-agent",
-        "--bin",
-        "cloudos-agent",
-        "-p",
-        "cloudos-tests",
-        "--bin",
-        "bench-terminal",
-    ])?;
+    let server = build_release_server(&["-p", "cloudos-tests", "--bin", "bench-terminal"])?;
     let release = target_dir().join("release");
     let report = target_dir().join("bench-terminal.md");
     let mut cmd = Command::new(release.join("bench-terminal"));

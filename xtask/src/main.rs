@@ -101,21 +101,10 @@ fn test(edge_only: bool) -> Result<()> {
     check_wasm()?;
     // The suites start the real binary and serve the built desktop, so build both first.
     let dist = web::build()?;
-    util::cargo(&[
-        "build",
-        "-p",
-        "cloudos-server",
-        "--bin",
-        "cloudos",
-        "-p",
-        "cloudos-agent",
-        "--bin",
-        "cloudos-agent",
-        "-p",
-        "cloudos-tests",
-        "--bin",
-        "fly-double",
-    ])?;
+    let mut build = vec!["build"];
+    build.extend_from_slice(&util::SERVER_BINS);
+    build.extend_from_slice(&["-p", "cloudos-tests", "--bin", "fly-double"]);
+    util::cargo(&build)?;
     std::env::set_var("CLOUDOS_TEST_WEB_DIR", &dist);
     let native = if edge_only {
         Ok(())

@@ -18,16 +18,23 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
-/// Builds `cloudos` (and any `extra` package/bin pairs) in release mode; returns its path.
+/// The server and the agent it starts for each sandbox (next to it): always built together.
+pub const SERVER_BINS: [&str; 8] = [
+    "-p",
+    "cloudos-server",
+    "--bin",
+    "cloudos",
+    "-p",
+    "cloudos-agent",
+    "--bin",
+    "cloudos-agent",
+];
+
+/// Builds `cloudos` and `cloudos-agent` (and any `extra` package/bin pairs) in release mode;
+/// returns the path of `cloudos`.
 pub fn build_release_server(extra: &[&str]) -> Result<PathBuf> {
-    let mut args = vec![
-        "build",
-        "--release",
-        "-p",
-        "cloudos-server",
-        "--bin",
-        "cloudos",
-    ];
+    let mut args = vec!["build", "--release"];
+    args.extend_from_slice(&SERVER_BINS);
     args.extend_from_slice(extra);
     cargo(&args)?;
     Ok(target_dir().join("release").join("cloudos"))

@@ -241,6 +241,29 @@ where
     }
 }
 
+/// A WebSocket endpoint's request. A plain HTTP request there is 426 problem+json, the same
+/// on every host (put it after `AuthUser`, so a missing token is 401 first).
+pub struct WebSocketRequest;
+
+impl<S: Send + Sync> FromRequestParts<S> for WebSocketRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let upgrade = parts
+            .headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok());
+        if upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+            return Ok(WebSocketRequest);
+        }
+        Err(ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade-required",
+            "this endpoint speaks WebSocket only",
+        ))
+    }
+}
+
 /// Query parameters whose failures are problems.
 pub struct ApiQuery<T>(pub T);
 

@@ -9,6 +9,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use cloudos_core::auth::AuthUser;
+use cloudos_core::error::WebSocketRequest;
 use cloudos_core::ports::Events;
 use cloudos_core::App;
 use tokio::sync::broadcast;
@@ -52,9 +53,10 @@ impl Events for EventHub {
 
 /// `WS /events?token=`: the caller's notifications and file changes as JSON text frames.
 async fn events_socket(
-    ws: WebSocketUpgrade,
     user: AuthUser,
+    _ws: WebSocketRequest,
     Extension(hub): Extension<Arc<EventHub>>,
+    ws: WebSocketUpgrade,
 ) -> Response {
     let rx = hub.subscribe(&user.id);
     ws.on_upgrade(move |socket| relay(socket, rx))

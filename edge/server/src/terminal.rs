@@ -3,11 +3,12 @@
 //! closes at once) and then relays frames both ways.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use cloudos_core::auth::AuthUser;
+use cloudos_core::error::{ApiPath, ApiQuery, WebSocketRequest};
 use cloudos_core::sandboxes::attach::{agent_refused, authorize, AttachQuery};
 use cloudos_core::{ApiError, App};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -18,8 +19,9 @@ type AgentSocket =
 
 async fn attach(
     user: AuthUser,
-    Path(sandbox_id): Path<String>,
-    Query(q): Query<AttachQuery>,
+    _ws: WebSocketRequest,
+    ApiPath(sandbox_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<AttachQuery>,
     State(app): State<App>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {

@@ -5,15 +5,13 @@
 
 use std::cell::RefCell;
 
-use axum::extract::Request as AxumRequest;
 use axum::response::{IntoResponse, Response as AxumResponse};
 use axum::routing::get;
 use axum::{Extension, Router};
 use cloudos_core::auth::AuthUser;
-use cloudos_core::error::ApiError;
+use cloudos_core::error::{ApiError, WebSocketRequest};
 use cloudos_core::ports::Events;
 use cloudos_core::App;
-use http::StatusCode;
 use worker::{
     durable_object, send::SendFuture, DurableObject, Env, Method, ObjectNamespace, Request,
     RequestInit, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
@@ -70,12 +68,9 @@ async fn publish_to(namespace: &ObjectNamespace, user_id: &str, text: String) ->
 /// upgrade; otherwise the socket belongs to the caller's `UserEvents` object.
 async fn events_socket(
     user: AuthUser,
+    _ws: WebSocketRequest,
     Extension(namespace): Extension<ObjectNamespace>,
-    req: AxumRequest,
 ) -> AxumResponse {
-    if let Err(e) = require_upgrade(&req) {
-        return e.into_response();
-    }
     // Worker futures are !Send; the isolate is single-threaded, so this is sound.
     SendFuture::new(async move {
         match connect(&namespace, &user.id).await {
@@ -84,22 +79,6 @@ async fn events_socket(
         }
     })
     .await
-}
-
-/// WebSocket endpoints answer 426 to a request without an upgrade.
-pub fn require_upgrade(req: &AxumRequest) -> std::result::Result<(), ApiError> {
-    let upgrade = req
-        .headers()
-        .get(http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok());
-    if upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::UPGRADE_REQUIRED,
-        "upgrade-required",
-        "this endpoint speaks WebSocket only",
-    ))
 }
 
 async fn connect(namespace: &ObjectNamespace, user_id: &str) -> Result<Response> {

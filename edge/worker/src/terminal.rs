@@ -3,12 +3,12 @@
 //! the client with that socket, so the runtime carries the frames both ways and no code of
 //! ours runs per frame.
 
-use axum::extract::{Path, Query, Request as AxumRequest, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response as AxumResponse};
 use axum::routing::get;
 use axum::Router;
 use cloudos_core::auth::AuthUser;
-use cloudos_core::error::ApiError;
+use cloudos_core::error::{ApiError, ApiPath, ApiQuery, WebSocketRequest};
 use cloudos_core::sandboxes::attach::{agent_refused, authorize, AttachQuery, AttachTicket};
 use cloudos_core::sandboxes::SandboxesError;
 use cloudos_core::App;
@@ -16,14 +16,11 @@ use worker::{send::SendFuture, Fetch, Headers, Request, RequestInit, Response};
 
 async fn attach(
     user: AuthUser,
-    Path(sandbox_id): Path<String>,
-    Query(q): Query<AttachQuery>,
+    _ws: WebSocketRequest,
+    ApiPath(sandbox_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<AttachQuery>,
     State(app): State<App>,
-    req: AxumRequest,
 ) -> AxumResponse {
-    if let Err(e) = crate::events::require_upgrade(&req) {
-        return e.into_response();
-    }
     let ticket = match authorize(&app, &user.id, &sandbox_id, &q).await {
         Ok(t) => t,
         Err(e) => return ApiError::from(e).into_response(),

@@ -273,8 +273,8 @@ fn set_size(master: &impl std::os::fd::AsFd, cols: u16, rows: u16) {
     );
 }
 
-/// Reads the master on a thread of its own with blocking reads (a PTY reader blocks, and
-/// this is cheaper than readiness polling for every 4 KiB the kernel hands out).
+/// Reads the master on a thread of its own with blocking reads (`read_batch`), so a stream
+/// costs the async side one wakeup per frame rather than per 4 KiB the kernel hands out.
 fn spawn_reader(master: std::os::fd::OwnedFd) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(64);
     std::thread::spawn(move || {
@@ -306,9 +306,13 @@ const BATCH_WAIT: rustix::time::Timespec = rustix::time::Timespec {
 /// browser) wakes once per 64 KiB rather than per 4 KiB. `None` at the end of the PTY.
 fn read_batch(master: &std::os::fd::OwnedFd, buf: &mut [u8]) -> Option<usize> {
     use rustix::event::{poll, PollFd, PollFlags};
-    let mut len = match rustix::io::read(master, &mut buf[..]) {
-        Ok(0) | Err(_) => return None,
-        Ok(n) => n,
+    let mut len = loop {
+        match rustix::io::read(master, &mut buf[..]) {
+            // A signal landed on this thread: not the end of the terminal.
+            Err(rustix::io::Errno::INTR) => continue,
+            Ok(0) | Err(_) => return None,
+            Ok(n) => break n,
+        }
     };
     let mut last = len;
     while last >= BULK_READ && buf.len() - len >= BULK_READ {

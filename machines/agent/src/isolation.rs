@@ -115,11 +115,7 @@ impl Isolation {
             ]);
         }
         if self.bwrap {
-            out.extend(self.bwrap_args(cwd));
-            if as_pid_1 {
-                // Before the `--` that ends bubblewrap's options.
-                out.insert(out.len() - 1, "--as-pid-1".to_owned());
-            }
+            out.extend(self.bwrap_args(cwd, as_pid_1));
         } else if let Some(cwd) = cwd {
             // Without bubblewrap, `cwd` is a host path; `env -C` changes to it.
             out.extend(["/usr/bin/env".to_owned(), "-C".to_owned(), cwd.to_owned()]);
@@ -128,7 +124,7 @@ impl Isolation {
         out
     }
 
-    fn bwrap_args(&self, cwd: Option<&str>) -> Vec<String> {
+    fn bwrap_args(&self, cwd: Option<&str>, as_pid_1: bool) -> Vec<String> {
         let s = |x: &str| x.to_owned();
         let mut a = vec![
             s("bwrap"),
@@ -149,6 +145,9 @@ impl Isolation {
         ];
         if !self.network {
             a.push(s("--unshare-net"));
+        }
+        if as_pid_1 {
+            a.push(s("--as-pid-1"));
         }
         // The system, read-only; merged-/usr symlinks stay symlinks.
         for dir in [
@@ -308,6 +307,18 @@ mod tests {
         assert_eq!(binds[0][1], "/data/sandboxes/u1/home");
         assert_eq!(binds[0][2], HOME);
         assert_eq!(&argv[argv.len() - 2..], ["bash", "-l"]);
+    }
+
+    #[test]
+    fn only_a_shell_is_the_sandboxs_process_1() {
+        let options = |argv: Vec<String>| -> Vec<String> {
+            let end = argv.iter().position(|a| a == "--").unwrap();
+            argv[..end].to_vec()
+        };
+        let shell = options(iso(true, false).wrap_shell(&["bash".into()]));
+        assert!(shell.iter().any(|a| a == "--as-pid-1"));
+        let command = options(iso(true, false).wrap(&["ls".into()], None));
+        assert!(!command.iter().any(|a| a == "--as-pid-1"));
     }
 
     #[test]

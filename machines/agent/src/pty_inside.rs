@@ -80,22 +80,12 @@ pub fn helper_main(shell: &[String]) -> i32 {
 /// sends the master to the agent and `exec`s the shell: no process stays behind to wait for
 /// the shell, so an idle terminal costs its shell and nothing more.
 fn become_shell(program: &str, args: &[String]) -> io::Result<std::convert::Infallible> {
-    use rustix::pty::OpenptFlags;
-    use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::process::CommandExt;
     // stdin is the agent's socket; a close-on-exec duplicate keeps it from the shell.
     let control = io::stdin().as_fd().try_clone_to_owned()?;
-    let master =
-        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
-    rustix::pty::grantpt(&master)?;
-    rustix::pty::unlockpt(&master)?;
-    let name = rustix::pty::ptsname(&master, Vec::new())?;
-    let pts: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
-        .open(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.as_bytes()))?
-        .into();
+    // The master is close-on-exec: only the agent keeps it.
+    let (master, pts) = pty_process::blocking::open().map_err(io::Error::other)?;
+    let master = OwnedFd::from(master);
     // A session of its own (EPERM: it already leads one), with this terminal as its
     // controlling terminal, so job control and ^C work in the shell.
     match rustix::process::setsid() {

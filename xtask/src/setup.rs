@@ -2,18 +2,21 @@
 //!
 //! Every step checks first, so a machine with everything present is done in seconds.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use sha2::Digest;
 
-use crate::util::{on_path, output, status};
+use crate::util::{hex, on_path, output, status};
 
 /// Pinned S3 server for the blob tests (newer versions need a newer rustc).
 const S3S_FS_VERSION: &str = "0.14.1";
 /// Debian's Rust with sources, for a wasm32 standard library when rustup lacks the target.
 const WEB_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-22"];
 const WASM_SYSROOT: &str = "/usr/lib/rustlib/wasm32-unknown-unknown/lib";
+/// lld-22's linker; one program for every flavor (rustc passes `-flavor wasm`).
+const DEBIAN_LLD: &str = "/usr/lib/llvm-22/bin/lld";
 /// Debian's Chromium, driven by playwright-core in the browser tests and the desktop bench.
 const BROWSER_PACKAGES: &[&str] = &["chromium"];
 /// Local terminal sandboxes: namespaces (bubblewrap), home images (ext4, loop mounts).
@@ -28,6 +31,24 @@ pub enum WasmToolchain {
 }
 
 impl WasmToolchain {
+    /// How setup's messages name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WasmToolchain::Rustup => "rustup",
+            WasmToolchain::DebianWeb => "Debian (rustc-web, linked into rustup as `web`)",
+        }
+    }
+
+    /// A rustup proxy (`cargo`, `rustc`) that runs this toolchain, whatever cargo runs xtask.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_remove("RUSTC").env_remove("RUSTDOC");
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
     /// Environment for cargo to use this toolchain.
     pub fn env(&self) -> Vec<(String, String)> {
         match self {
@@ -40,7 +61,8 @@ impl WasmToolchain {
 /// Everything the two README commands need.
 pub fn setup() -> Result<()> {
     let started = std::time::Instant::now();
-    wasm_toolchain()?;
+    let wasm = wasm_toolchain()?;
+    prove_wasm_link(&wasm)?;
     cargo_tool("s3s-fs", S3S_FS_VERSION, &["--features", "binary"])?;
     // The CLI must match the wasm-bindgen library the web app links, exactly.
     cargo_tool("wasm-bindgen-cli", &locked_version("wasm-bindgen")?, &[])?;
@@ -68,6 +90,7 @@ pub fn wasm_toolchain() -> Result<WasmToolchain> {
     // rustup's servers are not among the registries this project may download from, so
     // setup never runs `rustup target add`; a developer who did so takes the branch above.
     apt_install(WEB_PACKAGES)?;
+    link_rust_lld()?;
     if !has_wasm_std() {
         build_wasm_std()?;
     }
@@ -81,6 +104,159 @@ pub fn wasm_toolchain() -> Result<WasmToolchain> {
         status(cmd, "rustup toolchain link web /usr")?;
     }
     Ok(WasmToolchain::DebianWeb)
+}
+
+/// Debian's rustc names `rust-lld` as the wasm32 linker and looks for it in its own sysroot,
+/// but no Debian package installs that name: without this link a brand-new machine fails
+/// its first wasm32 link ("linker `rust-lld` not found"; shared/TOOLCHAIN.md).
+fn link_rust_lld() -> Result<()> {
+    let link = debian_rust_lld()?;
+    // `exists` follows the link, so a dangling one is replaced too.
+    if link.exists() {
+        return Ok(());
+    }
+    if !Path::new(DEBIAN_LLD).exists() {
+        bail!("{DEBIAN_LLD} is missing although lld-22 is installed: reinstall lld-22");
+    }
+    if link.symlink_metadata().is_ok() {
+        std::fs::remove_file(&link).with_context(|| format!("removing {}", link.display()))?;
+    }
+    std::fs::create_dir_all(link.parent().expect("a bin directory"))?;
+    std::os::unix::fs::symlink(DEBIAN_LLD, &link)
+        .with_context(|| format!("linking {} to {DEBIAN_LLD}", link.display()))?;
+    eprintln!(
+        "setup: linked {} -> {DEBIAN_LLD} (the wasm32 linker Debian's rustc names)",
+        link.display()
+    );
+    Ok(())
+}
+
+/// Where Debian's rustc looks for `rust-lld`: `<sysroot>/lib/rustlib/<host>/bin/rust-lld`.
+fn debian_rust_lld() -> Result<PathBuf> {
+    let rustc = "/usr/bin/rustc";
+    let sysroot = output(rustc, &["--print", "sysroot"])
+        .with_context(|| format!("{rustc} --print sysroot failed (is rustc-web installed?)"))?;
+    let version = output(rustc, &["-vV"]).with_context(|| format!("{rustc} -vV failed"))?;
+    let host = version
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .with_context(|| format!("{rustc} -vV names no host"))?;
+    Ok(Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(host.trim())
+        .join("bin/rust-lld"))
+}
+
+/// Builds and links a tiny wasm32 `cdylib` (std, fat LTO, panic=abort) through the same
+/// cargo, toolchain and target as the desktop and Worker builds, so a missing piece is
+/// named here and not eight minutes into the first build. The proof is remembered per
+/// toolchain version (a warm run only asks rustc its version).
+fn prove_wasm_link(toolchain: &WasmToolchain) -> Result<()> {
+    let version = toolchain_output(toolchain, "rustc", &["-vV"])
+        .context("the wasm32 toolchain's rustc does not run")?;
+    let key = hex(&sha2::Sha256::digest(format!("{}\n{version}", toolchain.name()))[..8]);
+    let dir = crate::util::target_dir().join("setup");
+    let stamp = dir.join(format!("wasm-link-{key}.ok"));
+    if stamp.exists() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let krate = dir.join("wasm-link-proof");
+    std::fs::create_dir_all(krate.join("src"))?;
+    std::fs::write(krate.join("Cargo.toml"), PROOF_MANIFEST)?;
+    std::fs::write(krate.join("src/lib.rs"), PROOF_LIB)?;
+    let mut cmd = toolchain.command("cargo");
+    cmd.current_dir(&krate)
+        .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
+        .env("CARGO_TARGET_DIR", krate.join("target"))
+        .env_remove("CARGO");
+    let out = cmd
+        .output()
+        .context("starting cargo for the wasm32 link proof")?;
+    let wasm = krate.join("target/wasm32-unknown-unknown/release/wasm_link_proof.wasm");
+    let linked = std::fs::read(&wasm).is_ok_and(|b| b.starts_with(b"\0asm"));
+    if !out.status.success() || !linked {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "setup: the {} toolchain cannot link wasm32: {}\n--- cargo said (last lines) ---\n{}",
+            toolchain.name(),
+            wasm_link_diagnosis(toolchain, &stderr),
+            last_lines(&stderr, 25)
+        );
+    }
+    std::fs::write(&stamp, version)?;
+    eprintln!(
+        "setup: the {} toolchain links wasm32 ({:.1} s; proof kept in {})",
+        toolchain.name(),
+        started.elapsed().as_secs_f64(),
+        stamp.display()
+    );
+    Ok(())
+}
+
+const PROOF_MANIFEST: &str = "[package]
+name = \"wasm-link-proof\"
+version = \"0.0.0\"
+edition = \"2021\"
+[lib]
+crate-type = [\"cdylib\"]
+[profile.release]
+lto = \"fat\"
+panic = \"abort\"
+[workspace]
+";
+
+/// Uses std's allocator and formatting, so the std rlibs are linked too.
+const PROOF_LIB: &str = "#[no_mangle]
+pub extern \"C\" fn proof(n: u32) -> u32 {
+    format!(\"{n}{n}\").len() as u32
+}
+";
+
+/// Names the missing piece from a failed wasm32 link.
+fn wasm_link_diagnosis(toolchain: &WasmToolchain, stderr: &str) -> String {
+    if stderr.contains("linker `rust-lld` not found") {
+        return match toolchain {
+            WasmToolchain::DebianWeb => format!(
+                "the linker `rust-lld` is missing: Debian's rustc looks for it at {} \
+                 (setup links it to {DEBIAN_LLD} from lld-22)",
+                debian_rust_lld().map_or_else(|e| e.to_string(), |p| p.display().to_string())
+            ),
+            WasmToolchain::Rustup => "the linker `rust-lld` is missing from rustup's \
+                 toolchain: reinstall it (`rustup toolchain install stable`)"
+                .into(),
+        };
+    }
+    if stderr.contains("can't find crate for `std`")
+        || stderr.contains("can't find crate for `core`")
+    {
+        return match toolchain {
+            WasmToolchain::DebianWeb => format!(
+                "the wasm32 standard library is missing from {WASM_SYSROOT}: remove that \
+                 directory and run setup again to rebuild it"
+            ),
+            WasmToolchain::Rustup => "rustup's wasm32-unknown-unknown target is incomplete: \
+                 `rustup target remove wasm32-unknown-unknown` and add it again"
+                .into(),
+        };
+    }
+    if stderr.contains("linking with") {
+        return "the linker ran and failed (see its output below)".into();
+    }
+    "the build failed (see cargo's output below)".into()
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Output of a program run under the wasm32 toolchain, if it succeeded.
+fn toolchain_output(toolchain: &WasmToolchain, program: &str, args: &[&str]) -> Option<String> {
+    let out = toolchain.command(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn has_wasm_std() -> bool {

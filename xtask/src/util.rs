@@ -126,6 +126,11 @@ pub fn exec(bin: &Path, args: &[String]) -> Result<()> {
     status(cmd, &bin.display().to_string())
 }
 
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether a program is on PATH.
 pub fn on_path(name: &str) -> bool {
     Command::new("sh")

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::setup;
-use crate::util::{cargo_with, root, status, target_dir};
+use crate::util::{cargo_with, hex, root, status, target_dir};
 
 /// The built desktop's directory.
 pub fn dist_dir() -> PathBuf {
@@ -138,10 +138,6 @@ fn hashed(src: &Path, dist: &Path, stem: &str, ext: &str) -> Result<String> {
     std::fs::write(&to, &bytes)?;
     gzip(&to)?;
     Ok(format!("/assets/{name}"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes `path.gz` next to `path`.

@@ -2,6 +2,7 @@
 //! seconds when all is there); `run` builds and serves; `test` runs every suite.
 
 mod bench;
+mod rehearse;
 mod setup;
 mod util;
 mod web;
@@ -20,6 +21,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   test [edge]      setup, then every test: unit, API suite, native host, browser, libSQL
                    endpoint, wasm32 check, then the API suite again on the Worker (wrangler dev)
                    and the Worker's own stories; `edge`: only those on the Worker
+  rehearse         run the two README commands as on a brand-new machine (root): setup's
+                   packages, tools and caches hidden in a bubblewrap overlay, a fresh clone of
+                   HEAD, an empty build cache; reports how long each command took
   check-wasm       type-check edge/core and edge/worker for wasm32-unknown-unknown
   bench files      benchmark the files API against raw disk reads into BENCHMARKS.md
   bench desktop    the desktop's budgets in headless Chromium into BENCHMARKS.md
@@ -53,6 +57,12 @@ fn main() -> Result<()> {
             web::build()?;
             worker::dev(&args[1..])
         }
+        "rehearse" => match (args.get(1).map(String::as_str), args.get(2)) {
+            (None, _) => rehearse::rehearse(),
+            // Re-entered by the rehearsal inside its overlay.
+            (Some("--inside"), Some(work)) => rehearse::inside(std::path::Path::new(work)),
+            _ => bail!("usage: cargo xtask rehearse"),
+        },
         "check-wasm" => {
             setup::setup()?;
             check_wasm()
@@ -138,6 +148,8 @@ fn test(edge_only: bool) -> Result<()> {
             "desktop_api",
             "--test",
             "events",
+            "--test",
+            "races",
         ],
         &base,
     );

@@ -58,16 +58,22 @@ impl WasmToolchain {
     }
 }
 
+/// Every Debian package setup may install (the rehearsal of a new machine removes them).
+pub const APT_PACKAGES: [&[&str]; 3] = [WEB_PACKAGES, BROWSER_PACKAGES, SANDBOX_PACKAGES];
+/// Every crate setup may `cargo install`.
+pub const CARGO_TOOLS: [&str; 3] = ["s3s-fs", "wasm-bindgen-cli", "worker-build"];
+
 /// Everything the two README commands need.
 pub fn setup() -> Result<()> {
     let started = std::time::Instant::now();
     let wasm = wasm_toolchain()?;
     prove_wasm_link(&wasm)?;
-    cargo_tool("s3s-fs", S3S_FS_VERSION, &["--features", "binary"])?;
+    let [s3s, bindgen, worker_build] = CARGO_TOOLS;
+    cargo_tool(s3s, S3S_FS_VERSION, &["--features", "binary"])?;
     // The CLI must match the wasm-bindgen library the web app links, exactly.
-    cargo_tool("wasm-bindgen-cli", &locked_version("wasm-bindgen")?, &[])?;
+    cargo_tool(bindgen, &locked_version("wasm-bindgen")?, &[])?;
     // Builds the Worker; it must match the `worker` crate in Cargo.lock.
-    cargo_tool("worker-build", &locked_version("worker")?, &[])?;
+    cargo_tool(worker_build, &locked_version("worker")?, &[])?;
     apt_install(BROWSER_PACKAGES)?;
     apt_install(SANDBOX_PACKAGES)?;
     npm_packages()?;

@@ -1,0 +1,268 @@
+//! `cargo xtask rehearse`: the README's two commands as a brand-new machine runs them, on
+//! a machine where setup already ran.
+//!
+//! A green CI on a developer's machine can hide a missing install step, because whatever was
+//! once installed by hand is still there. The rehearsal runs in a bubblewrap mount namespace
+//! where `/usr`, `/etc`, `/var`, `/opt` and the home directory are copy-on-write overlays
+//! (writes vanish with the rehearsal). Inside, it first takes away everything setup installs
+//! and everything a new machine has not downloaded yet, then runs, in a fresh clone of HEAD
+//! with an empty build cache, `cargo xtask run` until the desktop answers and
+//! `cargo xtask test` to the end, and reports how long each took.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::setup;
+use crate::util::{on_path, output, root, status};
+
+/// Where the rehearsal keeps its clone, build output and downloads (on disk, not in RAM).
+const DEFAULT_DIR: &str = "/var/tmp/cloudos-rehearsal";
+/// The machine state a new machine does not have; each becomes a throwaway overlay.
+const OVERLAID: [&str; 4] = ["/usr", "/etc", "/var", "/opt"];
+/// How long the first command may take to serve the desktop.
+const RUN_DEADLINE: Duration = Duration::from_secs(60 * 60);
+
+/// Starts the rehearsal: prepares its directory and re-enters xtask inside bubblewrap.
+pub fn rehearse() -> Result<()> {
+    if output("id", &["-u"]).as_deref().map(str::trim) != Some("0") {
+        bail!("the rehearsal installs Debian packages inside its overlay: run it as root");
+    }
+    setup::apt_install(&["bubblewrap", "git"])?;
+    let dirty = output(
+        "git",
+        &["-C", &root().to_string_lossy(), "status", "--porcelain"],
+    );
+    if dirty.is_some_and(|d| !d.trim().is_empty()) {
+        eprintln!("rehearse: uncommitted changes are not rehearsed (it clones HEAD, as CI does)");
+    }
+    let work = std::env::var_os("CLOUDOS_REHEARSAL_DIR")
+        .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from);
+    if work.exists() {
+        std::fs::remove_dir_all(&work).with_context(|| format!("emptying {}", work.display()))?;
+    }
+    for sub in ["target", "registry", "tmp"] {
+        std::fs::create_dir_all(work.join(sub))?;
+    }
+    let clone = work.join("clone");
+    let mut git = Command::new("git");
+    git.args(["clone", "--quiet"]).arg(root()).arg(&clone);
+    status(git, "git clone")?;
+
+    let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
+    let cargo_home =
+        std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), PathBuf::from);
+    let mut bwrap = Command::new("bwrap");
+    bwrap.args(["--dev-bind", "/", "/"]);
+    for dir in OVERLAID.iter().map(Path::new).chain([home.as_path()]) {
+        bwrap
+            .arg("--overlay-src")
+            .arg(dir)
+            .arg("--tmp-overlay")
+            .arg(dir);
+    }
+    // Bound after the overlays: the rehearsal's own files and downloads go to disk, and the
+    // crate registry starts empty, as on a new machine.
+    bwrap.arg("--bind").arg(&work).arg(&work);
+    bwrap
+        .arg("--bind")
+        .arg(work.join("registry"))
+        .arg(cargo_home.join("registry"));
+    bwrap.arg("--bind").arg(work.join("tmp")).arg("/tmp");
+    // Whatever the commands leave running ends with the rehearsal.
+    bwrap.args(["--unshare-pid", "--proc", "/proc", "--die-with-parent"]);
+    bwrap.arg("--chdir").arg(&clone);
+    bwrap
+        .env("CARGO_TARGET_DIR", work.join("target"))
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .env_remove("RUSTUP_TOOLCHAIN");
+    bwrap
+        .arg("--")
+        .arg(std::env::current_exe()?)
+        .args(["rehearse", "--inside"])
+        .arg(&work);
+    eprintln!(
+        "rehearse: a brand-new machine in a bubblewrap overlay; clone, build output and logs in {}",
+        work.display()
+    );
+    status(bwrap, "the rehearsal")
+}
+
+/// Inside the overlay: forget what setup installed, then run the two commands.
+pub fn inside(work: &Path) -> Result<()> {
+    forget()?;
+    let clone = work.join("clone");
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    eprintln!("rehearse: `cargo xtask run` (serving on {addr} through CLOUDOS_ADDR)");
+    let started = Instant::now();
+    let mut run = Command::new("cargo");
+    run.args(["xtask", "run"])
+        .current_dir(&clone)
+        .env("CLOUDOS_ADDR", &addr)
+        .process_group(0);
+    let mut server = run.spawn().context("starting cargo xtask run")?;
+    let served = wait_for_desktop(&mut server, &addr, started);
+    stop_group(&mut server);
+    let served = served?;
+    eprintln!("rehearse: `cargo xtask run` served the desktop after {served:.0} s");
+
+    let started = Instant::now();
+    let mut test = Command::new("cargo");
+    test.args(["xtask", "test"]).current_dir(&clone);
+    let tested = status(test, "cargo xtask test");
+    let took = started.elapsed().as_secs_f64();
+    match tested {
+        Ok(()) => {
+            eprintln!(
+                "rehearse: on a brand-new machine, `cargo xtask run` served the desktop after \
+                 {served:.0} s and `cargo xtask test` passed in {took:.0} s"
+            );
+            Ok(())
+        }
+        Err(e) => bail!("`cargo xtask test` failed after {took:.0} s: {e}"),
+    }
+}
+
+/// Takes away, inside the overlay, what a brand-new machine does not have.
+fn forget() -> Result<()> {
+    // Packages a new Debian machine always has (priority required or important) stay.
+    let installed: Vec<&str> = setup::APT_PACKAGES
+        .iter()
+        .flat_map(|group| group.iter().copied())
+        .filter(|p| {
+            output("dpkg-query", &["-W", "-f=${Status} ${Priority}", p]).is_some_and(|s| {
+                s.contains("install ok installed")
+                    && !s.ends_with("required")
+                    && !s.ends_with("important")
+            })
+        })
+        .collect();
+    if !installed.is_empty() {
+        eprintln!("rehearse: removing {}", installed.join(" "));
+        let mut purge = Command::new("apt-get");
+        purge
+            .args(["purge", "-y", "-qq", "--autoremove"])
+            .args(&installed)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        status(purge, "apt-get purge")?;
+    }
+    // What setup adds to Debian's Rust outside any package (the wasm32 std, rust-lld), and
+    // the package lists a new machine has not downloaded yet.
+    remove_all(Path::new("/usr/lib/rustlib"))?;
+    for entry in std::fs::read_dir("/var/lib/apt/lists")?.flatten() {
+        if entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    let toolchains = output("rustup", &["toolchain", "list"]).unwrap_or_default();
+    if toolchains
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some("web"))
+    {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["toolchain", "uninstall", "web"]);
+        status(cmd, "rustup toolchain uninstall web")?;
+    }
+    let targets = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if targets
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["target", "remove", "wasm32-unknown-unknown"]);
+        status(cmd, "rustup target remove wasm32-unknown-unknown")?;
+    }
+    let listed = output("cargo", &["install", "--list"]).unwrap_or_default();
+    for tool in setup::CARGO_TOOLS {
+        if listed.lines().any(|l| l.starts_with(&format!("{tool} v"))) {
+            let mut cmd = Command::new("cargo");
+            cmd.args(["uninstall", "--quiet", tool]);
+            status(cmd, &format!("cargo uninstall {tool}"))?;
+        }
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        remove_all(&Path::new(&home).join(".npm"))?;
+    }
+    for (what, gone) in [
+        ("chromium", !on_path("chromium")),
+        ("bwrap", !on_path("bwrap")),
+        ("wasm-bindgen", !setup::cargo_bin("wasm-bindgen").exists()),
+        ("the wasm32 std", !Path::new("/usr/lib/rustlib").exists()),
+    ] {
+        if !gone {
+            bail!("{what} is still present after forgetting: the rehearsal would not be fresh");
+        }
+    }
+    eprintln!("rehearse: the overlay now looks like a brand-new machine");
+    Ok(())
+}
+
+fn remove_all(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until the server answers `/healthz` and serves the desktop's `index.html`.
+fn wait_for_desktop(server: &mut Child, addr: &str, started: Instant) -> Result<f64> {
+    loop {
+        if let Some(st) = server.try_wait()? {
+            bail!("`cargo xtask run` ended ({st}) before serving the desktop");
+        }
+        if get(addr, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+            && get(addr, "/").is_some_and(|r| r.contains("<html"))
+        {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        if started.elapsed() > RUN_DEADLINE {
+            bail!("`cargo xtask run` did not serve the desktop within {RUN_DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// One plain HTTP/1.1 GET; the whole response as text.
+fn get(addr: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    Some(String::from_utf8_lossy(&response).into_owned())
+}
+
+/// Stops a child started in its own process group, with everything it started.
+fn stop_group(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    // procps' kill takes a negative process group id only after `--`.
+    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    let _ = child.wait();
+}

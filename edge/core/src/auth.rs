@@ -11,6 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiJson};
+use crate::ids::UserId;
 use crate::ports::DbError;
 use crate::{rfc3339, stmt, App};
 
@@ -284,7 +285,7 @@ pub async fn me(app: axum::extract::State<App>, user: AuthUser) -> Result<Json<M
 /// The authenticated caller, from `Authorization: Bearer` or `?token=` (WebSockets).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub id: String,
+    pub id: UserId,
 }
 
 impl FromRequestParts<App> for AuthUser {
@@ -314,7 +315,7 @@ impl FromRequestParts<App> for AuthUser {
         if exists.is_empty() {
             return Err(AuthError::Unauthorized("the account no longer exists").into());
         }
-        Ok(AuthUser { id })
+        Ok(AuthUser { id: id.into() })
     }
 }
 

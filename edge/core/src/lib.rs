@@ -11,6 +11,7 @@ pub mod error;
 #[cfg(test)]
 mod fakes;
 pub mod files;
+pub mod ids;
 pub mod metrics;
 pub mod ports;
 pub mod sandboxes;

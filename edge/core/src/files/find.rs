@@ -93,7 +93,7 @@ pub async fn ancestors(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<FileList>, ApiError> {
     let meta = app.ports.meta.as_ref();
-    repo::get(meta, &user.id, &id).await?;
+    repo::get(meta, &user.id, &crate::ids::FileId::from(id.as_str())).await?;
     let rows = meta
         .query(stmt!(
             format!(

@@ -1,24 +1,25 @@
-//! HTTP endpoints of the file tree.
+//! HTTP endpoints of the file tree: each parses, calls one service and maps the answer.
 
 use axum::body::Body;
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cloudos_proto::{CreateFolder, File, FileKind, FileList, PatchFile, Problem, UploadResponse};
+use cloudos_proto::{CreateFolder, File, FileList, PatchFile, Problem, UploadResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
+use super::listing::{self, Reader};
 use super::names::validate_name;
 use super::range::parse_range;
-use super::repo::{self, ensure_folder, name_taken, quota_left, FileRow, FILE_COLS};
-use super::upload::{drain, store_stream, Budget, Stored, DRAIN_LIMIT};
-use super::{changed, signing, FilesError};
+use super::repo::{ensure_folder, name_taken, quota_left};
+use super::upload::{self, store_stream, Budget, NewFile, DRAIN_LIMIT};
+use super::{content, organize, FilesError};
 use crate::auth::AuthUser;
 use crate::desktop::notifications::{notify_logged, NewNotification};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::ports::{DbError, Stmt};
-use crate::{stmt, App};
+use crate::ids::FileId;
+use crate::App;
 
 /// Multipart framing allowance when judging an upload by its Content-Length.
 const MULTIPART_SLACK: u64 = 64 * 1024;
@@ -38,26 +39,8 @@ pub async fn list(
     user: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let meta = app.ports.meta.as_ref();
-    let parent = q.parent.filter(|p| !p.is_empty());
-    ensure_folder(meta, &user.id, parent.as_deref()).await?;
-    // Name order comes from the (user, parent, name) index; folders are moved first here,
-    // which is cheaper than a sort in the database.
-    let rows = meta
-        .query(stmt!(
-            format!(
-                "SELECT {FILE_COLS} FROM files WHERE user_id = ? AND COALESCE(parent_id, '') = ?
-                 ORDER BY name"
-            ),
-            user.id.as_str(),
-            parent.as_deref().unwrap_or("")
-        ))
-        .await?;
-    let (mut items, files): (Vec<File>, Vec<File>) = rows
-        .into_iter()
-        .map(|r| repo::row_to_file(r).file)
-        .partition(|f| f.kind == FileKind::Folder);
-    items.extend(files);
+    let parent = q.parent.filter(|p| !p.is_empty()).map(FileId::from);
+    let items = listing::list(&app, &user.id, parent.as_ref()).await?;
     // Serialize into a buffer sized for the whole answer instead of growing it.
     let mut body = Vec::with_capacity(64 + items.len() * 384);
     serde_json::to_writer(&mut body, &FileList { items }).map_err(ApiError::internal)?;
@@ -72,37 +55,9 @@ pub async fn create_folder(
     user: AuthUser,
     ApiJson(req): ApiJson<CreateFolder>,
 ) -> Result<(StatusCode, Json<File>), ApiError> {
-    validate_name(&req.name)?;
-    let meta = app.ports.meta.as_ref();
-    let parent = req.parent_id.filter(|p| !p.is_empty());
-    ensure_folder(meta, &user.id, parent.as_deref()).await?;
-    let id = app.ports.ids.new_id();
-    let now = app.now_ms();
-    let insert = stmt!(
-        "INSERT INTO files (id, user_id, parent_id, name, kind, size, version, created_at, updated_at)
-         VALUES (?, ?, ?, ?, 'folder', 0, 1, ?, ?)",
-        id.as_str(), user.id.as_str(), parent.as_deref(), req.name.as_str(), now, now
-    );
-    insert_or_conflict(&app, insert, &req.name).await?;
-    let folder = repo::get(meta, &user.id, &id).await?.file;
-    changed(&app, &user.id, parent.as_deref());
+    let parent = req.parent_id.filter(|p| !p.is_empty()).map(FileId::from);
+    let folder = organize::create_folder(&app, &user.id, parent.as_ref(), &req.name).await?;
     Ok((StatusCode::CREATED, Json(folder)))
-}
-
-async fn insert_or_conflict(app: &App, insert: Stmt, name: &str) -> Result<(), FilesError> {
-    match app.ports.meta.execute(insert).await {
-        Ok(_) => Ok(()),
-        Err(DbError::Constraint(_)) => Err(FilesError::NameTaken(name.to_owned())),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// A file part that is stored and waits for its row.
-struct Staged {
-    id: String,
-    name: String,
-    mime: String,
-    stored: Stored,
 }
 
 /// `POST /files` (multipart: optional `parent_id` first, then one or more `file` parts)
@@ -125,8 +80,8 @@ pub async fn upload(
             return Err(e.into());
         }
     }
-    let mut parent: Option<String> = None;
-    let mut staged: Vec<Staged> = Vec::new();
+    let mut parent: Option<FileId> = None;
+    let mut staged: Vec<NewFile> = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
         match field.name() {
             Some("parent_id") => {
@@ -137,8 +92,8 @@ pub async fn upload(
                     .into());
                 }
                 let value = field.text().await.map_err(bad_multipart)?;
-                parent = Some(value).filter(|v| !v.is_empty());
-                ensure_folder(meta, &user.id, parent.as_deref()).await?;
+                parent = Some(value).filter(|v| !v.is_empty()).map(FileId::from);
+                ensure_folder(meta, &user.id, parent.as_ref()).await?;
             }
             Some("file") => {
                 let name = field
@@ -148,7 +103,7 @@ pub async fn upload(
                     })?
                     .to_owned();
                 validate_name(&name)?;
-                if name_taken(meta, &user.id, parent.as_deref(), &name).await?
+                if name_taken(meta, &user.id, parent.as_ref(), &name).await?
                     || staged.iter().any(|s| s.name == name)
                 {
                     return Err(FilesError::NameTaken(name).into());
@@ -163,12 +118,7 @@ pub async fn upload(
                     store_stream(app.ports.blobs.as_ref(), &mut field, Budget { quota, used })
                         .await?;
                 used += stored.size;
-                staged.push(Staged {
-                    id: app.ports.ids.new_id(),
-                    name,
-                    mime,
-                    stored,
-                });
+                staged.push(NewFile { name, mime, stored });
             }
             _ => {}
         }
@@ -176,32 +126,7 @@ pub async fn upload(
     if staged.is_empty() {
         return Err(FilesError::BadUpload("no `file` part in the form".into()).into());
     }
-    let now = app.now_ms();
-    let inserts = staged
-        .iter()
-        .map(|s| {
-            stmt!(
-                "INSERT INTO files (id, user_id, parent_id, name, kind, size, mime, version, blob_key, checksum, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, 'file', ?, ?, 1, ?, ?, ?, ?)",
-                s.id.as_str(), user.id.as_str(), parent.as_deref(), s.name.as_str(), s.stored.size,
-                s.mime.as_str(), s.stored.sha256.as_str(), s.stored.sha256.as_str(), now, now
-            )
-        })
-        .collect();
-    // All rows or none; blobs of a refused batch are left to the orphan sweep.
-    match meta.batch(inserts).await {
-        Ok(_) => {}
-        Err(DbError::Constraint(_)) => {
-            let names: Vec<_> = staged.iter().map(|s| s.name.as_str()).collect();
-            return Err(FilesError::NameTaken(names.join(", ")).into());
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let mut files = Vec::with_capacity(staged.len());
-    for s in &staged {
-        files.push(repo::get(meta, &user.id, &s.id).await?.file);
-    }
-    changed(&app, &user.id, parent.as_deref());
+    let files = upload::create_files(&app, &user.id, parent.as_ref(), staged).await?;
     let (title, body) = match files.as_slice() {
         [one] => ("Upload finished".to_owned(), one.name.clone()),
         many => (
@@ -279,22 +204,14 @@ pub async fn get_file(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<GetQuery>,
 ) -> Result<Json<File>, ApiError> {
-    let mut file = repo::get(app.ports.meta.as_ref(), &user.id, &id)
-        .await?
-        .file;
-    if file.kind == FileKind::File {
-        let ttl = q
-            .url_ttl
-            .unwrap_or(app.config.download_ttl_secs)
-            .clamp(1, app.config.download_ttl_secs);
-        let expires = app.now_ms() / 1000 + ttl;
-        let sig = signing::sign(&app.config.secret, &file.id, expires);
-        file.download_url = Some(format!(
-            "{}/files/{}/content?expires={expires}&sig={sig}",
-            crate::origin(&headers),
-            file.id
-        ));
-    }
+    let file = listing::get_with_download_url(
+        &app,
+        &user.id,
+        &FileId::from(id),
+        &crate::origin(&headers),
+        q.url_ttl,
+    )
+    .await?;
     Ok(Json(file))
 }
 
@@ -318,31 +235,25 @@ pub async fn download(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<SignedQuery>,
 ) -> Result<Response, ApiError> {
-    let meta = app.ports.meta.as_ref();
-    let row = match (q.sig.as_deref(), q.expires) {
-        (Some(sig), Some(expires)) => {
-            signing::verify(&app.config.secret, &id, expires, sig, app.now_ms() / 1000)?;
-            let rows = meta
-                .query(stmt!(
-                    format!("SELECT {FILE_COLS} FROM files WHERE id = ?"),
-                    id.as_str()
-                ))
-                .await?;
-            rows.into_iter()
-                .next()
-                .map(repo::row_to_file)
-                .ok_or(FilesError::NotFound)?
+    let id = FileId::from(id);
+    let owner;
+    let reader = match (q.sig.as_deref(), q.expires) {
+        (Some(sig), Some(expires)) => Reader::Signed { expires, sig },
+        _ => {
+            owner = user?;
+            Reader::Owner(&owner.id)
         }
-        _ => repo::get(meta, &user?.id, &id).await?,
     };
-    serve_content(&app, row, &headers).await
+    let (file, blob_key) = listing::readable(&app, reader, &id).await?;
+    serve_content(&app, file, &blob_key, &headers).await
 }
 
-async fn serve_content(app: &App, row: FileRow, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let FileRow { file, blob_key } = row;
-    let Some(blob_key) = blob_key.filter(|_| file.kind == FileKind::File) else {
-        return Err(FilesError::BadUpload("a folder has no content".into()).into());
-    };
+async fn serve_content(
+    app: &App,
+    file: File,
+    blob_key: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let etag = format!("\"{}\"", file.version);
     let mut res_headers = HeaderMap::new();
     res_headers.insert(
@@ -377,24 +288,24 @@ async fn serve_content(app: &App, row: FileRow, headers: &HeaderMap) -> Result<R
         res_headers.insert(header::CONTENT_DISPOSITION, v);
     }
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let range = parse_range(range_header, file.size)?;
-    let (status, len, blob_range) = match range {
-        Some(r) => {
-            let v = format!("bytes {}-{}/{}", r.offset, r.offset + r.len - 1, file.size);
+    let range = parse_range(range_header, file.size)?.map(|r| (r.offset, r.len));
+    let size = file.size;
+    let content = listing::open(app, file, blob_key, range).await?;
+    let (status, len) = match content.range {
+        Some((offset, len)) => {
+            let v = format!("bytes {}-{}/{size}", offset, offset + len - 1);
             res_headers.insert(
                 header::CONTENT_RANGE,
                 HeaderValue::from_str(&v).expect("ascii"),
             );
-            (StatusCode::PARTIAL_CONTENT, r.len, Some((r.offset, r.len)))
+            (StatusCode::PARTIAL_CONTENT, len)
         }
-        None => (StatusCode::OK, file.size, None),
+        None => (StatusCode::OK, size),
     };
     res_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    let body = if len == 0 {
-        Body::empty()
-    } else {
-        let stream = app.ports.blobs.get(&blob_key, blob_range).await?;
-        Body::from_stream(stream.map(|chunk| chunk.map_err(std::io::Error::other)))
+    let body = match content.bytes {
+        None => Body::empty(),
+        Some(stream) => Body::from_stream(stream.map(|chunk| chunk.map_err(std::io::Error::other))),
     };
     Ok((status, res_headers, body).into_response())
 }
@@ -427,56 +338,21 @@ pub async fn replace_content(
     ApiPath(id): ApiPath<String>,
     body: Body,
 ) -> Result<Json<File>, ApiError> {
-    let meta = app.ports.meta.as_ref();
     let given = headers
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_version)
         .ok_or(FilesError::IfMatchRequired)?;
-    let current = repo::get(meta, &user.id, &id).await?.file;
-    if current.kind != FileKind::File {
-        return Err(FilesError::BadUpload("a folder has no content".into()).into());
-    }
-    if current.version != given {
-        return Err(FilesError::Stale {
-            current: current.version,
-            given,
-        }
-        .into());
-    }
-    let (quota, used) = quota_left(meta, &user.id).await?;
-    // The old content is replaced, so its bytes count as free for the new one.
-    let budget = Budget {
-        quota,
-        used: used.saturating_sub(current.size),
-    };
     let mut body = body.into_data_stream();
-    if let Some(len) = content_length(&headers) {
-        if let Err(e) = budget.check(len) {
-            drain(body, DRAIN_LIMIT).await;
-            return Err(e.into());
-        }
-    }
-    let stored = store_stream(app.ports.blobs.as_ref(), &mut body, budget).await?;
-    let updated = meta
-        .execute(stmt!(
-            "UPDATE files SET size = ?, blob_key = ?, checksum = ?, version = version + 1, updated_at = ?
-             WHERE id = ? AND user_id = ? AND version = ?",
-            stored.size, stored.sha256.as_str(), stored.sha256.as_str(), app.now_ms(),
-            id.as_str(), user.id.as_str(), given
-        ))
-        .await?;
-    if updated == 0 {
-        // Someone saved in between; the new blob is left to the orphan sweep.
-        let now = repo::get(meta, &user.id, &id).await?.file;
-        return Err(FilesError::Stale {
-            current: now.version,
-            given,
-        }
-        .into());
-    }
-    let file = repo::get(meta, &user.id, &id).await?.file;
-    changed(&app, &user.id, file.parent_id.as_deref());
+    let file = content::save_content(
+        &app,
+        &user.id,
+        &FileId::from(id),
+        given,
+        &mut body,
+        content_length(&headers),
+    )
+    .await?;
     Ok(Json(file))
 }
 
@@ -489,36 +365,14 @@ pub async fn patch(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PatchFile>,
 ) -> Result<Json<File>, ApiError> {
-    let meta = app.ports.meta.as_ref();
-    let current = repo::get(meta, &user.id, &id).await?.file;
-    let name = req.name.unwrap_or_else(|| current.name.clone());
-    validate_name(&name)?;
-    let parent = match req.parent_id {
-        None => current.parent_id.clone(),
-        Some(p) => p.filter(|p| !p.is_empty()),
+    let change = organize::Change {
+        name: req.name,
+        parent: req
+            .parent_id
+            .map(|p| p.filter(|p| !p.is_empty()).map(FileId::from)),
     };
-    if parent != current.parent_id {
-        ensure_folder(meta, &user.id, parent.as_deref()).await?;
-        if let Some(target) = parent.as_deref() {
-            if repo::is_ancestor_or_self(meta, &id, target).await? {
-                return Err(FilesError::IntoOwnSubtree.into());
-            }
-        }
-    }
-    let update = stmt!(
-        "UPDATE files SET name = ?, parent_id = ?, updated_at = ? WHERE id = ? AND user_id = ?",
-        name.as_str(),
-        parent.as_deref(),
-        app.now_ms(),
-        id.as_str(),
-        user.id.as_str()
-    );
-    insert_or_conflict(&app, update, &name).await?;
-    changed(&app, &user.id, current.parent_id.as_deref());
-    if parent != current.parent_id {
-        changed(&app, &user.id, parent.as_deref());
-    }
-    Ok(Json(repo::get(meta, &user.id, &id).await?.file))
+    let file = organize::rename_or_move(&app, &user.id, &FileId::from(id), change).await?;
+    Ok(Json(file))
 }
 
 /// `DELETE /files/:id` (folders recursively)
@@ -529,29 +383,7 @@ pub async fn delete(
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let parent = repo::get(app.ports.meta.as_ref(), &user.id, &id)
-        .await?
-        .file
-        .parent_id;
-    let deleted = app
-        .ports
-        .meta
-        .execute(stmt!(
-            "WITH RECURSIVE tree(id) AS (
-                 SELECT id FROM files WHERE id = ? AND user_id = ?
-                 UNION ALL
-                 SELECT f.id FROM files f JOIN tree ON f.parent_id = tree.id
-             )
-             DELETE FROM files WHERE id IN (SELECT id FROM tree)",
-            id.as_str(),
-            user.id.as_str()
-        ))
-        .await?;
-    if deleted == 0 {
-        return Err(FilesError::NotFound.into());
-    }
-    changed(&app, &user.id, parent.as_deref());
-    // Blobs no row references any more are removed by the orphan sweep.
+    organize::delete(&app, &user.id, &FileId::from(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

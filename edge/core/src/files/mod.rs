@@ -1,24 +1,33 @@
 //! The user's private file tree: folders, uploads, downloads, edits, moves and deletes.
 
+//!
+//! The services here (`listing`, `content`, `upload`, `organize`) hold every rule and are
+//! what anything acting for a user calls: the HTTP handlers, and later rooms, the sandbox
+//! sync, the copilot's tools and deploys.
+
+pub mod content;
 pub mod find;
 pub mod handlers;
+pub mod listing;
 pub mod names;
+pub mod organize;
 pub mod range;
 mod repo;
 pub mod signing;
 pub mod upload;
 
-pub use repo::{file_by_id, used_bytes};
+pub use repo::used_bytes;
 
+use crate::ids::{FileId, UserId};
 use crate::ports::{BlobError, DbError};
 use crate::App;
 
 /// Tells the user's open desktops that a folder's listing changed.
-pub(crate) fn changed(app: &App, user_id: &str, parent_id: Option<&str>) {
+pub(crate) fn changed(app: &App, who: &UserId, parent: Option<&FileId>) {
     app.ports.events.publish(
-        user_id,
+        who.as_str(),
         &cloudos_proto::Event::FilesChanged {
-            parent_id: parent_id.map(str::to_owned),
+            parent_id: parent.map(|p| p.as_str().to_owned()),
         },
     );
 }

@@ -3,6 +3,7 @@
 use cloudos_proto::{File, FileKind};
 
 use super::FilesError;
+use crate::ids::{FileId, UserId};
 use crate::ports::{MetaStore, Row, Value};
 use crate::{rfc3339, stmt};
 
@@ -42,21 +43,25 @@ pub(crate) fn row_to_file(mut row: Row) -> FileRow {
     }
 }
 
-/// A file or folder of `user_id` (someone else's is [`FilesError::NotFound`]).
-pub async fn file_by_id(meta: &dyn MetaStore, user_id: &str, id: &str) -> Result<File, FilesError> {
-    Ok(get(meta, user_id, id).await?.file)
+/// A file or folder of `who` (someone else's is [`FilesError::NotFound`]).
+pub(crate) async fn get_file(
+    meta: &dyn MetaStore,
+    who: &UserId,
+    id: &FileId,
+) -> Result<File, FilesError> {
+    Ok(get(meta, who, id).await?.file)
 }
 
 pub(crate) async fn get(
     meta: &dyn MetaStore,
-    user_id: &str,
-    id: &str,
+    who: &UserId,
+    id: &FileId,
 ) -> Result<FileRow, FilesError> {
     let rows = meta
         .query(stmt!(
             format!("SELECT {FILE_COLS} FROM files WHERE id = ? AND user_id = ?"),
             id,
-            user_id
+            who
         ))
         .await?;
     rows.into_iter()
@@ -68,11 +73,11 @@ pub(crate) async fn get(
 /// Checks that `parent` is one of the user's folders (`None` is the root).
 pub(crate) async fn ensure_folder(
     meta: &dyn MetaStore,
-    user_id: &str,
-    parent: Option<&str>,
+    who: &UserId,
+    parent: Option<&FileId>,
 ) -> Result<(), FilesError> {
     if let Some(id) = parent {
-        if get(meta, user_id, id).await?.file.kind != FileKind::Folder {
+        if get(meta, who, id).await?.file.kind != FileKind::Folder {
             return Err(FilesError::NotAFolder);
         }
     }
@@ -82,15 +87,15 @@ pub(crate) async fn ensure_folder(
 /// Whether `name` is taken among the children of `parent`.
 pub(crate) async fn name_taken(
     meta: &dyn MetaStore,
-    user_id: &str,
-    parent: Option<&str>,
+    who: &UserId,
+    parent: Option<&FileId>,
     name: &str,
 ) -> Result<bool, FilesError> {
     let rows = meta
         .query(stmt!(
             "SELECT 1 FROM files WHERE user_id = ? AND COALESCE(parent_id, '') = ? AND name = ?",
-            user_id,
-            parent.unwrap_or(""),
+            who,
+            parent.map_or("", FileId::as_str),
             name
         ))
         .await?;
@@ -98,11 +103,11 @@ pub(crate) async fn name_taken(
 }
 
 /// Bytes the user's files take.
-pub async fn used_bytes(meta: &dyn MetaStore, user_id: &str) -> Result<u64, FilesError> {
+pub async fn used_bytes(meta: &dyn MetaStore, who: &UserId) -> Result<u64, FilesError> {
     let rows = meta
         .query(stmt!(
             "SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = ?",
-            user_id
+            who
         ))
         .await?;
     Ok(rows.first().map_or(0, |r| r.int(0)) as u64)
@@ -111,33 +116,12 @@ pub async fn used_bytes(meta: &dyn MetaStore, user_id: &str) -> Result<u64, File
 /// The user's quota and what is left of it.
 pub(crate) async fn quota_left(
     meta: &dyn MetaStore,
-    user_id: &str,
+    who: &UserId,
 ) -> Result<(u64, u64), FilesError> {
     let rows = meta
-        .query(stmt!("SELECT quota_bytes FROM users WHERE id = ?", user_id))
+        .query(stmt!("SELECT quota_bytes FROM users WHERE id = ?", who))
         .await?;
     let quota = rows.first().map_or(0, |r| r.int(0)) as u64;
-    let used = used_bytes(meta, user_id).await?;
+    let used = used_bytes(meta, who).await?;
     Ok((quota, used))
-}
-
-/// Whether `ancestor` is `node` or one of its ancestors.
-pub(crate) async fn is_ancestor_or_self(
-    meta: &dyn MetaStore,
-    ancestor: &str,
-    node: &str,
-) -> Result<bool, FilesError> {
-    let rows = meta
-        .query(stmt!(
-            "WITH RECURSIVE up(id, parent_id) AS (
-                 SELECT id, parent_id FROM files WHERE id = ?
-                 UNION ALL
-                 SELECT f.id, f.parent_id FROM files f JOIN up ON f.id = up.parent_id
-             )
-             SELECT 1 FROM up WHERE id = ? LIMIT 1",
-            node,
-            ancestor
-        ))
-        .await?;
-    Ok(!rows.is_empty())
 }

@@ -4,8 +4,14 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
-use super::FilesError;
-use crate::ports::{BlobError, BlobStore, BlobUpload};
+use cloudos_proto::File;
+
+use super::organize::PARENT_IS_FOLDER;
+use super::repo::{self, ensure_folder, quota_left};
+use super::{changed, FilesError};
+use crate::ids::{FileId, UserId};
+use crate::ports::{BlobError, BlobStore, BlobUpload, DbError, Value};
+use crate::App;
 
 /// How many bytes an upload may still store.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +114,115 @@ where
         upload.write(chunk).await?;
     }
     Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// A file whose content is stored and that waits for its row.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub name: String,
+    pub mime: String,
+    pub stored: Stored,
+}
+
+/// Adds stored files to `parent` (`None`: the root): all of them or none. The quota and
+/// the parent are checked in the same statement that adds the rows, so uploads racing each
+/// other never store more than the quota together, and a folder deleted meanwhile gets no
+/// files. Blobs of a refused batch are left to the orphan sweep.
+pub async fn create_files(
+    app: &App,
+    who: &UserId,
+    parent: Option<&FileId>,
+    files: Vec<NewFile>,
+) -> Result<Vec<File>, FilesError> {
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let meta = app.ports.meta.as_ref();
+    let now = app.now_ms();
+    let total: u64 = files.iter().map(|f| f.stored.size).sum();
+    let ids: Vec<FileId> = files
+        .iter()
+        .map(|_| FileId::from(app.ports.ids.new_id()))
+        .collect();
+    let rows = vec!["(?, ?, ?, ?, ?)"; files.len()].join(", ");
+    let mut params: Vec<Value> = vec![who.into(), parent.into(), now.into(), now.into()];
+    for (id, f) in ids.iter().zip(&files) {
+        params.extend([
+            id.into(),
+            f.name.as_str().into(),
+            f.stored.size.into(),
+            f.mime.as_str().into(),
+            f.stored.sha256.as_str().into(),
+        ]);
+    }
+    params.extend([who.into(), total.into(), who.into()]);
+    params.extend([parent.into(), parent.into(), who.into()]);
+    let insert = crate::ports::Stmt::new(
+        format!(
+            "INSERT INTO files (id, user_id, parent_id, created_at, updated_at, name, size, mime,
+                                blob_key, checksum, kind, version)
+             SELECT v.column1, ?, ?, ?, ?, v.column2, v.column3, v.column4, v.column5, v.column5,
+                    'file', 1
+             FROM (VALUES {rows}) AS v
+             WHERE (SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = ?) + ?
+                   <= (SELECT quota_bytes FROM users WHERE id = ?)
+               AND {PARENT_IS_FOLDER}"
+        ),
+        params,
+    );
+    let inserted = match meta.execute(insert).await {
+        Ok(n) => n,
+        Err(DbError::Constraint(_)) => {
+            let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
+            return Err(FilesError::NameTaken(names.join(", ")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if inserted == 0 {
+        ensure_folder(meta, who, parent).await?;
+        let (quota, used) = quota_left(meta, who).await?;
+        return Err(FilesError::QuotaExceeded {
+            quota,
+            used,
+            needed: total,
+        });
+    }
+    let mut created = Vec::with_capacity(ids.len());
+    for id in &ids {
+        created.push(repo::get_file(meta, who, id).await?);
+    }
+    changed(app, who, parent);
+    Ok(created)
+}
+
+/// Stores `body` as a new file `name` in `parent`, under the same rules as an upload.
+pub async fn write_new_file<S, E>(
+    app: &App,
+    who: &UserId,
+    parent: Option<&FileId>,
+    name: &str,
+    mime: &str,
+    body: &mut S,
+) -> Result<File, FilesError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    super::names::validate_name(name)?;
+    let meta = app.ports.meta.as_ref();
+    ensure_folder(meta, who, parent).await?;
+    if repo::name_taken(meta, who, parent, name).await? {
+        return Err(FilesError::NameTaken(name.to_owned()));
+    }
+    let (quota, used) = quota_left(meta, who).await?;
+    let stored = store_stream(app.ports.blobs.as_ref(), body, Budget { quota, used }).await?;
+    let file = NewFile {
+        name: name.to_owned(),
+        mime: mime.to_owned(),
+        stored,
+    };
+    let mut created = create_files(app, who, parent, vec![file]).await?;
+    Ok(created.remove(0))
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub async fn create(
     let now = app.now_ms();
     let row = SandboxRow {
         id: app.ports.ids.new_id(),
-        user_id: user.id.clone(),
+        user_id: user.id.to_string(),
         machine_id: None,
         state: "running".into(),
         created_at: now,

@@ -1,0 +1,146 @@
+//! Organizing the tree: new folders, renames, moves and deletes.
+//!
+//! Each change is one conditional statement, so a rule checked in it (the parent is a
+//! folder of the user, a folder never moves into its own subtree) still holds when
+//! another request changes the tree at the same moment.
+
+use cloudos_proto::File;
+
+use super::names::validate_name;
+use super::repo::{self, ensure_folder};
+use super::{changed, FilesError};
+use crate::ids::{FileId, UserId};
+use crate::ports::{DbError, Stmt};
+use crate::{stmt, App};
+
+/// SQL that is true when `?` (a folder id, or NULL for the root) is the root or a folder
+/// of user `?`. Binds the folder id twice, then the user.
+pub(crate) const PARENT_IS_FOLDER: &str = "(? IS NULL OR EXISTS (
+    SELECT 1 FROM files WHERE id = ? AND user_id = ? AND kind = 'folder'))";
+
+/// Creates a folder in `parent` (`None`: the root).
+pub async fn create_folder(
+    app: &App,
+    who: &UserId,
+    parent: Option<&FileId>,
+    name: &str,
+) -> Result<File, FilesError> {
+    validate_name(name)?;
+    let id = FileId::from(app.ports.ids.new_id());
+    let now = app.now_ms();
+    let insert = stmt!(
+        format!(
+            "INSERT INTO files (id, user_id, parent_id, name, kind, size, version, created_at, updated_at)
+             SELECT ?, ?, ?, ?, 'folder', 0, 1, ?, ? WHERE {PARENT_IS_FOLDER}"
+        ),
+        &id, who, parent, name, now, now,
+        parent, parent, who
+    );
+    if execute_or_taken(app, insert, name).await? == 0 {
+        // The parent is missing, someone else's or a file.
+        ensure_folder(app.ports.meta.as_ref(), who, parent).await?;
+        return Err(FilesError::NotFound);
+    }
+    changed(app, who, parent);
+    repo::get_file(app.ports.meta.as_ref(), who, &id).await
+}
+
+/// What a rename or move changes; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub name: Option<String>,
+    /// `Some(None)` moves to the root.
+    pub parent: Option<Option<FileId>>,
+}
+
+/// Renames and/or moves a file or folder.
+pub async fn rename_or_move(
+    app: &App,
+    who: &UserId,
+    id: &FileId,
+    change: Change,
+) -> Result<File, FilesError> {
+    let meta = app.ports.meta.as_ref();
+    let current = repo::get_file(meta, who, id).await?;
+    let name = change.name.unwrap_or_else(|| current.name.clone());
+    validate_name(&name)?;
+    let old_parent = current.parent_id.map(FileId::from);
+    let parent = change.parent.unwrap_or_else(|| old_parent.clone());
+    // The new parent must be a folder of the user, and neither the moved item nor one of
+    // its descendants: walk up from the new parent (UNION stops on a damaged tree's
+    // cycle, LIMIT on any depth) and refuse if the walk meets the moved item.
+    let update = stmt!(
+        format!(
+            "UPDATE files SET name = ?, parent_id = ?, updated_at = ?
+             WHERE id = ? AND user_id = ? AND {PARENT_IS_FOLDER}
+               AND NOT EXISTS (
+                 WITH RECURSIVE up(id) AS (
+                     SELECT ?
+                     UNION
+                     SELECT f.parent_id FROM files f JOIN up ON f.id = up.id
+                     WHERE f.parent_id IS NOT NULL
+                     LIMIT {MAX_DEPTH}
+                 )
+                 SELECT 1 FROM up WHERE up.id = ?)"
+        ),
+        name.as_str(),
+        parent.as_ref(),
+        app.now_ms(),
+        id,
+        who,
+        parent.as_ref(),
+        parent.as_ref(),
+        who,
+        parent.as_ref(),
+        id
+    );
+    if execute_or_taken(app, update, &name).await? == 0 {
+        repo::get_file(meta, who, id).await?;
+        ensure_folder(meta, who, parent.as_ref()).await?;
+        return Err(FilesError::IntoOwnSubtree);
+    }
+    changed(app, who, old_parent.as_ref());
+    if parent != old_parent {
+        changed(app, who, parent.as_ref());
+    }
+    repo::get_file(meta, who, id).await
+}
+
+/// How deep a tree is walked at most (far deeper than any real tree).
+pub(crate) const MAX_DEPTH: u32 = 10_000;
+
+/// Deletes a file, or a folder with everything in it. Blobs no row references any more
+/// are removed by the orphan sweep.
+pub async fn delete(app: &App, who: &UserId, id: &FileId) -> Result<(), FilesError> {
+    let meta = app.ports.meta.as_ref();
+    let parent = repo::get_file(meta, who, id)
+        .await?
+        .parent_id
+        .map(FileId::from);
+    let deleted = meta
+        .execute(stmt!(
+            "WITH RECURSIVE tree(id) AS (
+                 SELECT id FROM files WHERE id = ? AND user_id = ?
+                 UNION
+                 SELECT f.id FROM files f JOIN tree ON f.parent_id = tree.id
+             )
+             DELETE FROM files WHERE id IN (SELECT id FROM tree)",
+            id,
+            who
+        ))
+        .await?;
+    if deleted == 0 {
+        return Err(FilesError::NotFound);
+    }
+    changed(app, who, parent.as_ref());
+    Ok(())
+}
+
+/// Runs an insert or update whose UNIQUE(user, parent, name) failure means the name is taken.
+async fn execute_or_taken(app: &App, stmt: Stmt, name: &str) -> Result<u64, FilesError> {
+    match app.ports.meta.execute(stmt).await {
+        Ok(n) => Ok(n),
+        Err(DbError::Constraint(_)) => Err(FilesError::NameTaken(name.to_owned())),
+        Err(e) => Err(e.into()),
+    }
+}

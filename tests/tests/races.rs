@@ -1,0 +1,171 @@
+//! Requests of one user that race each other: whatever the interleaving, the quota holds,
+//! one of two saves of the same version wins, and two opposite moves never make a cycle.
+//! Runs against `CLOUDOS_TEST_BASE_URL` (the Worker under `wrangler dev` in `cargo xtask
+//! test`) or a native server it starts.
+
+use cloudos_proto::File;
+use cloudos_tests::{expect_problem, pattern, TestServer, SUITE_QUOTA_BYTES};
+use futures_util::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const MIB: usize = 1024 * 1024;
+
+#[tokio::test]
+async fn concurrent_uploads_never_store_more_than_the_quota() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await.api;
+    // Six 4 MiB uploads at once against a 16 MiB quota: each alone would fit.
+    let size = 4 * MIB;
+    let uploads = (0..6u64).map(|i| {
+        let ann = ann.clone();
+        async move {
+            let name = format!("part-{i}.bin");
+            ann.upload_raw(None, &[(name.as_str(), pattern(size, 100 + i))])
+                .await
+        }
+    });
+    let mut stored = 0;
+    for res in join_all(uploads).await {
+        match res.status() {
+            StatusCode::CREATED => stored += 1,
+            _ => {
+                expect_problem(res, 413, "/errors/quota-exceeded").await;
+            }
+        }
+    }
+    assert!(stored >= 1, "at least the first upload fits");
+    assert!(
+        (stored * size) as u64 <= SUITE_QUOTA_BYTES,
+        "{stored} uploads of {size} bytes were stored against a quota of {SUITE_QUOTA_BYTES}"
+    );
+    assert_eq!(ann.used_bytes().await, (stored * size) as u64);
+    assert_eq!(ann.list(None).await.len(), stored);
+}
+
+#[tokio::test]
+async fn concurrent_saves_never_store_more_than_the_quota() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await.api;
+    let files = ann
+        .upload(
+            None,
+            &[
+                ("a.bin", b"a".to_vec()),
+                ("b.bin", b"b".to_vec()),
+                ("c.bin", b"c".to_vec()),
+            ],
+        )
+        .await;
+    // Each save alone fits in the 16 MiB quota; any two do not.
+    let size = 9 * MIB;
+    let saves = files.iter().enumerate().map(|(i, f)| {
+        let ann = ann.clone();
+        let id = f.id.clone();
+        async move {
+            ann.req(Method::PUT, &format!("/files/{id}/content"))
+                .header("if-match", "\"1\"")
+                .body(pattern(size, 200 + i as u64))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    let mut saved = 0;
+    for res in join_all(saves).await {
+        match res.status() {
+            StatusCode::OK => saved += 1,
+            _ => {
+                expect_problem(res, 413, "/errors/quota-exceeded").await;
+            }
+        }
+    }
+    assert_eq!(saved, 1, "exactly one 9 MiB save fits in 16 MiB");
+    assert_eq!(ann.used_bytes().await, (size + 2) as u64);
+}
+
+#[tokio::test]
+async fn of_two_saves_of_one_version_exactly_one_wins() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await.api;
+    let file = ann
+        .upload(None, &[("notes.md", b"v1".to_vec())])
+        .await
+        .remove(0);
+    let bodies: Vec<Vec<u8>> = (0..8).map(|i| format!("edit {i}").into_bytes()).collect();
+    let saves = bodies.iter().map(|body| {
+        let ann = ann.clone();
+        let path = format!("/files/{}/content", file.id);
+        let body = body.clone();
+        async move {
+            ann.req(Method::PUT, &path)
+                .header("if-match", "\"1\"")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    let mut winners = Vec::new();
+    for (i, res) in join_all(saves).await.into_iter().enumerate() {
+        match res.status() {
+            StatusCode::OK => winners.push((i, res.json::<File>().await.unwrap())),
+            _ => {
+                expect_problem(res, 412, "/errors/stale-version").await;
+            }
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "one save of version 1 wins, the others get 412"
+    );
+    let (i, saved) = &winners[0];
+    assert_eq!(saved.version, 2);
+    assert_eq!(ann.content(&file.id).await, bodies[*i]);
+}
+
+#[tokio::test]
+async fn opposite_moves_at_once_never_make_a_cycle() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await.api;
+    for round in 0..8 {
+        let a = ann.mkdir(None, &format!("a{round}")).await;
+        let b = ann.mkdir(None, &format!("b{round}")).await;
+        let (path_a, path_b) = (format!("/files/{}", a.id), format!("/files/{}", b.id));
+        let (into_b, into_a) = (json!({"parent_id": b.id}), json!({"parent_id": a.id}));
+        let (ra, rb) = tokio::join!(ann.patch(&path_a, &into_b), ann.patch(&path_b, &into_a));
+        let moved = [ra.status(), rb.status()]
+            .iter()
+            .filter(|s| **s == StatusCode::OK)
+            .count();
+        assert!(moved <= 1, "round {round}: both opposite moves succeeded");
+        for res in [ra, rb] {
+            if res.status() != StatusCode::OK {
+                expect_problem(res, 400, "/errors/invalid").await;
+            }
+        }
+        // Both folders are still reachable from the root: one in it, the other in there.
+        let root: Vec<String> = ann.list(None).await.into_iter().map(|f| f.id).collect();
+        let (top, inner) = if root.contains(&a.id) {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
+        assert!(
+            root.contains(&top.id),
+            "round {round}: neither folder is in the root"
+        );
+        if moved == 1 {
+            let children: Vec<String> = ann
+                .list(Some(&top.id))
+                .await
+                .into_iter()
+                .map(|f| f.id)
+                .collect();
+            assert_eq!(children, std::slice::from_ref(&inner.id), "round {round}");
+        } else {
+            assert!(root.contains(&inner.id), "round {round}");
+        }
+    }
+}

@@ -22,8 +22,8 @@ const USAGE: &str = "usage: cargo xtask <command>
                    endpoint, wasm32 check, then the API suite again on the Worker (wrangler dev)
                    and the Worker's own stories; `edge`: only those on the Worker
   rehearse         run the two README commands as on a brand-new machine (root): setup's
-                   packages, tools and caches hidden in a bubblewrap overlay, a fresh clone of
-                   HEAD, an empty build cache; reports how long each command took
+                   packages, tools and caches removed inside throwaway overlays of the machine,
+                   a fresh clone of HEAD, an empty build cache; reports how long each took
   check-wasm       type-check edge/core and edge/worker for wasm32-unknown-unknown
   bench files      benchmark the files API against raw disk reads into BENCHMARKS.md
   bench desktop    the desktop's budgets in headless Chromium into BENCHMARKS.md

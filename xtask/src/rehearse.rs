@@ -2,11 +2,12 @@
 //! a machine where setup already ran.
 //!
 //! A green CI on a developer's machine can hide a missing install step, because whatever was
-//! once installed by hand is still there. The rehearsal runs in a bubblewrap mount namespace
-//! where `/usr`, `/etc`, `/var`, `/opt` and the home directory are copy-on-write overlays
-//! (writes vanish with the rehearsal). Inside, it first takes away everything setup installs
-//! and everything a new machine has not downloaded yet, then runs, in a fresh clone of HEAD
-//! with an empty build cache, `cargo xtask run` until the desktop answers and
+//! once installed by hand is still there. The rehearsal runs in a mount namespace of its own
+//! (`unshare`) where `/usr`, `/etc`, `/var`, `/opt` and the home directory are overlays with
+//! their writes in memory, gone with the rehearsal. (Debian 12's bubblewrap 0.8 has no
+//! overlays, so the mounts are made here.) Inside, it first takes away everything setup
+//! installs and everything a new machine has not downloaded yet, then runs, in a fresh clone
+//! of HEAD with an empty build cache, `cargo xtask run` until the desktop answers and
 //! `cargo xtask test` to the end, and reports how long each took.
 
 use std::io::{Read, Write};
@@ -21,19 +22,19 @@ use anyhow::{bail, Context, Result};
 use crate::setup;
 use crate::util::{on_path, output, root, status};
 
-/// Where the rehearsal keeps its clone, build output and downloads (on disk, not in RAM).
-const DEFAULT_DIR: &str = "/var/tmp/cloudos-rehearsal";
+/// Where the rehearsal keeps its clone, build output and downloads: on disk, and outside
+/// every overlaid tree so that it stays reachable by its path.
+const DEFAULT_DIR: &str = "/srv/cloudos-rehearsal";
 /// The machine state a new machine does not have; each becomes a throwaway overlay.
 const OVERLAID: [&str; 4] = ["/usr", "/etc", "/var", "/opt"];
 /// How long the first command may take to serve the desktop.
 const RUN_DEADLINE: Duration = Duration::from_secs(60 * 60);
 
-/// Starts the rehearsal: prepares its directory and re-enters xtask inside bubblewrap.
+/// Starts the rehearsal: prepares its directory and re-enters xtask in a mount namespace.
 pub fn rehearse() -> Result<()> {
     if output("id", &["-u"]).as_deref().map(str::trim) != Some("0") {
-        bail!("the rehearsal installs Debian packages inside its overlay: run it as root");
+        bail!("the rehearsal mounts overlays and installs Debian packages in them: run it as root");
     }
-    setup::apt_install(&["bubblewrap", "git"])?;
     let dirty = output(
         "git",
         &["-C", &root().to_string_lossy(), "status", "--porcelain"],
@@ -43,59 +44,45 @@ pub fn rehearse() -> Result<()> {
     }
     let work = std::env::var_os("CLOUDOS_REHEARSAL_DIR")
         .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from);
+    if OVERLAID.iter().any(|d| work.starts_with(d)) {
+        bail!(
+            "{} lies in an overlaid tree ({OVERLAID:?}): choose another CLOUDOS_REHEARSAL_DIR",
+            work.display()
+        );
+    }
     if work.exists() {
         std::fs::remove_dir_all(&work).with_context(|| format!("emptying {}", work.display()))?;
     }
-    for sub in ["target", "registry", "tmp"] {
+    for sub in ["target", "registry", "tmp", "overlay"] {
         std::fs::create_dir_all(work.join(sub))?;
     }
-    let clone = work.join("clone");
     let mut git = Command::new("git");
-    git.args(["clone", "--quiet"]).arg(root()).arg(&clone);
+    git.args(["clone", "--quiet"])
+        .arg(root())
+        .arg(work.join("clone"));
     status(git, "git clone")?;
-
-    let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
-    let cargo_home =
-        std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), PathBuf::from);
-    let mut bwrap = Command::new("bwrap");
-    bwrap.args(["--dev-bind", "/", "/"]);
-    for dir in OVERLAID.iter().map(Path::new).chain([home.as_path()]) {
-        bwrap
-            .arg("--overlay-src")
-            .arg(dir)
-            .arg("--tmp-overlay")
-            .arg(dir);
-    }
-    // Bound after the overlays: the rehearsal's own files and downloads go to disk, and the
-    // crate registry starts empty, as on a new machine.
-    bwrap.arg("--bind").arg(&work).arg(&work);
-    bwrap
-        .arg("--bind")
-        .arg(work.join("registry"))
-        .arg(cargo_home.join("registry"));
-    bwrap.arg("--bind").arg(work.join("tmp")).arg("/tmp");
-    // Whatever the commands leave running ends with the rehearsal.
-    bwrap.args(["--unshare-pid", "--proc", "/proc", "--die-with-parent"]);
-    bwrap.arg("--chdir").arg(&clone);
-    bwrap
+    eprintln!(
+        "rehearse: a brand-new machine in overlays; clone, build output and downloads in {}",
+        work.display()
+    );
+    // A private mount namespace: nothing mounted inside is seen outside.
+    let mut inner = Command::new("unshare");
+    inner
+        .args(["--mount", "--propagation", "private", "--"])
+        .arg(std::env::current_exe()?)
+        .args(["rehearse", "--inside"])
+        .arg(&work)
         .env("CARGO_TARGET_DIR", work.join("target"))
         .env_remove("CARGO")
         .env_remove("RUSTC")
         .env_remove("RUSTUP_TOOLCHAIN");
-    bwrap
-        .arg("--")
-        .arg(std::env::current_exe()?)
-        .args(["rehearse", "--inside"])
-        .arg(&work);
-    eprintln!(
-        "rehearse: a brand-new machine in a bubblewrap overlay; clone, build output and logs in {}",
-        work.display()
-    );
-    status(bwrap, "the rehearsal")
+    status(inner, "the rehearsal")
 }
 
-/// Inside the overlay: forget what setup installed, then run the two commands.
+/// Inside the namespace: overlay the machine, forget what setup installed, run the two
+/// commands.
 pub fn inside(work: &Path) -> Result<()> {
+    overlay_machine(work)?;
     forget()?;
     let clone = work.join("clone");
     let port = free_port()?;
@@ -128,6 +115,57 @@ pub fn inside(work: &Path) -> Result<()> {
         }
         Err(e) => bail!("`cargo xtask test` failed after {took:.0} s: {e}"),
     }
+}
+
+/// Makes the machine's state copy-on-write, with the writes in memory; the rehearsal's
+/// own directory, its crate registry and `/tmp` stay on disk.
+fn overlay_machine(work: &Path) -> Result<()> {
+    let layers = work.join("overlay");
+    mount(&["-t", "tmpfs", "rehearsal", &layers.to_string_lossy()])?;
+    let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
+    let cargo_home =
+        std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), PathBuf::from);
+    for (i, dir) in OVERLAID
+        .iter()
+        .map(Path::new)
+        .chain([home.as_path()])
+        .enumerate()
+    {
+        let (upper, scratch) = (
+            layers.join(format!("{i}/upper")),
+            layers.join(format!("{i}/work")),
+        );
+        std::fs::create_dir_all(&upper)?;
+        std::fs::create_dir_all(&scratch)?;
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            dir.display(),
+            upper.display(),
+            scratch.display()
+        );
+        mount(&[
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            &options,
+            &dir.to_string_lossy(),
+        ])?;
+    }
+    std::fs::create_dir_all(cargo_home.join("registry"))?;
+    for (from, to) in [
+        (work.join("registry"), cargo_home.join("registry")),
+        (work.join("tmp"), PathBuf::from("/tmp")),
+    ] {
+        mount(&["--bind", &from.to_string_lossy(), &to.to_string_lossy()])?;
+    }
+    Ok(())
+}
+
+fn mount(args: &[&str]) -> Result<()> {
+    let mut cmd = Command::new("mount");
+    cmd.args(args);
+    status(cmd, &format!("mount {}", args.join(" ")))
 }
 
 /// Takes away, inside the overlay, what a brand-new machine does not have.

@@ -34,9 +34,10 @@ async fn concurrent_uploads_never_store_more_than_the_quota() {
             }
         }
     }
-    assert!(stored >= 1, "at least the first upload fits");
-    assert!(
-        (stored * size) as u64 <= SUITE_QUOTA_BYTES,
+    // One writer at a time: exactly as many as fit are stored, never more.
+    assert_eq!(
+        (stored * size) as u64,
+        SUITE_QUOTA_BYTES,
         "{stored} uploads of {size} bytes were stored against a quota of {SUITE_QUOTA_BYTES}"
     );
     assert_eq!(ann.used_bytes().await, (stored * size) as u64);
@@ -82,6 +83,48 @@ async fn concurrent_saves_never_store_more_than_the_quota() {
     }
     assert_eq!(saved, 1, "exactly one 9 MiB save fits in 16 MiB");
     assert_eq!(ann.used_bytes().await, (size + 2) as u64);
+
+    // A save frees the bytes it replaces: 9 MiB become 14 MiB beside the two 1-byte files.
+    let big = ann
+        .list(None)
+        .await
+        .into_iter()
+        .find(|f| f.size == size as u64)
+        .unwrap();
+    let res = ann
+        .req(Method::PUT, &format!("/files/{}/content", big.id))
+        .header("if-match", format!("\"{}\"", big.version))
+        .body(pattern(14 * MIB, 300))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "replacing the largest file fits"
+    );
+    assert_eq!(ann.used_bytes().await, (14 * MIB + 2) as u64);
+}
+
+#[tokio::test]
+async fn an_upload_into_a_folder_deleted_at_the_same_moment_leaves_nothing_behind() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await.api;
+    for round in 0..8u64 {
+        let folder = ann.mkdir(None, &format!("drop-{round}")).await;
+        let path = format!("/files/{}", folder.id);
+        let files = [("late.bin", pattern(256 * 1024, round))];
+        let (uploaded, deleted) =
+            tokio::join!(ann.upload_raw(Some(&folder.id), &files), ann.delete(&path));
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT, "round {round}");
+        if uploaded.status() != StatusCode::CREATED {
+            expect_problem(uploaded, 404, "/errors/not-found").await;
+        }
+        // Either the file went with its folder or it never arrived: no row is left
+        // without a folder, still counted against the quota.
+        assert_eq!(ann.used_bytes().await, 0, "round {round}");
+        assert!(ann.list(None).await.is_empty(), "round {round}");
+    }
 }
 
 #[tokio::test]
@@ -139,7 +182,10 @@ async fn opposite_moves_at_once_never_make_a_cycle() {
             .iter()
             .filter(|s| **s == StatusCode::OK)
             .count();
-        assert!(moved <= 1, "round {round}: both opposite moves succeeded");
+        assert_eq!(
+            moved, 1,
+            "round {round}: exactly one of two opposite moves succeeds"
+        );
         for res in [ra, rb] {
             if res.status() != StatusCode::OK {
                 expect_problem(res, 400, "/errors/invalid").await;
@@ -156,16 +202,12 @@ async fn opposite_moves_at_once_never_make_a_cycle() {
             root.contains(&top.id),
             "round {round}: neither folder is in the root"
         );
-        if moved == 1 {
-            let children: Vec<String> = ann
-                .list(Some(&top.id))
-                .await
-                .into_iter()
-                .map(|f| f.id)
-                .collect();
-            assert_eq!(children, std::slice::from_ref(&inner.id), "round {round}");
-        } else {
-            assert!(root.contains(&inner.id), "round {round}");
-        }
+        let children: Vec<String> = ann
+            .list(Some(&top.id))
+            .await
+            .into_iter()
+            .map(|f| f.id)
+            .collect();
+        assert_eq!(children, std::slice::from_ref(&inner.id), "round {round}");
     }
 }

@@ -12,6 +12,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -29,6 +30,10 @@ const DEFAULT_DIR: &str = "/srv/cloudos-rehearsal";
 const OVERLAID: [&str; 4] = ["/usr", "/etc", "/var", "/opt"];
 /// How long the first command may take to serve the desktop.
 const RUN_DEADLINE: Duration = Duration::from_secs(60 * 60);
+/// How long the test command may take (CI's limit).
+const TEST_DEADLINE: Duration = Duration::from_secs(90 * 60);
+/// Marks a directory as the rehearsal's, so that only such a directory is ever emptied.
+const MARKER: &str = ".cloudos-rehearsal";
 
 /// Starts the rehearsal: prepares its directory and re-enters xtask in a mount namespace.
 pub fn rehearse() -> Result<()> {
@@ -42,37 +47,50 @@ pub fn rehearse() -> Result<()> {
     if dirty.is_some_and(|d| !d.trim().is_empty()) {
         eprintln!("rehearse: uncommitted changes are not rehearsed (it clones HEAD, as CI does)");
     }
-    let work = std::env::var_os("CLOUDOS_REHEARSAL_DIR")
-        .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from);
-    if OVERLAID.iter().any(|d| work.starts_with(d)) {
-        bail!(
-            "{} lies in an overlaid tree ({OVERLAID:?}): choose another CLOUDOS_REHEARSAL_DIR",
-            work.display()
-        );
+    let work = work_dir()?;
+    let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
+    for (what, dir) in [
+        ("CARGO_HOME", cargo_home(&home)),
+        ("RUSTUP_HOME", rustup_home(&home)),
+    ] {
+        if !OVERLAID
+            .iter()
+            .map(Path::new)
+            .chain([home.as_path()])
+            .any(|o| dir.starts_with(o))
+        {
+            bail!(
+                "{what} ({}) is outside the overlaid trees: the rehearsal would change it for real",
+                dir.display()
+            );
+        }
     }
-    if work.exists() {
-        std::fs::remove_dir_all(&work).with_context(|| format!("emptying {}", work.display()))?;
-    }
-    for sub in ["target", "registry", "tmp", "overlay"] {
+    for sub in ["registry", "tmp", "overlay"] {
         std::fs::create_dir_all(work.join(sub))?;
     }
+    // /tmp is bound to this directory inside: it needs /tmp's mode.
+    std::fs::set_permissions(work.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
     let mut git = Command::new("git");
     git.args(["clone", "--quiet"])
         .arg(root())
         .arg(work.join("clone"));
     status(git, "git clone")?;
     eprintln!(
-        "rehearse: a brand-new machine in overlays; clone, build output and downloads in {}",
+        "rehearse: a brand-new machine in overlays; the clone (with its target/) and downloads in {}",
         work.display()
     );
-    // A private mount namespace: nothing mounted inside is seen outside.
+    // A private mount namespace (nothing mounted inside is seen outside) and a pid
+    // namespace whose init is a shell (it reaps orphans): when the rehearsal ends, or is
+    // interrupted, every process it started ends with it.
     let mut inner = Command::new("unshare");
     inner
-        .args(["--mount", "--propagation", "private", "--"])
+        .args(["--mount", "--propagation", "private"])
+        .args(["--pid", "--fork", "--kill-child", "--mount-proc", "--"])
+        .args(["bash", "-c", "\"$0\" rehearse --inside \"$1\" & wait $!"])
         .arg(std::env::current_exe()?)
-        .args(["rehearse", "--inside"])
         .arg(&work)
-        .env("CARGO_TARGET_DIR", work.join("target"))
+        // The README's commands build into the clone's own target/.
+        .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO")
         .env_remove("RUSTC")
         .env_remove("RUSTUP_TOOLCHAIN");
@@ -82,6 +100,11 @@ pub fn rehearse() -> Result<()> {
 /// Inside the namespace: overlay the machine, forget what setup installed, run the two
 /// commands.
 pub fn inside(work: &Path) -> Result<()> {
+    // Started by `rehearse`, the parent is the shell that is process 1 of the new pid
+    // namespace. Run by hand in the host's namespace, the overlays would strip the machine.
+    if std::os::unix::process::parent_id() != 1 {
+        bail!("`rehearse --inside` runs only inside the namespace `cargo xtask rehearse` makes");
+    }
     overlay_machine(work)?;
     forget()?;
     let clone = work.join("clone");
@@ -102,8 +125,26 @@ pub fn inside(work: &Path) -> Result<()> {
 
     let started = Instant::now();
     let mut test = Command::new("cargo");
-    test.args(["xtask", "test"]).current_dir(&clone);
-    let tested = status(test, "cargo xtask test");
+    test.args(["xtask", "test"])
+        .current_dir(&clone)
+        .process_group(0);
+    let mut test = test.spawn().context("starting cargo xtask test")?;
+    let tested = loop {
+        if let Some(st) = test.try_wait()? {
+            break if st.success() {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("it exited with {st}"))
+            };
+        }
+        if started.elapsed() > TEST_DEADLINE {
+            stop_group(&mut test);
+            break Err(anyhow::anyhow!(
+                "it ran past {TEST_DEADLINE:?} (CI's limit)"
+            ));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    };
     let took = started.elapsed().as_secs_f64();
     match tested {
         Ok(()) => {
@@ -123,8 +164,7 @@ fn overlay_machine(work: &Path) -> Result<()> {
     let layers = work.join("overlay");
     mount(&["-t", "tmpfs", "rehearsal", &layers.to_string_lossy()])?;
     let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
-    let cargo_home =
-        std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), PathBuf::from);
+    let cargo_home = cargo_home(&home);
     for (i, dir) in OVERLAID
         .iter()
         .map(Path::new)
@@ -162,6 +202,63 @@ fn overlay_machine(work: &Path) -> Result<()> {
     Ok(())
 }
 
+fn cargo_home(home: &Path) -> PathBuf {
+    std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), PathBuf::from)
+}
+
+fn rustup_home(home: &Path) -> PathBuf {
+    std::env::var_os("RUSTUP_HOME").map_or_else(|| home.join(".rustup"), PathBuf::from)
+}
+
+/// The rehearsal's directory, emptied: an absolute path outside every overlaid tree, not
+/// an ancestor of the repository or the home, and emptied only if an earlier rehearsal
+/// marked it.
+fn work_dir() -> Result<PathBuf> {
+    let asked = std::env::var_os("CLOUDOS_REHEARSAL_DIR")
+        .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from);
+    if !asked.is_absolute() {
+        bail!("CLOUDOS_REHEARSAL_DIR must be an absolute path");
+    }
+    let parent = asked
+        .parent()
+        .context("CLOUDOS_REHEARSAL_DIR cannot be /")?;
+    let name = asked
+        .file_name()
+        .context("CLOUDOS_REHEARSAL_DIR has no name")?;
+    let work = std::fs::canonicalize(parent)
+        .with_context(|| format!("{} does not exist", parent.display()))?
+        .join(name);
+    let home = std::fs::canonicalize(std::env::var_os("HOME").context("HOME is not set")?)?;
+    let repo = std::fs::canonicalize(root())?;
+    if OVERLAID.iter().any(|d| work.starts_with(d))
+        || work.starts_with(&home)
+        || work.starts_with("/tmp")
+        || repo.starts_with(&work)
+        || home.starts_with(&work)
+    {
+        bail!(
+            "{} cannot hold a rehearsal: choose a directory outside {OVERLAID:?}, /tmp, the \
+             home and the repository (CLOUDOS_REHEARSAL_DIR)",
+            work.display()
+        );
+    }
+    if work.symlink_metadata().is_ok() {
+        if !work.join(MARKER).exists() {
+            bail!(
+                "{} exists and is not an earlier rehearsal's (no {MARKER}): remove it yourself",
+                work.display()
+            );
+        }
+        std::fs::remove_dir_all(&work).with_context(|| format!("emptying {}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work)?;
+    std::fs::write(
+        work.join(MARKER),
+        "made by cargo xtask rehearse; emptied by the next one\n",
+    )?;
+    Ok(work)
+}
+
 fn mount(args: &[&str]) -> Result<()> {
     let mut cmd = Command::new("mount");
     cmd.args(args);
@@ -184,9 +281,17 @@ fn forget() -> Result<()> {
         .collect();
     if !installed.is_empty() {
         eprintln!("rehearse: removing {}", installed.join(" "));
+        // Only setup's own packages (no autoremove: that could reach packages of the
+        // image), and no service is stopped or started by their scripts (/run and the
+        // init system are the host's).
+        std::fs::write("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n")?;
+        std::fs::set_permissions(
+            "/usr/sbin/policy-rc.d",
+            std::fs::Permissions::from_mode(0o755),
+        )?;
         let mut purge = Command::new("apt-get");
         purge
-            .args(["purge", "-y", "-qq", "--autoremove"])
+            .args(["purge", "-y", "-qq"])
             .args(&installed)
             .env("DEBIAN_FRONTEND", "noninteractive");
         status(purge, "apt-get purge")?;
@@ -194,9 +299,11 @@ fn forget() -> Result<()> {
     // What setup adds to Debian's Rust outside any package (the wasm32 std, rust-lld), and
     // the package lists a new machine has not downloaded yet.
     remove_all(Path::new("/usr/lib/rustlib"))?;
-    for entry in std::fs::read_dir("/var/lib/apt/lists")?.flatten() {
-        if entry.file_type()?.is_file() {
-            std::fs::remove_file(entry.path())?;
+    for dir in ["/var/lib/apt/lists", "/var/cache/apt/archives"] {
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            if entry.file_type()?.is_file() && entry.file_name() != "lock" {
+                std::fs::remove_file(entry.path())?;
+            }
         }
     }
     let toolchains = output("rustup", &["toolchain", "list"]).unwrap_or_default();
@@ -225,8 +332,14 @@ fn forget() -> Result<()> {
             status(cmd, &format!("cargo uninstall {tool}"))?;
         }
     }
-    if let Some(home) = std::env::var_os("HOME") {
-        remove_all(&Path::new(&home).join(".npm"))?;
+    // Download caches a new machine has not filled yet (the crate registry is bound empty).
+    let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
+    for cache in [
+        home.join(".npm"),
+        home.join(".cache"),
+        cargo_home(&home).join("git"),
+    ] {
+        remove_all(&cache)?;
     }
     for (what, gone) in [
         ("chromium", !on_path("chromium")),

@@ -103,6 +103,13 @@ pub async fn upload(
                     })?
                     .to_owned();
                 validate_name(&name)?;
+                if staged.len() == upload::MAX_FILES_PER_UPLOAD {
+                    return Err(FilesError::BadUpload(format!(
+                        "at most {} files per upload",
+                        upload::MAX_FILES_PER_UPLOAD
+                    ))
+                    .into());
+                }
                 if name_taken(meta, &user.id, parent.as_ref(), &name).await?
                     || staged.iter().any(|s| s.name == name)
                 {

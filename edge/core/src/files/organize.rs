@@ -53,7 +53,8 @@ pub struct Change {
     pub parent: Option<Option<FileId>>,
 }
 
-/// Renames and/or moves a file or folder.
+/// Renames and/or moves a file or folder. Only what `change` names is written, so a
+/// rename and a move of the same item at once both take effect.
 pub async fn rename_or_move(
     app: &App,
     who: &UserId,
@@ -62,41 +63,48 @@ pub async fn rename_or_move(
 ) -> Result<File, FilesError> {
     let meta = app.ports.meta.as_ref();
     let current = repo::get_file(meta, who, id).await?;
-    let name = change.name.unwrap_or_else(|| current.name.clone());
-    validate_name(&name)?;
+    if let Some(name) = &change.name {
+        validate_name(name)?;
+    }
     let old_parent = current.parent_id.map(FileId::from);
+    let moving = change.parent.is_some();
     let parent = change.parent.unwrap_or_else(|| old_parent.clone());
-    // The new parent must be a folder of the user, and neither the moved item nor one of
-    // its descendants: walk up from the new parent (UNION stops on a damaged tree's
-    // cycle, LIMIT on any depth) and refuse if the walk meets the moved item.
+    // A move needs the new parent to be a folder of the user's and not the moved item or
+    // one of its descendants: walk up from the new parent (UNION ends a damaged tree's
+    // cycle; past MAX_DEPTH the walk counts as meeting the item) and refuse if the walk
+    // meets it. Without a move both checks are skipped (NULL).
+    let target = parent.as_ref().filter(|_| moving);
     let update = stmt!(
         format!(
-            "UPDATE files SET name = ?, parent_id = ?, updated_at = ?
+            "UPDATE files SET name = COALESCE(?, name),
+                              parent_id = CASE WHEN ? THEN ? ELSE parent_id END,
+                              updated_at = ?
              WHERE id = ? AND user_id = ? AND {PARENT_IS_FOLDER}
-               AND NOT EXISTS (
-                 WITH RECURSIVE up(id) AS (
-                     SELECT ?
-                     UNION
-                     SELECT f.parent_id FROM files f JOIN up ON f.id = up.id
-                     WHERE f.parent_id IS NOT NULL
-                     LIMIT {MAX_DEPTH}
-                 )
-                 SELECT 1 FROM up WHERE up.id = ?)"
+               AND (WITH RECURSIVE up(id) AS (
+                        SELECT ?
+                        UNION
+                        SELECT f.parent_id FROM files f JOIN up ON f.id = up.id
+                        WHERE f.parent_id IS NOT NULL
+                        LIMIT {MAX_DEPTH}
+                    )
+                    SELECT COALESCE(SUM(up.id = ?), 0) + (COUNT(*) >= {MAX_DEPTH}) FROM up) = 0"
         ),
-        name.as_str(),
+        change.name.as_deref(),
+        moving,
         parent.as_ref(),
         app.now_ms(),
         id,
         who,
-        parent.as_ref(),
-        parent.as_ref(),
+        target,
+        target,
         who,
-        parent.as_ref(),
+        target,
         id
     );
-    if execute_or_taken(app, update, &name).await? == 0 {
+    let name = change.name.as_deref().unwrap_or(&current.name);
+    if execute_or_taken(app, update, name).await? == 0 {
         repo::get_file(meta, who, id).await?;
-        ensure_folder(meta, who, parent.as_ref()).await?;
+        ensure_folder(meta, who, target).await?;
         return Err(FilesError::IntoOwnSubtree);
     }
     changed(app, who, old_parent.as_ref());
@@ -106,7 +114,8 @@ pub async fn rename_or_move(
     repo::get_file(meta, who, id).await
 }
 
-/// How deep a tree is walked at most (far deeper than any real tree).
+/// How deep a tree is walked at most (far deeper than any real tree); a move whose new
+/// parent lies deeper is refused.
 pub(crate) const MAX_DEPTH: u32 = 10_000;
 
 /// Deletes a file, or a folder with everything in it. Blobs no row references any more

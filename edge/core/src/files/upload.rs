@@ -116,6 +116,9 @@ where
     Ok((hex::encode(hasher.finalize()), size))
 }
 
+/// How many files one upload may add (one statement binds five values per file).
+pub const MAX_FILES_PER_UPLOAD: usize = 1000;
+
 /// A file whose content is stored and that waits for its row.
 #[derive(Debug, Clone)]
 pub struct NewFile {
@@ -136,6 +139,17 @@ pub async fn create_files(
 ) -> Result<Vec<File>, FilesError> {
     if files.is_empty() {
         return Ok(Vec::new());
+    }
+    if files.len() > MAX_FILES_PER_UPLOAD {
+        return Err(FilesError::BadUpload(format!(
+            "at most {MAX_FILES_PER_UPLOAD} files per upload"
+        )));
+    }
+    for (i, f) in files.iter().enumerate() {
+        super::names::validate_name(&f.name)?;
+        if files[..i].iter().any(|g| g.name == f.name) {
+            return Err(FilesError::NameTaken(f.name.clone()));
+        }
     }
     let meta = app.ports.meta.as_ref();
     let now = app.now_ms();
@@ -211,6 +225,7 @@ where
     super::names::validate_name(name)?;
     let meta = app.ports.meta.as_ref();
     ensure_folder(meta, who, parent).await?;
+    // Refused before storing a byte; `create_files` checks again when it adds the row.
     if repo::name_taken(meta, who, parent, name).await? {
         return Err(FilesError::NameTaken(name.to_owned()));
     }

@@ -280,25 +280,74 @@ fn forget() -> Result<()> {
         })
         .collect();
     if !installed.is_empty() {
-        eprintln!("rehearse: removing {}", installed.join(" "));
-        // Only setup's own packages (no autoremove: that could reach packages of the
-        // image), and no service is stopped or started by their scripts (/run and the
-        // init system are the host's).
+        // No service is stopped or started by package scripts: /run and the init system
+        // are the host's.
         std::fs::write("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n")?;
         std::fs::set_permissions(
             "/usr/sbin/policy-rc.d",
             std::fs::Permissions::from_mode(0o755),
         )?;
-        let mut purge = Command::new("apt-get");
-        purge
-            .args(["purge", "-y", "-qq"])
-            .args(&installed)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        status(purge, "apt-get purge")?;
+        // What these packages pulled in goes too, but nothing else: of the packages apt
+        // could autoremove afterwards, only their (recursive) dependencies.
+        let depends = output(
+            "apt-cache",
+            &[
+                &[
+                    "depends",
+                    "--recurse",
+                    "--no-recommends",
+                    "--no-suggests",
+                    "--no-conflicts",
+                    "--no-breaks",
+                    "--no-replaces",
+                    "--no-enhances",
+                ][..],
+                &installed[..],
+            ]
+            .concat(),
+        )
+        .unwrap_or_default();
+        let depends: std::collections::HashSet<&str> = depends
+            .lines()
+            .filter(|l| !l.starts_with(' '))
+            .map(str::trim)
+            .collect();
+        apt(&[&["purge"][..], &installed[..]].concat())?;
+        let removable = output("apt-get", &["-s", "autoremove"]).unwrap_or_default();
+        let pulled_in: Vec<&str> = removable
+            .lines()
+            .filter_map(|l| l.strip_prefix("Remv ")?.split_whitespace().next())
+            .filter(|p| depends.contains(p))
+            .collect();
+        if !pulled_in.is_empty() {
+            apt(&[&["purge"][..], &pulled_in[..]].concat())?;
+        }
+        eprintln!(
+            "rehearse: removed {} and what they pulled in ({} packages)",
+            installed.join(" "),
+            pulled_in.len()
+        );
     }
-    // What setup adds to Debian's Rust outside any package (the wasm32 std, rust-lld), and
-    // the package lists a new machine has not downloaded yet.
-    remove_all(Path::new("/usr/lib/rustlib"))?;
+    // What setup adds to Debian's Rust outside any package: the wasm32 std and rust-lld.
+    remove_all(
+        Path::new(setup::WASM_SYSROOT)
+            .parent()
+            .expect("a target directory"),
+    )?;
+    for host in std::fs::read_dir("/usr/lib/rustlib")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let link = host.path().join("bin/rust-lld");
+        if link
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            std::fs::remove_file(&link)?;
+        }
+    }
+    // The package lists and archives a new machine has not downloaded yet.
     for dir in ["/var/lib/apt/lists", "/var/cache/apt/archives"] {
         for entry in std::fs::read_dir(dir)?.flatten() {
             if entry.file_type()?.is_file() && entry.file_name() != "lock" {
@@ -345,7 +394,7 @@ fn forget() -> Result<()> {
         ("chromium", !on_path("chromium")),
         ("bwrap", !on_path("bwrap")),
         ("wasm-bindgen", !setup::cargo_bin("wasm-bindgen").exists()),
-        ("the wasm32 std", !Path::new("/usr/lib/rustlib").exists()),
+        ("the wasm32 std", !Path::new(setup::WASM_SYSROOT).exists()),
     ] {
         if !gone {
             bail!("{what} is still present after forgetting: the rehearsal would not be fresh");
@@ -353,6 +402,15 @@ fn forget() -> Result<()> {
     }
     eprintln!("rehearse: the overlay now looks like a brand-new machine");
     Ok(())
+}
+
+/// `apt-get -y -qq ARGS`, non-interactive.
+fn apt(args: &[&str]) -> Result<()> {
+    let mut cmd = Command::new("apt-get");
+    cmd.args(["-y", "-qq"])
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    status(cmd, &format!("apt-get {}", args.join(" ")))
 }
 
 fn remove_all(path: &Path) -> Result<()> {

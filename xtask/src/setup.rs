@@ -14,7 +14,7 @@ use crate::util::{hex, on_path, output, status};
 const S3S_FS_VERSION: &str = "0.14.1";
 /// Debian's Rust with sources, for a wasm32 standard library when rustup lacks the target.
 const WEB_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-22"];
-const WASM_SYSROOT: &str = "/usr/lib/rustlib/wasm32-unknown-unknown/lib";
+pub const WASM_SYSROOT: &str = "/usr/lib/rustlib/wasm32-unknown-unknown/lib";
 /// lld-22's linker; one program for every flavor (rustc passes `-flavor wasm`).
 const DEBIAN_LLD: &str = "/usr/lib/llvm-22/bin/lld";
 /// Debian's Chromium, driven by playwright-core in the browser tests and the desktop bench.

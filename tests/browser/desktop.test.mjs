@@ -349,10 +349,18 @@ test("windows drag, resize, minimize, snap and maximize; the layout survives a r
   assert.equal(await win.getAttribute("data-mode"), "normal");
 
   // The layout is saved on the server and restored after a reload.
+  // A save of the maximize/restore above may land first: wait until saving has stopped.
+  let lastSave = Date.now();
+  const onSave = (r) => {
+    if (r.url().endsWith("/desktop") && r.request().method() === "PUT") lastSave = Date.now();
+  };
+  page.on("response", onSave);
   const saved = layoutSaved(page);
   const t3 = await box(page, `${FILES} [data-titlebar]`);
   await drag(page, { x: t3.x + 100, y: t3.y + 15 }, { x: t3.x + 60, y: t3.y + 95 });
   await saved;
+  while (Date.now() - lastSave < 2000) await page.waitForTimeout(200);
+  page.off("response", onSave);
   const beforeReload = await box(page, FILES);
   await page.reload();
   await page.waitForSelector("[data-desktop][data-ready=true]");

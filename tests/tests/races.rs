@@ -11,6 +11,19 @@ use serde_json::json;
 
 const MIB: usize = 1024 * 1024;
 
+/// How many answers are `ok`; every other one must be the quota's 413.
+async fn succeeded(answers: Vec<reqwest::Response>, ok: StatusCode) -> usize {
+    let mut n = 0;
+    for res in answers {
+        if res.status() == ok {
+            n += 1;
+        } else {
+            expect_problem(res, 413, "/errors/quota-exceeded").await;
+        }
+    }
+    n
+}
+
 #[tokio::test]
 async fn concurrent_uploads_never_store_more_than_the_quota() {
     let server = TestServer::suite();
@@ -25,15 +38,7 @@ async fn concurrent_uploads_never_store_more_than_the_quota() {
                 .await
         }
     });
-    let mut stored = 0;
-    for res in join_all(uploads).await {
-        match res.status() {
-            StatusCode::CREATED => stored += 1,
-            _ => {
-                expect_problem(res, 413, "/errors/quota-exceeded").await;
-            }
-        }
-    }
+    let stored = succeeded(join_all(uploads).await, StatusCode::CREATED).await;
     // One writer at a time: exactly as many as fit are stored, never more.
     assert_eq!(
         (stored * size) as u64,
@@ -72,15 +77,7 @@ async fn concurrent_saves_never_store_more_than_the_quota() {
                 .unwrap()
         }
     });
-    let mut saved = 0;
-    for res in join_all(saves).await {
-        match res.status() {
-            StatusCode::OK => saved += 1,
-            _ => {
-                expect_problem(res, 413, "/errors/quota-exceeded").await;
-            }
-        }
-    }
+    let saved = succeeded(join_all(saves).await, StatusCode::OK).await;
     assert_eq!(saved, 1, "exactly one 9 MiB save fits in 16 MiB");
     assert_eq!(ann.used_bytes().await, (size + 2) as u64);
 

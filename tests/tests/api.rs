@@ -892,3 +892,19 @@ async fn an_upload_cut_off_midway_leaves_no_file() {
     let names: Vec<_> = u.list(None).await.into_iter().map(|f| f.name).collect();
     assert_eq!(names, ["half.bin"]);
 }
+
+#[tokio::test]
+async fn an_upload_of_more_than_a_thousand_files_is_refused_whole() {
+    let server = TestServer::suite();
+    let u = server.new_user("bulk").await.api;
+    let names: Vec<String> = (0..1001).map(|i| format!("f{i}.txt")).collect();
+    let files: Vec<(&str, Vec<u8>)> = names.iter().map(|n| (n.as_str(), b"x".to_vec())).collect();
+    let res = u.upload_raw(None, &files).await;
+    let problem = expect_problem(res, 400, "/errors/invalid").await;
+    assert!(problem.detail.contains("1000"), "{}", problem.detail);
+    assert!(
+        u.list(None).await.is_empty(),
+        "nothing of a refused upload is kept"
+    );
+    assert_eq!(u.upload(None, &files[..1000]).await.len(), 1000);
+}

@@ -6,8 +6,15 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// The workspace root.
+///
+/// Read when xtask runs (`cargo run` sets `CARGO_MANIFEST_DIR`), not when it was compiled:
+/// clones share one build cache, and a binary built in another clone would otherwise act
+/// on that clone.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask lives in the workspace")
         .to_owned()

@@ -8,8 +8,6 @@ pub mod auth;
 pub mod config;
 pub mod desktop;
 pub mod error;
-#[cfg(test)]
-mod fakes;
 pub mod files;
 pub mod ids;
 pub mod metrics;
@@ -161,9 +159,9 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(healthz))
         .routes(routes!(metrics_text))
         .routes(routes!(openapi_json))
-        .routes(routes!(auth::signup))
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::me))
+        .routes(routes!(auth::handlers::signup))
+        .routes(routes!(auth::handlers::login))
+        .routes(routes!(auth::handlers::me))
         .routes(routes!(files::handlers::create_folder))
         .routes(routes!(files::find::search))
         .routes(routes!(files::find::ancestors))
@@ -205,82 +203,7 @@ pub fn router(app: App) -> Router {
 
 #[cfg(test)]
 mod tests {
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use tower::ServiceExt;
-
     use super::*;
-
-    async fn call(path: &str, auth: Option<&str>) -> (StatusCode, String, String) {
-        let (app, _, _) = fakes::app();
-        let mut req = Request::get(path);
-        if let Some(token) = auth {
-            req = req.header("authorization", format!("Bearer {token}"));
-        }
-        let res = router(app)
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = res.status();
-        let ct = res
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, ct, String::from_utf8(body.to_vec()).unwrap())
-    }
-
-    #[tokio::test]
-    async fn unknown_paths_and_missing_tokens_are_problems() {
-        let (status, ct, body) = call("/nope", None).await;
-        assert_eq!(
-            (status, ct.as_str()),
-            (StatusCode::NOT_FOUND, "application/problem+json")
-        );
-        assert!(body.contains("\"type\":\"/errors/not-found\""), "{body}");
-        let (status, ct, body) = call("/me", None).await;
-        assert_eq!(
-            (status, ct.as_str()),
-            (StatusCode::UNAUTHORIZED, "application/problem+json")
-        );
-        assert!(body.contains("/errors/unauthorized"), "{body}");
-        let (status, _, _) = call("/files", Some("garbage")).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-    }
-
-    #[tokio::test]
-    async fn a_valid_token_for_a_deleted_account_is_refused() {
-        // The scripted store knows no users, like a database after the account is gone.
-        let token = auth::issue_token(b"unit-test-secret", "ghost", 1_700_000_000_000, 60);
-        let (status, _, body) = call("/files", Some(&token)).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert!(body.contains("no longer exists"), "{body}");
-    }
-
-    #[tokio::test]
-    async fn openapi_and_metrics_are_served() {
-        let (status, _, body) = call("/openapi.json", None).await;
-        assert_eq!(status, StatusCode::OK);
-        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert!(doc["paths"]["/files/{id}/content"]["put"].is_object());
-        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
-        let (app, _, _) = fakes::app();
-        let r = router(app.clone());
-        r.clone()
-            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let text = app.metrics.render();
-        assert!(
-            text.contains(
-                "cloudos_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
-            ),
-            "{text}"
-        );
-    }
 
     #[test]
     fn rfc3339_formats_milliseconds() {

@@ -4,7 +4,6 @@
 pub mod blobs;
 pub mod events;
 pub mod hrana;
-pub mod meta;
 pub mod sandboxes;
 pub mod settings;
 pub mod telemetry;
@@ -32,9 +31,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::blobs::{LocalBlobs, S3Blobs, S3Settings};
 use crate::events::EventHub;
-use crate::meta::LibsqlMeta;
 use crate::sandboxes::{fly_provider, LocalSandboxes};
 use crate::settings::{BlobBackend, SandboxProvider, ServeArgs};
+use cloudos_libsql::LibsqlMeta;
 
 /// The system clock.
 pub struct SystemClock;

@@ -1,4 +1,4 @@
-//! In-memory fakes of the ports for the core's unit tests.
+//! In-memory fakes of the ports a test does not need real: time, ids, blobs, events.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -8,11 +8,23 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::ports::*;
+use cloudos_core::ports::*;
 
 /// A clock that only moves when told.
 #[derive(Default)]
 pub struct FakeClock(pub AtomicI64);
+
+impl FakeClock {
+    /// A clock showing `ms`.
+    pub fn at(ms: i64) -> Self {
+        FakeClock(AtomicI64::new(ms))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
 
 impl Clock for FakeClock {
     fn now_ms(&self) -> i64 {
@@ -31,38 +43,6 @@ impl Ids for SeqIds {
 
     fn random_bytes(&self, n: usize) -> Vec<u8> {
         vec![7; n]
-    }
-}
-
-/// A metadata store that answers queries by the first matching SQL fragment and records
-/// every statement it was given.
-#[derive(Default)]
-pub struct ScriptedMeta {
-    pub answers: Mutex<Vec<(&'static str, Vec<Row>)>>,
-    pub seen: Mutex<Vec<Stmt>>,
-}
-
-#[async_trait]
-impl MetaStore for ScriptedMeta {
-    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
-        self.seen.lock().unwrap().push(stmt.clone());
-        let answers = self.answers.lock().unwrap();
-        Ok(answers
-            .iter()
-            .find(|(fragment, _)| stmt.sql.contains(fragment))
-            .map(|(_, rows)| rows.clone())
-            .unwrap_or_default())
-    }
-
-    async fn execute(&self, stmt: Stmt) -> Result<u64, DbError> {
-        self.seen.lock().unwrap().push(stmt);
-        Ok(1)
-    }
-
-    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError> {
-        let n = stmts.len();
-        self.seen.lock().unwrap().extend(stmts);
-        Ok(vec![1; n])
     }
 }
 
@@ -174,33 +154,18 @@ impl BlobUpload for MemoryUpload {
 #[derive(Default)]
 pub struct RecordedEvents(pub Mutex<Vec<(String, cloudos_proto::Event)>>);
 
-impl crate::ports::Events for RecordedEvents {
+impl RecordedEvents {
+    /// Takes what was published so far.
+    pub fn take(&self) -> Vec<(String, cloudos_proto::Event)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Events for RecordedEvents {
     fn publish(&self, user_id: &str, event: &cloudos_proto::Event) {
         self.0
             .lock()
             .unwrap()
             .push((user_id.to_owned(), event.clone()));
     }
-}
-
-/// An app over fakes, with its blob store and metadata store for inspection.
-pub fn app() -> (crate::App, MemoryBlobs, Arc<ScriptedMeta>) {
-    let blobs = MemoryBlobs::default();
-    let meta = Arc::new(ScriptedMeta::default());
-    let ports = Ports {
-        meta: meta.clone(),
-        blobs: Arc::new(blobs.clone()),
-        clock: Arc::new(FakeClock(AtomicI64::new(1_700_000_000_000))),
-        ids: Arc::new(SeqIds::default()),
-        events: Arc::new(RecordedEvents::default()),
-        sandboxes: Arc::new(crate::ports::NoSandboxes),
-    };
-    (
-        crate::App::new(
-            ports,
-            crate::Config::with_secret(b"unit-test-secret".to_vec()),
-        ),
-        blobs,
-        meta,
-    )
 }

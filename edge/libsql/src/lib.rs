@@ -1,5 +1,8 @@
-//! The metadata port over an embedded libSQL database file.
+//! The metadata port over embedded libSQL: a database file for the native server, or a
+//! private in-memory database for tests of the core's rules.
+#![forbid(unsafe_code)]
 
+use std::ops::Deref;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -11,7 +14,42 @@ use libsql::{Connection, Database, TransactionBehavior};
 /// across concurrent transactions).
 pub struct LibsqlMeta {
     db: Database,
-    pool: Mutex<Vec<Connection>>,
+    connections: Connections,
+}
+
+enum Connections {
+    /// A file: connections are opened on demand and up to 16 are kept.
+    Pool(Mutex<Vec<Connection>>),
+    /// `:memory:`: every connection would be a database of its own, so there is exactly one
+    /// and statements take turns on it.
+    Single(tokio::sync::Mutex<Connection>),
+}
+
+/// A connection borrowed for one statement or transaction.
+enum Lease<'a> {
+    Pooled(&'a Mutex<Vec<Connection>>, Option<Connection>),
+    Single(tokio::sync::MutexGuard<'a, Connection>),
+}
+
+impl Deref for Lease<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Lease::Pooled(_, conn) => conn.as_ref().expect("held until dropped"),
+            Lease::Single(guard) => guard,
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Lease::Pooled(pool, conn) = self {
+            let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < 16 {
+                pool.extend(conn.take());
+            }
+        }
+    }
 }
 
 impl LibsqlMeta {
@@ -23,37 +61,61 @@ impl LibsqlMeta {
             .map_err(classify)?;
         let meta = LibsqlMeta {
             db,
-            pool: Mutex::new(Vec::new()),
+            connections: Connections::Pool(Mutex::new(Vec::new())),
         };
-        let conn = meta.conn().await?;
         // journal_mode answers with a row, so it is a query.
-        conn.query("PRAGMA journal_mode = WAL", ())
+        meta.lease()
+            .await?
+            .query("PRAGMA journal_mode = WAL", ())
             .await
             .map_err(classify)?;
-        meta.give_back(conn);
         Ok(meta)
     }
 
-    async fn conn(&self) -> Result<Connection, DbError> {
-        if let Some(c) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            return Ok(c);
-        }
-        let conn = self.db.connect().map_err(classify)?;
-        conn.query("PRAGMA busy_timeout = 10000", ())
+    /// A new, empty database that lives in memory and vanishes when dropped.
+    pub async fn memory() -> Result<Self, DbError> {
+        let db = libsql::Builder::new_local(":memory:")
+            .build()
             .await
             .map_err(classify)?;
-        conn.execute("PRAGMA synchronous = NORMAL", ())
-            .await
-            .map_err(classify)?;
-        Ok(conn)
+        let conn = connect(&db).await?;
+        Ok(LibsqlMeta {
+            db,
+            connections: Connections::Single(tokio::sync::Mutex::new(conn)),
+        })
     }
 
-    fn give_back(&self, conn: Connection) {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < 16 {
-            pool.push(conn);
+    async fn lease(&self) -> Result<Lease<'_>, DbError> {
+        match &self.connections {
+            Connections::Single(conn) => Ok(Lease::Single(conn.lock().await)),
+            Connections::Pool(pool) => {
+                let idle = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                let conn = match idle {
+                    Some(c) => c,
+                    None => connect(&self.db).await?,
+                };
+                Ok(Lease::Pooled(pool, Some(conn)))
+            }
         }
     }
+}
+
+/// A new connection with the settings every statement relies on.
+async fn connect(db: &Database) -> Result<Connection, DbError> {
+    let conn = db.connect().map_err(classify)?;
+    conn.query("PRAGMA busy_timeout = 10000", ())
+        .await
+        .map_err(classify)?;
+    conn.execute("PRAGMA synchronous = NORMAL", ())
+        .await
+        .map_err(classify)?;
+    // The schema's REFERENCES clauses are the last line of defence against rows that point
+    // at nothing (a file whose folder was deleted a moment earlier); SQLite leaves them
+    // unchecked unless told, whatever the build's default.
+    conn.execute("PRAGMA foreign_keys = ON", ())
+        .await
+        .map_err(classify)?;
+    Ok(conn)
 }
 
 fn classify(e: libsql::Error) -> DbError {
@@ -112,23 +174,18 @@ async fn run_query(conn: &Connection, stmt: Stmt) -> Result<Vec<Row>, DbError> {
 #[async_trait]
 impl MetaStore for LibsqlMeta {
     async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
-        let conn = self.conn().await?;
-        let res = run_query(&conn, stmt).await;
-        self.give_back(conn);
-        res
+        run_query(&*self.lease().await?, stmt).await
     }
 
     async fn execute(&self, stmt: Stmt) -> Result<u64, DbError> {
-        let conn = self.conn().await?;
+        let conn = self.lease().await?;
         let (sql, params) = params(stmt);
-        let res = conn.execute(&sql, params).await.map_err(classify);
-        self.give_back(conn);
-        res
+        conn.execute(&sql, params).await.map_err(classify)
     }
 
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError> {
-        let conn = self.conn().await?;
-        let res = async {
+        let conn = self.lease().await?;
+        async {
             // IMMEDIATE takes the write lock up front, so busy_timeout applies instead of
             // a deadlock error on lock upgrade.
             let tx = conn
@@ -149,9 +206,7 @@ impl MetaStore for LibsqlMeta {
             tx.commit().await.map_err(classify)?;
             Ok(changed)
         }
-        .await;
-        self.give_back(conn);
-        res
+        .await
     }
 }
 
@@ -185,6 +240,40 @@ mod tests {
         assert_eq!(rows, vec![Row(vec![Value::Text("a".into())])]);
         let syntax = meta.execute(stmt!("NOT SQL")).await.unwrap_err();
         assert!(matches!(syntax, DbError::Other(_)));
+    }
+
+    #[tokio::test]
+    async fn a_memory_database_is_one_database_for_every_statement_and_enforces_foreign_keys() {
+        let meta = LibsqlMeta::memory().await.unwrap();
+        meta.execute(stmt!("CREATE TABLE p (id TEXT PRIMARY KEY)"))
+            .await
+            .unwrap();
+        meta.execute(stmt!(
+            "CREATE TABLE c (id TEXT PRIMARY KEY, p TEXT REFERENCES p(id))"
+        ))
+        .await
+        .unwrap();
+        // Statements at once take turns on the one connection; each sees the same tables.
+        let (a, b) = tokio::join!(
+            meta.execute(stmt!("INSERT INTO p VALUES ('a')")),
+            meta.batch(vec![stmt!("INSERT INTO p VALUES ('b')")])
+        );
+        a.unwrap();
+        b.unwrap();
+        let err = meta
+            .execute(stmt!("INSERT INTO c VALUES ('c1', 'missing')"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DbError::Constraint(_)), "{err:?}");
+        assert_eq!(
+            meta.query(stmt!("SELECT id FROM p")).await.unwrap().len(),
+            2
+        );
+        let other = LibsqlMeta::memory().await.unwrap();
+        assert!(
+            other.query(stmt!("SELECT 1 FROM p")).await.is_err(),
+            "private"
+        );
     }
 
     #[tokio::test]

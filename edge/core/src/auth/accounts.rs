@@ -1,0 +1,224 @@
+//! Account services: create an account, sign in (throttled), who is this token, what is
+//! this account. Anything that acts for a user outside HTTP calls these, never the handlers.
+
+use cloudos_proto::{AuthResponse, LoginRequest, Me, SignupRequest, UserSummary};
+
+use super::{hash_password, issue_token, verify_password, verify_token, AuthError};
+use crate::ids::UserId;
+use crate::ports::DbError;
+use crate::{rfc3339, stmt, App};
+
+/// Emails compare case-insensitively in every script, so they are stored lowercased.
+fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn validate_signup(req: &SignupRequest) -> Result<(String, String), AuthError> {
+    let email = normalize_email(&req.email);
+    let valid_email = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.chars().any(char::is_whitespace);
+    if !valid_email {
+        return Err(AuthError::Invalid(
+            "email must look like name@example.com".into(),
+        ));
+    }
+    if req.password.chars().count() < 8 {
+        return Err(AuthError::Invalid(
+            "password must have at least 8 characters".into(),
+        ));
+    }
+    if req.password.len() > 1024 {
+        return Err(AuthError::Invalid(
+            "password must have at most 1024 bytes".into(),
+        ));
+    }
+    let name = req.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AuthError::Invalid(
+            "name must have 1 to 100 characters".into(),
+        ));
+    }
+    Ok((email, name))
+}
+
+/// Creates an account with the default quota and signs it in.
+pub async fn signup(app: &App, req: &SignupRequest) -> Result<AuthResponse, AuthError> {
+    let (email, name) = validate_signup(req)?;
+    let hash = hash_password(&req.password, &app.ports.ids.random_bytes(16))?;
+    let id = app.ports.ids.new_id();
+    let now = app.now_ms();
+    let inserted = app
+        .ports
+        .meta
+        .execute(stmt!(
+            "INSERT INTO users (id, email, name, password_hash, created_at, quota_bytes) VALUES (?, ?, ?, ?, ?, ?)",
+            id.as_str(), email.as_str(), name.as_str(), hash, now, app.config.default_quota_bytes
+        ))
+        .await;
+    match inserted {
+        Ok(_) => {}
+        Err(DbError::Constraint(_)) => return Err(AuthError::EmailTaken),
+        Err(e) => return Err(e.into()),
+    }
+    let token = issue_token(&app.config.secret, &id, now, app.config.token_ttl_secs);
+    Ok(AuthResponse {
+        token,
+        user: UserSummary { id, email, name },
+    })
+}
+
+/// Signs in by email and password; too many failures for one email answer `TooManyTries`.
+pub async fn login(app: &App, req: &LoginRequest) -> Result<AuthResponse, AuthError> {
+    let email = normalize_email(&req.email);
+    let email = email.as_str();
+    let now = app.now_ms();
+    check_throttle(app, email, now).await?;
+    let rows = app
+        .ports
+        .meta
+        .query(stmt!(
+            "SELECT id, email, name, password_hash FROM users WHERE email = ?",
+            email
+        ))
+        .await?;
+    let user = rows.first();
+    let ok = match user {
+        Some(row) => verify_password(&req.password, &row.text(3)),
+        None => {
+            // Spend the same work as a real check so timing does not reveal accounts.
+            let _ = hash_password(&req.password, b"cloudos-no-user!");
+            false
+        }
+    };
+    let Some(row) = user.filter(|_| ok) else {
+        record_failure(app, email, now).await?;
+        return Err(AuthError::WrongCredentials);
+    };
+    app.ports
+        .meta
+        .execute(stmt!("DELETE FROM login_failures WHERE email = ?", email))
+        .await?;
+    let id = row.text(0);
+    let token = issue_token(&app.config.secret, &id, now, app.config.token_ttl_secs);
+    Ok(AuthResponse {
+        token,
+        user: UserSummary {
+            id,
+            email: row.text(1),
+            name: row.text(2),
+        },
+    })
+}
+
+async fn check_throttle(app: &App, email: &str, now: i64) -> Result<(), AuthError> {
+    let rows = app
+        .ports
+        .meta
+        .query(stmt!(
+            "SELECT failures, window_start FROM login_failures WHERE email = ?",
+            email
+        ))
+        .await?;
+    if let Some(row) = rows.first() {
+        let window_end = row.int(1) + app.config.login_window_secs * 1000;
+        if row.int(0) >= app.config.login_max_failures && now < window_end {
+            let retry_after = ((window_end - now) as u64).div_ceil(1000).max(1);
+            return Err(AuthError::TooManyTries { retry_after });
+        }
+    }
+    Ok(())
+}
+
+async fn record_failure(app: &App, email: &str, now: i64) -> Result<(), AuthError> {
+    let window_start_cutoff = now - app.config.login_window_secs * 1000;
+    // A failure outside the current window starts a new one.
+    app.ports
+        .meta
+        .execute(stmt!(
+            "INSERT INTO login_failures (email, failures, window_start) VALUES (?, 1, ?)
+             ON CONFLICT(email) DO UPDATE SET
+               failures = CASE WHEN window_start < ? THEN 1 ELSE failures + 1 END,
+               window_start = CASE WHEN window_start < ? THEN excluded.window_start ELSE window_start END",
+            email, now, window_start_cutoff, window_start_cutoff
+        ))
+        .await?;
+    Ok(())
+}
+
+/// The principal a token stands for: valid signature, audience and expiry, and an account
+/// that still exists.
+pub async fn authenticate(app: &App, token: &str) -> Result<UserId, AuthError> {
+    let id = verify_token(&app.config.secret, token, app.now_ms())?;
+    let exists = app
+        .ports
+        .meta
+        .query(stmt!("SELECT 1 FROM users WHERE id = ?", id.as_str()))
+        .await?;
+    if exists.is_empty() {
+        return Err(AuthError::Unauthorized("the account no longer exists"));
+    }
+    Ok(id.into())
+}
+
+/// The caller's account, with the bytes their files use.
+pub async fn me(app: &App, who: &UserId) -> Result<Me, AuthError> {
+    let rows = app
+        .ports
+        .meta
+        .query(stmt!(
+            "SELECT id, email, name, avatar_url, created_at, quota_bytes,
+                    (SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = users.id)
+             FROM users WHERE id = ?",
+            who
+        ))
+        .await?;
+    let row = rows
+        .first()
+        .ok_or(AuthError::Unauthorized("the account no longer exists"))?;
+    Ok(Me {
+        id: row.text(0),
+        email: row.text(1),
+        name: row.text(2),
+        avatar_url: row.opt_text(3),
+        created_at: rfc3339(row.int(4)),
+        quota_bytes: row.int(5) as u64,
+        used_bytes: row.int(6) as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signup_validation() {
+        let ok = SignupRequest {
+            email: " a@b.co ".into(),
+            password: "12345678".into(),
+            name: " Ann ".into(),
+        };
+        assert_eq!(
+            validate_signup(&ok).unwrap(),
+            ("a@b.co".into(), "Ann".into())
+        );
+        for (email, pw, name) in [
+            ("ab.co", "12345678", "A"),
+            ("a@b", "12345678", "A"),
+            ("a@b.co", "1234567", "A"),
+            ("a@b.co", "12345678", "  "),
+        ] {
+            let req = SignupRequest {
+                email: email.into(),
+                password: pw.into(),
+                name: name.into(),
+            };
+            assert!(validate_signup(&req).is_err(), "{email} {pw} {name}");
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The account routes: parse, call one `accounts` service, answer.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use cloudos_proto::{AuthResponse, LoginRequest, Me, SignupRequest};
+
+use super::{accounts, AuthUser};
+use crate::error::{ApiError, ApiJson};
+use crate::App;
+
+/// `POST /auth/signup`
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 201, body = AuthResponse), (status = 400, body = cloudos_proto::Problem), (status = 409, body = cloudos_proto::Problem)))]
+pub async fn signup(
+    State(app): State<App>,
+    ApiJson(req): ApiJson<SignupRequest>,
+) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(accounts::signup(&app, &req).await?),
+    ))
+}
+
+/// `POST /auth/login`
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = cloudos_proto::Problem), (status = 429, body = cloudos_proto::Problem)))]
+pub async fn login(
+    State(app): State<App>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    Ok(Json(accounts::login(&app, &req).await?))
+}
+
+/// `GET /me`
+#[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = cloudos_proto::Problem)))]
+pub async fn me(State(app): State<App>, user: AuthUser) -> Result<Json<Me>, ApiError> {
+    Ok(Json(accounts::me(&app, &user.id).await?))
+}

@@ -1,0 +1,90 @@
+//! Accounts and who is calling: signup, login with a throttle, access tokens.
+//!
+//! `accounts` holds the rules (services), `handlers` adapts them to HTTP, and [`AuthUser`]
+//! turns a request's token into the principal every other service takes.
+
+pub mod accounts;
+pub mod handlers;
+mod passwords;
+mod tokens;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+pub use passwords::{hash_password, verify_password};
+pub use tokens::{issue_token, verify_token};
+
+use crate::error::ApiError;
+use crate::ids::UserId;
+use crate::ports::DbError;
+use crate::App;
+
+/// Why an auth request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("wrong email or password")]
+    WrongCredentials,
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("too many failed logins; try again in {retry_after} s")]
+    TooManyTries { retry_after: u64 },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// The authenticated caller, from `Authorization: Bearer` or `?token=` (WebSockets).
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: UserId,
+}
+
+impl FromRequestParts<App> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let header_token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .map(str::to_owned);
+        let token = header_token
+            .or_else(|| query_param(parts.uri.query(), "token"))
+            .ok_or(AuthError::Unauthorized("missing bearer token"))?;
+        let id = accounts::authenticate(app, &token).await?;
+        Ok(AuthUser { id })
+    }
+}
+
+/// The decoded value of one query parameter.
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_param_decodes() {
+        assert_eq!(
+            query_param(Some("a=1&token=x%2Fy+z"), "token").as_deref(),
+            Some("x/y z")
+        );
+        assert_eq!(query_param(Some("a=1"), "token"), None);
+        assert_eq!(query_param(None, "token"), None);
+    }
+}

@@ -1,0 +1,85 @@
+//! The account services' rules over a real database: unique emails, the login throttle and
+//! its window, tokens of accounts that are gone.
+
+use cloudos_core::auth::{accounts, AuthError};
+use cloudos_proto::{LoginRequest, SignupRequest};
+use cloudos_testing::TestApp;
+
+fn login(email: &str, password: &str) -> LoginRequest {
+    LoginRequest {
+        email: email.into(),
+        password: password.into(),
+    }
+}
+
+#[tokio::test]
+async fn an_email_has_one_account_whatever_its_case() {
+    let t = TestApp::new().await;
+    t.user("ann").await;
+    let again = SignupRequest {
+        email: " ANN@Example.com".into(),
+        password: "another password".into(),
+        name: "Ann Again".into(),
+    };
+    let err = accounts::signup(&t.app, &again).await.unwrap_err();
+    assert!(matches!(err, AuthError::EmailTaken), "{err:?}");
+    let ok = accounts::login(&t.app, &login("Ann@EXAMPLE.com", "correct horse battery"))
+        .await
+        .unwrap();
+    assert_eq!(ok.user.email, "ann@example.com");
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_email_until_the_window_passes() {
+    let t = TestApp::builder()
+        .config(|c| {
+            c.login_max_failures = 3;
+            c.login_window_secs = 60;
+        })
+        .build()
+        .await;
+    t.user("ann").await;
+    for _ in 0..3 {
+        let err = accounts::login(&t.app, &login("ann@example.com", "wrong"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AuthError::WrongCredentials), "{err:?}");
+    }
+    // Even the right password waits: the throttle is checked before the password.
+    let err = accounts::login(&t.app, &login("ann@example.com", "correct horse battery"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::TooManyTries { retry_after: 60 }),
+        "{err:?}"
+    );
+    t.user("bob").await;
+    accounts::login(&t.app, &login("bob@example.com", "correct horse battery"))
+        .await
+        .expect("another email is not throttled");
+    t.clock.advance(60_000);
+    accounts::login(&t.app, &login("ann@example.com", "correct horse battery"))
+        .await
+        .expect("the window has passed");
+}
+
+#[tokio::test]
+async fn a_token_stands_for_its_account_only_while_the_account_exists() {
+    let t = TestApp::new().await;
+    let (ann, token) = t.session("ann").await;
+    assert_eq!(accounts::authenticate(&t.app, &token).await.unwrap(), ann);
+    assert!(accounts::authenticate(&t.app, "not-a-token").await.is_err());
+    t.remove_account(&ann).await;
+    let err = accounts::authenticate(&t.app, &token).await.unwrap_err();
+    assert!(
+        matches!(err, AuthError::Unauthorized(m) if m.contains("no longer")),
+        "{err:?}"
+    );
+    t.clock.advance(t.app.config.token_ttl_secs * 1000);
+    let (_, fresh) = t.session("bob").await;
+    assert!(accounts::authenticate(&t.app, &fresh).await.is_ok());
+    assert!(matches!(
+        accounts::authenticate(&t.app, &token).await,
+        Err(AuthError::Unauthorized(_))
+    ));
+}

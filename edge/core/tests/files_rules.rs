@@ -1,0 +1,291 @@
+//! The files services' rules, called as any capability calls them (a principal and the
+//! app), over a real in-memory libSQL: the SQL that enforces each rule is what runs.
+
+use bytes::Bytes;
+use cloudos_core::files::organize::{create_folder, delete, rename_or_move, Change};
+use cloudos_core::files::upload::write_new_file;
+use cloudos_core::files::{content::save_content, listing, FilesError};
+use cloudos_core::ids::{FileId, UserId};
+use cloudos_core::ports::DbError;
+use cloudos_core::stmt;
+use cloudos_proto::File;
+use cloudos_testing::TestApp;
+
+fn body(text: &str) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+    futures_util::stream::iter([Ok(Bytes::from(text.to_owned()))])
+}
+
+async fn write(t: &TestApp, who: &UserId, parent: Option<&FileId>, name: &str, text: &str) -> File {
+    write_new_file(&t.app, who, parent, name, "text/plain", &mut body(text))
+        .await
+        .unwrap()
+}
+
+async fn save(
+    t: &TestApp,
+    who: &UserId,
+    id: &FileId,
+    version: i64,
+    text: &str,
+) -> Result<File, FilesError> {
+    let len = Some(text.len() as u64);
+    save_content(&t.app, who, id, version, &mut body(text), len).await
+}
+
+fn id(f: &File) -> FileId {
+    FileId::from(f.id.as_str())
+}
+
+#[tokio::test]
+async fn a_save_based_on_an_old_version_is_stale_and_changes_nothing() {
+    let t = TestApp::new().await;
+    let ann = t.user("ann").await;
+    let f = write(&t, &ann, None, "notes.md", "one").await;
+    assert_eq!(f.version, 1);
+    let v2 = save(&t, &ann, &id(&f), 1, "two").await.unwrap();
+    assert_eq!(v2.version, 2);
+    let err = save(&t, &ann, &id(&f), 1, "clobber").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FilesError::Stale {
+                current: 2,
+                given: 1
+            }
+        ),
+        "{err:?}"
+    );
+    let now = listing::get(&t.app, &ann, &id(&f)).await.unwrap();
+    assert_eq!(
+        (now.version, now.size),
+        (2, 3),
+        "the stale save wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn two_saves_of_one_version_at_once_exactly_one_wins() {
+    let t = TestApp::new().await;
+    let ann = t.user("ann").await;
+    let f = write(&t, &ann, None, "notes.md", "one").await;
+    let fid = id(&f);
+    let (a, b) = tokio::join!(
+        save(&t, &ann, &fid, 1, "from the editor"),
+        save(&t, &ann, &fid, 1, "from the copilot")
+    );
+    let stale = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(FilesError::Stale { .. })))
+        .count();
+    assert_eq!(
+        (a.is_ok() as u8 + b.is_ok() as u8, stale),
+        (1, 1),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(
+        listing::get(&t.app, &ann, &id(&f)).await.unwrap().version,
+        2
+    );
+}
+
+#[tokio::test]
+async fn names_are_unique_in_a_folder_and_checked_on_every_path() {
+    let t = TestApp::new().await;
+    let ann = t.user("ann").await;
+    let src = create_folder(&t.app, &ann, None, "src").await.unwrap();
+    let err = create_folder(&t.app, &ann, None, "src").await.unwrap_err();
+    assert!(
+        matches!(err, FilesError::NameTaken(ref n) if n == "src"),
+        "{err:?}"
+    );
+    write(&t, &ann, Some(&id(&src)), "main.rs", "fn main() {}").await;
+    let other = write(&t, &ann, None, "main.rs", "// root").await;
+    let err = rename_or_move(
+        &t.app,
+        &ann,
+        &id(&other),
+        Change {
+            parent: Some(Some(id(&src))),
+            ..Change::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, FilesError::NameTaken(_)), "{err:?}");
+    let err = write_new_file(
+        &t.app,
+        &ann,
+        Some(&id(&src)),
+        "main.rs",
+        "text/plain",
+        &mut body("x"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, FilesError::NameTaken(_)), "{err:?}");
+    let err = create_folder(&t.app, &ann, None, "a/b").await.unwrap_err();
+    assert!(matches!(err, FilesError::BadName(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn another_users_ids_are_not_found_whatever_the_service() {
+    let t = TestApp::new().await;
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    let folder = create_folder(&t.app, &ann, None, "private").await.unwrap();
+    let f = write(&t, &ann, Some(&id(&folder)), "secret.txt", "s3cret").await;
+    assert!(matches!(
+        listing::get(&t.app, &bob, &id(&f)).await,
+        Err(FilesError::NotFound)
+    ));
+    assert!(matches!(
+        listing::list(&t.app, &bob, Some(&id(&folder))).await,
+        Err(FilesError::NotFound)
+    ));
+    assert!(matches!(
+        save(&t, &bob, &id(&f), 1, "mine").await,
+        Err(FilesError::NotFound)
+    ));
+    assert!(matches!(
+        delete(&t.app, &bob, &id(&f)).await,
+        Err(FilesError::NotFound)
+    ));
+    let err = create_folder(&t.app, &bob, Some(&id(&folder)), "in")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FilesError::NotFound), "{err:?}");
+    let mine = create_folder(&t.app, &bob, None, "mine").await.unwrap();
+    let into_anns = Change {
+        parent: Some(Some(id(&folder))),
+        ..Change::default()
+    };
+    let err = rename_or_move(&t.app, &bob, &id(&mine), into_anns)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FilesError::NotFound), "{err:?}");
+    assert_eq!(
+        listing::get(&t.app, &ann, &id(&f)).await.unwrap().version,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_folder_never_moves_into_its_own_subtree_even_two_opposite_moves_at_once() {
+    let t = TestApp::new().await;
+    let ann = t.user("ann").await;
+    let a = create_folder(&t.app, &ann, None, "a").await.unwrap();
+    let deep = create_folder(&t.app, &ann, Some(&id(&a)), "deep")
+        .await
+        .unwrap();
+    let into = |target: &File| Change {
+        parent: Some(Some(id(target))),
+        ..Change::default()
+    };
+    let err = rename_or_move(&t.app, &ann, &id(&a), into(&deep))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FilesError::IntoOwnSubtree), "{err:?}");
+    let err = rename_or_move(&t.app, &ann, &id(&a), into(&a))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FilesError::IntoOwnSubtree), "{err:?}");
+    for _ in 0..10 {
+        let x = create_folder(&t.app, &ann, None, "x").await.unwrap();
+        let y = create_folder(&t.app, &ann, None, "y").await.unwrap();
+        let (xid, yid) = (id(&x), id(&y));
+        let (xy, yx) = tokio::join!(
+            rename_or_move(&t.app, &ann, &xid, into(&y)),
+            rename_or_move(&t.app, &ann, &yid, into(&x))
+        );
+        assert!(
+            xy.is_ok() != yx.is_ok(),
+            "exactly one move wins: {xy:?} {yx:?}"
+        );
+        let top = if xy.is_ok() { &y } else { &x };
+        assert_eq!(
+            listing::get(&t.app, &ann, &id(top))
+                .await
+                .unwrap()
+                .parent_id,
+            None
+        );
+        delete(&t.app, &ann, &id(top)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_folder_removes_everything_in_it() {
+    let t = TestApp::new().await;
+    let ann = t.user("ann").await;
+    let a = create_folder(&t.app, &ann, None, "a").await.unwrap();
+    let b = create_folder(&t.app, &ann, Some(&id(&a)), "b")
+        .await
+        .unwrap();
+    let f = write(&t, &ann, Some(&id(&b)), "f.txt", "data").await;
+    delete(&t.app, &ann, &id(&a)).await.unwrap();
+    for gone in [&a, &b, &f] {
+        assert!(matches!(
+            listing::get(&t.app, &ann, &id(gone)).await,
+            Err(FilesError::NotFound)
+        ));
+    }
+    assert!(listing::list(&t.app, &ann, None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn uploads_and_saves_racing_each_other_never_pass_the_quota_together() {
+    let t = TestApp::builder().quota(100).build().await;
+    let ann = t.user("ann").await;
+    let sixty = "x".repeat(60);
+    let names = ["a", "b", "c", "d"];
+    let results = futures_util::future::join_all(names.iter().map(|n| {
+        let (t, ann, sixty) = (&t, &ann, &sixty);
+        async move { write_new_file(&t.app, ann, None, n, "text/plain", &mut body(sixty)).await }
+    }))
+    .await;
+    let stored: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(stored.len(), 1, "{results:?}");
+    for r in results.iter().filter(|r| r.is_err()) {
+        assert!(
+            matches!(r, Err(FilesError::QuotaExceeded { quota: 100, .. })),
+            "{r:?}"
+        );
+    }
+    let f = stored[0];
+    let err = save(&t, &ann, &id(f), 1, &"y".repeat(101))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FilesError::QuotaExceeded { .. }), "{err:?}");
+    let grown = save(&t, &ann, &id(f), 1, &"y".repeat(100)).await.unwrap();
+    assert_eq!(
+        grown.size, 100,
+        "the old content's bytes count as free for the new"
+    );
+    assert_eq!(
+        cloudos_core::files::used_bytes(t.app.ports.meta.as_ref(), &ann)
+            .await
+            .unwrap(),
+        100
+    );
+}
+
+#[tokio::test]
+async fn foreign_keys_refuse_a_row_that_points_at_nothing() {
+    let t = TestApp::new().await;
+    let ann = t.user("ann").await;
+    let err = t
+        .app
+        .ports
+        .meta
+        .execute(stmt!(
+            "INSERT INTO files (id, user_id, parent_id, name, kind, size, version, created_at, updated_at)
+             VALUES ('f1', ?, 'no-such-folder', 'x', 'file', 0, 1, 0, 0)",
+            &ann
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DbError::Constraint(ref m) if m.contains("FOREIGN KEY")),
+        "{err:?}"
+    );
+}

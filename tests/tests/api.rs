@@ -908,3 +908,36 @@ async fn an_upload_of_more_than_a_thousand_files_is_refused_whole() {
     );
     assert_eq!(u.upload(None, &files[..1000]).await.len(), 1000);
 }
+
+/// Whatever the host, every operation `/openapi.json` lists is served by its route (sockets
+/// included), never by the "no such endpoint" fallback.
+#[tokio::test]
+async fn every_operation_in_the_openapi_document_is_served_on_this_host() {
+    let server = TestServer::suite();
+    let anon = server.client();
+    let doc: Value = anon.get("/openapi.json").await.json().await.unwrap();
+    let paths = doc["paths"].as_object().expect("paths");
+    for socket in ["/events", "/terminal/{sandbox_id}/attach"] {
+        assert!(paths.contains_key(socket), "{socket} is documented");
+    }
+    for (path, item) in paths {
+        let concrete: String = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let res = anon.req(method.clone(), &concrete).send().await.unwrap();
+            let status = res.status();
+            let body = res.text().await.unwrap();
+            assert!(
+                status != StatusCode::METHOD_NOT_ALLOWED && !body.contains("no such endpoint"),
+                "{method} {path} is documented but not served: {status} {body}"
+            );
+        }
+    }
+}

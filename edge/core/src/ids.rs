@@ -6,7 +6,8 @@ use std::fmt;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+        #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
@@ -63,4 +64,8 @@ id_type!(
 id_type!(
     /// A file or folder of the drive.
     FileId
+);
+id_type!(
+    /// A terminal sandbox.
+    SandboxId
 );

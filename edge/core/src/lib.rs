@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod desktop;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod ids;
 pub mod metrics;
@@ -175,6 +176,8 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
             sandboxes::handlers::delete
         ))
         .routes(routes!(sandboxes::handlers::share))
+        .routes(routes!(sandboxes::terminal::attach))
+        .routes(routes!(events::socket))
         .routes(routes!(
             files::handlers::get_file,
             files::handlers::patch,

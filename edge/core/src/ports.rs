@@ -291,6 +291,47 @@ impl Sandboxes for NoSandboxes {
     }
 }
 
+/// Where a socket the core authorized is carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketTarget {
+    /// The live events of one user's desktops (`WS /events`).
+    Events { user_id: crate::ids::UserId },
+    /// A terminal in a sandbox's agent (`WS /terminal/:id/attach`): the host connects to the
+    /// ticket's URL and relays frames both ways.
+    Terminal(crate::sandboxes::attach::AttachTicket),
+}
+
+/// The upgrade and byte relay of socket routes. The core declares the routes, checks who
+/// may open what, and hands over the request with its target; the host performs the
+/// WebSocket upgrade (axum natively, a Durable Object or a fetched socket on the Worker).
+#[async_trait]
+pub trait Sockets: Send + Sync + 'static {
+    /// Answers the upgrade request `req` with a socket carried to `target`, or a problem.
+    async fn open(
+        &self,
+        req: axum::extract::Request,
+        target: SocketTarget,
+    ) -> Result<axum::response::Response, crate::ApiError>;
+}
+
+/// The socket port of a host that carries none (tests of the HTTP routes).
+pub struct NoSockets;
+
+#[async_trait]
+impl Sockets for NoSockets {
+    async fn open(
+        &self,
+        _req: axum::extract::Request,
+        _target: SocketTarget,
+    ) -> Result<axum::response::Response, crate::ApiError> {
+        Err(crate::ApiError::new(
+            http::StatusCode::NOT_IMPLEMENTED,
+            "no-sockets",
+            "this host carries no sockets",
+        ))
+    }
+}
+
 /// The ports a host hands to the core.
 #[derive(Clone)]
 pub struct Ports {
@@ -300,4 +341,5 @@ pub struct Ports {
     pub ids: Arc<dyn Ids>,
     pub events: Arc<dyn Events>,
     pub sandboxes: Arc<dyn Sandboxes>,
+    pub sockets: Arc<dyn Sockets>,
 }

@@ -1,4 +1,5 @@
-//! Live events for open desktops: an in-process hub and the per-user socket `WS /events`.
+//! Live events for open desktops: an in-process hub, and the relay of one `WS /events`
+//! socket (the core declares the route and checks the token).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -6,12 +7,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Extension, Router};
-use cloudos_core::auth::AuthUser;
-use cloudos_core::error::WebSocketRequest;
 use cloudos_core::ports::Events;
-use cloudos_core::App;
 use tokio::sync::broadcast;
 
 /// Events a slow socket may fall behind by before it skips ahead.
@@ -51,14 +47,9 @@ impl Events for EventHub {
     }
 }
 
-/// `WS /events?token=`: the caller's notifications and file changes as JSON text frames.
-async fn events_socket(
-    user: AuthUser,
-    _ws: WebSocketRequest,
-    Extension(hub): Extension<Arc<EventHub>>,
-    ws: WebSocketUpgrade,
-) -> Response {
-    let rx = hub.subscribe(&user.id);
+/// Carries an upgraded `/events` socket: the user's events out, pings to keep it alive.
+pub async fn open(hub: &EventHub, user_id: &str, ws: WebSocketUpgrade) -> Response {
+    let rx = hub.subscribe(user_id);
     ws.on_upgrade(move |socket| relay(socket, rx))
 }
 
@@ -87,12 +78,4 @@ async fn relay(mut socket: WebSocket, mut rx: broadcast::Receiver<Arc<str>>) {
             }
         }
     }
-}
-
-/// The event socket's route.
-pub fn routes(app: App, hub: Arc<EventHub>) -> Router {
-    Router::new()
-        .route("/events", get(events_socket))
-        .layer(Extension(hub))
-        .with_state(app)
 }

@@ -6,6 +6,7 @@ pub mod events;
 pub mod hrana;
 pub mod sandboxes;
 pub mod settings;
+pub mod sockets;
 pub mod telemetry;
 pub mod terminal;
 
@@ -33,6 +34,7 @@ use crate::blobs::{LocalBlobs, S3Blobs, S3Settings};
 use crate::events::EventHub;
 use crate::sandboxes::{fly_provider, LocalSandboxes};
 use crate::settings::{BlobBackend, SandboxProvider, ServeArgs};
+use crate::sockets::NativeSockets;
 use cloudos_libsql::LibsqlMeta;
 
 /// The system clock.
@@ -129,8 +131,9 @@ pub async fn build_app(
         blobs,
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
-        events: hub,
+        events: hub.clone(),
         sandboxes,
+        sockets: Arc::new(NativeSockets { hub }),
     };
     let app = App::new(ports, config);
     app.migrate().await.context("migrating the schema")?;
@@ -163,12 +166,10 @@ fn cache_control(
 
 type ServeBody = tower_http::services::fs::ServeFileSystemResponseBody;
 
-/// The core's router plus what only this host does: the desktop's static files, the live
-/// event socket and request spans.
-pub fn router(app: App, hub: Arc<EventHub>, web_dir: &Path) -> Router {
-    let mut router = cloudos_core::router(app.clone())
-        .merge(events::routes(app.clone(), hub))
-        .merge(terminal::routes(app));
+/// The core's router plus what only this host does: the desktop's static files and request
+/// spans.
+pub fn router(app: App, web_dir: &Path) -> Router {
+    let mut router = cloudos_core::router(app);
     if web_dir.join("index.html").exists() {
         let not_found = cloudos_core::not_found.into_service();
         let assets = ServiceBuilder::new()
@@ -217,13 +218,13 @@ pub async fn serve(
         SandboxProvider::Fly => Arc::new(fly_provider(&args.sandbox)?),
         SandboxProvider::None => Arc::new(cloudos_core::ports::NoSandboxes),
     };
-    let app = build_app(&args, hub.clone(), sandboxes).await?;
+    let app = build_app(&args, hub, sandboxes).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr()?;
     spawn_sweeper(app.clone(), args.sweep_interval_secs);
-    let router = router(app, hub, &args.web_dir);
+    let router = router(app, &args.web_dir);
     tracing::info!(addr = %addr, url = %format!("http://{addr}"), data = %args.data.display(), "listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

@@ -1,31 +1,19 @@
-//! `WS /terminal/:sandboxId/attach`: the core decides who may attach and where; this host
-//! opens the socket to the sandbox's agent first (so a dead agent is a 502, not a socket that
-//! closes at once) and then relays frames both ways.
+//! The relay of `WS /terminal/:sandboxId/attach`: the core decides who may attach and where;
+//! this host opens the socket to the sandbox's agent first (so a dead agent is a 502, not a
+//! socket that closes at once) and then relays frames both ways.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
-use cloudos_core::auth::AuthUser;
-use cloudos_core::error::{ApiPath, ApiQuery, WebSocketRequest};
-use cloudos_core::sandboxes::attach::{agent_refused, authorize, AttachQuery};
-use cloudos_core::{ApiError, App};
+use cloudos_core::sandboxes::attach::{agent_refused, AttachTicket};
+use cloudos_core::ApiError;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 type AgentSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn attach(
-    user: AuthUser,
-    _ws: WebSocketRequest,
-    ApiPath(sandbox_id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<AttachQuery>,
-    State(app): State<App>,
-    ws: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
-    let ticket = authorize(&app, &user.id, &sandbox_id, &q).await?;
+/// Connects to the ticket's agent, then upgrades the client and relays.
+pub async fn open(ticket: &AttachTicket, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
     let mut req = ticket
         .url
         .as_str()
@@ -130,11 +118,4 @@ async fn relay(client: WebSocket, agent: AgentSocket) {
         }
     }
     let _ = atx.close().await;
-}
-
-/// The terminal route.
-pub fn routes(app: App) -> Router {
-    Router::new()
-        .route("/terminal/{sandbox_id}/attach", get(attach))
-        .with_state(app)
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use cloudos_core::auth::accounts;
 use cloudos_core::ids::UserId;
-use cloudos_core::ports::{NoSandboxes, Ports, Sandboxes};
+use cloudos_core::ports::{NoSandboxes, NoSockets, Ports, Sandboxes, Sockets};
 use cloudos_core::{App, Config};
 use cloudos_libsql::LibsqlMeta;
 use cloudos_proto::SignupRequest;
@@ -36,6 +36,7 @@ pub struct TestApp {
 pub struct TestAppBuilder {
     config: Config,
     sandboxes: Arc<dyn Sandboxes>,
+    sockets: Arc<dyn Sockets>,
 }
 
 impl TestAppBuilder {
@@ -57,6 +58,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// A socket port other than none.
+    pub fn sockets(mut self, port: Arc<dyn Sockets>) -> Self {
+        self.sockets = port;
+        self
+    }
+
     /// Opens an empty in-memory database and applies every migration.
     pub async fn build(self) -> TestApp {
         let blobs = MemoryBlobs::default();
@@ -70,6 +77,7 @@ impl TestAppBuilder {
             ids: Arc::new(SeqIds::default()),
             events: events.clone(),
             sandboxes: self.sandboxes,
+            sockets: self.sockets,
         };
         let app = App::new(ports, self.config);
         app.migrate().await.expect("the migrations apply");
@@ -88,6 +96,7 @@ impl TestApp {
         TestAppBuilder {
             config: Config::with_secret(b"unit-test-secret".to_vec()),
             sandboxes: Arc::new(NoSandboxes),
+            sockets: Arc::new(NoSockets),
         }
     }
 

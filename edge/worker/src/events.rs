@@ -1,20 +1,14 @@
 //! Live events on the edge: one `UserEvents` Durable Object per user owns that user's
-//! `WS /events` sockets (hibernating, so an idle desktop costs nothing); the Worker checks the
-//! token, hands the upgrade to the object, and delivers what the core publishes after the
-//! response, inside `ctx.wait_until`.
+//! `WS /events` sockets (hibernating, so an idle desktop costs nothing); the core checks the
+//! token, the `Sockets` port hands the upgrade to the object, and what the core publishes is
+//! delivered after the response, inside `ctx.wait_until`.
 
 use std::cell::RefCell;
 
-use axum::response::{IntoResponse, Response as AxumResponse};
-use axum::routing::get;
-use axum::{Extension, Router};
-use cloudos_core::auth::AuthUser;
-use cloudos_core::error::{ApiError, WebSocketRequest};
 use cloudos_core::ports::Events;
-use cloudos_core::App;
 use worker::{
-    durable_object, send::SendFuture, DurableObject, Env, Method, ObjectNamespace, Request,
-    RequestInit, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    durable_object, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
+    Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 /// The binding of the `UserEvents` namespace in `wrangler.toml`.
@@ -64,24 +58,8 @@ async fn publish_to(namespace: &ObjectNamespace, user_id: &str, text: String) ->
     Ok(())
 }
 
-/// `WS /events?token=`: 401 before the upgrade without a valid token, 426 without an
-/// upgrade; otherwise the socket belongs to the caller's `UserEvents` object.
-async fn events_socket(
-    user: AuthUser,
-    _ws: WebSocketRequest,
-    Extension(namespace): Extension<ObjectNamespace>,
-) -> AxumResponse {
-    // Worker futures are !Send; the isolate is single-threaded, so this is sound.
-    SendFuture::new(async move {
-        match connect(&namespace, &user.id).await {
-            Ok(res) => res.into(),
-            Err(e) => ApiError::internal(e).into_response(),
-        }
-    })
-    .await
-}
-
-async fn connect(namespace: &ObjectNamespace, user_id: &str) -> Result<Response> {
+/// The upgrade of one `WS /events` socket, answered by the caller's `UserEvents` object.
+pub(crate) async fn connect(namespace: &ObjectNamespace, user_id: &str) -> Result<Response> {
     let stub = namespace.id_from_name(user_id)?.get_stub()?;
     let mut init = RequestInit::new();
     let headers = worker::Headers::new();
@@ -89,14 +67,6 @@ async fn connect(namespace: &ObjectNamespace, user_id: &str) -> Result<Response>
     init.with_headers(headers);
     stub.fetch_with_request(Request::new_with_init("https://events/connect", &init)?)
         .await
-}
-
-/// The event socket's route (the core decides what is published; this only carries it).
-pub fn routes(app: App, namespace: ObjectNamespace) -> Router {
-    Router::new()
-        .route("/events", get(events_socket))
-        .layer(Extension(namespace))
-        .with_state(app)
 }
 
 /// The sockets of one user's open desktops.

@@ -7,6 +7,7 @@ mod body;
 mod events;
 mod meta;
 mod rooms;
+mod sockets;
 mod terminal;
 
 use std::cell::RefCell;
@@ -87,6 +88,9 @@ async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
         ids,
         events: Arc::new(events::QueuedEvents),
         sandboxes: sandboxes(env)?,
+        sockets: Arc::new(sockets::WorkerSockets {
+            events: env.durable_object(events::BINDING)?,
+        }),
     };
     let mut config = Config::with_secret(secret.into_bytes());
     let num = |name: &str| var(env, name).and_then(|v| v.parse::<i64>().ok());
@@ -109,12 +113,7 @@ async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
     app.migrate()
         .await
         .map_err(|e| worker::Error::RustError(format!("migrating the schema: {e}")))?;
-    let router = cloudos_core::router(app.clone())
-        .merge(events::routes(
-            app.clone(),
-            env.durable_object(events::BINDING)?,
-        ))
-        .merge(terminal::routes(app.clone()));
+    let router = cloudos_core::router(app.clone());
     HOST.with(|h| *h.borrow_mut() = Some((app.clone(), router.clone())));
     Ok((app, router))
 }

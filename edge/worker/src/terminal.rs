@@ -1,43 +1,15 @@
-//! `WS /terminal/:sandboxId/attach` on the Worker: the core decides who may attach and where
-//! (`authorize`); the Worker opens the agent's WebSocket with a `fetch` upgrade and answers
-//! the client with that socket, so the runtime carries the frames both ways and no code of
-//! ours runs per frame.
+//! `WS /terminal/:sandboxId/attach` on the Worker: the core decides who may attach and where;
+//! the Worker opens the agent's WebSocket with a `fetch` upgrade and answers the client with
+//! that socket, so the runtime carries the frames both ways and no code of ours runs per
+//! frame.
 
-use axum::extract::State;
-use axum::response::{IntoResponse, Response as AxumResponse};
-use axum::routing::get;
-use axum::Router;
-use cloudos_core::auth::AuthUser;
-use cloudos_core::error::{ApiError, ApiPath, ApiQuery, WebSocketRequest};
-use cloudos_core::sandboxes::attach::{agent_refused, authorize, AttachQuery, AttachTicket};
+use cloudos_core::sandboxes::attach::{agent_refused, AttachTicket};
 use cloudos_core::sandboxes::SandboxesError;
-use cloudos_core::App;
-use worker::{send::SendFuture, Fetch, Headers, Request, RequestInit, Response};
-
-async fn attach(
-    user: AuthUser,
-    _ws: WebSocketRequest,
-    ApiPath(sandbox_id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<AttachQuery>,
-    State(app): State<App>,
-) -> AxumResponse {
-    let ticket = match authorize(&app, &user.id, &sandbox_id, &q).await {
-        Ok(t) => t,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    // Worker futures are !Send; the isolate is single-threaded, so this is sound.
-    SendFuture::new(async move {
-        match connect(&ticket).await {
-            Ok(res) => res.into(),
-            Err(e) => ApiError::from(e).into_response(),
-        }
-    })
-    .await
-}
+use worker::{Fetch, Headers, Request, RequestInit, Response};
 
 /// The agent's socket: `fetch` with `Upgrade: websocket` (Workers open outbound WebSockets
 /// over http(s) URLs), with the headers the provider routes by.
-async fn connect(ticket: &AttachTicket) -> Result<Response, SandboxesError> {
+pub(crate) async fn connect(ticket: &AttachTicket) -> Result<Response, SandboxesError> {
     let unreachable = |e: worker::Error| agent_refused(None, e);
     // ws:// → http://, wss:// → https://
     let url = ticket.url.replacen("ws", "http", 1);
@@ -57,11 +29,4 @@ async fn connect(ticket: &AttachTicket) -> Result<Response, SandboxesError> {
             format!("it answered {status} instead of switching protocols"),
         )),
     }
-}
-
-/// The terminal socket's route.
-pub fn routes(app: App) -> Router {
-    Router::new()
-        .route("/terminal/{sandbox_id}/attach", get(attach))
-        .with_state(app)
 }

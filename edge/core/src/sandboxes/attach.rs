@@ -3,7 +3,8 @@
 use cloudos_proto::terminal::Role;
 use serde::Deserialize;
 
-use super::{by_id, owned, tokens, SandboxRow, SandboxesError};
+use super::{by_id, owned, tokens, SandboxRow, SandboxState, SandboxesError};
+use crate::ids::{SandboxId, UserId};
 use crate::ports::{AgentEndpoint, SandboxSpec};
 use crate::{stmt, App};
 
@@ -33,8 +34,8 @@ pub struct AttachTicket {
 /// The spec a provider needs for `row`.
 pub fn spec(app: &App, row: &SandboxRow) -> SandboxSpec {
     SandboxSpec {
-        id: row.id.clone(),
-        user_id: row.user_id.clone(),
+        id: row.id.to_string(),
+        user_id: row.user_id.to_string(),
         agent_key_hex: hex::encode(tokens::agent_key(&app.config.secret, &row.id)),
         machine_id: row.machine_id.clone(),
     }
@@ -43,7 +44,7 @@ pub fn spec(app: &App, row: &SandboxRow) -> SandboxSpec {
 /// Makes sure the sandbox's agent runs (after a host restart it may not) and records when it
 /// was last used.
 pub async fn ensure_running(app: &App, row: &SandboxRow) -> Result<AgentEndpoint, SandboxesError> {
-    if row.state != "running" {
+    if row.state != SandboxState::Running {
         return Err(SandboxesError::Stopped);
     }
     let endpoint = app.ports.sandboxes.start(&spec(app, row)).await?;
@@ -64,8 +65,8 @@ pub async fn ensure_running(app: &App, row: &SandboxRow) -> Result<AgentEndpoint
 /// exist.
 pub async fn authorize(
     app: &App,
-    user_id: &str,
-    sandbox_id: &str,
+    user_id: &UserId,
+    sandbox_id: &SandboxId,
     q: &AttachQuery,
 ) -> Result<AttachTicket, SandboxesError> {
     let session = q.session.clone().unwrap_or_else(|| "main".into());

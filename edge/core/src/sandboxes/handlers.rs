@@ -1,4 +1,5 @@
-//! `POST /sandbox`, `GET /sandbox/:id`, `DELETE /sandbox/:id`, `POST /sandbox/:id/share`.
+//! `POST /sandbox`, `GET /sandbox/:id`, `DELETE /sandbox/:id`, `POST /sandbox/:id/share`:
+//! parse, call one `lifecycle` service, answer.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -7,17 +8,11 @@ use cloudos_proto::terminal::{Sandbox, SandboxShare};
 use cloudos_proto::Problem;
 use serde::Deserialize;
 
-use super::attach::{ensure_running, spec};
-use super::{live, owned, tokens, SandboxRow, SandboxesError};
+use super::lifecycle;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiPath};
-use crate::ports::DbError;
-use crate::{origin, rfc3339, stmt, App};
-
-/// Default lifetime of a view share.
-const SHARE_TTL_SECS: i64 = 24 * 3600;
-/// Longest lifetime of a view share.
-const SHARE_MAX_TTL_SECS: i64 = 7 * 24 * 3600;
+use crate::ids::SandboxId;
+use crate::{origin, rfc3339, App};
 
 /// `POST /sandbox`: the caller's live sandbox, started if there is none (one per user).
 #[utoipa::path(post, path = "/sandbox", tag = "sandboxes", security(("bearer" = [])),
@@ -27,58 +22,13 @@ pub async fn create(
     State(app): State<App>,
     user: AuthUser,
 ) -> Result<(StatusCode, Json<Sandbox>), ApiError> {
-    if !app.ports.sandboxes.available() {
-        return Err(SandboxesError::Unavailable.into());
-    }
-    if let Some(row) = live(&app, &user.id).await? {
-        ensure_running(&app, &row).await?;
-        return Ok((StatusCode::OK, Json(row.to_proto())));
-    }
-    let now = app.now_ms();
-    let row = SandboxRow {
-        id: app.ports.ids.new_id(),
-        user_id: user.id.to_string(),
-        machine_id: None,
-        state: "running".into(),
-        created_at: now,
+    let started = lifecycle::start(&app, &user.id).await?;
+    let status = if started.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
-    let inserted = app
-        .ports
-        .meta
-        .execute(stmt!(
-            "INSERT INTO sandboxes (id, user_id, provider, state, created_at, last_seen_at)
-             VALUES (?, ?, ?, 'running', ?, ?)",
-            row.id.as_str(),
-            user.id.as_str(),
-            app.ports.sandboxes.provider(),
-            now,
-            now
-        ))
-        .await;
-    match inserted {
-        Ok(_) => {}
-        // Another request of the same user won the race: theirs is the live one.
-        Err(DbError::Constraint(_)) => {
-            let row = live(&app, &user.id)
-                .await?
-                .ok_or(SandboxesError::NotFound)?;
-            return Ok((StatusCode::OK, Json(row.to_proto())));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    if let Err(e) = ensure_running(&app, &row).await {
-        // Nothing runs: the row must not claim otherwise.
-        app.ports
-            .meta
-            .execute(stmt!(
-                "UPDATE sandboxes SET state = 'stopped' WHERE id = ?",
-                row.id.as_str()
-            ))
-            .await?;
-        return Err(e.into());
-    }
-    tracing::info!(sandbox = %row.id, provider = app.ports.sandboxes.provider(), "sandbox started");
-    Ok((StatusCode::CREATED, Json(row.to_proto())))
+    Ok((status, Json(started.sandbox.to_proto())))
 }
 
 /// `GET /sandbox/:id`
@@ -87,9 +37,9 @@ pub async fn create(
 pub async fn get(
     State(app): State<App>,
     user: AuthUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<SandboxId>,
 ) -> Result<Json<Sandbox>, ApiError> {
-    Ok(Json(owned(&app, &user.id, &id).await?.to_proto()))
+    Ok(Json(lifecycle::get(&app, &user.id, &id).await?.to_proto()))
 }
 
 /// `DELETE /sandbox/:id`: stops everything in it; the home stays for the next sandbox.
@@ -98,25 +48,9 @@ pub async fn get(
 pub async fn delete(
     State(app): State<App>,
     user: AuthUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<SandboxId>,
 ) -> Result<StatusCode, ApiError> {
-    let row = owned(&app, &user.id, &id).await?;
-    if row.state == "running" {
-        app.ports
-            .sandboxes
-            .stop(&spec(&app, &row))
-            .await
-            .map_err(SandboxesError::from)?;
-        app.ports
-            .meta
-            .execute(stmt!(
-                "UPDATE sandboxes SET state = 'stopped', last_seen_at = ? WHERE id = ?",
-                app.now_ms(),
-                row.id.as_str()
-            ))
-            .await?;
-        tracing::info!(sandbox = %row.id, "sandbox stopped");
-    }
+    lifecycle::stop(&app, &user.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -136,7 +70,7 @@ pub async fn share(
     State(app): State<App>,
     user: AuthUser,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<SandboxId>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<SandboxShare>), ApiError> {
     let req: ShareRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -144,17 +78,11 @@ pub async fn share(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
     };
-    let row = owned(&app, &user.id, &id).await?;
-    let ttl = req
-        .expires_in
-        .unwrap_or(SHARE_TTL_SECS)
-        .clamp(60, SHARE_MAX_TTL_SECS);
-    let expires = app.now_ms() + ttl * 1000;
-    let token = tokens::share_token(&app.config.secret, &row.id, &user.id, expires);
+    let (token, expires) = lifecycle::share(&app, &user.id, &id, req.expires_in).await?;
     let url = format!(
         "{}/#terminal?sandbox={}&share={}",
         origin(&headers),
-        row.id,
+        id,
         token
     );
     Ok((

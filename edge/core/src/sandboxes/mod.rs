@@ -6,8 +6,11 @@
 
 pub mod attach;
 pub mod handlers;
+pub mod lifecycle;
+pub mod terminal;
 pub mod tokens;
 
+use crate::ids::{SandboxId, UserId};
 use crate::ports::{DbError, Row, SandboxError};
 use crate::{rfc3339, stmt, App};
 
@@ -48,23 +51,49 @@ impl From<SandboxError> for SandboxesError {
     }
 }
 
+/// Whether a sandbox's processes may run. At most one sandbox per user is `Running`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxState {
+    Running,
+    Stopped,
+}
+
+impl SandboxState {
+    /// The stored and wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxState::Running => "running",
+            SandboxState::Stopped => "stopped",
+        }
+    }
+
+    /// Reads the stored form; anything unknown counts as stopped, so nothing is started
+    /// on a state this build does not understand.
+    fn parse(s: &str) -> Self {
+        match s {
+            "running" => SandboxState::Running,
+            _ => SandboxState::Stopped,
+        }
+    }
+}
+
 /// A sandbox row.
 #[derive(Debug, Clone)]
 pub struct SandboxRow {
-    pub id: String,
-    pub user_id: String,
+    pub id: SandboxId,
+    pub user_id: UserId,
     pub machine_id: Option<String>,
-    pub state: String,
+    pub state: SandboxState,
     pub created_at: i64,
 }
 
 impl SandboxRow {
     fn from_row(r: &Row) -> Self {
         SandboxRow {
-            id: r.text(0),
-            user_id: r.text(1),
+            id: r.text(0).into(),
+            user_id: r.text(1).into(),
             machine_id: r.opt_text(2),
-            state: r.text(3),
+            state: SandboxState::parse(&r.text(3)),
             created_at: r.int(4),
         }
     }
@@ -72,8 +101,8 @@ impl SandboxRow {
     /// The public shape.
     pub fn to_proto(&self) -> cloudos_proto::terminal::Sandbox {
         cloudos_proto::terminal::Sandbox {
-            id: self.id.clone(),
-            state: self.state.clone(),
+            id: self.id.to_string(),
+            state: self.state.as_str().to_owned(),
             created_at: rfc3339(self.created_at),
         }
     }
@@ -82,7 +111,11 @@ impl SandboxRow {
 const COLUMNS: &str = "id, user_id, machine_id, state, created_at";
 
 /// The sandbox `id` if `user_id` owns it.
-pub async fn owned(app: &App, user_id: &str, id: &str) -> Result<SandboxRow, SandboxesError> {
+pub async fn owned(
+    app: &App,
+    user_id: &UserId,
+    id: &SandboxId,
+) -> Result<SandboxRow, SandboxesError> {
     let rows = app
         .ports
         .meta
@@ -98,7 +131,7 @@ pub async fn owned(app: &App, user_id: &str, id: &str) -> Result<SandboxRow, San
 }
 
 /// Any sandbox by id (for a view share, which names the sandbox, not the watcher).
-pub async fn by_id(app: &App, id: &str) -> Result<SandboxRow, SandboxesError> {
+pub async fn by_id(app: &App, id: &SandboxId) -> Result<SandboxRow, SandboxesError> {
     let rows = app
         .ports
         .meta
@@ -113,7 +146,7 @@ pub async fn by_id(app: &App, id: &str) -> Result<SandboxRow, SandboxesError> {
 }
 
 /// The user's live sandbox, if any.
-pub async fn live(app: &App, user_id: &str) -> Result<Option<SandboxRow>, SandboxesError> {
+pub async fn live(app: &App, user_id: &UserId) -> Result<Option<SandboxRow>, SandboxesError> {
     let rows = app
         .ports
         .meta

@@ -1,0 +1,172 @@
+//! Socket routes are the core's: the token, the upgrade and who may attach are checked before
+//! the host's `Sockets` port is asked to carry anything, and the port gets the target the
+//! core decided.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cloudos_core::ports::{
+    AgentEndpoint, SandboxError, SandboxSpec, Sandboxes, SocketTarget, Sockets,
+};
+use cloudos_core::sandboxes::lifecycle;
+use cloudos_core::{router, ApiError, App};
+use cloudos_testing::TestApp;
+use tower::ServiceExt;
+
+/// Records what it was asked to carry and answers 101 with no socket behind it.
+#[derive(Default)]
+struct RecordingSockets(Mutex<Vec<SocketTarget>>);
+
+#[async_trait]
+impl Sockets for RecordingSockets {
+    async fn open(&self, _req: Request, target: SocketTarget) -> Result<Response, ApiError> {
+        self.0.lock().unwrap().push(target);
+        Ok(StatusCode::SWITCHING_PROTOCOLS.into_response())
+    }
+}
+
+/// A provider whose agents "run" at a fixed address.
+struct FakeAgents;
+
+#[async_trait]
+impl Sandboxes for FakeAgents {
+    fn provider(&self) -> &'static str {
+        "local"
+    }
+    async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError> {
+        Ok(AgentEndpoint {
+            url: format!("http://agent.test/{}", spec.id),
+            headers: vec![("fly-force-instance-id".into(), "m1".into())],
+            machine_id: Some("m1".into()),
+        })
+    }
+    async fn stop(&self, _spec: &SandboxSpec) -> Result<(), SandboxError> {
+        Ok(())
+    }
+}
+
+async fn setup() -> (TestApp, Arc<RecordingSockets>) {
+    let sockets = Arc::new(RecordingSockets::default());
+    let t = TestApp::builder()
+        .sockets(sockets.clone())
+        .sandboxes(Arc::new(FakeAgents))
+        .build()
+        .await;
+    (t, sockets)
+}
+
+async fn get(app: &App, uri: &str, upgrade: bool) -> StatusCode {
+    let mut req = axum::http::Request::get(uri);
+    if upgrade {
+        req = req
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    }
+    router(app.clone())
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn the_events_socket_needs_a_token_and_an_upgrade_and_carries_the_callers_events() {
+    let (t, sockets) = setup().await;
+    let (ann, token) = t.session("ann").await;
+    assert_eq!(get(&t.app, "/events", true).await, StatusCode::UNAUTHORIZED);
+    let uri = format!("/events?token={token}");
+    assert_eq!(get(&t.app, &uri, false).await, StatusCode::UPGRADE_REQUIRED);
+    assert!(sockets.0.lock().unwrap().is_empty(), "nothing carried yet");
+    assert_eq!(
+        get(&t.app, &uri, true).await,
+        StatusCode::SWITCHING_PROTOCOLS
+    );
+    assert_eq!(
+        *sockets.0.lock().unwrap(),
+        [SocketTarget::Events { user_id: ann }]
+    );
+}
+
+#[tokio::test]
+async fn a_terminal_attaches_to_its_owners_sandbox_only() {
+    let (t, sockets) = setup().await;
+    let (ann, ann_token) = t.session("ann").await;
+    let (_, bob_token) = t.session("bob").await;
+    let sandbox = lifecycle::start(&t.app, &ann).await.unwrap().sandbox;
+    let path = format!("/terminal/{}/attach", sandbox.id);
+    let bobs = format!("{path}?token={bob_token}");
+    assert_eq!(get(&t.app, &bobs, true).await, StatusCode::NOT_FOUND);
+    let bad_session = format!("{path}?token={ann_token}&session=..%2Fetc");
+    assert_eq!(
+        get(&t.app, &bad_session, true).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert!(
+        sockets.0.lock().unwrap().is_empty(),
+        "refused before the host"
+    );
+    let anns = format!("{path}?token={ann_token}&mode=view&since=42");
+    assert_eq!(
+        get(&t.app, &anns, true).await,
+        StatusCode::SWITCHING_PROTOCOLS
+    );
+    let carried = sockets.0.lock().unwrap().clone();
+    let [SocketTarget::Terminal(ticket)] = carried.as_slice() else {
+        panic!("one terminal socket expected: {carried:?}");
+    };
+    let base = format!("ws://agent.test/{}/attach?token=", sandbox.id);
+    assert!(ticket.url.starts_with(&base), "{}", ticket.url);
+    assert!(
+        ticket.url.ends_with("&session=main&mode=view&since=42"),
+        "{}",
+        ticket.url
+    );
+    assert_eq!(
+        ticket.headers,
+        [("fly-force-instance-id".into(), "m1".into())]
+    );
+}
+
+#[tokio::test]
+async fn a_user_has_one_live_sandbox_even_when_two_starts_race() {
+    let (t, _) = setup().await;
+    let ann = t.user("ann").await;
+    let (a, b) = tokio::join!(
+        lifecycle::start(&t.app, &ann),
+        lifecycle::start(&t.app, &ann)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.sandbox.id, b.sandbox.id);
+    assert_eq!(a.created as u8 + b.created as u8, 1, "one of them made it");
+    lifecycle::stop(&t.app, &ann, &a.sandbox.id).await.unwrap();
+    lifecycle::stop(&t.app, &ann, &a.sandbox.id)
+        .await
+        .expect("stopping twice is fine");
+    let again = lifecycle::start(&t.app, &ann).await.unwrap();
+    assert!(again.created);
+    assert_ne!(
+        again.sandbox.id, a.sandbox.id,
+        "a stopped sandbox is not restarted"
+    );
+    let bob = t.user("bob").await;
+    let err = lifecycle::stop(&t.app, &bob, &again.sandbox.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, cloudos_core::sandboxes::SandboxesError::NotFound),
+        "{err:?}"
+    );
+    let (_, expires) = lifecycle::share(&t.app, &ann, &again.sandbox.id, Some(10 * 365 * 86_400))
+        .await
+        .unwrap();
+    assert_eq!(
+        expires,
+        t.app.now_ms() + lifecycle::SHARE_MAX_TTL_SECS * 1000
+    );
+}

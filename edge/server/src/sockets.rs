@@ -1,0 +1,35 @@
+//! The core's `Sockets` port on this host: axum performs the WebSocket upgrade and a task
+//! relays bytes (events from the in-process hub; terminals to the sandbox's agent).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use cloudos_core::ports::{SocketTarget, Sockets};
+use cloudos_core::ApiError;
+
+use crate::events::{self, EventHub};
+use crate::terminal;
+
+/// Upgrades with axum and relays on tokio tasks.
+pub struct NativeSockets {
+    pub hub: Arc<EventHub>,
+}
+
+#[async_trait]
+impl Sockets for NativeSockets {
+    async fn open(&self, req: Request, target: SocketTarget) -> Result<Response, ApiError> {
+        let (mut parts, _) = req.into_parts();
+        let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(ws) => ws,
+            // A handshake axum cannot complete (no key, wrong version): its own answer.
+            Err(rejection) => return Ok(rejection.into_response()),
+        };
+        match target {
+            SocketTarget::Events { user_id } => Ok(events::open(&self.hub, &user_id, ws).await),
+            SocketTarget::Terminal(ticket) => terminal::open(&ticket, ws).await,
+        }
+    }
+}

@@ -374,3 +374,47 @@ async fn traces_are_exported_over_otlp() {
     assert!(contains(b"GET /healthz"), "the request span is exported");
     assert!(contains(b"cloudos"), "the service name is exported");
 }
+
+/// A setting the core cannot use stops the start, naming the variable and the flag; the
+/// flag and the variable are one setting.
+#[test]
+fn a_bad_setting_stops_the_start_and_names_the_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(cloudos_tests::cloudos_bin())
+            .arg("serve")
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--sandbox-provider",
+                "none",
+                "--data",
+            ])
+            .arg(tmp.path())
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("CLOUDOS_DEFAULT_QUOTA_BYTES")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = run(&["--default-quota-bytes", "10GB"], &[]);
+    assert!(!ok);
+    assert!(
+        stderr
+            .contains("CLOUDOS_DEFAULT_QUOTA_BYTES=\"10GB\" is not valid: expected a whole number")
+            && stderr.contains("--default-quota-bytes"),
+        "{stderr}"
+    );
+    let (ok, stderr) = run(&[], &[("CLOUDOS_LOGIN_MAX_FAILURES", "0")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("CLOUDOS_LOGIN_MAX_FAILURES=\"0\" is not valid: expected 1 to"),
+        "{stderr}"
+    );
+}

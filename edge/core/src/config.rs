@@ -1,6 +1,88 @@
-//! Product settings a host reads from its environment and hands to the core.
+//! Product settings, read by variable name for every host: the native server's flags and
+//! environment and the Worker's vars and secrets answer the same names, and a bad value
+//! stops the start with an error that names the variable.
 
 use std::fmt;
+use std::str::FromStr;
+
+/// The variable of the signing secret. Hosts read it themselves, since where a missing one
+/// comes from is theirs to decide (the native server generates one into its data dir; the
+/// Worker refuses to start).
+pub const SECRET_VAR: &str = "CLOUDOS_SECRET";
+
+/// One setting: its variable, its default, what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub var: &'static str,
+    pub default: &'static str,
+    pub about: &'static str,
+}
+
+/// Variable names of the settings, for hosts that map flags onto them.
+pub mod vars {
+    pub const TOKEN_TTL_SECS: &str = "CLOUDOS_TOKEN_TTL_SECS";
+    pub const DOWNLOAD_TTL_SECS: &str = "CLOUDOS_DOWNLOAD_TTL_SECS";
+    pub const DEFAULT_QUOTA_BYTES: &str = "CLOUDOS_DEFAULT_QUOTA_BYTES";
+    pub const LOGIN_MAX_FAILURES: &str = "CLOUDOS_LOGIN_MAX_FAILURES";
+    pub const LOGIN_WINDOW_SECS: &str = "CLOUDOS_LOGIN_WINDOW_SECS";
+    pub const ORPHAN_GRACE_SECS: &str = "CLOUDOS_ORPHAN_GRACE_SECS";
+}
+
+/// Every setting [`Config::from_vars`] reads (besides the secret), for help texts and docs.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        var: vars::TOKEN_TTL_SECS,
+        default: "43200",
+        about: "lifetime of an access token, in seconds",
+    },
+    Setting {
+        var: vars::DOWNLOAD_TTL_SECS,
+        default: "300",
+        about: "longest lifetime of a signed download URL, in seconds",
+    },
+    Setting {
+        var: vars::DEFAULT_QUOTA_BYTES,
+        default: "10737418240",
+        about: "storage quota of a new user, in bytes",
+    },
+    Setting {
+        var: vars::LOGIN_MAX_FAILURES,
+        default: "5",
+        about: "failed logins for one email within the window before 429",
+    },
+    Setting {
+        var: vars::LOGIN_WINDOW_SECS,
+        default: "900",
+        about: "the window of the login throttle, in seconds",
+    },
+    Setting {
+        var: vars::ORPHAN_GRACE_SECS,
+        default: "3600",
+        about: "age an unreferenced blob or unfinished upload must reach before the sweep removes it, in seconds",
+    },
+];
+
+/// A setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is not set")]
+    Missing { var: &'static str },
+    #[error("{var}={value:?} is not valid: {why}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        why: String,
+    },
+}
+
+impl ConfigError {
+    /// The variable at fault.
+    pub fn var(&self) -> &'static str {
+        match self {
+            ConfigError::Missing { var } | ConfigError::Invalid { var, .. } => var,
+        }
+    }
+}
 
 /// Settings of the product (not of a host).
 #[derive(Clone)]
@@ -24,16 +106,72 @@ pub struct Config {
 impl Config {
     /// Defaults suitable for a single machine, with the given secret.
     pub fn with_secret(secret: Vec<u8>) -> Self {
-        Config {
-            secret,
-            token_ttl_secs: 12 * 3600,
-            download_ttl_secs: 300,
-            default_quota_bytes: 10 * 1024 * 1024 * 1024,
-            login_max_failures: 5,
-            login_window_secs: 15 * 60,
-            orphan_grace_secs: 3600,
-        }
+        Self::from_vars(secret, |_| None).expect("the defaults are valid")
     }
+
+    /// Reads every setting of [`SETTINGS`] through `get` (a variable's value, `None` when
+    /// unset; an empty value counts as unset), each checked for its range.
+    pub fn from_vars(
+        secret: Vec<u8>,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        if secret.is_empty() {
+            return Err(ConfigError::Missing { var: SECRET_VAR });
+        }
+        let read = Reader(&get);
+        Ok(Config {
+            secret,
+            token_ttl_secs: read.number(vars::TOKEN_TTL_SECS, 60..=365 * 86_400)?,
+            download_ttl_secs: read.number(vars::DOWNLOAD_TTL_SECS, 1..=7 * 86_400)?,
+            default_quota_bytes: read.number(vars::DEFAULT_QUOTA_BYTES, 0..=u64::MAX / 2)?,
+            login_max_failures: read.number(vars::LOGIN_MAX_FAILURES, 1..=1_000_000)?,
+            login_window_secs: read.number(vars::LOGIN_WINDOW_SECS, 1..=30 * 86_400)?,
+            orphan_grace_secs: read.number(vars::ORPHAN_GRACE_SECS, 0..=365 * 86_400)?,
+        })
+    }
+}
+
+struct Reader<'a, F>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    /// The variable's whole number within `range`, or its default.
+    fn number<T>(
+        &self,
+        var: &'static str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+    {
+        let given = (self.0)(var).filter(|v| !v.trim().is_empty());
+        let text = match &given {
+            Some(v) => v.trim().to_owned(),
+            None => default_of(var).to_owned(),
+        };
+        let invalid = |why: String| ConfigError::Invalid {
+            var,
+            value: text.clone(),
+            why,
+        };
+        let value: T = text
+            .parse()
+            .map_err(|_| invalid("expected a whole number".into()))?;
+        if !range.contains(&value) {
+            return Err(invalid(format!(
+                "expected {} to {}",
+                range.start(),
+                range.end()
+            )));
+        }
+        Ok(value)
+    }
+}
+
+fn default_of(var: &str) -> &'static str {
+    SETTINGS
+        .iter()
+        .find(|s| s.var == var)
+        .map_or("", |s| s.default)
 }
 
 // The secret must never reach a log line.
@@ -55,11 +193,93 @@ impl fmt::Debug for Config {
 mod tests {
     use super::*;
 
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(b"s".to_vec(), move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
     #[test]
     fn debug_redacts_secret() {
         let c = Config::with_secret(b"hunter2-very-secret".to_vec());
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn defaults_apply_to_unset_and_empty_variables() {
+        let c = with(&[(vars::LOGIN_WINDOW_SECS, "")]).unwrap();
+        assert_eq!(c.token_ttl_secs, 12 * 3600);
+        assert_eq!(c.default_quota_bytes, 10 * 1024 * 1024 * 1024);
+        assert_eq!(c.login_window_secs, 15 * 60);
+        assert_eq!(
+            (
+                c.download_ttl_secs,
+                c.login_max_failures,
+                c.orphan_grace_secs
+            ),
+            (300, 5, 3600)
+        );
+    }
+
+    #[test]
+    fn every_variable_is_read_by_its_name() {
+        let c = with(&[
+            (vars::TOKEN_TTL_SECS, "120"),
+            (vars::DOWNLOAD_TTL_SECS, "30"),
+            (vars::DEFAULT_QUOTA_BYTES, " 16777216 "),
+            (vars::LOGIN_MAX_FAILURES, "3"),
+            (vars::LOGIN_WINDOW_SECS, "60"),
+            (vars::ORPHAN_GRACE_SECS, "0"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.token_ttl_secs, c.download_ttl_secs, c.default_quota_bytes),
+            (120, 30, 16_777_216)
+        );
+        assert_eq!(
+            (
+                c.login_max_failures,
+                c.login_window_secs,
+                c.orphan_grace_secs
+            ),
+            (3, 60, 0)
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_an_error_that_names_the_variable() {
+        let err = with(&[(vars::DEFAULT_QUOTA_BYTES, "10GB")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "CLOUDOS_DEFAULT_QUOTA_BYTES=\"10GB\" is not valid: expected a whole number"
+        );
+        let err = with(&[(vars::LOGIN_MAX_FAILURES, "0")]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    var: vars::LOGIN_MAX_FAILURES,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("expected 1 to"), "{err}");
+        let err = with(&[(vars::TOKEN_TTL_SECS, "-5")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("CLOUDOS_TOKEN_TTL_SECS="),
+            "{err}"
+        );
+        let err = Config::from_vars(Vec::new(), |_| None).unwrap_err();
+        assert_eq!(err, ConfigError::Missing { var: SECRET_VAR });
     }
 }

@@ -103,6 +103,12 @@ pub async fn build_app(
         Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
         _ => load_or_create_secret(&args.data).await?,
     };
+    let config = Config::from_vars(secret, |var| args.core_var(var)).map_err(|e| {
+        anyhow::anyhow!(
+            "{e} (set by {} or the environment)",
+            settings::flag_of(e.var())
+        )
+    })?;
     let meta = LibsqlMeta::open(&args.data.join("cloudos.db"))
         .await
         .context("opening the libSQL database")?;
@@ -120,12 +126,6 @@ pub async fn build_app(
             Arc::new(s3)
         }
     };
-    let mut config = Config::with_secret(secret);
-    config.default_quota_bytes = args.default_quota_bytes;
-    config.token_ttl_secs = args.token_ttl_secs;
-    config.download_ttl_secs = args.download_ttl_secs;
-    config.login_max_failures = args.login_max_failures;
-    config.orphan_grace_secs = args.orphan_grace_secs;
     let ports = Ports {
         meta: Arc::new(meta),
         blobs,

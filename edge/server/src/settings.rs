@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use cloudos_core::config::vars;
 
 /// Cloud OS: a desktop in the browser over your own cloud file system.
 #[derive(Debug, Parser)]
@@ -91,31 +92,57 @@ pub struct ServeArgs {
     )]
     pub s3_secret_key: String,
     /// Signing secret for tokens and download links; generated into the data dir when unset.
-    #[arg(long, env = "CLOUDOS_SECRET", hide_env_values = true)]
+    #[arg(long, env = cloudos_core::config::SECRET_VAR, hide_env_values = true)]
     pub secret: Option<String>,
-    /// Storage quota of a new user, in bytes.
-    #[arg(long, env = "CLOUDOS_DEFAULT_QUOTA_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
-    pub default_quota_bytes: u64,
-    /// Lifetime of access tokens, in seconds.
-    #[arg(long, env = "CLOUDOS_TOKEN_TTL_SECS", default_value_t = 12 * 3600)]
-    pub token_ttl_secs: i64,
-    /// Longest lifetime of a signed download URL, in seconds.
-    #[arg(long, env = "CLOUDOS_DOWNLOAD_TTL_SECS", default_value_t = 300)]
-    pub download_ttl_secs: i64,
-    /// Failed logins per email within the window before 429.
-    #[arg(long, env = "CLOUDOS_LOGIN_MAX_FAILURES", default_value_t = 5)]
-    pub login_max_failures: i64,
+    /// Storage quota of a new user, in bytes [default: 10737418240].
+    #[arg(long, env = vars::DEFAULT_QUOTA_BYTES)]
+    pub default_quota_bytes: Option<String>,
+    /// Lifetime of access tokens, in seconds [default: 43200].
+    #[arg(long, env = vars::TOKEN_TTL_SECS)]
+    pub token_ttl_secs: Option<String>,
+    /// Longest lifetime of a signed download URL, in seconds [default: 300].
+    #[arg(long, env = vars::DOWNLOAD_TTL_SECS)]
+    pub download_ttl_secs: Option<String>,
+    /// Failed logins per email within the window before 429 [default: 5].
+    #[arg(long, env = vars::LOGIN_MAX_FAILURES)]
+    pub login_max_failures: Option<String>,
+    /// The window of the login throttle, in seconds [default: 900].
+    #[arg(long, env = vars::LOGIN_WINDOW_SECS)]
+    pub login_window_secs: Option<String>,
     /// Seconds between orphan sweeps (0: only at start).
     #[arg(long, env = "CLOUDOS_SWEEP_INTERVAL_SECS", default_value_t = 3600)]
     pub sweep_interval_secs: u64,
-    /// Age in seconds an unreferenced blob must reach before the sweep removes it.
-    #[arg(long, env = "CLOUDOS_ORPHAN_GRACE_SECS", default_value_t = 3600)]
-    pub orphan_grace_secs: i64,
+    /// Age in seconds an unreferenced blob must reach before the sweep removes it
+    /// [default: 3600].
+    #[arg(long, env = vars::ORPHAN_GRACE_SECS)]
+    pub orphan_grace_secs: Option<String>,
     /// Directory of the built desktop (served at `/`); a placeholder page when absent.
     #[arg(long, env = "CLOUDOS_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+}
+
+impl ServeArgs {
+    /// The value a flag or the environment gave the core setting `var`. The core parses and
+    /// checks it (`Config::from_vars`), the same way as on the Worker.
+    pub fn core_var(&self, var: &str) -> Option<String> {
+        match var {
+            vars::DEFAULT_QUOTA_BYTES => self.default_quota_bytes.clone(),
+            vars::TOKEN_TTL_SECS => self.token_ttl_secs.clone(),
+            vars::DOWNLOAD_TTL_SECS => self.download_ttl_secs.clone(),
+            vars::LOGIN_MAX_FAILURES => self.login_max_failures.clone(),
+            vars::LOGIN_WINDOW_SECS => self.login_window_secs.clone(),
+            vars::ORPHAN_GRACE_SECS => self.orphan_grace_secs.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// The flag that sets a core variable: `CLOUDOS_TOKEN_TTL_SECS` → `--token-ttl-secs`.
+pub fn flag_of(var: &str) -> String {
+    let name = var.strip_prefix("CLOUDOS_").unwrap_or(var);
+    format!("--{}", name.to_lowercase().replace('_', "-"))
 }
 
 /// Who runs sandboxes.

@@ -13,7 +13,7 @@ mod terminal;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use cloudos_core::config::Config;
+use cloudos_core::config::{Config, SECRET_VAR};
 use cloudos_core::ports::{Clock, Ids, Ports, Sandboxes};
 use cloudos_core::App;
 use tower::ServiceExt;
@@ -78,8 +78,8 @@ async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
     }
     let url = var(env, "LIBSQL_URL")
         .ok_or_else(|| worker::Error::RustError("LIBSQL_URL is not set".into()))?;
-    let secret = var(env, "CLOUDOS_SECRET")
-        .ok_or_else(|| worker::Error::RustError("the CLOUDOS_SECRET secret is not set".into()))?;
+    let secret = var(env, SECRET_VAR)
+        .ok_or_else(|| worker::Error::RustError(format!("the {SECRET_VAR} secret is not set")))?;
     let ids: Arc<dyn Ids> = Arc::new(JsIds);
     let ports = Ports {
         meta: Arc::new(meta::HranaMeta::new(&url, var(env, "LIBSQL_AUTH_TOKEN"))),
@@ -92,23 +92,8 @@ async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
             events: env.durable_object(events::BINDING)?,
         }),
     };
-    let mut config = Config::with_secret(secret.into_bytes());
-    let num = |name: &str| var(env, name).and_then(|v| v.parse::<i64>().ok());
-    if let Some(q) = num("CLOUDOS_DEFAULT_QUOTA_BYTES") {
-        config.default_quota_bytes = q as u64;
-    }
-    if let Some(v) = num("CLOUDOS_TOKEN_TTL_SECS") {
-        config.token_ttl_secs = v;
-    }
-    if let Some(v) = num("CLOUDOS_DOWNLOAD_TTL_SECS") {
-        config.download_ttl_secs = v;
-    }
-    if let Some(v) = num("CLOUDOS_LOGIN_MAX_FAILURES") {
-        config.login_max_failures = v;
-    }
-    if let Some(v) = num("CLOUDOS_ORPHAN_GRACE_SECS") {
-        config.orphan_grace_secs = v;
-    }
+    let config = Config::from_vars(secret.into_bytes(), |name| var(env, name))
+        .map_err(|e| worker::Error::RustError(format!("settings: {e}")))?;
     let app = App::new(ports, config);
     app.migrate()
         .await

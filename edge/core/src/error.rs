@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::AuthError;
 use crate::desktop::DesktopError;
 use crate::files::FilesError;
+use crate::notifications::NotificationsError;
 use crate::ports::{BlobError, DbError};
 use crate::sandboxes::SandboxesError;
 
@@ -135,6 +136,14 @@ impl From<DesktopError> for ApiError {
             }
             DesktopError::LayoutNotAnObject => ApiError::bad_request(detail),
             DesktopError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<NotificationsError> for ApiError {
+    fn from(e: NotificationsError) -> Self {
+        match e {
+            NotificationsError::Db(e) => e.into(),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod files;
 pub mod ids;
 pub mod metrics;
+pub mod notifications;
 pub mod ports;
 pub mod sandboxes;
 pub mod schema;
@@ -166,10 +167,13 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(files::handlers::create_folder))
         .routes(routes!(files::find::search))
         .routes(routes!(files::find::ancestors))
-        .routes(routes!(desktop::apps::list))
-        .routes(routes!(desktop::layout::get, desktop::layout::put))
-        .routes(routes!(desktop::notifications::list))
-        .routes(routes!(desktop::notifications::mark_read))
+        .routes(routes!(desktop::handlers::apps))
+        .routes(routes!(
+            desktop::handlers::get_layout,
+            desktop::handlers::put_layout
+        ))
+        .routes(routes!(notifications::handlers::list))
+        .routes(routes!(notifications::handlers::mark_read))
         .routes(routes!(sandboxes::handlers::create))
         .routes(routes!(
             sandboxes::handlers::get,

@@ -1,12 +1,9 @@
 //! The app catalogue: every app, first-party included, is a manifest.
 
-use axum::extract::State;
-use axum::Json;
-use cloudos_proto::{AppList, AppManifest, Size};
+use cloudos_proto::{AppManifest, Size};
 
 use super::DesktopError;
-use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::ids::UserId;
 use crate::{stmt, App};
 
 fn builtin(
@@ -80,10 +77,8 @@ pub fn first_party() -> Vec<AppManifest> {
     ]
 }
 
-/// `GET /apps`: first-party apps, then the ones the user installed.
-#[utoipa::path(get, path = "/apps", tag = "desktop", security(("bearer" = [])),
-    responses((status = 200, body = AppList)))]
-pub async fn list(State(app): State<App>, user: AuthUser) -> Result<Json<AppList>, ApiError> {
+/// The apps the user's desktop offers: first-party apps, then the ones they installed.
+pub async fn available(app: &App, who: &UserId) -> Result<Vec<AppManifest>, DesktopError> {
     let mut apps = first_party();
     let rows = app
         .ports
@@ -91,16 +86,15 @@ pub async fn list(State(app): State<App>, user: AuthUser) -> Result<Json<AppList
         .query(stmt!(
             "SELECT a.manifest FROM apps a JOIN installs i ON i.app_id = a.id
              WHERE i.user_id = ? ORDER BY a.id",
-            user.id.as_str()
+            who
         ))
-        .await
-        .map_err(DesktopError::from)?;
+        .await?;
     // A manifest that no longer parses is skipped rather than breaking the whole desktop.
     apps.extend(
         rows.iter()
             .filter_map(|r| serde_json::from_str::<AppManifest>(&r.text(0)).ok()),
     );
-    Ok(Json(AppList { apps }))
+    Ok(apps)
 }
 
 #[cfg(test)]

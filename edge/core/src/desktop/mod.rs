@@ -1,11 +1,9 @@
-//! What the desktop needs from the server: app manifests, the saved window layout and
-//! notifications (stored here, delivered live through the host's [`Events`] port).
-//!
-//! [`Events`]: crate::ports::Events
+//! What the desktop needs from the server: the apps it can open and the saved window
+//! layout (services in `apps` and `layout`; routes in `handlers`).
 
 pub mod apps;
+pub mod handlers;
 pub mod layout;
-pub mod notifications;
 
 use crate::ports::DbError;
 

@@ -16,7 +16,6 @@ use super::repo::{ensure_folder, name_taken, quota_left};
 use super::upload::{self, store_stream, Budget, NewFile, DRAIN_LIMIT};
 use super::{content, organize, FilesError};
 use crate::auth::AuthUser;
-use crate::desktop::notifications::{notify_logged, NewNotification};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::ids::FileId;
 use crate::App;
@@ -133,28 +132,7 @@ pub async fn upload(
     if staged.is_empty() {
         return Err(FilesError::BadUpload("no `file` part in the form".into()).into());
     }
-    let files = upload::create_files(&app, &user.id, parent.as_ref(), staged).await?;
-    let (title, body) = match files.as_slice() {
-        [one] => ("Upload finished".to_owned(), one.name.clone()),
-        many => (
-            format!("{} uploads finished", many.len()),
-            many.iter()
-                .map(|f| f.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-    };
-    notify_logged(
-        &app,
-        &user.id,
-        NewNotification {
-            kind: "upload.finished",
-            title,
-            body,
-            file_id: files.first().map(|f| f.id.as_str()),
-        },
-    )
-    .await;
+    let files = upload::finish_upload(&app, &user.id, parent.as_ref(), staged).await?;
     Ok((StatusCode::CREATED, Json(UploadResponse { files })))
 }
 

@@ -10,6 +10,7 @@ use super::organize::PARENT_IS_FOLDER;
 use super::repo::{self, ensure_folder, quota_left};
 use super::{changed, FilesError};
 use crate::ids::{FileId, UserId};
+use crate::notifications::{notify_logged, NewNotification};
 use crate::ports::{BlobError, BlobStore, BlobUpload, DbError, Value};
 use crate::App;
 
@@ -207,6 +208,39 @@ pub async fn create_files(
     }
     changed(app, who, parent);
     Ok(created)
+}
+
+/// Adds the files of a finished upload (as [`create_files`]) and tells the user's desktops
+/// with a notification.
+pub async fn finish_upload(
+    app: &App,
+    who: &UserId,
+    parent: Option<&FileId>,
+    files: Vec<NewFile>,
+) -> Result<Vec<File>, FilesError> {
+    let files = create_files(app, who, parent, files).await?;
+    let (title, body) = match files.as_slice() {
+        [one] => ("Upload finished".to_owned(), one.name.clone()),
+        many => (
+            format!("{} uploads finished", many.len()),
+            many.iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    };
+    notify_logged(
+        app,
+        who,
+        NewNotification {
+            kind: "upload.finished",
+            title,
+            body,
+            file_id: files.first().map(|f| f.id.as_str()),
+        },
+    )
+    .await;
+    Ok(files)
 }
 
 /// Stores `body` as a new file `name` in `parent`, under the same rules as an upload.

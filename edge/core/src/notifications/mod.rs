@@ -1,14 +1,20 @@
-//! Notifications: stored per user with a read mark, and pushed live as they happen.
+//! Notifications: stored per user with a read mark, and pushed live (through the host's
+//! `Events` port) as they happen. Any capability tells a user something through [`notify`].
 
-use axum::extract::State;
-use axum::Json;
-use cloudos_proto::{Event, MarkRead, Notification, NotificationList};
+pub mod handlers;
 
-use super::DesktopError;
-use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiJson};
-use crate::ports::Row;
+use cloudos_proto::{Event, Notification, NotificationList};
+
+use crate::ids::UserId;
+use crate::ports::{DbError, Row};
 use crate::{rfc3339, stmt, App};
+
+/// Why a notification could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationsError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
 
 /// How many notifications the center shows.
 const HISTORY: i64 = 100;
@@ -24,9 +30,9 @@ pub struct NewNotification<'a> {
 /// Stores a notification for `user_id` and pushes it to their open desktops.
 pub async fn notify(
     app: &App,
-    user_id: &str,
+    user_id: &UserId,
     n: NewNotification<'_>,
-) -> Result<Notification, DesktopError> {
+) -> Result<Notification, NotificationsError> {
     let id = app.ports.ids.new_id();
     let now = app.now_ms();
     app.ports
@@ -62,7 +68,7 @@ pub async fn notify(
 }
 
 /// Like [`notify`], for callers whose own work already succeeded: a failure is logged.
-pub async fn notify_logged(app: &App, user_id: &str, n: NewNotification<'_>) {
+pub async fn notify_logged(app: &App, user_id: &UserId, n: NewNotification<'_>) {
     if let Err(e) = notify(app, user_id, n).await {
         tracing::warn!(error = %e, "could not store a notification");
     }
@@ -80,7 +86,8 @@ fn row_to_notification(mut row: Row) -> Notification {
     }
 }
 
-async fn history(app: &App, user_id: &str) -> Result<NotificationList, DesktopError> {
+/// The newest notifications, and how many are unread in all.
+pub async fn history(app: &App, user_id: &UserId) -> Result<NotificationList, NotificationsError> {
     let meta = app.ports.meta.as_ref();
     let rows = meta
         .query(stmt!(
@@ -102,35 +109,23 @@ async fn history(app: &App, user_id: &str) -> Result<NotificationList, DesktopEr
     })
 }
 
-/// `GET /notifications`: the newest 100, and how many are unread in all.
-#[utoipa::path(get, path = "/notifications", tag = "desktop", security(("bearer" = [])),
-    responses((status = 200, body = NotificationList)))]
-pub async fn list(
-    State(app): State<App>,
-    user: AuthUser,
-) -> Result<Json<NotificationList>, ApiError> {
-    Ok(Json(history(&app, &user.id).await?))
-}
-
-/// `POST /notifications/read`: marks the given ids (or all) read.
-#[utoipa::path(post, path = "/notifications/read", tag = "desktop", request_body = MarkRead, security(("bearer" = [])),
-    responses((status = 200, body = NotificationList)))]
+/// Marks the given notifications (or all, for `None`) read; ids that are not the user's
+/// are ignored.
 pub async fn mark_read(
-    State(app): State<App>,
-    user: AuthUser,
-    ApiJson(req): ApiJson<MarkRead>,
-) -> Result<Json<NotificationList>, ApiError> {
+    app: &App,
+    who: &UserId,
+    ids: Option<&[String]>,
+) -> Result<NotificationList, NotificationsError> {
     let now = app.now_ms();
     let meta = app.ports.meta.as_ref();
-    match req.ids {
+    match ids {
         None => {
             meta.execute(stmt!(
                 "UPDATE notifications SET read_at = ? WHERE user_id = ? AND read_at IS NULL",
                 now,
-                user.id.as_str()
+                who
             ))
-            .await
-            .map_err(DesktopError::from)?;
+            .await?;
         }
         Some(ids) => {
             let updates = ids
@@ -140,12 +135,12 @@ pub async fn mark_read(
                         "UPDATE notifications SET read_at = ? WHERE id = ? AND user_id = ? AND read_at IS NULL",
                         now,
                         id.as_str(),
-                        user.id.as_str()
+                        who
                     )
                 })
                 .collect();
-            meta.batch(updates).await.map_err(DesktopError::from)?;
+            meta.batch(updates).await?;
         }
     }
-    Ok(Json(history(&app, &user.id).await?))
+    history(app, who).await
 }

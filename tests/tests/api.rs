@@ -506,6 +506,24 @@ async fn saving_needs_the_current_version() {
     assert_eq!(u.content(&f.id).await, b"two!");
     let res = u.get(&path).await;
     assert_eq!(res.headers()["etag"], "\"2\"");
+    // If-Match compares strongly (RFC 9110): a weak tag names no version.
+    let weak = u
+        .req(Method::PUT, &path)
+        .header("if-match", "W/\"2\"")
+        .body("weak")
+        .send()
+        .await
+        .unwrap();
+    let p = expect_problem(weak, 412, "/errors/stale-version").await;
+    assert!(p.detail.contains("version 2 is current"), "{}", p.detail);
+    // If-None-Match compares weakly: W/"2" names the current content.
+    let cached = u
+        .req(Method::GET, &path)
+        .header("if-none-match", "\"7\", W/\"2\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
     let empty = u
         .req(Method::PUT, &path)
         .header("if-match", "\"2\"")

@@ -187,7 +187,9 @@ impl From<FilesError> for ApiError {
             QuotaExceeded { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota-exceeded", detail)
             }
-            Stale { .. } => ApiError::new(StatusCode::PRECONDITION_FAILED, "stale-version", detail),
+            Stale { .. } | IfMatchFailed { .. } => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, "stale-version", detail)
+            }
             IfMatchRequired => ApiError::new(
                 StatusCode::PRECONDITION_REQUIRED,
                 "if-match-required",

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cloudos_proto::{CreateFolder, File, FileList, PatchFile, Problem, UploadResponse};
 use futures_util::StreamExt;
+use headers::{ETag, HeaderMapExt, IfMatch, IfNoneMatch};
 use serde::Deserialize;
 
 use super::listing::{self, Reader};
@@ -239,18 +240,18 @@ async fn serve_content(
     blob_key: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let etag = format!("\"{}\"", file.version);
     let mut res_headers = HeaderMap::new();
-    res_headers.insert(
-        header::ETAG,
-        HeaderValue::from_str(&etag).expect("digits and quotes"),
-    );
+    res_headers.typed_insert(etag(file.version));
     res_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     res_headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
     );
-    if etag_matches(headers.get(header::IF_NONE_MATCH), file.version) {
+    // Weak comparison, as RFC 9110 §13.1.2 asks of If-None-Match.
+    let unchanged = headers
+        .typed_get::<IfNoneMatch>()
+        .is_some_and(|inm| !inm.precondition_passes(&etag(file.version)));
+    if unchanged {
         return Ok((StatusCode::NOT_MODIFIED, res_headers).into_response());
     }
     let mime = file.mime.as_deref().unwrap_or("application/octet-stream");
@@ -295,20 +296,12 @@ async fn serve_content(
     Ok((status, res_headers, body).into_response())
 }
 
-/// Reads a version out of `"3"`, `W/"3"` or `3`.
-fn parse_version(v: &str) -> Option<i64> {
-    v.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
+/// The entity tag of a file version: its number, quoted (a strong validator: the version
+/// changes with every byte of content).
+fn etag(version: i64) -> ETag {
+    format!("\"{version}\"")
         .parse()
-        .ok()
-}
-
-fn etag_matches(if_none_match: Option<&HeaderValue>, version: i64) -> bool {
-    let Some(v) = if_none_match.and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    v.trim() == "*" || v.split(',').any(|tag| parse_version(tag) == Some(version))
+        .expect("a quoted number is an entity tag")
 }
 
 /// `PUT /files/:id/content` (raw bytes; `If-Match: "<version>"`)
@@ -323,21 +316,20 @@ pub async fn replace_content(
     ApiPath(id): ApiPath<String>,
     body: Body,
 ) -> Result<Json<File>, ApiError> {
-    let given = headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_version)
+    let if_match = headers
+        .typed_get::<IfMatch>()
         .ok_or(FilesError::IfMatchRequired)?;
+    let id = FileId::from(id);
     let mut body = body.into_data_stream();
-    let file = content::save_content(
-        &app,
-        &user.id,
-        &FileId::from(id),
-        given,
-        &mut body,
-        content_length(&headers),
-    )
-    .await?;
+    // Strong comparison (RFC 9110 §13.1.1): `W/"3"` names no version. The save itself
+    // checks the version again, so a save landing in between still makes this one stale.
+    let current = listing::get(&app, &user.id, &id).await?.version;
+    if !if_match.precondition_passes(&etag(current)) {
+        upload::drain(&mut body, DRAIN_LIMIT).await;
+        return Err(FilesError::IfMatchFailed { current }.into());
+    }
+    let len = content_length(&headers);
+    let file = content::save_content(&app, &user.id, &id, current, &mut body, len).await?;
     Ok(Json(file))
 }
 
@@ -370,26 +362,4 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     organize::delete(&app, &user.id, &FileId::from(id)).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_from_etags() {
-        assert_eq!(parse_version("\"3\""), Some(3));
-        assert_eq!(parse_version("W/\"12\""), Some(12));
-        assert_eq!(parse_version("7"), Some(7));
-        assert_eq!(parse_version("\"x\""), None);
-    }
-
-    #[test]
-    fn if_none_match() {
-        let v = HeaderValue::from_static("\"1\", \"2\"");
-        assert!(etag_matches(Some(&v), 2));
-        assert!(!etag_matches(Some(&v), 3));
-        assert!(etag_matches(Some(&HeaderValue::from_static("*")), 9));
-        assert!(!etag_matches(None, 1));
-    }
 }

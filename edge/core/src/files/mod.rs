@@ -54,6 +54,9 @@ pub enum FilesError {
     QuotaExceeded { quota: u64, used: u64, needed: u64 },
     #[error("version {current} is current, the request was based on version {given}")]
     Stale { current: i64, given: i64 },
+    /// `If-Match` names no current version (another, or a weak tag).
+    #[error("version {current} is current and If-Match does not name it (send If-Match: \"{current}\" after merging)")]
+    IfMatchFailed { current: i64 },
     #[error("send If-Match with the version you edited, e.g. If-Match: \"3\"")]
     IfMatchRequired,
     #[error("the requested range is outside the content")]

@@ -186,8 +186,36 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn exists(&self, key: &str) -> Result<bool, BlobError>;
     /// Deletes a blob or a pending upload; missing keys are not an error.
     async fn delete(&self, key: &str, pending: bool) -> Result<(), BlobError>;
-    /// Lists every blob and pending upload.
-    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError>;
+    /// One page of the stored blobs (`pending`: of the unfinished uploads instead), from
+    /// `cursor` (`None`: the start; else a page's `next`). Pages are bounded, so a walk over
+    /// a large store never holds every key.
+    async fn list_page(&self, pending: bool, cursor: Option<String>)
+        -> Result<BlobPage, BlobError>;
+
+    /// Every blob and pending upload, page after page (tests and small stores).
+    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError> {
+        let mut all = Vec::new();
+        for pending in [false, true] {
+            let mut cursor = None;
+            loop {
+                let page = self.list_page(pending, cursor).await?;
+                all.extend(page.entries);
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// One page of a blob listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlobPage {
+    pub entries: Vec<BlobEntry>,
+    /// Where the next page starts (opaque to the caller); `None` on the last page.
+    pub next: Option<String>,
 }
 
 /// An upload in progress. Dropping it without `commit` must leave no visible blob.

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::ports::{BlobError, DbError};
+use crate::ports::{BlobError, DbError, Stmt, Value};
 use crate::{stmt, App};
 
 /// What a sweep removed.
@@ -23,32 +23,73 @@ pub enum SweepError {
 
 /// Removes what is older than the configured grace period and referenced by no file row.
 ///
-/// The grace period protects an upload between its blob commit and its row insert.
+/// The grace period protects an upload between its blob commit and its row insert. The
+/// store is walked page by page; a page's old blobs are looked up in one query, and each
+/// candidate is looked up once more immediately before it is deleted, so a row written
+/// while the sweep ran keeps its blob.
 pub async fn sweep_orphans(app: &App) -> Result<SweepReport, SweepError> {
     let cutoff = app.now_ms() - app.config.orphan_grace_secs * 1000;
-    let blobs = app.ports.blobs.list().await?;
-    let referenced: HashSet<String> = app
-        .ports
-        .meta
-        .query(stmt!(
-            "SELECT DISTINCT blob_key FROM files WHERE blob_key IS NOT NULL"
-        ))
-        .await?
-        .iter()
-        .map(|r| r.text(0))
-        .collect();
     let mut report = SweepReport::default();
-    for entry in blobs.iter().filter(|e| e.modified_ms <= cutoff) {
-        if entry.pending {
-            app.ports.blobs.delete(&entry.key, true).await?;
-            report.pending_removed += 1;
-        } else if !referenced.contains(&entry.key) {
-            app.ports.blobs.delete(&entry.key, false).await?;
-            report.orphans_removed += 1;
+    for pending in [false, true] {
+        let mut cursor = None;
+        loop {
+            let page = app.ports.blobs.list_page(pending, cursor).await?;
+            let old: Vec<&str> = page
+                .entries
+                .iter()
+                .filter(|e| e.modified_ms <= cutoff)
+                .map(|e| e.key.as_str())
+                .collect();
+            if pending {
+                for key in old {
+                    app.ports.blobs.delete(key, true).await?;
+                    report.pending_removed += 1;
+                }
+            } else {
+                let referenced = referenced(app, &old).await?;
+                for key in old.into_iter().filter(|k| !referenced.contains(*k)) {
+                    if still_referenced(app, key).await? {
+                        continue;
+                    }
+                    app.ports.blobs.delete(key, false).await?;
+                    report.orphans_removed += 1;
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
         }
     }
     if report != SweepReport::default() {
         tracing::info!(?report, "orphan sweep");
     }
     Ok(report)
+}
+
+/// Which of `keys` some file row points at.
+async fn referenced(app: &App, keys: &[&str]) -> Result<HashSet<String>, DbError> {
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let marks = vec!["?"; keys.len()].join(", ");
+    let params = keys.iter().map(|k| Value::from(*k)).collect();
+    let rows = app
+        .ports
+        .meta
+        .query(Stmt::new(
+            format!("SELECT DISTINCT blob_key FROM files WHERE blob_key IN ({marks})"),
+            params,
+        ))
+        .await?;
+    Ok(rows.iter().map(|r| r.text(0)).collect())
+}
+
+async fn still_referenced(app: &App, key: &str) -> Result<bool, DbError> {
+    let rows = app
+        .ports
+        .meta
+        .query(stmt!("SELECT 1 FROM files WHERE blob_key = ? LIMIT 1", key))
+        .await?;
+    Ok(!rows.is_empty())
 }

@@ -46,6 +46,9 @@ impl Ids for SeqIds {
     }
 }
 
+/// Keys per listing page: small, so every walk in a test crosses pages.
+const PAGE: usize = 2;
+
 /// Blobs by key: (bytes, modified ms).
 pub type BlobMap = Arc<Mutex<HashMap<String, (Vec<u8>, i64)>>>;
 
@@ -96,18 +99,29 @@ impl BlobStore for MemoryBlobs {
         Ok(())
     }
 
-    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError> {
-        let mut out: Vec<BlobEntry> = Vec::new();
-        for (map, pending) in [(&self.blobs, false), (&self.pending, true)] {
-            for (key, (_, modified_ms)) in map.lock().unwrap().iter() {
-                out.push(BlobEntry {
-                    key: key.clone(),
-                    modified_ms: *modified_ms,
-                    pending,
-                });
-            }
-        }
-        Ok(out)
+    async fn list_page(
+        &self,
+        pending: bool,
+        cursor: Option<String>,
+    ) -> Result<BlobPage, BlobError> {
+        let map = if pending { &self.pending } else { &self.blobs };
+        let map = map.lock().unwrap();
+        let mut keys: Vec<&String> = map
+            .keys()
+            .filter(|k| cursor.as_ref().is_none_or(|c| *k > c))
+            .collect();
+        keys.sort();
+        let entries: Vec<BlobEntry> = keys
+            .iter()
+            .take(PAGE)
+            .map(|k| BlobEntry {
+                key: (*k).clone(),
+                modified_ms: map[*k].1,
+                pending,
+            })
+            .collect();
+        let next = (keys.len() > PAGE).then(|| entries[PAGE - 1].key.clone());
+        Ok(BlobPage { entries, next })
     }
 }
 

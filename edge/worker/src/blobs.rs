@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cloudos_core::ports::{BlobEntry, BlobError, BlobStore, BlobUpload, ByteStream};
+use cloudos_core::ports::{BlobEntry, BlobError, BlobPage, BlobStore, BlobUpload, ByteStream};
 use futures_util::StreamExt;
 use worker::send::{SendFuture, SendWrapper};
 use worker::{Bucket, FixedLengthStream, MultipartUpload, Range, UploadedPart};
@@ -94,32 +94,34 @@ impl BlobStore for R2Blobs {
         SendFuture::new(async move { bucket.delete(key).await.map_err(io) }).await
     }
 
-    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError> {
+    async fn list_page(
+        &self,
+        pending: bool,
+        cursor: Option<String>,
+    ) -> Result<BlobPage, BlobError> {
         let bucket = self.bucket.clone();
+        let prefix = if pending { "pending/" } else { "blobs/" };
         SendFuture::new(async move {
-            let mut out = Vec::new();
-            for (prefix, pending) in [("blobs/", false), ("pending/", true)] {
-                let mut cursor: Option<String> = None;
-                loop {
-                    let mut list = bucket.list().prefix(prefix);
-                    if let Some(c) = cursor.take() {
-                        list = list.cursor(c);
-                    }
-                    let page = list.execute().await.map_err(io)?;
-                    for o in page.objects() {
-                        out.push(BlobEntry {
-                            key: o.key().trim_start_matches(prefix).to_owned(),
-                            modified_ms: o.uploaded().as_millis() as i64,
-                            pending,
-                        });
-                    }
-                    match (page.truncated(), page.cursor()) {
-                        (true, Some(c)) => cursor = Some(c),
-                        _ => break,
-                    }
-                }
+            let mut list = bucket.list().prefix(prefix);
+            if let Some(c) = cursor {
+                list = list.cursor(c);
             }
-            Ok(out)
+            let page = list.execute().await.map_err(io)?;
+            let entries = page
+                .objects()
+                .iter()
+                .map(|o| BlobEntry {
+                    key: o.key().trim_start_matches(prefix).to_owned(),
+                    modified_ms: o.uploaded().as_millis() as i64,
+                    pending,
+                })
+                .collect();
+            let next = if page.truncated() {
+                page.cursor()
+            } else {
+                None
+            };
+            Ok(BlobPage { entries, next })
         })
         .await
     }

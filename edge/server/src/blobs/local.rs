@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cloudos_core::ports::{BlobEntry, BlobError, BlobStore, BlobUpload, ByteStream};
+use cloudos_core::ports::{BlobEntry, BlobError, BlobPage, BlobStore, BlobUpload, ByteStream};
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
@@ -112,9 +112,13 @@ impl BlobStore for LocalBlobs {
         }
     }
 
-    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError> {
+    async fn list_page(
+        &self,
+        pending: bool,
+        cursor: Option<String>,
+    ) -> Result<BlobPage, BlobError> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || list_dir(&root))
+        tokio::task::spawn_blocking(move || list_page(&root, pending, cursor))
             .await
             .map_err(io)?
     }
@@ -150,30 +154,51 @@ fn read_into(
     }
 }
 
-fn list_dir(root: &Path) -> Result<Vec<BlobEntry>, BlobError> {
-    let mut out = Vec::new();
+/// A page is one shard directory (`ab/`: a 256th of the blobs), the cursor the next shard's
+/// name; the pending uploads (as many as uploads in flight) are one page.
+fn list_page(root: &Path, pending: bool, cursor: Option<String>) -> Result<BlobPage, BlobError> {
+    if pending {
+        return Ok(BlobPage {
+            entries: list_dir(&root.join(PENDING), "", true)?,
+            next: None,
+        });
+    }
+    let mut shards = Vec::new();
     for dir in std::fs::read_dir(root).map_err(io)? {
         let dir = dir.map_err(io)?;
-        let prefix = dir.file_name().to_string_lossy().into_owned();
-        if !dir.file_type().map_err(io)?.is_dir() {
-            continue;
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if name != PENDING && dir.file_type().map_err(io)?.is_dir() {
+            shards.push(name);
         }
-        let pending = prefix == PENDING;
-        for entry in std::fs::read_dir(dir.path()).map_err(io)? {
-            let entry = entry.map_err(io)?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let meta = entry.metadata().map_err(io)?;
-            let key = if pending {
-                name
-            } else {
-                format!("{prefix}{name}")
-            };
-            out.push(BlobEntry {
-                key,
-                modified_ms: modified_ms(&meta),
-                pending,
-            });
-        }
+    }
+    shards.sort();
+    let first = cursor.map_or(0, |c| shards.partition_point(|s| *s < c));
+    let Some(shard) = shards.get(first) else {
+        return Ok(BlobPage::default());
+    };
+    Ok(BlobPage {
+        entries: list_dir(&root.join(shard), shard, false)?,
+        next: shards.get(first + 1).cloned(),
+    })
+}
+
+/// The entries of one directory; a blob's key is its shard's name and its file name.
+fn list_dir(dir: &Path, prefix: &str, pending: bool) -> Result<Vec<BlobEntry>, BlobError> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let meta = entry.metadata().map_err(io)?;
+        out.push(BlobEntry {
+            key: format!("{prefix}{name}"),
+            modified_ms: modified_ms(&meta),
+            pending,
+        });
     }
     Ok(out)
 }
@@ -273,6 +298,31 @@ mod tests {
             got.extend_from_slice(&c.unwrap());
         }
         assert_eq!(got, b"world");
+    }
+
+    #[tokio::test]
+    async fn a_listing_pages_by_shard() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).await.unwrap();
+        for key in [
+            "b".repeat(64),
+            "a".repeat(64),
+            format!("aa{}", "c".repeat(62)),
+        ] {
+            let mut up = blobs.begin().await.unwrap();
+            up.write(Bytes::from(key.clone())).await.unwrap();
+            up.commit(&key).await.unwrap();
+        }
+        let first = blobs.list_page(false, None).await.unwrap();
+        assert_eq!(
+            first.entries.len(),
+            2,
+            "both aa… blobs are one directory: {first:?}"
+        );
+        assert_eq!(first.next.as_deref(), Some("bb"));
+        let second = blobs.list_page(false, first.next).await.unwrap();
+        assert_eq!(second.entries[0].key, "b".repeat(64));
+        assert_eq!(second.next, None);
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use aws_sdk_s3::primitives::ByteStream as S3Body;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
-use cloudos_core::ports::{BlobEntry, BlobError, BlobStore, BlobUpload, ByteStream};
+use cloudos_core::ports::{BlobEntry, BlobError, BlobPage, BlobStore, BlobUpload, ByteStream};
 use futures_util::StreamExt;
 
 use super::{io, valid_key};
@@ -105,33 +105,44 @@ impl S3Blobs {
         Ok(())
     }
 
-    async fn list_prefix(&self, prefix: &str, pending: bool) -> Result<Vec<BlobEntry>, BlobError> {
-        let mut out = Vec::new();
-        let mut pages = self
+    /// One page (up to 1,000 keys) under `prefix`; the cursor is S3's continuation token.
+    async fn list_prefix(
+        &self,
+        prefix: &str,
+        pending: bool,
+        cursor: Option<String>,
+    ) -> Result<BlobPage, BlobError> {
+        let page = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| io(aws_sdk_s3::error::DisplayErrorContext(e)))?;
-            for obj in page.contents() {
-                let Some(key) = obj.key().and_then(|k| k.strip_prefix(prefix)) else {
-                    continue;
-                };
+            .set_continuation_token(cursor)
+            .send()
+            .await
+            .map_err(err)?;
+        let entries = page
+            .contents()
+            .iter()
+            .filter_map(|obj| {
+                let key = obj.key()?.strip_prefix(prefix)?;
                 let modified_ms = obj
                     .last_modified()
                     .and_then(|t| t.to_millis().ok())
                     .unwrap_or(0);
-                out.push(BlobEntry {
+                Some(BlobEntry {
                     key: key.to_owned(),
                     modified_ms,
                     pending,
-                });
-            }
-        }
-        Ok(out)
+                })
+            })
+            .collect();
+        let next = page
+            .is_truncated()
+            .unwrap_or(false)
+            .then(|| page.next_continuation_token().map(str::to_owned))
+            .flatten();
+        Ok(BlobPage { entries, next })
     }
 }
 
@@ -213,10 +224,13 @@ impl BlobStore for S3Blobs {
         Ok(())
     }
 
-    async fn list(&self) -> Result<Vec<BlobEntry>, BlobError> {
-        let mut all = self.list_prefix(BLOBS, false).await?;
-        all.extend(self.list_prefix(PENDING, true).await?);
-        Ok(all)
+    async fn list_page(
+        &self,
+        pending: bool,
+        cursor: Option<String>,
+    ) -> Result<BlobPage, BlobError> {
+        let prefix = if pending { PENDING } else { BLOBS };
+        self.list_prefix(prefix, pending, cursor).await
     }
 }
 

@@ -23,7 +23,8 @@ fn sweep_lines(log: &PathBuf) -> Vec<String> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("orphan sweep"))
+        // The host's report, not the core's own JSON line about the same sweep.
+        .filter(|l| l.contains("orphan sweep: ") || l.contains("orphan sweep failed"))
         .map(str::to_owned)
         .collect()
 }
@@ -166,4 +167,34 @@ async fn a_terminal_on_the_worker_runs_in_a_fly_machine() {
     t.close().await;
     let res = ann.api.delete(&format!("/sandbox/{}", next.id)).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+/// What the core logs through `tracing` reaches the Workers console as JSON lines: the
+/// schema migrations the first request applied, and the sweep's own report.
+#[tokio::test]
+#[ignore = "needs the local edge: cargo xtask test runs it"]
+async fn the_cores_log_lines_reach_the_workers_console() {
+    let server = TestServer::suite();
+    let log = edge_log();
+    let u = server.new_user("logged").await.api;
+    let f = u
+        .upload(None, &[("gone.bin", pattern(2000, 43))])
+        .await
+        .remove(0);
+    u.delete(&format!("/files/{}", f.id)).await;
+    let (orphans, _) = fire_cron(&server, &log).await;
+    assert!(orphans >= 1);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let json_lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let said = |message: &str| {
+        json_lines
+            .iter()
+            .any(|v| v["fields"]["message"] == message && v["level"] == "INFO")
+    };
+    assert!(said("applied migration"), "no migration line in:\n{text}");
+    assert!(said("swept orphans"), "no sweep line in:\n{text}");
 }

@@ -39,7 +39,9 @@ pub use ports::Ports;
 pub struct App {
     pub ports: Ports,
     pub config: Arc<Config>,
-    pub metrics: Arc<metrics::Metrics>,
+    /// Request counters for `GET /metrics`; `None` on a host whose processes share none
+    /// (a Worker's isolates), where `/metrics` says so.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 impl App {
@@ -48,8 +50,14 @@ impl App {
         App {
             ports,
             config: Arc::new(config),
-            metrics: Arc::new(metrics::Metrics::default()),
+            metrics: Some(Arc::new(metrics::Metrics::default())),
         }
+    }
+
+    /// The same product without request counters (see [`App::metrics`]).
+    pub fn without_metrics(mut self) -> Self {
+        self.metrics = None;
+        self
     }
 
     /// Now, from the host's clock.
@@ -122,16 +130,25 @@ async fn healthz() -> Json<Health> {
     })
 }
 
-/// `GET /metrics` (Prometheus text format)
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
-async fn metrics_text(State(app): State<App>) -> impl IntoResponse {
-    (
+/// `GET /metrics` (Prometheus text format; native hosts only)
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, description = "Prometheus text", content_type = "text/plain"),
+    (status = 501, body = cloudos_proto::Problem, description = "this host keeps no counters (the Cloudflare Worker: use Workers analytics)")))]
+async fn metrics_text(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {
+    let metrics = app.metrics.as_ref().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            "metrics-unavailable",
+            "this host keeps no request counters (its instances share none); use the platform's analytics",
+        )
+    })?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
-    )
+        metrics.render(),
+    ))
 }
 
 /// `GET /openapi.json`

@@ -72,6 +72,9 @@ impl Metrics {
 
 /// Middleware that counts and times every routed request.
 pub async fn track(State(app): State<App>, req: Request, next: Next) -> Response {
+    let Some(metrics) = app.metrics.clone() else {
+        return next.run(req).await;
+    };
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -80,7 +83,7 @@ pub async fn track(State(app): State<App>, req: Request, next: Next) -> Response
     let start = app.now_ms();
     let res = next.run(req).await;
     let elapsed = (app.now_ms() - start).max(0) as f64 / 1000.0;
-    app.metrics
+    metrics
         .requests
         .get_or_create(&RequestLabels {
             method: method.clone(),
@@ -88,7 +91,7 @@ pub async fn track(State(app): State<App>, req: Request, next: Next) -> Response
             status: res.status().as_u16().to_string(),
         })
         .inc();
-    app.metrics
+    metrics
         .durations
         .get_or_create(&RouteLabels { method, route })
         .observe(elapsed);

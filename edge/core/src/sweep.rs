@@ -62,7 +62,11 @@ pub async fn sweep_orphans(app: &App) -> Result<SweepReport, SweepError> {
         }
     }
     if report != SweepReport::default() {
-        tracing::info!(?report, "orphan sweep");
+        tracing::info!(
+            orphans_removed = report.orphans_removed,
+            pending_removed = report.pending_removed,
+            "swept orphans"
+        );
     }
     Ok(report)
 }

@@ -72,13 +72,18 @@ async fn openapi_and_metrics_are_served() {
     assert!(doc["paths"]["/files/{id}/content"]["put"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     call(&t.app, "/healthz", None).await;
-    let text = t.app.metrics.render();
+    let text = t.app.metrics.as_ref().expect("counted").render();
     assert!(
         text.contains(
             "cloudos_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
         ),
         "{text}"
     );
+    let quiet = TestApp::new().await;
+    let app = quiet.app.clone().without_metrics();
+    let (status, _, body) = call(&app, "/metrics", None).await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+    assert!(body.contains("/errors/metrics-unavailable"), "{body}");
 }
 
 /// Every operation in `/openapi.json` is answered by a route of the router, not by the

@@ -47,6 +47,22 @@ impl Ids for JsIds {
     }
 }
 
+/// The core logs through `tracing` (an internal error "has been logged", a migration, a
+/// sweep): here, as JSON lines on the Workers console (`wrangler tail`, Workers Logs).
+#[event(start)]
+fn start() {
+    use tracing_subscriber::prelude::*;
+    let console = tracing_subscriber::fmt::layer()
+        .json()
+        .with_ansi(false)
+        // The runtime stamps every console line; wasm32 has no clock for the formatter.
+        .without_time()
+        .with_writer(tracing_web::MakeConsoleWriter)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    // `start` runs once per isolate; a second subscriber would be a bug, not a crash.
+    let _ = tracing_subscriber::registry().with(console).try_init();
+}
+
 thread_local! {
     /// One app and router per isolate: built, and the schema migrated, on the first event
     /// (the router includes the OpenAPI document, which is too much work for every request).
@@ -94,7 +110,8 @@ async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
     };
     let config = Config::from_vars(secret.into_bytes(), |name| var(env, name))
         .map_err(|e| worker::Error::RustError(format!("settings: {e}")))?;
-    let app = App::new(ports, config);
+    // Isolates share no memory, so counters kept in one would mean nothing.
+    let app = App::new(ports, config).without_metrics();
     app.migrate()
         .await
         .map_err(|e| worker::Error::RustError(format!("migrating the schema: {e}")))?;

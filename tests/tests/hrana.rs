@@ -206,3 +206,36 @@ async fn a_baton_is_good_for_one_request_and_close_ends_the_stream() {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+/// Like Turso, the endpoint enforces foreign keys, so the schema's REFERENCES hold on the
+/// Worker's path as they do embedded.
+#[tokio::test]
+async fn foreign_keys_are_enforced() {
+    let server = endpoint(None);
+    let conn = connect(&server, TOKEN).await;
+    conn.execute("CREATE TABLE folders (id TEXT PRIMARY KEY)", ())
+        .await
+        .unwrap();
+    conn.execute(
+        "CREATE TABLE items (id TEXT PRIMARY KEY, folder TEXT REFERENCES folders(id))",
+        (),
+    )
+    .await
+    .unwrap();
+    conn.execute("INSERT INTO folders VALUES ('f')", ())
+        .await
+        .unwrap();
+    conn.execute("INSERT INTO items VALUES ('a', 'f')", ())
+        .await
+        .unwrap();
+    let err = conn
+        .execute("INSERT INTO items VALUES ('b', 'gone')", ())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+    let err = conn
+        .execute("DELETE FROM folders WHERE id = 'f'", ())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+}

@@ -8,89 +8,125 @@ mod util;
 mod web;
 mod worker;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "usage: cargo xtask <command>
-  setup            install what is missing (apt packages, wasm32 std, s3s-fs)
-  run [ARGS…]      setup, build (release) and serve at http://127.0.0.1:8080 on ./data
-  build web        build the desktop (wasm, JS, CSS, icons) into web/dist
-  build worker     build the Cloudflare Worker (edge/worker) into edge/worker/build
-  worker-dev [--port PORT]
-                   the Worker under `wrangler dev` on 127.0.0.1:PORT (8787) with the local
-                   libSQL endpoint; Ctrl-C/SIGTERM stops both
-  test [edge]      setup, then every test: unit, API suite, native host, browser, libSQL
-                   endpoint, wasm32 check, then the API suite again on the Worker (wrangler dev)
-                   and the Worker's own stories; `edge`: only those on the Worker
-  rehearse         run the two README commands as on a brand-new machine (root): setup's
-                   packages, tools and caches removed inside throwaway overlays of the machine,
-                   a fresh clone of HEAD, an empty build cache; reports how long each took
-  check-wasm       type-check edge/core and edge/worker for wasm32-unknown-unknown
-  bench files      benchmark the files API against raw disk reads into BENCHMARKS.md
-  bench desktop    the desktop's budgets in headless Chromium into BENCHMARKS.md
-  bench edge       the Worker under wrangler dev beside the native server into BENCHMARKS.md
-  bench terminal   terminals (echo, throughput, idle memory, cold start) beside terminado";
+/// The project's tasks.
+#[derive(Debug, Parser)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about = "The project's tasks: setup, build, run, test, bench."
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install what is missing (apt packages, wasm32 std, wasm tools, npm packages).
+    Setup,
+    /// Setup, build (release) and serve at http://127.0.0.1:8080 on ./data.
+    Run {
+        /// More arguments for `cloudos serve`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build the desktop (`web`) or the Cloudflare Worker (`worker`).
+    Build {
+        #[arg(value_enum)]
+        target: BuildTarget,
+    },
+    /// The Worker under `wrangler dev` with the local libSQL endpoint; Ctrl-C stops both.
+    WorkerDev {
+        /// Port of `wrangler dev`.
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+    },
+    /// Setup, then every test: unit, core rules, API suite, native host, browser, libSQL
+    /// endpoint, wasm32 check, then the API suite again on the Worker (wrangler dev) and the
+    /// Worker's own stories.
+    Test {
+        /// Only the suites on the Worker.
+        #[arg(value_enum)]
+        only: Option<TestOnly>,
+    },
+    /// Run the two README commands as on a brand-new machine (root): setup's packages, tools
+    /// and caches removed inside throwaway overlays, a fresh clone of HEAD, an empty cache.
+    Rehearse {
+        /// Re-entered by the rehearsal inside its overlay, with its work directory.
+        #[arg(long, hide = true)]
+        inside: Option<std::path::PathBuf>,
+    },
+    /// Type-check edge/core and edge/worker for wasm32-unknown-unknown.
+    CheckWasm,
+    /// A benchmark side by side with its peer, into BENCHMARKS.md.
+    Bench {
+        #[arg(value_enum)]
+        what: Benchmark,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BuildTarget {
+    /// The desktop (wasm, JS, CSS, icons) into web/dist.
+    Web,
+    /// The Worker (edge/worker) into edge/worker/build.
+    Worker,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TestOnly {
+    /// Only the suites on `wrangler dev`.
+    Edge,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Benchmark {
+    /// The files API against raw disk reads.
+    Files,
+    /// The desktop's budgets in headless Chromium.
+    Desktop,
+    /// The Worker under wrangler dev beside the native server.
+    Edge,
+    /// Terminals (echo, throughput, idle memory, cold start) beside terminado.
+    Terminal,
+}
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(cmd) = args.first() else {
-        println!("{USAGE}");
-        return Ok(());
-    };
-    match cmd.as_str() {
-        "setup" => setup::setup(),
-        "run" => run(&args[1..]),
-        "test" => test(args.get(1).map(String::as_str) == Some("edge")),
-        "build" => match args.get(1).map(String::as_str) {
-            Some("web") => {
-                setup::setup()?;
-                web::build().map(drop)
-            }
-            Some("worker") => {
-                setup::setup()?;
-                web::build()?;
-                worker::build().map(drop)
-            }
-            other => bail!("unknown build target {other:?}\n{USAGE}"),
-        },
-        "worker-dev" => {
+    match Cli::parse().task {
+        Task::Setup => setup::setup(),
+        Task::Run { args } => run(&args),
+        Task::Test { only } => test(matches!(only, Some(TestOnly::Edge))),
+        Task::Build { target } => {
             setup::setup()?;
             web::build()?;
-            worker::dev(&args[1..])
+            match target {
+                BuildTarget::Web => Ok(()),
+                BuildTarget::Worker => worker::build().map(drop),
+            }
         }
-        "rehearse" => match (args.get(1).map(String::as_str), args.get(2)) {
-            (None, _) => rehearse::rehearse(),
-            // Re-entered by the rehearsal inside its overlay.
-            (Some("--inside"), Some(work)) => rehearse::inside(std::path::Path::new(work)),
-            _ => bail!("usage: cargo xtask rehearse"),
-        },
-        "check-wasm" => {
+        Task::WorkerDev { port } => {
+            setup::setup()?;
+            web::build()?;
+            worker::dev(port)
+        }
+        Task::Rehearse { inside: None } => rehearse::rehearse(),
+        Task::Rehearse { inside: Some(work) } => rehearse::inside(&work),
+        Task::CheckWasm => {
             setup::setup()?;
             check_wasm()
         }
-        "bench" => match args.get(1).map(String::as_str) {
-            Some("files") => {
-                setup::setup()?;
-                bench::files()
+        Task::Bench { what } => {
+            setup::setup()?;
+            match what {
+                Benchmark::Files => bench::files(),
+                Benchmark::Desktop => bench::desktop(),
+                Benchmark::Edge => bench::edge(),
+                Benchmark::Terminal => bench::terminal(),
             }
-            Some("desktop") => {
-                setup::setup()?;
-                bench::desktop()
-            }
-            Some("edge") => {
-                setup::setup()?;
-                bench::edge()
-            }
-            Some("terminal") => {
-                setup::setup()?;
-                bench::terminal()
-            }
-            other => bail!("unknown benchmark {other:?}\n{USAGE}"),
-        },
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(())
         }
-        other => bail!("unknown command {other:?}\n{USAGE}"),
     }
 }
 

@@ -223,21 +223,7 @@ pub fn start(
 }
 
 /// `cargo xtask worker-dev --port PORT`: the local edge in the foreground until Ctrl-C/SIGTERM.
-pub fn dev(args: &[String]) -> Result<()> {
-    let mut port = 8787u16;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--port" => {
-                port = it
-                    .next()
-                    .context("--port needs a number")?
-                    .parse()
-                    .context("--port needs a number")?
-            }
-            other => bail!("unknown worker-dev option {other:?}"),
-        }
-    }
+pub fn dev(port: u16) -> Result<()> {
     // Ctrl-C or SIGTERM must reach this process (not kill it) so both servers are stopped.
     let (stop, stopped) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {

@@ -145,6 +145,10 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn execute(&self, stmt: Stmt) -> Result<u64, DbError>;
     /// Runs statements in one transaction: all apply or none; rows changed by each.
     async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError>;
+    /// Runs a script of statements without parameters in one transaction, all or none.
+    /// The database splits it (trigger bodies, strings and comments included), so no
+    /// splitter of ours has to understand SQL: this is how migrations run.
+    async fn run_script(&self, sql: &str) -> Result<(), DbError>;
 }
 
 /// Error of a blob store.

@@ -208,6 +208,20 @@ impl MetaStore for LibsqlMeta {
         }
         .await
     }
+
+    async fn run_script(&self, sql: &str) -> Result<(), DbError> {
+        let conn = self.lease().await?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .await
+            .map_err(classify)?;
+        // SQLite's own parser finds each statement's end (sqlite3_prepare's tail).
+        if let Err(e) = tx.execute_batch(sql).await {
+            let _ = tx.rollback().await;
+            return Err(classify(e));
+        }
+        tx.commit().await.map_err(classify)
+    }
 }
 
 #[cfg(test)]
@@ -273,6 +287,38 @@ mod tests {
         assert!(
             other.query(stmt!("SELECT 1 FROM p")).await.is_err(),
             "private"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_script_is_split_by_sqlite_and_applies_all_or_nothing() {
+        let meta = LibsqlMeta::memory().await.unwrap();
+        let script = "
+            CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, edits INTEGER DEFAULT 0);
+            -- a comment; with a semicolon
+            CREATE TRIGGER count_edits AFTER UPDATE OF body ON notes BEGIN
+                UPDATE notes SET edits = edits + 1 WHERE id = NEW.id;
+            END;
+            INSERT INTO notes (body) VALUES ('a; b');
+        ";
+        meta.run_script(script).await.unwrap();
+        meta.execute(stmt!("UPDATE notes SET body = 'c' WHERE id = 1"))
+            .await
+            .unwrap();
+        let rows = meta
+            .query(stmt!("SELECT body, edits FROM notes"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (rows[0].text(0), rows[0].int(1)),
+            ("c".into(), 1),
+            "the trigger ran"
+        );
+        let broken = "CREATE TABLE later (x); INSERT INTO nowhere VALUES (1);";
+        assert!(meta.run_script(broken).await.is_err());
+        assert!(
+            meta.query(stmt!("SELECT 1 FROM later")).await.is_err(),
+            "the whole script was rolled back"
         );
     }
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use cloudos_core::ports::{DbError, MetaStore, Row, Stmt, Value};
 use libsql_hrana::proto::{
     Batch, BatchCond, BatchStep, CloseStreamReq, ExecuteStreamReq, PipelineReqBody,
-    PipelineRespBody, StmtResult, StreamRequest, StreamResponse, StreamResult,
+    PipelineRespBody, SequenceStreamReq, StmtResult, StreamRequest, StreamResponse, StreamResult,
 };
 use worker::send::SendFuture;
 use worker::{Fetch, Headers, Method, Request, RequestInit};
@@ -31,16 +31,23 @@ impl HranaMeta {
     }
 
     /// Sends `requests` on a fresh stream, closed at the end, and returns their results.
-    async fn pipeline(
+    async fn pipeline(&self, requests: Vec<StreamRequest>) -> Result<Vec<StreamResult>, DbError> {
+        Ok(self.send(None, requests, true).await?.0)
+    }
+
+    /// Sends `requests` on the stream `baton` names (a fresh one for `None`), closing it
+    /// when `close`; returns their results and the baton that continues the stream.
+    async fn send(
         &self,
+        baton: Option<String>,
         mut requests: Vec<StreamRequest>,
-    ) -> Result<Vec<StreamResult>, DbError> {
-        requests.push(StreamRequest::Close(CloseStreamReq {}));
-        let body = serde_json::to_string(&PipelineReqBody {
-            baton: None,
-            requests,
-        })
-        .map_err(|e| DbError::Other(e.to_string()))?;
+        close: bool,
+    ) -> Result<(Vec<StreamResult>, Option<String>), DbError> {
+        if close {
+            requests.push(StreamRequest::Close(CloseStreamReq {}));
+        }
+        let body = serde_json::to_string(&PipelineReqBody { baton, requests })
+            .map_err(|e| DbError::Other(e.to_string()))?;
         let url = self.pipeline_url.clone();
         let token = self.token.clone();
         SendFuture::new(async move {
@@ -64,7 +71,7 @@ impl HranaMeta {
             }
             let parsed: PipelineRespBody =
                 serde_json::from_str(&text).map_err(|e| DbError::Other(e.to_string()))?;
-            Ok(parsed.results)
+            Ok((parsed.results, parsed.baton))
         })
         .await
     }
@@ -188,5 +195,45 @@ impl MetaStore for HranaMeta {
             .map(|r| r.as_ref().map_or(0, |r| r.affected_row_count))
             .collect();
         Ok(changed)
+    }
+
+    async fn run_script(&self, sql: &str) -> Result<(), DbError> {
+        // A pipeline goes on after a failed request, so COMMIT waits for a second round
+        // trip on the same stream, sent only when BEGIN and the script both succeeded.
+        let begin = StreamRequest::Execute(ExecuteStreamReq {
+            stmt: libsql_hrana::proto::Stmt::new("BEGIN IMMEDIATE", false),
+        });
+        let script = StreamRequest::Sequence(SequenceStreamReq {
+            sql: Some(sql.to_owned()),
+            sql_id: None,
+            replication_index: None,
+        });
+        let (results, baton) = self.send(None, vec![begin, script], false).await?;
+        let failed = results.into_iter().find_map(|r| match r {
+            StreamResult::Ok { .. } => None,
+            other => Some(failure(Some(other))),
+        });
+        let finish = if failed.is_some() {
+            "ROLLBACK"
+        } else {
+            "COMMIT"
+        };
+        let end = StreamRequest::Execute(ExecuteStreamReq {
+            stmt: libsql_hrana::proto::Stmt::new(finish, false),
+        });
+        let ended = match baton {
+            Some(baton) => self.send(Some(baton), vec![end], true).await,
+            // No stream to finish: nothing was kept open, so nothing was committed.
+            None => Err(DbError::Other(
+                "libSQL kept no stream for the script".into(),
+            )),
+        };
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        match ended?.0.into_iter().next() {
+            Some(StreamResult::Ok { .. }) => Ok(()),
+            other => Err(failure(other)),
+        }
     }
 }

@@ -252,7 +252,7 @@ async fn pipeline<E: Encoding>(State(db): State<Db>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return reject(StatusCode::BAD_REQUEST, e),
     };
-    let mut stream = match db.streams.take(req.baton.as_deref()) {
+    let mut stream = match db.streams.take(req.baton.as_deref()).await {
         Ok(s) => s,
         Err(e) => return reject(StatusCode::BAD_REQUEST, e),
     };
@@ -334,7 +334,7 @@ async fn cursor<E: Encoding>(State(db): State<Db>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return reject(StatusCode::BAD_REQUEST, e),
     };
-    let stream = match db.streams.take(req.baton.as_deref()) {
+    let stream = match db.streams.take(req.baton.as_deref()).await {
         Ok(s) => s,
         Err(e) => return reject(StatusCode::BAD_REQUEST, e),
     };

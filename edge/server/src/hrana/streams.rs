@@ -37,28 +37,37 @@ impl Streams {
     }
 
     /// The stream a baton names, or a new one when there is no baton.
-    pub fn take(&self, baton: Option<&str>) -> Result<Stream, Error> {
+    pub async fn take(&self, baton: Option<&str>) -> Result<Stream, Error> {
+        if let Some(stream) = self.resume(baton)? {
+            return Ok(stream);
+        }
+        let conn = self.db.connect().map_err(sql_error)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(sql_error)?;
+        // As Turso does: rows that point at nothing are refused.
+        conn.execute("PRAGMA foreign_keys = ON", ())
+            .await
+            .map_err(sql_error)?;
+        Ok(Stream {
+            conn,
+            sqls: HashMap::new(),
+        })
+    }
+
+    /// Drops idle streams, then takes the one `baton` names (`None` without a baton).
+    fn resume(&self, baton: Option<&str>) -> Result<Option<Stream>, Error> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let idle = self.idle;
         open.retain(|_, (_, used)| used.elapsed() < idle);
-        match baton {
-            Some(b) => open.remove(b).map(|(s, _)| s).ok_or_else(|| {
-                error(
-                    "STREAM_EXPIRED",
-                    "the stream's baton is unknown: it expired, was closed or was already used",
-                )
-            }),
-            None => {
-                drop(open);
-                let conn = self.db.connect().map_err(sql_error)?;
-                conn.busy_timeout(Duration::from_secs(10))
-                    .map_err(sql_error)?;
-                Ok(Stream {
-                    conn,
-                    sqls: HashMap::new(),
-                })
-            }
-        }
+        let Some(b) = baton else {
+            return Ok(None);
+        };
+        open.remove(b).map(|(s, _)| Some(s)).ok_or_else(|| {
+            error(
+                "STREAM_EXPIRED",
+                "the stream's baton is unknown: it expired, was closed or was already used",
+            )
+        })
     }
 
     /// Keeps a stream for its next request and returns the baton that finds it.

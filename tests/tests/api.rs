@@ -521,17 +521,40 @@ async fn saving_needs_the_current_version() {
         .unwrap();
     let p = expect_problem(weak, 412, "/errors/stale-version").await;
     assert!(p.detail.contains("version 2 is current"), "{}", p.detail);
-    // If-None-Match compares weakly: W/"2" names the current content.
+    // Only entity tags name a version: a bare number or `*` (a blind overwrite) is 428.
+    for value in ["2", "*", "\"2"] {
+        let res = u
+            .req(Method::PUT, &path)
+            .header("if-match", value)
+            .body("blind")
+            .send()
+            .await
+            .unwrap();
+        expect_problem(res, 428, "/errors/if-match-required").await;
+    }
+    let listed = u
+        .req(Method::PUT, &path)
+        .header("if-match", "\"1\", \"2\"")
+        .body("two!")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.status(),
+        StatusCode::OK,
+        "one of the listed tags is current"
+    );
+    // If-None-Match compares weakly: W/"3" names the current content.
     let cached = u
         .req(Method::GET, &path)
-        .header("if-none-match", "\"7\", W/\"2\"")
+        .header("if-none-match", "\"7\", W/\"3\"")
         .send()
         .await
         .unwrap();
     assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
     let empty = u
         .req(Method::PUT, &path)
-        .header("if-match", "\"2\"")
+        .header("if-match", "\"3\"")
         .body("")
         .send()
         .await

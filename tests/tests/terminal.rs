@@ -204,10 +204,13 @@ async fn bad_requests_get_typed_errors() {
             &format!("/terminal/{}/attach?since=soon", sbx.id),
         )
         .header("upgrade", "websocket")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-version", "13")
         .send()
         .await
         .unwrap();
-    expect_problem(bad_since, 400, "/errors/bad-request").await;
+    let p = expect_problem(bad_since, 400, "/errors/bad-request").await;
+    assert!(p.detail.contains("since"), "{}", p.detail);
     let plain = ann.api.get(&format!("/terminal/{}/attach", sbx.id)).await;
     expect_problem(plain, 426, "/errors/upgrade-required").await;
     let res = ann

@@ -180,6 +180,7 @@ impl From<FilesError> for ApiError {
         let detail = e.to_string();
         match e {
             NotFound => ApiError::not_found(detail),
+            BadSearch(_) => ApiError::bad_request(detail),
             BadName(_) | IntoOwnSubtree | NotAFolder | BadUpload(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid", detail)
             }
@@ -252,8 +253,9 @@ where
     }
 }
 
-/// A WebSocket endpoint's request. A plain HTTP request there is 426 problem+json, the same
-/// on every host (put it after `AuthUser`, so a missing token is 401 first).
+/// A WebSocket endpoint's request. A plain HTTP request there is 426 problem+json and an
+/// incomplete handshake 400, the same on every host (put it after `AuthUser`, so a missing
+/// token is 401 first).
 pub struct WebSocketRequest;
 
 impl<S: Send + Sync> FromRequestParts<S> for WebSocketRequest {
@@ -264,14 +266,24 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketRequest {
             .headers
             .get(header::UPGRADE)
             .and_then(|v| v.to_str().ok());
-        if upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
-            return Ok(WebSocketRequest);
+        if !upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+            return Err(ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade-required",
+                "this endpoint speaks WebSocket only",
+            ));
         }
-        Err(ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            "upgrade-required",
-            "this endpoint speaks WebSocket only",
-        ))
+        // Checked before anything is authorized or started, so a handshake the host would
+        // refuse costs nothing (RFC 6455 §4.2.1).
+        let version = parts.headers.get(header::SEC_WEBSOCKET_VERSION);
+        if !parts.headers.contains_key(header::SEC_WEBSOCKET_KEY)
+            || version.is_none_or(|v| v.as_bytes() != b"13")
+        {
+            return Err(ApiError::bad_request(
+                "a WebSocket handshake needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13",
+            ));
+        }
+        Ok(WebSocketRequest)
     }
 }
 

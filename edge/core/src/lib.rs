@@ -182,8 +182,8 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::handlers::login))
         .routes(routes!(auth::handlers::me))
         .routes(routes!(files::handlers::create_folder))
-        .routes(routes!(files::find::search))
-        .routes(routes!(files::find::ancestors))
+        .routes(routes!(files::handlers::search))
+        .routes(routes!(files::handlers::ancestors))
         .routes(routes!(desktop::handlers::apps))
         .routes(routes!(
             desktop::handlers::get_layout,

@@ -71,22 +71,27 @@ pub async fn sweep_orphans(app: &App) -> Result<SweepReport, SweepError> {
     Ok(report)
 }
 
+/// Keys looked up per query: well under SQLite's limit on bound parameters, whatever a
+/// store's page size.
+const KEYS_PER_QUERY: usize = 500;
+
 /// Which of `keys` some file row points at.
 async fn referenced(app: &App, keys: &[&str]) -> Result<HashSet<String>, DbError> {
-    if keys.is_empty() {
-        return Ok(HashSet::new());
+    let mut found = HashSet::new();
+    for chunk in keys.chunks(KEYS_PER_QUERY) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let params = chunk.iter().map(|k| Value::from(*k)).collect();
+        let rows = app
+            .ports
+            .meta
+            .query(Stmt::new(
+                format!("SELECT DISTINCT blob_key FROM files WHERE blob_key IN ({marks})"),
+                params,
+            ))
+            .await?;
+        found.extend(rows.iter().map(|r| r.text(0)));
     }
-    let marks = vec!["?"; keys.len()].join(", ");
-    let params = keys.iter().map(|k| Value::from(*k)).collect();
-    let rows = app
-        .ports
-        .meta
-        .query(Stmt::new(
-            format!("SELECT DISTINCT blob_key FROM files WHERE blob_key IN ({marks})"),
-            params,
-        ))
-        .await?;
-    Ok(rows.iter().map(|r| r.text(0)).collect())
+    Ok(found)
 }
 
 async fn still_referenced(app: &App, key: &str) -> Result<bool, DbError> {

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use cloudos_core::files::organize::{create_folder, delete, rename_or_move, Change};
-use cloudos_core::files::upload::write_new_file;
+use cloudos_core::files::upload::{write_new_file, Upload};
 use cloudos_core::files::{content::save_content, listing, FilesError};
 use cloudos_core::ids::{FileId, UserId};
 use cloudos_core::ports::DbError;
@@ -288,4 +288,68 @@ async fn foreign_keys_refuse_a_row_that_points_at_nothing() {
         matches!(err, DbError::Constraint(ref m) if m.contains("FOREIGN KEY")),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn an_upload_stores_as_it_goes_and_shows_its_files_together_at_the_end() {
+    let t = TestApp::builder().quota(10).build().await;
+    let ann = t.user("ann").await;
+    let docs = create_folder(&t.app, &ann, None, "docs").await.unwrap();
+    let err = Upload::begin(&t.app, &ann, Some(11)).await.err().unwrap();
+    assert!(
+        matches!(err, FilesError::QuotaExceeded { .. }),
+        "refused by its announced size"
+    );
+    let mut up = Upload::begin(&t.app, &ann, None).await.unwrap();
+    up.into_folder(Some(id(&docs))).await.unwrap();
+    up.add("a.md", None, &mut body("aaaa")).await.unwrap();
+    let err = up.add("a.md", None, &mut body("again")).await.unwrap_err();
+    assert!(matches!(err, FilesError::NameTaken(_)), "{err:?}");
+    let err = up.into_folder(None).await.unwrap_err();
+    assert!(
+        matches!(err, FilesError::BadUpload(_)),
+        "the folder comes first: {err:?}"
+    );
+    let err = up
+        .add("b.bin", None, &mut body("bbbbbbb"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FilesError::QuotaExceeded { used: 4, .. }),
+        "{err:?}"
+    );
+    up.add("c.json", Some("application/octet-stream"), &mut body("{}"))
+        .await
+        .unwrap();
+    assert!(
+        listing::list(&t.app, &ann, Some(&id(&docs)))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing shows before the end"
+    );
+    let files = up.finish().await.unwrap();
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| (f.name.as_str(), f.mime.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("a.md", Some("text/markdown")),
+            ("c.json", Some("application/json"))
+        ]
+    );
+    assert_eq!(
+        listing::list(&t.app, &ann, Some(&id(&docs)))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let empty = Upload::begin(&t.app, &ann, None).await.unwrap();
+    assert!(matches!(
+        empty.finish().await,
+        Err(FilesError::BadUpload(_))
+    ));
 }

@@ -29,8 +29,9 @@ impl Sockets for RecordingSockets {
     }
 }
 
-/// A provider whose agents "run" at a fixed address.
-struct FakeAgents;
+/// A provider whose agents "run" at a fixed address; counts its starts.
+#[derive(Default)]
+struct FakeAgents(std::sync::atomic::AtomicUsize);
 
 #[async_trait]
 impl Sandboxes for FakeAgents {
@@ -38,6 +39,7 @@ impl Sandboxes for FakeAgents {
         "local"
     }
     async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(AgentEndpoint {
             url: format!("http://agent.test/{}", spec.id),
             headers: vec![("fly-force-instance-id".into(), "m1".into())],
@@ -49,14 +51,15 @@ impl Sandboxes for FakeAgents {
     }
 }
 
-async fn setup() -> (TestApp, Arc<RecordingSockets>) {
+async fn setup() -> (TestApp, Arc<RecordingSockets>, Arc<FakeAgents>) {
     let sockets = Arc::new(RecordingSockets::default());
+    let agents = Arc::new(FakeAgents::default());
     let t = TestApp::builder()
         .sockets(sockets.clone())
-        .sandboxes(Arc::new(FakeAgents))
+        .sandboxes(agents.clone())
         .build()
         .await;
-    (t, sockets)
+    (t, sockets, agents)
 }
 
 async fn get(app: &App, uri: &str, upgrade: bool) -> StatusCode {
@@ -77,11 +80,22 @@ async fn get(app: &App, uri: &str, upgrade: bool) -> StatusCode {
 
 #[tokio::test]
 async fn the_events_socket_needs_a_token_and_an_upgrade_and_carries_the_callers_events() {
-    let (t, sockets) = setup().await;
+    let (t, sockets, _) = setup().await;
     let (ann, token) = t.session("ann").await;
     assert_eq!(get(&t.app, "/events", true).await, StatusCode::UNAUTHORIZED);
     let uri = format!("/events?token={token}");
     assert_eq!(get(&t.app, &uri, false).await, StatusCode::UPGRADE_REQUIRED);
+    let keyless = axum::http::Request::get(&uri)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .body(Body::empty())
+        .unwrap();
+    let res = router(t.app.clone()).oneshot(keyless).await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "an incomplete handshake"
+    );
     assert!(sockets.0.lock().unwrap().is_empty(), "nothing carried yet");
     assert_eq!(
         get(&t.app, &uri, true).await,
@@ -95,7 +109,7 @@ async fn the_events_socket_needs_a_token_and_an_upgrade_and_carries_the_callers_
 
 #[tokio::test]
 async fn a_terminal_attaches_to_its_owners_sandbox_only() {
-    let (t, sockets) = setup().await;
+    let (t, sockets, _) = setup().await;
     let (ann, ann_token) = t.session("ann").await;
     let (_, bob_token) = t.session("bob").await;
     let sandbox = lifecycle::start(&t.app, &ann).await.unwrap().sandbox;
@@ -135,7 +149,7 @@ async fn a_terminal_attaches_to_its_owners_sandbox_only() {
 
 #[tokio::test]
 async fn a_user_has_one_live_sandbox_even_when_two_starts_race() {
-    let (t, _) = setup().await;
+    let (t, _, agents) = setup().await;
     let ann = t.user("ann").await;
     let (a, b) = tokio::join!(
         lifecycle::start(&t.app, &ann),
@@ -144,6 +158,9 @@ async fn a_user_has_one_live_sandbox_even_when_two_starts_race() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.sandbox.id, b.sandbox.id);
     assert_eq!(a.created as u8 + b.created as u8, 1, "one of them made it");
+    // Both found no live sandbox and both inserted; the database refused the second row,
+    // whose request then answered with the winner's sandbox without starting another agent.
+    assert_eq!(agents.0.load(std::sync::atomic::Ordering::SeqCst), 1);
     lifecycle::stop(&t.app, &ann, &a.sandbox.id).await.unwrap();
     lifecycle::stop(&t.app, &ann, &a.sandbox.id)
         .await

@@ -183,3 +183,32 @@ impl Events for RecordedEvents {
             .push((user_id.to_owned(), event.clone()));
     }
 }
+
+/// A metadata store that lets other tasks run before each statement, as a real database's
+/// round trip does. Without it, every statement on the in-memory database is ready at once
+/// and futures joined in a test would run one after the other, never interleaved, so a
+/// check-then-write race could not show.
+pub struct Interleaving<M>(pub M);
+
+#[async_trait]
+impl<M: MetaStore> MetaStore for Interleaving<M> {
+    async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, DbError> {
+        tokio::task::yield_now().await;
+        self.0.query(stmt).await
+    }
+
+    async fn execute(&self, stmt: Stmt) -> Result<u64, DbError> {
+        tokio::task::yield_now().await;
+        self.0.execute(stmt).await
+    }
+
+    async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, DbError> {
+        tokio::task::yield_now().await;
+        self.0.batch(stmts).await
+    }
+
+    async fn run_script(&self, sql: &str) -> Result<(), DbError> {
+        tokio::task::yield_now().await;
+        self.0.run_script(sql).await
+    }
+}

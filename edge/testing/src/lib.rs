@@ -19,7 +19,7 @@ use cloudos_core::{App, Config};
 use cloudos_libsql::LibsqlMeta;
 use cloudos_proto::SignupRequest;
 
-pub use fakes::{FakeClock, MemoryBlobs, RecordedEvents, SeqIds};
+pub use fakes::{FakeClock, Interleaving, MemoryBlobs, RecordedEvents, SeqIds};
 
 /// Where every test's clock starts (2023-11-14).
 pub const START_MS: i64 = 1_700_000_000_000;
@@ -71,7 +71,7 @@ impl TestAppBuilder {
         let clock = Arc::new(FakeClock::at(START_MS));
         let meta = LibsqlMeta::memory().await.expect("an in-memory database");
         let ports = Ports {
-            meta: Arc::new(meta),
+            meta: Arc::new(Interleaving(meta)),
             blobs: Arc::new(blobs.clone()),
             clock: clock.clone(),
             ids: Arc::new(SeqIds::default()),

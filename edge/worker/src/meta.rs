@@ -32,25 +32,32 @@ impl HranaMeta {
 
     /// Sends `requests` on a fresh stream, closed at the end, and returns their results.
     async fn pipeline(&self, requests: Vec<StreamRequest>) -> Result<Vec<StreamResult>, DbError> {
-        Ok(self.send(None, requests, true).await?.0)
+        let mut stream = OpenStream::default();
+        self.send(&mut stream, requests, true).await
     }
 
-    /// Sends `requests` on the stream `baton` names (a fresh one for `None`), closing it
-    /// when `close`; returns their results and the baton that continues the stream.
+    /// Sends `requests` on `stream` (a fresh one the first time), closing it when `close`;
+    /// keeps the baton and the URL the server names for the stream's next request.
     async fn send(
         &self,
-        baton: Option<String>,
+        stream: &mut OpenStream,
         mut requests: Vec<StreamRequest>,
         close: bool,
-    ) -> Result<(Vec<StreamResult>, Option<String>), DbError> {
+    ) -> Result<Vec<StreamResult>, DbError> {
         if close {
             requests.push(StreamRequest::Close(CloseStreamReq {}));
         }
-        let body = serde_json::to_string(&PipelineReqBody { baton, requests })
-            .map_err(|e| DbError::Other(e.to_string()))?;
-        let url = self.pipeline_url.clone();
+        let body = serde_json::to_string(&PipelineReqBody {
+            baton: stream.baton.take(),
+            requests,
+        })
+        .map_err(|e| DbError::Other(e.to_string()))?;
+        let url = stream.base_url.as_deref().map_or_else(
+            || self.pipeline_url.clone(),
+            |base| format!("{}/v3/pipeline", base.trim_end_matches('/')),
+        );
         let token = self.token.clone();
-        SendFuture::new(async move {
+        let parsed = SendFuture::new(async move {
             let headers = Headers::new();
             let _ = headers.set("content-type", "application/json");
             if let Some(t) = token {
@@ -69,11 +76,28 @@ impl HranaMeta {
                     res.status_code()
                 )));
             }
-            let parsed: PipelineRespBody =
-                serde_json::from_str(&text).map_err(|e| DbError::Other(e.to_string()))?;
-            Ok((parsed.results, parsed.baton))
+            serde_json::from_str::<PipelineRespBody>(&text)
+                .map_err(|e| DbError::Other(e.to_string()))
         })
-        .await
+        .await?;
+        stream.baton = parsed.baton;
+        if parsed.base_url.is_some() {
+            stream.base_url = parsed.base_url;
+        }
+        Ok(parsed.results)
+    }
+
+    /// Runs one statement on an open stream; a failure is the statement's error.
+    async fn step(&self, stream: &mut OpenStream, request: StreamRequest) -> Result<(), DbError> {
+        match self
+            .send(stream, vec![request], false)
+            .await?
+            .into_iter()
+            .next()
+        {
+            Some(StreamResult::Ok { .. }) => Ok(()),
+            other => Err(failure(other)),
+        }
     }
 
     async fn one(&self, stmt: Stmt, want_rows: bool) -> Result<StmtResult, DbError> {
@@ -87,6 +111,19 @@ impl HranaMeta {
             other => Err(failure(other)),
         }
     }
+}
+
+/// A stream kept open between requests: its baton and the URL to send them to.
+#[derive(Default)]
+struct OpenStream {
+    baton: Option<String>,
+    base_url: Option<String>,
+}
+
+fn execute(sql: &str) -> StreamRequest {
+    StreamRequest::Execute(ExecuteStreamReq {
+        stmt: libsql_hrana::proto::Stmt::new(sql, false),
+    })
 }
 
 fn other(e: worker::Error) -> DbError {
@@ -198,42 +235,36 @@ impl MetaStore for HranaMeta {
     }
 
     async fn run_script(&self, sql: &str) -> Result<(), DbError> {
-        // A pipeline goes on after a failed request, so COMMIT waits for a second round
-        // trip on the same stream, sent only when BEGIN and the script both succeeded.
-        let begin = StreamRequest::Execute(ExecuteStreamReq {
-            stmt: libsql_hrana::proto::Stmt::new("BEGIN IMMEDIATE", false),
-        });
+        // A pipeline goes on after a failed request, so each step is its own round trip on
+        // one stream: the script runs only inside the transaction BEGIN opened, and COMMIT
+        // is sent only after the script succeeded.
+        let mut stream = OpenStream::default();
+        let begin = execute("BEGIN IMMEDIATE");
         let script = StreamRequest::Sequence(SequenceStreamReq {
             sql: Some(sql.to_owned()),
             sql_id: None,
             replication_index: None,
         });
-        let (results, baton) = self.send(None, vec![begin, script], false).await?;
-        let failed = results.into_iter().find_map(|r| match r {
-            StreamResult::Ok { .. } => None,
-            other => Some(failure(Some(other))),
-        });
-        let finish = if failed.is_some() {
-            "ROLLBACK"
-        } else {
-            "COMMIT"
-        };
-        let end = StreamRequest::Execute(ExecuteStreamReq {
-            stmt: libsql_hrana::proto::Stmt::new(finish, false),
-        });
-        let ended = match baton {
-            Some(baton) => self.send(Some(baton), vec![end], true).await,
-            // No stream to finish: nothing was kept open, so nothing was committed.
-            None => Err(DbError::Other(
-                "libSQL kept no stream for the script".into(),
-            )),
-        };
-        if let Some(e) = failed {
-            return Err(e);
+        let mut outcome = self.step(&mut stream, begin).await;
+        if outcome.is_ok() {
+            outcome = self.step(&mut stream, script).await;
         }
-        match ended?.0.into_iter().next() {
-            Some(StreamResult::Ok { .. }) => Ok(()),
-            other => Err(failure(other)),
+        if outcome.is_ok() {
+            return self
+                .send(&mut stream, vec![execute("COMMIT")], true)
+                .await
+                .and_then(|r| match r.into_iter().next() {
+                    Some(StreamResult::Ok { .. }) => Ok(()),
+                    other => Err(failure(other)),
+                });
         }
+        // Closing the stream rolls back whatever it opened; if that fails too, the server
+        // drops the idle stream (and its transaction) on its own.
+        if stream.baton.is_some() {
+            let _ = self
+                .send(&mut stream, vec![execute("ROLLBACK")], true)
+                .await;
+        }
+        outcome
     }
 }

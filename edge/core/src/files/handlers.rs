@@ -11,11 +11,9 @@ use headers::{ETag, HeaderMapExt, IfMatch, IfNoneMatch};
 use serde::Deserialize;
 
 use super::listing::{self, Reader};
-use super::names::validate_name;
 use super::range::parse_range;
-use super::repo::{ensure_folder, name_taken, quota_left};
-use super::upload::{self, store_stream, Budget, NewFile, DRAIN_LIMIT};
-use super::{content, organize, FilesError};
+use super::upload::{self, Upload, DRAIN_LIMIT};
+use super::{content, find, organize, FilesError};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::ids::FileId;
@@ -29,6 +27,39 @@ const MULTIPART_SLACK: u64 = 64 * 1024;
 pub struct ListQuery {
     /// Folder to list; the root when absent.
     pub parent: Option<String>,
+}
+
+/// `?q=&limit=` of `GET /files/search`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SearchQuery {
+    /// Letters that appear in the name in this order (fuzzy), case-insensitive.
+    pub q: String,
+    /// At most this many results (default 20, at most 100).
+    pub limit: Option<u32>,
+}
+
+/// `GET /files/search`: the user's files and folders whose names match, best first.
+#[utoipa::path(get, path = "/files/search", tag = "files", params(SearchQuery), security(("bearer" = [])),
+    responses((status = 200, body = FileList), (status = 400, body = Problem)))]
+pub async fn search(
+    State(app): State<App>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<Json<FileList>, ApiError> {
+    let items = find::search(&app, &user.id, &q.q, q.limit.unwrap_or(20)).await?;
+    Ok(Json(FileList { items }))
+}
+
+/// `GET /files/:id/ancestors`: the folders from the root down to the item's parent.
+#[utoipa::path(get, path = "/files/{id}/ancestors", tag = "files", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = FileList), (status = 404, body = Problem)))]
+pub async fn ancestors(
+    State(app): State<App>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<FileId>,
+) -> Result<Json<FileList>, ApiError> {
+    let items = find::ancestors(&app, &user.id, &id).await?;
+    Ok(Json(FileList { items }))
 }
 
 /// `GET /files`
@@ -70,30 +101,22 @@ pub async fn upload(
     headers: HeaderMap,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<UploadResponse>), ApiError> {
-    let meta = app.ports.meta.as_ref();
-    let (quota, mut used) = quota_left(meta, &user.id).await?;
-    // Refuse before storing a byte when the request is certainly too big; what the client
-    // is still sending is read and dropped (bounded) so it gets to see the 413.
-    if let Some(len) = content_length(&headers) {
-        if let Err(e) = (Budget { quota, used }).check(len.saturating_sub(MULTIPART_SLACK)) {
+    let announced = content_length(&headers).map(|len| len.saturating_sub(MULTIPART_SLACK));
+    let mut upload = match Upload::begin(&app, &user.id, announced).await {
+        Ok(upload) => upload,
+        Err(e) => {
+            // What the client is still sending is read and dropped (bounded), so it gets
+            // to see the 413 instead of a reset connection.
             drain_multipart(&mut multipart).await;
             return Err(e.into());
         }
-    }
-    let mut parent: Option<FileId> = None;
-    let mut staged: Vec<NewFile> = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
         match field.name() {
             Some("parent_id") => {
-                if !staged.is_empty() {
-                    return Err(FilesError::BadUpload(
-                        "send parent_id before the file parts".into(),
-                    )
-                    .into());
-                }
                 let value = field.text().await.map_err(bad_multipart)?;
-                parent = Some(value).filter(|v| !v.is_empty()).map(FileId::from);
-                ensure_folder(meta, &user.id, parent.as_ref()).await?;
+                let parent = Some(value).filter(|v| !v.is_empty()).map(FileId::from);
+                upload.into_folder(parent).await?;
             }
             Some("file") => {
                 let name = field
@@ -102,38 +125,13 @@ pub async fn upload(
                         FilesError::BadUpload("each `file` part needs a filename".into())
                     })?
                     .to_owned();
-                validate_name(&name)?;
-                if staged.len() == upload::MAX_FILES_PER_UPLOAD {
-                    return Err(FilesError::BadUpload(format!(
-                        "at most {} files per upload",
-                        upload::MAX_FILES_PER_UPLOAD
-                    ))
-                    .into());
-                }
-                if name_taken(meta, &user.id, parent.as_ref(), &name).await?
-                    || staged.iter().any(|s| s.name == name)
-                {
-                    return Err(FilesError::NameTaken(name).into());
-                }
-                let mime = field
-                    .content_type()
-                    .filter(|m| *m != "application/octet-stream")
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| guess_mime(&name));
-                let mut field = field;
-                let stored =
-                    store_stream(app.ports.blobs.as_ref(), &mut field, Budget { quota, used })
-                        .await?;
-                used += stored.size;
-                staged.push(NewFile { name, mime, stored });
+                let mime = field.content_type().map(str::to_owned);
+                upload.add(&name, mime.as_deref(), &mut field).await?;
             }
             _ => {}
         }
     }
-    if staged.is_empty() {
-        return Err(FilesError::BadUpload("no `file` part in the form".into()).into());
-    }
-    let files = upload::finish_upload(&app, &user.id, parent.as_ref(), staged).await?;
+    let files = upload.finish().await?;
     Ok((StatusCode::CREATED, Json(UploadResponse { files })))
 }
 
@@ -164,13 +162,6 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
-}
-
-fn guess_mime(name: &str) -> String {
-    mime_guess::from_path(name)
-        .first_or_octet_stream()
-        .essence_str()
-        .to_owned()
 }
 
 /// `?url_ttl=` of `GET /files/:id`.
@@ -304,6 +295,23 @@ fn etag(version: i64) -> ETag {
         .expect("a quoted number is an entity tag")
 }
 
+/// The `If-Match` of a save: one or more entity tags. Absent, malformed (a bare `3`) or `*`
+/// (which would overwrite whatever is current, the loss it exists to prevent) is 428.
+fn if_match(headers: &HeaderMap) -> Result<IfMatch, FilesError> {
+    let raw = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(FilesError::IfMatchRequired)?;
+    // headers' IfMatch skips tags it cannot read, so validity is checked here first.
+    let tags_valid = raw.split(',').all(|tag| tag.trim().parse::<ETag>().is_ok());
+    if !tags_valid {
+        return Err(FilesError::IfMatchRequired);
+    }
+    headers
+        .typed_get::<IfMatch>()
+        .ok_or(FilesError::IfMatchRequired)
+}
+
 /// `PUT /files/:id/content` (raw bytes; `If-Match: "<version>"`)
 #[utoipa::path(put, path = "/files/{id}/content", tag = "files", params(("id" = String, Path)), security(("bearer" = [])),
     request_body(content_type = "application/octet-stream", description = "the new content"),
@@ -316,9 +324,7 @@ pub async fn replace_content(
     ApiPath(id): ApiPath<String>,
     body: Body,
 ) -> Result<Json<File>, ApiError> {
-    let if_match = headers
-        .typed_get::<IfMatch>()
-        .ok_or(FilesError::IfMatchRequired)?;
+    let if_match = if_match(&headers)?;
     let id = FileId::from(id);
     let mut body = body.into_data_stream();
     // Strong comparison (RFC 9110 §13.1.1): `W/"3"` names no version. The save itself

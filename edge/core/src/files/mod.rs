@@ -48,6 +48,8 @@ pub enum FilesError {
     NotAFolder,
     #[error("bad upload: {0}")]
     BadUpload(String),
+    #[error("{0}")]
+    BadSearch(String),
     #[error(
         "storage quota exceeded: {used} of {quota} bytes used, this needs at least {needed} more"
     )]

@@ -243,6 +243,108 @@ pub async fn finish_upload(
     Ok(files)
 }
 
+/// An upload of one or more files in progress. Each file's bytes are stored as they arrive,
+/// checked against the quota chunk by chunk; the files become visible together at
+/// [`Upload::finish`], all or none. The HTTP route feeds it the parts of a multipart form;
+/// anything else that receives files (an import, a sync) can feed it the same way.
+pub struct Upload<'a> {
+    app: &'a App,
+    who: &'a UserId,
+    parent: Option<FileId>,
+    budget: Budget,
+    staged: Vec<NewFile>,
+}
+
+impl<'a> Upload<'a> {
+    /// Starts an upload into the root. `announced` is the size the sender announced, if
+    /// any: an upload certainly over the quota is refused before a byte is stored.
+    pub async fn begin(
+        app: &'a App,
+        who: &'a UserId,
+        announced: Option<u64>,
+    ) -> Result<Self, FilesError> {
+        let (quota, used) = quota_left(app.ports.meta.as_ref(), who).await?;
+        let budget = Budget { quota, used };
+        if let Some(len) = announced {
+            budget.check(len)?;
+        }
+        Ok(Upload {
+            app,
+            who,
+            parent: None,
+            budget,
+            staged: Vec::new(),
+        })
+    }
+
+    /// Puts the files into `parent` (`None`: the root) instead; only before the first file.
+    pub async fn into_folder(&mut self, parent: Option<FileId>) -> Result<(), FilesError> {
+        if !self.staged.is_empty() {
+            return Err(FilesError::BadUpload(
+                "send parent_id before the file parts".into(),
+            ));
+        }
+        ensure_folder(self.app.ports.meta.as_ref(), self.who, parent.as_ref()).await?;
+        self.parent = parent;
+        Ok(())
+    }
+
+    /// Stores one file's bytes. `mime` is what the sender said; a missing or generic type
+    /// is guessed from the name.
+    pub async fn add<S, E>(
+        &mut self,
+        name: &str,
+        mime: Option<&str>,
+        body: &mut S,
+    ) -> Result<(), FilesError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        super::names::validate_name(name)?;
+        if self.staged.len() == MAX_FILES_PER_UPLOAD {
+            return Err(FilesError::BadUpload(format!(
+                "at most {MAX_FILES_PER_UPLOAD} files per upload"
+            )));
+        }
+        let meta = self.app.ports.meta.as_ref();
+        if self.staged.iter().any(|s| s.name == name)
+            || repo::name_taken(meta, self.who, self.parent.as_ref(), name).await?
+        {
+            return Err(FilesError::NameTaken(name.to_owned()));
+        }
+        let mime = match mime {
+            Some(m) if m != "application/octet-stream" => m.to_owned(),
+            _ => guess_mime(name),
+        };
+        let stored = store_stream(self.app.ports.blobs.as_ref(), body, self.budget).await?;
+        self.budget.used += stored.size;
+        self.staged.push(NewFile {
+            name: name.to_owned(),
+            mime,
+            stored,
+        });
+        Ok(())
+    }
+
+    /// Adds every stored file at once ([`finish_upload`]: the quota and the folder are
+    /// checked again in the same statement) and tells the user's desktops.
+    pub async fn finish(self) -> Result<Vec<File>, FilesError> {
+        if self.staged.is_empty() {
+            return Err(FilesError::BadUpload("no `file` part in the form".into()));
+        }
+        finish_upload(self.app, self.who, self.parent.as_ref(), self.staged).await
+    }
+}
+
+/// The type of a file by its name's extension (`application/octet-stream` when unknown).
+pub fn guess_mime(name: &str) -> String {
+    mime_guess::from_path(name)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_owned()
+}
+
 /// Stores `body` as a new file `name` in `parent`, under the same rules as an upload.
 pub async fn write_new_file<S, E>(
     app: &App,

@@ -95,6 +95,7 @@ impl TestAgent {
                 (Some(t), d)
             }
         };
+        crate::traversable(&dir);
         let sandbox_id = uuid::Uuid::new_v4().simple().to_string();
         let key: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
         let mut cmd = Command::new(agent_bin());

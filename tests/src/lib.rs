@@ -98,6 +98,7 @@ impl TestServer {
                 (Some(t), d)
             }
         };
+        traversable(&data_dir);
         let mut cmd = Command::new(&bin);
         cmd.args(command)
             .args(["--addr", "127.0.0.1:0", "--data"])
@@ -243,6 +244,16 @@ pub fn spawn_until_listening(
 }
 
 /// An email no other test uses.
+/// Lets other users pass through `dir` (temporary directories are private): sandboxes run
+/// as unprivileged uids when the tests run as root, and reach their home through it, as
+/// they do through a data directory made by `cloudos serve` (mode 755).
+pub fn traversable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::create_dir_all(dir);
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("making {} traversable: {e}", dir.display()));
+}
+
 pub fn unique_email(tag: &str) -> String {
     format!(
         "{}-{}@example.com",

@@ -249,6 +249,26 @@ async fn the_sandbox_sees_only_its_own_home_and_no_network() {
         .map(str::trim)
         .collect();
     assert_eq!(ifaces, ["lo"], "network off: only loopback");
+    // The sandbox's user is not host root, even when the agent is: it cannot read the
+    // host's shadow file through the read-only /etc, and its uid maps to an unprivileged one.
+    let shadow = agent.exec(&["cat", "/etc/shadow"]).await;
+    assert_ne!(shadow.exit_code, Some(0), "{shadow:?}");
+    assert!(shadow.stderr.contains("Permission denied"), "{shadow:?}");
+    // What the sandbox writes belongs, on the host, to an unprivileged uid (its user
+    // namespace shows 1000 inside; the file's owner outside is the truth).
+    let probe = agent.exec(&["touch", "/home/user/.owner-probe"]).await;
+    assert_eq!(probe.exit_code, Some(0), "{probe:?}");
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(agent.dir.join("home/.owner-probe"))
+        .unwrap()
+        .uid();
+    assert_ne!(owner, 0, "the sandbox's user is host root");
+    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+        assert!(
+            owner >= cloudos_proto::terminal::SANDBOX_UID_BASE,
+            "owner {owner}"
+        );
+    }
     // Its own process tree only.
     let ps = agent
         .exec(&["sh", "-c", "ls /proc | grep -c '^[0-9]'"])

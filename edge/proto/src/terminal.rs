@@ -17,6 +17,24 @@ pub fn valid_session_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// The first host uid of sandbox users: far above any distribution's users, system
+/// accounts and the usual subordinate-id ranges (100000 + 65536 per login user).
+pub const SANDBOX_UID_BASE: u32 = 1_000_000;
+/// How many host uids sandbox users spread over.
+pub const SANDBOX_UID_COUNT: u32 = 1_000_000;
+
+/// The unprivileged host uid (and gid) a user's sandbox processes run as when the host runs
+/// sandboxes as root: stable per user (the home keeps its owner), never root, never a
+/// login user's. Two users share one only by a 1 in a million chance, and even then each
+/// sees only its own home (mount namespaces), so the uid is a second wall, not the first.
+pub fn sandbox_uid(owner: &str) -> u32 {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let hash = owner.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    SANDBOX_UID_BASE + (hash % u64::from(SANDBOX_UID_COUNT)) as u32
+}
+
 /// What a client may do on a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -164,6 +182,18 @@ pub const AGENT_AUDIENCE: &str = "sandbox";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sandbox_uids_are_stable_unprivileged_and_spread() {
+        assert_eq!(sandbox_uid("ann"), sandbox_uid("ann"));
+        let uids: std::collections::HashSet<u32> = (0..1000)
+            .map(|i| sandbox_uid(&format!("user{i}")))
+            .collect();
+        assert!(uids.len() > 995, "{} distinct of 1000", uids.len());
+        assert!(uids
+            .iter()
+            .all(|u| (SANDBOX_UID_BASE..SANDBOX_UID_BASE + SANDBOX_UID_COUNT).contains(u)));
+    }
 
     #[test]
     fn session_names_are_short_and_plain() {

@@ -90,7 +90,9 @@ impl LocalSandboxes {
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         if self.args.sandbox_bwrap {
-            cmd.arg("--bwrap");
+            // Per user, so the home keeps its owner from one sandbox to the next.
+            let uid = cloudos_proto::terminal::sandbox_uid(&spec.user_id);
+            cmd.arg("--bwrap").args(["--run-as", &uid.to_string()]);
         }
         if self.args.sandbox_limits {
             cmd.arg("--limits");

@@ -20,6 +20,10 @@ pub struct Isolation {
     pub home: PathBuf,
     /// Wrap processes in bubblewrap (off on a Fly Machine, which is the sandbox itself).
     pub bwrap: bool,
+    /// The unprivileged host uid (and gid) sandboxed processes run as, when the agent is
+    /// root: privileges are dropped (`setpriv`) before bubblewrap starts, so the sandbox's
+    /// user namespace maps its user to this uid, never to host root.
+    pub run_as: Option<u32>,
     /// Give the sandbox the network.
     pub network: bool,
     /// The sandbox's cgroup, if limits are on.
@@ -40,10 +44,15 @@ pub enum IsolationError {
 }
 
 impl Isolation {
-    /// Writes the files the sandbox's view of /etc needs.
+    /// Writes the files the sandbox's view of /etc needs and, when processes run as an
+    /// unprivileged uid, gives the home to that uid and checks it can reach what bubblewrap
+    /// binds.
     pub fn prepare(&self) -> Result<(), IsolationError> {
         std::fs::create_dir_all(&self.state)?;
         std::fs::create_dir_all(&self.home)?;
+        if let Some(uid) = self.run_as {
+            own_tree(&self.home, uid)?;
+        }
         // The host's own entries, minus any that would shadow the sandbox user.
         let keep = |file: &str, id_field: usize| -> String {
             std::fs::read_to_string(file)
@@ -61,7 +70,47 @@ impl Isolation {
         std::fs::write(self.state.join("passwd"), passwd)?;
         let group = keep("/etc/group", 2) + &format!("user:x:{UID}:\n");
         std::fs::write(self.state.join("group"), group)?;
+        if let Some(uid) = self.run_as {
+            self.check_reachable(uid)?;
+        }
         Ok(())
+    }
+
+    /// Fails, naming the path, when `uid` cannot reach something bubblewrap binds (a data
+    /// directory under a private parent such as /root): better at start than a terminal
+    /// that never opens.
+    fn check_reachable(&self, uid: u32) -> Result<(), IsolationError> {
+        let paths = [
+            self.home.clone(),
+            self.state.join("passwd"),
+            self.state.join("group"),
+            self.helper.clone(),
+        ];
+        let out = std::process::Command::new("setpriv")
+            .args(drop_to(uid))
+            .args([
+                "/bin/sh",
+                "-c",
+                r#"for p; do test -r "$p" || { echo "$p"; exit 1; }; done"#,
+                "sh",
+            ])
+            .args(&paths)
+            .output()
+            .map_err(|e| IsolationError::Command {
+                what: "setpriv".into(),
+                detail: e.to_string(),
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Err(IsolationError::Command {
+            what: "checking the sandbox user's access".into(),
+            detail: format!(
+                "uid {uid} cannot read {path:?}: every directory above it must be traversable by others (chmod o+x), or put the data and the build elsewhere {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
     }
 
     /// The environment every sandboxed process starts with (nothing of the agent's leaks).
@@ -115,6 +164,11 @@ impl Isolation {
             ]);
         }
         if self.bwrap {
+            if let Some(uid) = self.run_as {
+                // After the cgroup join (which needs root), before bubblewrap.
+                out.push("setpriv".to_owned());
+                out.extend(drop_to(uid));
+            }
             out.extend(self.bwrap_args(cwd, as_pid_1));
         } else if let Some(cwd) = cwd {
             // Without bubblewrap, `cwd` is a host path; `env -C` changes to it.
@@ -189,6 +243,41 @@ impl Isolation {
         ]);
         a
     }
+}
+
+/// `setpriv` arguments that become `uid` with no supplementary groups, no capabilities
+/// (none kept, none inheritable, none in the bounding set) and no way to gain privileges.
+fn drop_to(uid: u32) -> Vec<String> {
+    vec![
+        format!("--reuid={uid}"),
+        format!("--regid={uid}"),
+        "--clear-groups".to_owned(),
+        "--inh-caps=-all".to_owned(),
+        "--bounding-set=-all".to_owned(),
+        "--no-new-privs".to_owned(),
+        "--".to_owned(),
+    ]
+}
+
+/// Gives `root` and everything under it to `uid` (the home of a sandbox that ran as host
+/// root before, or a fresh image); skipped when the top already belongs to it. Symlinks are
+/// changed themselves, never followed.
+fn own_tree(root: &Path, uid: u32) -> Result<(), IsolationError> {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::symlink_metadata(root)?.uid() == uid {
+        return Ok(());
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        std::os::unix::fs::lchown(&path, Some(uid), Some(uid))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn run(what: &str, cmd: &mut std::process::Command) -> Result<(), IsolationError> {
@@ -270,6 +359,7 @@ mod tests {
         Isolation {
             home: PathBuf::from("/data/sandboxes/u1/home"),
             bwrap,
+            run_as: None,
             network,
             cgroup: Some(Cgroup::V2 {
                 dir: PathBuf::from("/sys/fs/cgroup/cloudos/s1"),
@@ -319,6 +409,27 @@ mod tests {
         assert!(shell.iter().any(|a| a == "--as-pid-1"));
         let command = options(iso(true, false).wrap(&["ls".into()], None));
         assert!(!command.iter().any(|a| a == "--as-pid-1"));
+    }
+
+    #[test]
+    fn as_root_privileges_are_dropped_after_the_cgroup_join_and_before_bubblewrap() {
+        let mut as_root = iso(true, false);
+        as_root.run_as = Some(1_000_123);
+        let argv = as_root.wrap(&["ls".into()], None);
+        let setpriv = argv.iter().position(|a| a == "setpriv").unwrap();
+        let bwrap = argv.iter().position(|a| a == "bwrap").unwrap();
+        assert!(argv[2].contains("cgroup.procs") && setpriv > 2 && setpriv < bwrap);
+        for flag in [
+            "--reuid=1000123",
+            "--regid=1000123",
+            "--clear-groups",
+            "--bounding-set=-all",
+            "--no-new-privs",
+        ] {
+            assert!(argv[setpriv..bwrap].iter().any(|a| a == flag), "{flag}");
+        }
+        let unprivileged = iso(true, false).wrap(&["ls".into()], None);
+        assert!(!unprivileged.iter().any(|a| a == "setpriv"));
     }
 
     #[test]

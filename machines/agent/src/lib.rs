@@ -66,8 +66,16 @@ impl Agent {
         } else {
             None
         };
+        // As root, bubblewrap would map the sandbox's user to host root: its processes
+        // run as an unprivileged host uid instead.
+        let run_as = (settings.bwrap && rustix::process::geteuid().is_root()).then(|| {
+            settings
+                .run_as
+                .unwrap_or_else(|| cloudos_proto::terminal::sandbox_uid(&settings.sandbox_id))
+        });
         let isolation = Arc::new(Isolation {
             home: settings.home.clone(),
+            run_as,
             bwrap: settings.bwrap,
             network: settings.network,
             cgroup,

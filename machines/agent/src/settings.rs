@@ -61,6 +61,11 @@ pub struct AgentSettings {
     /// Stop (as on SIGTERM) when the process that started the agent dies.
     #[arg(long, env = "CLOUDOS_AGENT_DIE_WITH_PARENT", default_value_t = false)]
     pub die_with_parent: bool,
+    /// The unprivileged host uid (and gid) the sandbox's processes run as when the agent
+    /// runs as root with bubblewrap (default: one derived from the sandbox id; the edge
+    /// passes one derived from the user, so a home keeps its owner across sandboxes).
+    #[arg(long, env = "CLOUDOS_AGENT_RUN_AS")]
+    pub run_as: Option<u32>,
     /// Files the agent writes for the sandbox (default: a directory next to the home).
     #[arg(long, env = "CLOUDOS_AGENT_STATE")]
     pub state: Option<PathBuf>,

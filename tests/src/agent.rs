@@ -280,6 +280,14 @@ impl Term {
             .unwrap();
     }
 
+    /// Sends `bytes` as one binary frame; the agent may refuse it by closing the socket.
+    pub async fn try_send(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        self.socket
+            .send(Message::Binary(bytes.into()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Resizes the terminal.
     pub async fn resize(&mut self, cols: u16, rows: u16) {
         let text = serde_json::to_string(&ClientControl::Resize { cols, rows }).unwrap();

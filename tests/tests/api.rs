@@ -277,6 +277,17 @@ async fn repeated_failed_logins_get_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_token_in_the_url_is_for_websockets_only() {
+    let server = TestServer::suite();
+    let user = server.new_user("urltoken").await;
+    let token = user.api.token.clone().unwrap();
+    let res = server.client().get(&format!("/files?token={token}")).await;
+    let p = expect_problem(res, 401, "/errors/unauthorized").await;
+    assert!(p.detail.contains("WebSockets only"), "{}", p.detail);
+    assert_eq!(user.api.get("/files").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn every_private_endpoint_needs_a_valid_token() {
     let server = TestServer::suite();
     let user = server.new_user("owner").await;
@@ -414,6 +425,7 @@ async fn upload_download_ranges_and_etags() {
         .to_str()
         .unwrap()
         .contains("sandbox"));
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
     let res = u
         .req(Method::GET, &format!("/files/{}/content", bigf.id))
         .header("if-none-match", &etag)
@@ -458,6 +470,21 @@ async fn upload_download_ranges_and_etags() {
         .unwrap();
     let p = expect_problem(res, 400, "/errors/invalid").await;
     assert!(p.detail.contains("filename"), "{}", p.detail);
+    // The form's folder field is an id, read with a bound (the upload body has none).
+    let long_parent = reqwest::multipart::Form::new()
+        .text("parent_id", "p".repeat(100_000))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.txt"),
+        );
+    let res = u
+        .req(Method::POST, "/files")
+        .multipart(long_parent)
+        .send()
+        .await
+        .unwrap();
+    let p = expect_problem(res, 400, "/errors/invalid").await;
+    assert!(p.detail.contains("parent_id is at most"), "{}", p.detail);
     let res = u
         .req(Method::POST, "/files")
         .multipart(reqwest::multipart::Form::new().text("note", "no file"))

@@ -411,6 +411,20 @@ fn a_bad_setting_stops_the_start_and_names_the_variable() {
             && stderr.contains("--default-quota-bytes"),
         "{stderr}"
     );
+    let (ok, stderr) = run(&["--secret", "hunter2"], &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("CLOUDOS_SECRET=\"<redacted>\" is not valid")
+            && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    // A signing key file cut short (a crash between creating and writing it) stops the
+    // start instead of signing with a guessable key.
+    std::fs::write(tmp.path().join("secret.key"), "abcd").unwrap();
+    let (ok, stderr) = run(&[], &[]);
+    assert!(!ok);
+    assert!(stderr.contains("holds 2 bytes"), "{stderr}");
+    std::fs::remove_file(tmp.path().join("secret.key")).unwrap();
     let (ok, stderr) = run(&[], &[("CLOUDOS_LOGIN_MAX_FAILURES", "0")]);
     assert!(!ok);
     assert!(

@@ -10,6 +10,9 @@ use std::str::FromStr;
 /// Worker refuses to start).
 pub const SECRET_VAR: &str = "CLOUDOS_SECRET";
 
+/// The shortest signing secret accepted: shorter ones could be guessed.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// One setting: its variable, its default, what it means.
 #[derive(Debug, Clone, Copy)]
 pub struct Setting {
@@ -118,6 +121,14 @@ impl Config {
         if secret.is_empty() {
             return Err(ConfigError::Missing { var: SECRET_VAR });
         }
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                var: SECRET_VAR,
+                // Never the secret itself, not even a short one.
+                value: "<redacted>".into(),
+                why: format!("a signing secret needs at least {MIN_SECRET_BYTES} bytes"),
+            });
+        }
         let read = Reader(&get);
         Ok(Config {
             secret,
@@ -198,7 +209,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_vars(b"s".to_vec(), move |name| {
+        Config::from_vars(b"0123456789abcdef0123456789abcdef".to_vec(), move |name| {
             pairs
                 .iter()
                 .find(|(k, _)| k == name)
@@ -208,7 +219,7 @@ mod tests {
 
     #[test]
     fn debug_redacts_secret() {
-        let c = Config::with_secret(b"hunter2-very-secret".to_vec());
+        let c = Config::with_secret(b"hunter2-very-secret-hunter2-very-secret".to_vec());
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains("<redacted>"));
@@ -281,5 +292,8 @@ mod tests {
         );
         let err = Config::from_vars(Vec::new(), |_| None).unwrap_err();
         assert_eq!(err, ConfigError::Missing { var: SECRET_VAR });
+        let err = Config::from_vars(b"short-secret".to_vec(), |_| None).unwrap_err();
+        assert!(!err.to_string().contains("short-secret"), "{err}");
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
     }
 }

@@ -84,3 +84,37 @@ async fn a_token_stands_for_its_account_until_it_expires_or_the_account_is_gone(
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn oversized_logins_cost_nothing_and_old_failures_are_forgotten() {
+    let t = TestApp::builder()
+        .config(|c| c.login_window_secs = 60)
+        .build()
+        .await;
+    let rows = |t: &TestApp| {
+        let meta = t.app.ports.meta.clone();
+        async move {
+            meta.query(cloudos_core::stmt!("SELECT email FROM login_failures"))
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let long = format!("{}@example.com", "a".repeat(300));
+    let err = accounts::login(&t.app, &login(&long, "whatever"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::WrongCredentials), "{err:?}");
+    assert_eq!(
+        rows(&t).await,
+        0,
+        "no throttle row for an email no account can have"
+    );
+    for i in 0..3 {
+        let _ = accounts::login(&t.app, &login(&format!("x{i}@example.com"), "nope")).await;
+    }
+    assert_eq!(rows(&t).await, 3);
+    t.clock.advance(61_000);
+    let _ = accounts::login(&t.app, &login("late@example.com", "nope")).await;
+    assert_eq!(rows(&t).await, 1, "rows whose window ended are pruned");
+}

@@ -84,7 +84,14 @@ async fn the_events_socket_needs_a_token_and_an_upgrade_and_carries_the_callers_
     let (ann, token) = t.session("ann").await;
     assert_eq!(get(&t.app, "/events", true).await, StatusCode::UNAUTHORIZED);
     let uri = format!("/events?token={token}");
-    assert_eq!(get(&t.app, &uri, false).await, StatusCode::UPGRADE_REQUIRED);
+    // A URL token counts only on an upgrade; with the header, a plain request is 426.
+    assert_eq!(get(&t.app, &uri, false).await, StatusCode::UNAUTHORIZED);
+    let plain = axum::http::Request::get("/events")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = router(t.app.clone()).oneshot(plain).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UPGRADE_REQUIRED);
     let keyless = axum::http::Request::get(&uri)
         .header("connection", "upgrade")
         .header("upgrade", "websocket")

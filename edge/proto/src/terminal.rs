@@ -17,6 +17,10 @@ pub fn valid_session_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// The largest message a terminal client may send (keys, a resize, a paste of up to 1 MiB);
+/// the edge and the agent close a socket that sends more rather than buffer it.
+pub const MAX_CLIENT_MESSAGE: usize = 1024 * 1024;
+
 /// The first host uid of sandbox users: far above any distribution's users, system
 /// accounts and the usual subordinate-id ranges (100000 + 65536 per login user).
 pub const SANDBOX_UID_BASE: u32 = 1_000_000;

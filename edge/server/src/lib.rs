@@ -67,7 +67,19 @@ impl Ids for RandomIds {
 async fn load_or_create_secret(data: &Path) -> anyhow::Result<Vec<u8>> {
     let path = data.join("secret.key");
     match tokio::fs::read_to_string(&path).await {
-        Ok(hex_secret) => hex::decode(hex_secret.trim()).context("data/secret.key is not hex"),
+        Ok(hex_secret) => {
+            let secret = hex::decode(hex_secret.trim()).context("data/secret.key is not hex")?;
+            // A short key (e.g. a crash between creating the file and writing it) would
+            // make every token forgeable: refuse to start rather than sign with it.
+            if secret.len() < 32 {
+                anyhow::bail!(
+                    "{} holds {} bytes; a signing key needs 32 (delete it to make a new one, which signs everyone out)",
+                    path.display(),
+                    secret.len()
+                );
+            }
+            Ok(secret)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let secret = RandomIds.random_bytes(32);
             write_private(&path, hex::encode(&secret).as_bytes())

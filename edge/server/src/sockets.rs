@@ -13,6 +13,9 @@ use cloudos_core::ApiError;
 use crate::events::{self, EventHub};
 use crate::terminal;
 
+/// The largest message a desktop may send on `/events` (it sends none that matter).
+const EVENTS_MAX_MESSAGE: usize = 4 * 1024;
+
 /// Upgrades with axum and relays on tokio tasks.
 pub struct NativeSockets {
     pub hub: Arc<EventHub>,
@@ -27,9 +30,17 @@ impl Sockets for NativeSockets {
             // A handshake axum cannot complete (no key, wrong version): its own answer.
             Err(rejection) => return Ok(rejection.into_response()),
         };
+        // Bounded messages: a desktop only listens on /events, and terminal input is keys
+        // and pastes; a larger message closes the socket (1009) instead of being buffered.
         match target {
-            SocketTarget::Events { user_id } => Ok(events::open(&self.hub, &user_id, ws).await),
-            SocketTarget::Terminal(ticket) => terminal::open(&ticket, ws).await,
+            SocketTarget::Events { user_id } => {
+                let ws = ws.max_message_size(EVENTS_MAX_MESSAGE);
+                Ok(events::open(&self.hub, &user_id, ws).await)
+            }
+            SocketTarget::Terminal(ticket) => {
+                let ws = ws.max_message_size(cloudos_proto::terminal::MAX_CLIENT_MESSAGE);
+                terminal::open(&ticket, ws).await
+            }
         }
     }
 }

@@ -94,7 +94,7 @@ impl TestApp {
     /// A builder with the defaults of [`TestApp::new`].
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
-            config: Config::with_secret(b"unit-test-secret".to_vec()),
+            config: Config::with_secret(b"unit-test-secret-unit-test-secret".to_vec()),
             sandboxes: Arc::new(NoSandboxes),
             sockets: Arc::new(NoSockets),
         }

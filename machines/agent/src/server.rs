@@ -148,7 +148,9 @@ async fn attach(
         ));
     }
     let (handle, attached) = state.terminals.attach(&name, role, q.since).await?;
-    Ok(ws.on_upgrade(move |socket| client(socket, handle, attached.id, attached.frames)))
+    Ok(ws
+        .max_message_size(cloudos_proto::terminal::MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| client(socket, handle, attached.id, attached.frames)))
 }
 
 async fn client(

@@ -13,9 +13,14 @@ fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// The longest email an account may have (RFC 5321's path limit).
+const MAX_EMAIL_BYTES: usize = 254;
+/// The longest password an account may have.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
 fn validate_signup(req: &SignupRequest) -> Result<(String, String), AuthError> {
     let email = normalize_email(&req.email);
-    let valid_email = email.len() <= 254
+    let valid_email = email.len() <= MAX_EMAIL_BYTES
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')
@@ -33,7 +38,7 @@ fn validate_signup(req: &SignupRequest) -> Result<(String, String), AuthError> {
             "password must have at least 8 characters".into(),
         ));
     }
-    if req.password.len() > 1024 {
+    if req.password.len() > MAX_PASSWORD_BYTES {
         return Err(AuthError::Invalid(
             "password must have at most 1024 bytes".into(),
         ));
@@ -76,6 +81,11 @@ pub async fn signup(app: &App, req: &SignupRequest) -> Result<AuthResponse, Auth
 /// Signs in by email and password; too many failures for one email answer `TooManyTries`.
 pub async fn login(app: &App, req: &LoginRequest) -> Result<AuthResponse, AuthError> {
     let email = normalize_email(&req.email);
+    // No account has a longer email or password (signup refuses them), so neither costs a
+    // hash or a throttle row.
+    if email.len() > MAX_EMAIL_BYTES || req.password.len() > MAX_PASSWORD_BYTES {
+        return Err(AuthError::WrongCredentials);
+    }
     let email = email.as_str();
     let now = app.now_ms();
     check_throttle(app, email, now).await?;
@@ -137,6 +147,15 @@ async fn check_throttle(app: &App, email: &str, now: i64) -> Result<(), AuthErro
 
 async fn record_failure(app: &App, email: &str, now: i64) -> Result<(), AuthError> {
     let window_start_cutoff = now - app.config.login_window_secs * 1000;
+    // Rows whose window ended throttle nobody: without this, every email ever tried would
+    // keep a row.
+    app.ports
+        .meta
+        .execute(stmt!(
+            "DELETE FROM login_failures WHERE window_start < ?",
+            window_start_cutoff
+        ))
+        .await?;
     // A failure outside the current window starts a new one.
     app.ports
         .meta

@@ -39,7 +39,8 @@ pub enum AuthError {
     Hash(String),
 }
 
-/// The authenticated caller, from `Authorization: Bearer` or `?token=` (WebSockets).
+/// The authenticated caller, from `Authorization: Bearer`, or `?token=` on a WebSocket
+/// upgrade only.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: UserId,
@@ -59,9 +60,20 @@ impl FromRequestParts<App> for AuthUser {
             })
             .map(str::trim)
             .map(str::to_owned);
-        let token = header_token
-            .or_else(|| query_param(parts.uri.query(), "token"))
-            .ok_or(AuthError::Unauthorized("missing bearer token"))?;
+        // Browsers cannot set headers on a WebSocket, so only an upgrade may carry the token
+        // in its URL; anywhere else a URL token would end up in proxies' logs.
+        let upgrade = parts.headers.contains_key(header::UPGRADE);
+        let token = match header_token {
+            Some(t) => t,
+            None => match query_param(parts.uri.query(), "token") {
+                Some(t) if upgrade => t,
+                Some(_) => return Err(AuthError::Unauthorized(
+                    "send the token in the Authorization header; ?token= is for WebSockets only",
+                )
+                .into()),
+                None => return Err(AuthError::Unauthorized("missing bearer token").into()),
+            },
+        };
         let id = accounts::authenticate(app, &token).await?;
         Ok(AuthUser { id })
     }

@@ -114,7 +114,7 @@ pub async fn upload(
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
         match field.name() {
             Some("parent_id") => {
-                let value = field.text().await.map_err(bad_multipart)?;
+                let value = small_text(&mut field).await?;
                 let parent = Some(value).filter(|v| !v.is_empty()).map(FileId::from);
                 upload.into_folder(parent).await?;
             }
@@ -133,6 +133,25 @@ pub async fn upload(
     }
     let files = upload.finish().await?;
     Ok((StatusCode::CREATED, Json(UploadResponse { files })))
+}
+
+/// The longest `parent_id` field read (an id is 32 characters; the body limit is off for
+/// uploads, so a field must not be read whole).
+const MAX_ID_FIELD: usize = 256;
+
+async fn small_text(field: &mut axum::extract::multipart::Field<'_>) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_ID_FIELD {
+            return Err(FilesError::BadUpload(format!(
+                "parent_id is at most {MAX_ID_FIELD} bytes"
+            ))
+            .into());
+        }
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| FilesError::BadUpload("parent_id is not UTF-8".into()).into())
 }
 
 /// Reads and drops up to [`DRAIN_LIMIT`] bytes of the remaining form.
@@ -258,6 +277,11 @@ async fn serve_content(
     res_headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    // A link inside an opened file must not hand its (signed) URL to the site it leads to.
+    res_headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
     );
     let encoded =
         percent_encoding::utf8_percent_encode(&file.name, percent_encoding::NON_ALPHANUMERIC);

@@ -205,6 +205,33 @@ async fn a_baton_is_good_for_one_request_and_close_ends_the_stream() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+    // A web page (a browser always sends Origin on a cross-site POST) gets nothing, even
+    // with the token: a page on any site could otherwise reach a loopback endpoint.
+    let res = reqwest::Client::new()
+        .post(format!("{}/v3/pipeline", server.base))
+        .bearer_auth(TOKEN)
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body(r#"{"baton":null,"requests":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+}
+
+/// Serving without a token must be asked for: by default `cloudos db serve` refuses to start.
+#[test]
+fn without_a_token_the_endpoint_does_not_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(cloudos_tests::cloudos_bin())
+        .args(["db", "serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(tmp.path())
+        .env_remove("CLOUDOS_DB_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a token"), "{stderr}");
 }
 
 /// Like Turso, the endpoint enforces foreign keys, so the schema's REFERENCES hold on the

@@ -40,9 +40,13 @@ pub struct DbServeArgs {
     /// Directory of the database file (`cloudos.db`).
     #[arg(long, env = "CLOUDOS_DB_DATA", default_value = "./data-edge")]
     pub data: PathBuf,
-    /// When set, every request must carry `Authorization: Bearer <token>`, as Turso requires.
+    /// Every statement must carry `Authorization: Bearer <token>`, as Turso requires.
     #[arg(long, env = "CLOUDOS_DB_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
+    /// Serve without a token (anything that can reach the address can read and write the
+    /// database); refused unless given explicitly.
+    #[arg(long, default_value_t = false)]
+    pub no_auth: bool,
 }
 
 /// Where blobs live.

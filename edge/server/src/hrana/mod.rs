@@ -28,6 +28,7 @@ use serde::Serialize;
 use crate::settings::DbServeArgs;
 use exec::error;
 use streams::{Stream, Streams};
+use subtle::ConstantTimeEq;
 
 /// How long a stream may sit unused before it is closed (sqld uses the same).
 const STREAM_IDLE: Duration = Duration::from_secs(10);
@@ -56,7 +57,14 @@ pub async fn serve(
         .query("PRAGMA journal_mode = WAL", ())
         .await
         .context("turning on WAL")?;
-    let router = router(db, args.auth_token.filter(|t| !t.is_empty()));
+    let token = args.auth_token.filter(|t| !t.is_empty());
+    if token.is_none() && !args.no_auth {
+        anyhow::bail!(
+            "cloudos db serve needs a token (--auth-token or CLOUDOS_DB_AUTH_TOKEN); --no-auth serves the database to anything that can reach {}",
+            args.addr
+        );
+    }
+    let router = router(db, token);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
@@ -109,13 +117,24 @@ fn reject(status: StatusCode, e: Error) -> Response {
 }
 
 async fn authorize(State(db): State<Db>, req: Request, next: Next) -> Response {
+    // Database clients send no Origin; a browser always does on a cross-site POST. Refusing
+    // it means no web page can drive this endpoint, token or not.
+    if req.headers().contains_key(header::ORIGIN) {
+        return reject(
+            StatusCode::FORBIDDEN,
+            error("FORBIDDEN", "requests from web pages are not served"),
+        );
+    }
     if let Some(token) = &db.token {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token) {
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Constant time: how much of a guess matched must not show in the answer's timing.
+        let matches: bool = given.as_bytes().ct_eq(token.as_bytes()).into();
+        if !matches {
             return reject(
                 StatusCode::UNAUTHORIZED,
                 error("AUTH_FAILED", "missing or wrong bearer token"),

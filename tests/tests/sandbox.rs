@@ -370,3 +370,49 @@ async fn an_oversized_message_closes_its_socket_and_nothing_else() {
         "the paste never reached the shell"
     );
 }
+
+/// `/exec`'s variables reach the sandboxed program only: the processes that set the sandbox
+/// up outside it (cgroup join, setpriv, bubblewrap) never see them, so a `LD_PRELOAD` into
+/// the home cannot run there. Names that cannot be variables are a 400.
+#[tokio::test]
+async fn exec_variables_reach_only_the_sandboxed_program() {
+    let agent = TestAgent::start(AgentOptions::default());
+    let send = |env: Vec<(&str, &str)>| {
+        let req = cloudos_proto::terminal::ExecRequest {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo $GREETING; echo $LD_PRELOAD".into(),
+            ],
+            cwd: None,
+            env: env
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            timeout_secs: Some(20),
+            stdin: None,
+        };
+        reqwest::Client::new()
+            .post(format!("{}/exec", agent.base))
+            .bearer_auth(agent.token(Role::Driver))
+            .json(&req)
+            .send()
+    };
+    let res = send(vec![
+        ("GREETING", "hi"),
+        ("LD_PRELOAD", "/nonexistent/evil.so"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let out: cloudos_proto::terminal::ExecResponse = res.json().await.unwrap();
+    assert_eq!(out.stdout, "hi\n/nonexistent/evil.so\n", "{out:?}");
+    let tried = out.stderr.matches("cannot be preloaded").count();
+    assert_eq!(
+        tried, 1,
+        "only the sandboxed sh tried to preload: {}",
+        out.stderr
+    );
+    let res = send(vec![("A=B", "x")]).await.unwrap();
+    assert_eq!(res.status(), 400);
+}

@@ -21,6 +21,8 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 pub enum ExecError {
     #[error("argv must name a program")]
     EmptyArgv,
+    #[error("{0:?} cannot be an environment variable (empty, or with '=' or NUL)")]
+    BadEnv(String),
     #[error("starting the command: {0}")]
     Spawn(String),
 }
@@ -32,6 +34,18 @@ enum Stream {
     Err,
 }
 
+/// A program to run, and variables a process can be given.
+fn check(req: &ExecRequest) -> Result<(), ExecError> {
+    if req.argv.first().is_none_or(|a| a.is_empty()) {
+        return Err(ExecError::EmptyArgv);
+    }
+    let bad = |k: &String, v: &String| k.is_empty() || k.contains(['=', '\0']) || v.contains('\0');
+    if let Some((k, _)) = req.env.iter().find(|(k, v)| bad(k, v)) {
+        return Err(ExecError::BadEnv(k.clone()));
+    }
+    Ok(())
+}
+
 fn timeout_of(req: &ExecRequest) -> Duration {
     req.timeout_secs
         .map(Duration::from_secs)
@@ -40,23 +54,21 @@ fn timeout_of(req: &ExecRequest) -> Duration {
 }
 
 fn spawn(iso: &Isolation, req: &ExecRequest) -> Result<tokio::process::Child, ExecError> {
-    if req.argv.first().is_none_or(|a| a.is_empty()) {
-        return Err(ExecError::EmptyArgv);
-    }
-    let argv = iso.wrap(&req.argv, req.cwd.as_deref());
+    check(req)?;
+    let argv = iso.wrap_with_env(&req.argv, req.cwd.as_deref(), &req.env);
     let mut cmd = tokio::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .env_clear()
-        .envs(iso.base_env())
-        .envs(req.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if req.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args(&argv[1..]).env_clear().envs(iso.base_env());
+    if !iso.bwrap {
+        cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
+    }
+    cmd.stdin(if req.stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
     if !iso.bwrap && req.cwd.is_none() {
         cmd.current_dir(&iso.home);
     }
@@ -190,9 +202,7 @@ pub fn stream(
     iso: Arc<Isolation>,
     req: ExecRequest,
 ) -> Result<mpsc::Receiver<ExecEvent>, ExecError> {
-    if req.argv.first().is_none_or(|a| a.is_empty()) {
-        return Err(ExecError::EmptyArgv);
-    }
+    check(&req)?;
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move { drive(&iso, &req, tx).await });
     Ok(rx)

@@ -136,17 +136,37 @@ impl Isolation {
     /// The program and arguments that run `argv` in the sandbox, starting in `cwd` (a path
     /// inside the sandbox; the home when `None`).
     pub fn wrap(&self, argv: &[String], cwd: Option<&str>) -> Vec<String> {
-        self.wrapped(argv, cwd, false)
+        self.wrapped(argv, cwd, false, &[])
+    }
+
+    /// Like `wrap`, with variables for the sandboxed program only. Under bubblewrap they go
+    /// in as `--setenv`, so the processes that run outside the sandbox (the cgroup join,
+    /// `setpriv`, bubblewrap itself) never see them: a `LD_PRELOAD` or `PATH` pointing into
+    /// the home would otherwise run the user's code there. Without bubblewrap the caller
+    /// sets them on the process, which is the sandbox itself (a Fly Machine).
+    pub fn wrap_with_env(
+        &self,
+        argv: &[String],
+        cwd: Option<&str>,
+        env: &[(String, String)],
+    ) -> Vec<String> {
+        self.wrapped(argv, cwd, false, env)
     }
 
     /// Like `wrap` for an interactive shell, which becomes the sandbox's process 1: a shell
     /// reaps the orphans it adopts, so bubblewrap's own init process per terminal is not
     /// needed (one process fewer for every open terminal).
     pub fn wrap_shell(&self, argv: &[String]) -> Vec<String> {
-        self.wrapped(argv, None, true)
+        self.wrapped(argv, None, true, &[])
     }
 
-    fn wrapped(&self, argv: &[String], cwd: Option<&str>, as_pid_1: bool) -> Vec<String> {
+    fn wrapped(
+        &self,
+        argv: &[String],
+        cwd: Option<&str>,
+        as_pid_1: bool,
+        env: &[(String, String)],
+    ) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(cg) = &self.cgroup {
             // Join the cgroup before bubblewrap starts, so nothing of the sandbox runs outside
@@ -169,7 +189,7 @@ impl Isolation {
                 out.push("setpriv".to_owned());
                 out.extend(drop_to(uid));
             }
-            out.extend(self.bwrap_args(cwd, as_pid_1));
+            out.extend(self.bwrap_args(cwd, as_pid_1, env));
         } else if let Some(cwd) = cwd {
             // Without bubblewrap, `cwd` is a host path; `env -C` changes to it.
             out.extend(["/usr/bin/env".to_owned(), "-C".to_owned(), cwd.to_owned()]);
@@ -178,7 +198,12 @@ impl Isolation {
         out
     }
 
-    fn bwrap_args(&self, cwd: Option<&str>, as_pid_1: bool) -> Vec<String> {
+    fn bwrap_args(
+        &self,
+        cwd: Option<&str>,
+        as_pid_1: bool,
+        env: &[(String, String)],
+    ) -> Vec<String> {
         let s = |x: &str| x.to_owned();
         let mut a = vec![
             s("bwrap"),
@@ -202,6 +227,13 @@ impl Isolation {
         }
         if as_pid_1 {
             a.push(s("--as-pid-1"));
+        } else {
+            // A command gets a session of its own, so it has no controlling terminal to
+            // push input into (TIOCSTI); a shell makes its own session on its PTY.
+            a.push(s("--new-session"));
+        }
+        for (k, v) in env {
+            a.extend([s("--setenv"), k.clone(), v.clone()]);
         }
         // The system, read-only; merged-/usr symlinks stay symlinks.
         for dir in [

@@ -64,7 +64,9 @@ impl From<AuthError> for Problem {
 impl From<ExecError> for Problem {
     fn from(e: ExecError) -> Self {
         match e {
-            ExecError::EmptyArgv => Problem(StatusCode::BAD_REQUEST, "bad-request", e.to_string()),
+            ExecError::EmptyArgv | ExecError::BadEnv(_) => {
+                Problem(StatusCode::BAD_REQUEST, "bad-request", e.to_string())
+            }
             ExecError::Spawn(_) => Problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "exec-failed",

@@ -37,6 +37,9 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// Reuse this data dir instead of a fresh temporary one.
     pub data_dir: Option<PathBuf>,
+    /// Run the server as this unprivileged uid (and gid) instead of the test's user; its
+    /// data dir is given to that uid.
+    pub run_as: Option<u32>,
 }
 
 impl ServerOptions {
@@ -99,7 +102,22 @@ impl TestServer {
             }
         };
         traversable(&data_dir);
-        let mut cmd = Command::new(&bin);
+        let mut cmd = match opts.run_as {
+            Some(uid) => {
+                std::os::unix::fs::chown(&data_dir, Some(uid), Some(uid))
+                    .with_context(|| format!("giving {} to uid {uid}", data_dir.display()))?;
+                let mut c = Command::new("setpriv");
+                c.args([
+                    format!("--reuid={uid}"),
+                    format!("--regid={uid}"),
+                    "--clear-groups".to_owned(),
+                    "--".to_owned(),
+                ])
+                .arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
         cmd.args(command)
             .args(["--addr", "127.0.0.1:0", "--data"])
             .arg(&data_dir)

@@ -236,3 +236,39 @@ async fn a_host_without_sandboxes_says_so() {
         expect_problem(res, 503, "/errors/sandboxes-unavailable").await;
     }
 }
+
+/// A server that is not root cannot limit sandboxes, so it runs none unless told to run
+/// them without limits: never unlimited by surprise. Told so, it runs them (bubblewrap
+/// without root) and the shell works.
+#[tokio::test]
+async fn without_root_sandboxes_need_an_explicit_opt_out_of_limits() {
+    let nobody = 65534;
+    let limited = TestServer::native(ServerOptions {
+        run_as: Some(nobody),
+        ..ServerOptions::default().env("CLOUDOS_SANDBOX_HOME_MB", 64)
+    });
+    let ann = limited.new_user("ann").await;
+    let p = expect_problem(
+        ann.api.post("/sandbox", &json!({})).await,
+        503,
+        "/errors/sandboxes-unavailable",
+    )
+    .await;
+    assert!(
+        p.detail.contains("does not run as root") && p.detail.contains("--sandbox-limits false"),
+        "{}",
+        p.detail
+    );
+    let unlimited = TestServer::native(ServerOptions {
+        run_as: Some(nobody),
+        ..ServerOptions::default()
+            .env("CLOUDOS_SANDBOX_LIMITS", "false")
+            .env("CLOUDOS_SANDBOX_HOME_MB", 0)
+    });
+    let bob = unlimited.new_user("bob").await;
+    let (status, sbx) = start_sandbox(&bob).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut t = Term::connect(&attach_url(&unlimited, &bob, &sbx.id, "")).await;
+    let out = t.run("id -u; echo N-$((2+5))", "N-7").await;
+    assert!(out.contains("1000"), "{out}");
+}

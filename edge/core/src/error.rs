@@ -160,7 +160,7 @@ impl From<SandboxesError> for ApiError {
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "at-capacity", detail)
             },
             Provider(_) => ApiError::new(StatusCode::BAD_GATEWAY, "sandbox-failed", detail),
-            Unavailable => ApiError::new(
+            Unavailable | Refused(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "sandboxes-unavailable",
                 detail,

@@ -285,6 +285,9 @@ pub enum SandboxError {
     AtCapacity,
     #[error("this host has no sandbox provider")]
     Unavailable,
+    /// The host could run sandboxes but not as configured; the reason says what to change.
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     Failed(String),
 }

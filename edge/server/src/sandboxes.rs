@@ -25,18 +25,30 @@ pub struct LocalSandboxes {
     args: SandboxArgs,
     root: PathBuf,
     running: Mutex<HashMap<String, Running>>,
+    /// Why no sandbox starts as configured (limits asked for that this host cannot give).
+    refusal: Option<String>,
 }
 
 impl LocalSandboxes {
     /// Sandboxes with their homes under `<data>/sandboxes`.
-    pub fn new(mut args: SandboxArgs, data: &std::path::Path) -> Self {
-        // Limits and home images need root; say what is off rather than fail every start.
+    pub fn new(args: SandboxArgs, data: &std::path::Path) -> Self {
+        // Limits and home images need root. Without it, sandboxes run only if the operator
+        // turned the limits off explicitly: never unlimited by surprise.
+        let mut missing = Vec::new();
         if args.sandbox_limits && !is_root() {
-            tracing::warn!("sandbox limits (cgroups) are off: the server is not running as root");
-            args.sandbox_limits = false;
+            missing.push("memory, process and CPU limits (--sandbox-limits false runs without)");
         }
         if args.sandbox_home_mb > 0 && !is_root() {
-            tracing::warn!("sandbox homes have no size limit: loop mounts need root");
+            missing.push("a home size limit (--sandbox-home-mb 0 runs without)");
+        }
+        let refusal = (!missing.is_empty()).then(|| {
+            format!(
+                "this server does not run as root, so it cannot give sandboxes {}",
+                missing.join(" or ")
+            )
+        });
+        if let Some(why) = &refusal {
+            tracing::error!(reason = %why, "sandboxes will not start");
         }
         if args.sandbox_bwrap && !on_path("bwrap") {
             tracing::warn!("bwrap is not installed: terminals will fail until it is (cargo xtask setup installs it), or run with --sandbox-bwrap false");
@@ -45,6 +57,7 @@ impl LocalSandboxes {
             args,
             root: data.join("sandboxes"),
             running: Mutex::new(HashMap::new()),
+            refusal,
         }
     }
 
@@ -97,7 +110,7 @@ impl LocalSandboxes {
         if self.args.sandbox_limits {
             cmd.arg("--limits");
         }
-        if self.args.sandbox_home_mb > 0 && is_root() {
+        if self.args.sandbox_home_mb > 0 {
             cmd.args(["--home-size-mb", &self.args.sandbox_home_mb.to_string()])
                 .arg("--home-image")
                 .arg(user_dir.join("home.img"));
@@ -181,6 +194,9 @@ impl Sandboxes for LocalSandboxes {
     }
 
     async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError> {
+        if let Some(why) = &self.refusal {
+            return Err(SandboxError::Refused(why.clone()));
+        }
         let mut running = self.running.lock().await;
         if let Some(r) = running.get_mut(&spec.id) {
             if matches!(r.child.try_wait(), Ok(None)) {

@@ -28,6 +28,9 @@ pub enum SandboxesError {
     Provider(String),
     #[error("terminals are not available on this deployment")]
     Unavailable,
+    /// The host could run sandboxes, but not as it is configured.
+    #[error("terminals are not available: {0}")]
+    Refused(String),
     #[error("invalid or expired share link")]
     BadShare,
     #[error("a terminal name is 1–64 letters, digits, '-' or '_'")]
@@ -46,6 +49,7 @@ impl From<SandboxError> for SandboxesError {
         match e {
             SandboxError::AtCapacity => SandboxesError::AtCapacity { retry_after: 30 },
             SandboxError::Unavailable => SandboxesError::Unavailable,
+            SandboxError::Refused(why) => SandboxesError::Refused(why),
             SandboxError::Failed(why) => SandboxesError::Provider(why),
         }
     }

@@ -352,15 +352,16 @@ async fn a_memory_bomb_is_killed_and_the_user_is_told_why() {
     assert!(out.contains("STILL-81"));
 }
 
-/// A 64 MiB paste is refused by closing the socket, not buffered; the agent and the shell
-/// stay fine and a new attach finds the same shell.
+/// A 4 MiB message (over the 1 MiB cap, under the WebSocket library's own 16 MiB frame
+/// limit) is refused by closing the socket, not buffered; the agent and the shell stay fine
+/// and a new attach finds the same shell.
 #[tokio::test]
 async fn an_oversized_message_closes_its_socket_and_nothing_else() {
     let agent = TestAgent::start(AgentOptions::default());
     let mut t = agent.attach(Role::Driver, "main").await;
     t.run("echo BEFORE-$((1+1))", "BEFORE-2").await;
     // Refused by the agent mid-send, or sent and then refused: either way the socket closes.
-    let _ = t.try_send(vec![b'x'; 64 << 20]).await;
+    let _ = t.try_send(vec![b'x'; 4 << 20]).await;
     t.wait_for("the socket to close", Duration::from_secs(20), Term::closed)
         .await;
     let mut again = agent.attach(Role::Driver, "main").await;

@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_sandboxes",
         sql: include_str!("../../../schema/0004_sandboxes.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_login_throttle",
+        sql: include_str!("../../../schema/0005_login_throttle.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

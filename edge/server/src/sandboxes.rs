@@ -41,12 +41,18 @@ impl LocalSandboxes {
         if args.sandbox_home_mb > 0 && !is_root() {
             missing.push("a home size limit (--sandbox-home-mb 0 runs without)");
         }
-        let refusal = (!missing.is_empty()).then(|| {
+        let mut refusal = (!missing.is_empty()).then(|| {
             format!(
                 "this server does not run as root, so it cannot give sandboxes {}",
                 missing.join(" or ")
             )
         });
+        if is_root() && !args.sandbox_bwrap {
+            // Without bubblewrap nothing drops the agent's root: every shell would be root.
+            refusal = Some(
+                "sandboxes without bubblewrap would run their shells as this server's root; run the server as another user for --sandbox-bwrap false".into(),
+            );
+        }
         if let Some(why) = &refusal {
             tracing::error!(reason = %why, "sandboxes will not start");
         }

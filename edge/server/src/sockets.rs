@@ -34,11 +34,14 @@ impl Sockets for NativeSockets {
         // and pastes; a larger message closes the socket (1009) instead of being buffered.
         match target {
             SocketTarget::Events { user_id } => {
-                let ws = ws.max_message_size(EVENTS_MAX_MESSAGE);
+                let ws = ws
+                    .max_message_size(EVENTS_MAX_MESSAGE)
+                    .max_frame_size(EVENTS_MAX_MESSAGE);
                 Ok(events::open(&self.hub, &user_id, ws).await)
             }
             SocketTarget::Terminal(ticket) => {
-                let ws = ws.max_message_size(cloudos_proto::terminal::MAX_CLIENT_MESSAGE);
+                let cap = cloudos_proto::terminal::MAX_CLIENT_MESSAGE;
+                let ws = ws.max_message_size(cap).max_frame_size(cap);
                 terminal::open(&ticket, ws).await
             }
         }

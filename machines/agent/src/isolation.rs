@@ -91,7 +91,8 @@ impl Isolation {
             .args([
                 "/bin/sh",
                 "-c",
-                r#"for p; do test -r "$p" || { echo "$p"; exit 1; }; done"#,
+                // The last path is the agent's binary, which must also be executable.
+                r#"for p; do test -r "$p" || { echo "$p"; exit 1; }; done; test -x "$p" || { echo "$p"; exit 1; }"#,
                 "sh",
             ])
             .args(&paths)
@@ -100,17 +101,38 @@ impl Isolation {
                 what: "setpriv".into(),
                 detail: e.to_string(),
             })?;
-        if out.status.success() {
-            return Ok(());
+        if !out.status.success() {
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            return Err(IsolationError::Command {
+                what: "checking the sandbox user's access".into(),
+                detail: format!(
+                    "uid {uid} cannot read {path:?}: every directory above it must be traversable by others (chmod o+x), or put the data and the build elsewhere {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
         }
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        Err(IsolationError::Command {
-            what: "checking the sandbox user's access".into(),
-            detail: format!(
-                "uid {uid} cannot read {path:?}: every directory above it must be traversable by others (chmod o+x), or put the data and the build elsewhere {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        })
+        // Unprivileged bubblewrap needs user namespaces; some hosts forbid them (Ubuntu
+        // 24.04's AppArmor default, user.max_user_namespaces=0). Better said at start than
+        // by every terminal failing.
+        let out = std::process::Command::new("setpriv")
+            .args(drop_to(uid))
+            .args(["bwrap", "--unshare-user", "--uid", "1000", "--gid", "1000"])
+            .args(["--ro-bind", "/", "/", "--", "/bin/true"])
+            .output()
+            .map_err(|e| IsolationError::Command {
+                what: "bwrap".into(),
+                detail: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(IsolationError::Command {
+                what: "starting bubblewrap as the sandbox user".into(),
+                detail: format!(
+                    "{} (unprivileged user namespaces must be allowed: sysctl user.max_user_namespaces > 0, and on Ubuntu 24.04 kernel.apparmor_restrict_unprivileged_userns=0)",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The environment every sandboxed process starts with (nothing of the agent's leaks).
@@ -299,7 +321,11 @@ fn own_tree(root: &Path, uid: u32) -> Result<(), IsolationError> {
     if std::fs::symlink_metadata(root)?.uid() == uid {
         return Ok(());
     }
-    let mut stack = vec![root.to_path_buf()];
+    // The top changes last: a walk cut short (an agent killed mid-way) is redone in full
+    // at the next start, since the top still shows the old owner.
+    let mut stack: Vec<PathBuf> = std::fs::read_dir(root)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     while let Some(path) = stack.pop() {
         let meta = std::fs::symlink_metadata(&path)?;
         std::os::unix::fs::lchown(&path, Some(uid), Some(uid))?;
@@ -309,6 +335,7 @@ fn own_tree(root: &Path, uid: u32) -> Result<(), IsolationError> {
             }
         }
     }
+    std::os::unix::fs::lchown(root, Some(uid), Some(uid))?;
     Ok(())
 }
 
@@ -346,12 +373,20 @@ pub fn mount_home_image(image: &Path, size_bytes: u64, home: &Path) -> Result<()
     if is_mounted(home) {
         return Ok(());
     }
+    use std::os::unix::fs::OpenOptionsExt;
     if !image.exists() {
         if let Some(dir) = image.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = image.with_extension("new");
-        std::fs::File::create(&tmp)?.set_len(size_bytes)?;
+        // The image holds the user's files: readable by its owner only, whatever the umask.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?
+            .set_len(size_bytes)?;
         // -m 0: no blocks reserved for root, the user gets the whole size.
         run(
             "mkfs.ext4",

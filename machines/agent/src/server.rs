@@ -152,6 +152,7 @@ async fn attach(
     let (handle, attached) = state.terminals.attach(&name, role, q.since).await?;
     Ok(ws
         .max_message_size(cloudos_proto::terminal::MAX_CLIENT_MESSAGE)
+        .max_frame_size(cloudos_proto::terminal::MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| client(socket, handle, attached.id, attached.frames)))
 }
 

@@ -22,6 +22,10 @@ use crate::desktop::notify::Notifications;
 use crate::desktop::wm::Win;
 use crate::{api, session};
 
+/// Bytes per message of a paste, far below the edge's cap on one message
+/// (`cloudos_proto::terminal::MAX_CLIENT_MESSAGE`).
+const PASTE_CHUNK: usize = 64 * 1024;
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = cloudosVendor, js_name = loadTerminal)]
@@ -252,8 +256,12 @@ async fn session_once(
             },
             input = inputs.next() => match input {
                 Some(Input::Data(d)) => {
-                    if tx.send(Message::Bytes(d.into_bytes())).await.is_err() {
-                        return Ended::Dropped { got_hello };
+                    // A large paste goes in pieces: the edge closes a socket whose message
+                    // passes its cap rather than buffer it.
+                    for piece in d.into_bytes().chunks(PASTE_CHUNK) {
+                        if tx.send(Message::Bytes(piece.to_vec())).await.is_err() {
+                            return Ended::Dropped { got_hello };
+                        }
                     }
                 }
                 Some(Input::Resize(cols, rows)) => {

@@ -62,7 +62,11 @@ impl FromRequestParts<App> for AuthUser {
             .map(str::to_owned);
         // Browsers cannot set headers on a WebSocket, so only an upgrade may carry the token
         // in its URL; anywhere else a URL token would end up in proxies' logs.
-        let upgrade = parts.headers.contains_key(header::UPGRADE);
+        let upgrade = parts
+            .headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
         let token = match header_token {
             Some(t) => t,
             None => match query_param(parts.uri.query(), "token") {

@@ -114,7 +114,15 @@ pub async fn upload(
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
         match field.name() {
             Some("parent_id") => {
-                let value = small_text(&mut field).await?;
+                let value = match small_text(&mut field).await {
+                    Ok(value) => value,
+                    Err(e) => {
+                        // Let a client that is still sending read the 400.
+                        drop(field);
+                        drain_multipart(&mut multipart).await;
+                        return Err(e);
+                    }
+                };
                 let parent = Some(value).filter(|v| !v.is_empty()).map(FileId::from);
                 upload.into_folder(parent).await?;
             }

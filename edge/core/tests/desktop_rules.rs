@@ -125,3 +125,59 @@ async fn a_layout_is_a_small_object_kept_per_user() {
     let offered = apps::available(&t.app, &ann).await.unwrap();
     assert!(offered.iter().any(|a| a.id == "files"));
 }
+
+#[tokio::test]
+async fn a_user_keeps_a_bounded_number_of_notifications() {
+    let t = TestApp::new().await;
+    let ann = t.user("ann").await;
+    let bob = t.user("bob").await;
+    notifications::notify(
+        &t.app,
+        &bob,
+        NewNotification {
+            kind: "test",
+            title: "bob's".into(),
+            body: String::new(),
+            file_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let extra = 3;
+    for i in 0..notifications::KEPT + extra {
+        t.clock.advance(1);
+        notifications::notify(
+            &t.app,
+            &ann,
+            NewNotification {
+                kind: "test",
+                title: format!("n{i}"),
+                body: String::new(),
+                file_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let count = |who: &cloudos_core::ids::UserId| {
+        let meta = t.app.ports.meta.clone();
+        let who = who.clone();
+        async move {
+            meta.query(cloudos_core::stmt!(
+                "SELECT COUNT(*) FROM notifications WHERE user_id = ?",
+                &who
+            ))
+            .await
+            .unwrap()[0]
+                .int(0)
+        }
+    };
+    assert_eq!(count(&ann).await, notifications::KEPT);
+    assert_eq!(count(&bob).await, 1, "another user's are untouched");
+    let newest = notifications::history(&t.app, &ann).await.unwrap();
+    assert_eq!(
+        newest.items[0].title,
+        format!("n{}", notifications::KEPT + extra - 1)
+    );
+    assert_eq!(newest.unread as i64, notifications::KEPT, "the oldest went");
+}

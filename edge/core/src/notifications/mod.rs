@@ -18,6 +18,8 @@ pub enum NotificationsError {
 
 /// How many notifications the center shows.
 const HISTORY: i64 = 100;
+/// How many notifications are kept per user (the oldest beyond go).
+pub const KEPT: i64 = 500;
 
 /// What a new notification says.
 pub struct NewNotification<'a> {
@@ -35,19 +37,31 @@ pub async fn notify(
 ) -> Result<Notification, NotificationsError> {
     let id = app.ports.ids.new_id();
     let now = app.now_ms();
+    // One transaction: the new row, and the user's oldest beyond what is kept, so a user
+    // (or a loop of uploads) can never grow the table without bound.
     app.ports
         .meta
-        .execute(stmt!(
-            "INSERT INTO notifications (id, user_id, kind, title, body, file_id, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-            id.as_str(),
-            user_id,
-            n.kind,
-            n.title.as_str(),
-            n.body.as_str(),
-            n.file_id,
-            now
-        ))
+        .batch(vec![
+            stmt!(
+                "INSERT INTO notifications (id, user_id, kind, title, body, file_id, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                id.as_str(),
+                user_id,
+                n.kind,
+                n.title.as_str(),
+                n.body.as_str(),
+                n.file_id,
+                now
+            ),
+            stmt!(
+                "DELETE FROM notifications WHERE user_id = ? AND id NOT IN (
+                     SELECT id FROM notifications WHERE user_id = ?
+                     ORDER BY created_at DESC, id DESC LIMIT ?)",
+                user_id,
+                user_id,
+                KEPT
+            ),
+        ])
         .await?;
     let notification = Notification {
         id,

@@ -262,9 +262,9 @@ pub fn spawn_until_listening(
 }
 
 /// An email no other test uses.
-/// Lets other users pass through `dir` (temporary directories are private): sandboxes run
-/// as unprivileged uids when the tests run as root, and reach their home through it, as
-/// they do through a data directory made by `cloudos serve` (mode 755).
+/// Lets other users pass through `dir`, whatever the umask made it: sandboxes run as
+/// unprivileged uids when the tests run as root and reach their home through it, as they do
+/// through a data directory made by `cloudos serve` under the usual umask (mode 755).
 pub fn traversable(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::create_dir_all(dir);

@@ -417,3 +417,61 @@ async fn exec_variables_reach_only_the_sandboxed_program() {
     let res = send(vec![("A=B", "x")]).await.unwrap();
     assert_eq!(res.status(), 400);
 }
+
+/// As root, an agent whose home lies under a directory the sandbox's uid cannot pass
+/// through refuses to start and names the path (better than terminals that never open).
+/// Without root there is no uid to drop to and nothing to check: it starts.
+#[test]
+fn an_unreachable_home_stops_the_agent_at_start_naming_it() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    // Private to its owner, as /root is: no other uid may pass through.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let dir = tmp.path().join("sandbox");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A file, not a pipe: a pipe nobody reads could fill and stall the agent.
+    let log = tmp.path().join("agent.log");
+    let mut child = Command::new(cloudos_tests::agent::agent_bin())
+        .args(["--addr", "127.0.0.1:0", "--sandbox-id", "s-unreachable"])
+        .args(["--key", &"ab".repeat(32), "--bwrap", "--home"])
+        .arg(dir.join("home"))
+        .arg("--state")
+        .arg(dir.join("state"))
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let exited = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if exited.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+        let status = exited.unwrap_or_else(|| {
+            panic!(
+                "the agent did not refuse: {}",
+                std::fs::read_to_string(&log).unwrap()
+            )
+        });
+        assert!(!status.success());
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            stderr.contains("cannot read") && stderr.contains(&dir.display().to_string()),
+            "{stderr}"
+        );
+    } else {
+        assert!(exited.is_none(), "without root the agent starts");
+    }
+}

@@ -272,3 +272,24 @@ async fn without_root_sandboxes_need_an_explicit_opt_out_of_limits() {
     let out = t.run("id -u; echo N-$((2+5))", "N-7").await;
     assert!(out.contains("1000"), "{out}");
 }
+
+/// A root server does not run sandboxes without bubblewrap: nothing would drop the shell's
+/// root. (A server that is not root refuses too, for want of limits.)
+#[tokio::test]
+async fn sandboxes_without_bubblewrap_are_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let server = TestServer::native(ServerOptions::default().env("CLOUDOS_SANDBOX_BWRAP", "false"));
+    let ann = server.new_user("ann").await;
+    let p = expect_problem(
+        ann.api.post("/sandbox", &json!({})).await,
+        503,
+        "/errors/sandboxes-unavailable",
+    )
+    .await;
+    let why = if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+        "bubblewrap"
+    } else {
+        "does not run as root"
+    };
+    assert!(p.detail.contains(why), "{}", p.detail);
+}

@@ -262,6 +262,13 @@ pub fn spawn_until_listening(
 }
 
 /// An email no other test uses.
+/// Whether the tests run as root (sandboxes then drop to an unprivileged uid, and the
+/// attacks on that boundary can be checked).
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 /// Lets other users pass through `dir`, whatever the umask made it: sandboxes run as
 /// unprivileged uids when the tests run as root and reach their home through it, as they do
 /// through a data directory made by `cloudos serve` under the usual umask (mode 755).

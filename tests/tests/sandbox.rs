@@ -263,7 +263,7 @@ async fn the_sandbox_sees_only_its_own_home_and_no_network() {
         .unwrap()
         .uid();
     assert_ne!(owner, 0, "the sandbox's user is host root");
-    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+    if cloudos_tests::running_as_root() {
         assert!(
             owner >= cloudos_proto::terminal::SANDBOX_UID_BASE,
             "owner {owner}"
@@ -423,7 +423,6 @@ async fn exec_variables_reach_only_the_sandboxed_program() {
 /// Without root there is no uid to drop to and nothing to check: it starts.
 #[test]
 fn an_unreachable_home_stops_the_agent_at_start_naming_it() {
-    use std::os::unix::fs::MetadataExt;
     use std::os::unix::fs::PermissionsExt;
     use std::process::{Command, Stdio};
     let tmp = tempfile::tempdir().unwrap();
@@ -458,7 +457,7 @@ fn an_unreachable_home_stops_the_agent_at_start_naming_it() {
         let _ = child.kill();
         let _ = child.wait();
     }
-    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+    if cloudos_tests::running_as_root() {
         let status = exited.unwrap_or_else(|| {
             panic!(
                 "the agent did not refuse: {}",

@@ -277,7 +277,6 @@ async fn without_root_sandboxes_need_an_explicit_opt_out_of_limits() {
 /// root. (A server that is not root refuses too, for want of limits.)
 #[tokio::test]
 async fn sandboxes_without_bubblewrap_are_refused() {
-    use std::os::unix::fs::MetadataExt;
     let server = TestServer::native(ServerOptions::default().env("CLOUDOS_SANDBOX_BWRAP", "false"));
     let ann = server.new_user("ann").await;
     let p = expect_problem(
@@ -286,7 +285,7 @@ async fn sandboxes_without_bubblewrap_are_refused() {
         "/errors/sandboxes-unavailable",
     )
     .await;
-    let why = if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+    let why = if cloudos_tests::running_as_root() {
         "bubblewrap"
     } else {
         "does not run as root"

@@ -138,7 +138,7 @@ impl Agent {
                     tracing::warn!("sandbox process limit reached");
                     terminals.notice_all(
                         NoticeKind::ProcessLimit,
-                        &format!("the sandbox reached its process limit ({pids}); new processes are refused until some end (`jobs` lists what runs in the background, `kill -9 %1` ends job 1)"),
+                        &format!("the sandbox reached its process limit ({pids}); new processes are refused until some end (`kill -9 -1` ends every process of this terminal but its shell; a job that already shows Done may have left children behind)"),
                     );
                 }
                 seen = now;

@@ -2,12 +2,13 @@
 //! like a person at a keyboard: type, then wait to see something on the screen.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cloudos_proto::terminal::{
-    AgentClaims, ClientControl, ExecRequest, ExecResponse, Role, ServerControl, AGENT_AUDIENCE,
+    AgentClaims, ClientControl, ExecRequest, ExecResponse, Role, SandboxNetwork, ServerControl,
+    AGENT_AUDIENCE,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -46,7 +47,7 @@ pub fn agent_bin() -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
     pub bwrap: bool,
-    pub network: bool,
+    pub network: SandboxNetwork,
     pub limits: bool,
     pub memory_mb: u64,
     pub pids_max: u64,
@@ -61,7 +62,7 @@ impl Default for AgentOptions {
     fn default() -> Self {
         AgentOptions {
             bwrap: true,
-            network: false,
+            network: SandboxNetwork::None,
             limits: true,
             memory_mb: 256,
             pids_max: 128,
@@ -87,6 +88,11 @@ pub struct TestAgent {
 impl TestAgent {
     /// Starts an agent for a new sandbox id.
     pub fn start(opts: AgentOptions) -> Self {
+        Self::try_start(opts).expect("starting cloudos-agent")
+    }
+
+    /// Starts an agent, or says why it did not start.
+    pub fn try_start(opts: AgentOptions) -> anyhow::Result<Self> {
         let (tmp, dir) = match opts.dir.clone() {
             Some(d) => (None, d),
             None => {
@@ -111,7 +117,9 @@ impl TestAgent {
             .args(["--cpus", &opts.cpus.to_string()])
             .args(["--reattach-secs", &opts.reattach_secs.to_string()])
             .env("RUST_LOG", "info")
-            .stderr(Stdio::inherit());
+            .env("RUST_BACKTRACE", "0")
+            // A file, not a pipe nobody reads (which could fill and stall the agent).
+            .stderr(std::fs::File::create(dir.join("agent.stderr"))?);
         if opts.bwrap {
             cmd.arg("--bwrap");
         }
@@ -123,9 +131,11 @@ impl TestAgent {
                 .arg("--home-image")
                 .arg(dir.join("home.img"));
         }
-        let (child, base, logs) =
-            spawn_until_listening(cmd, "cloudos-agent").expect("starting cloudos-agent");
-        TestAgent {
+        let (child, base, logs) = spawn_until_listening(cmd, "cloudos-agent").map_err(|e| {
+            let stderr = std::fs::read_to_string(dir.join("agent.stderr")).unwrap_or_default();
+            anyhow::anyhow!("{e:#}\nits stderr: {stderr}")
+        })?;
+        Ok(TestAgent {
             base,
             sandbox_id,
             dir,
@@ -133,7 +143,7 @@ impl TestAgent {
             child: Some(child),
             _tmp: tmp,
             logs,
-        }
+        })
     }
 
     /// Log lines so far.

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod fly_double;
+pub mod world;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -261,7 +262,6 @@ pub fn spawn_until_listening(
     }
 }
 
-/// An email no other test uses.
 /// Whether the tests run as root (sandboxes then drop to an unprivileged uid, and the
 /// attacks on that boundary can be checked).
 pub fn running_as_root() -> bool {

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use cloudos_proto::terminal::SandboxNetwork;
 use cloudos_proto::terminal::{NoticeKind, Role, ServerControl};
 use cloudos_tests::agent::{refused, AgentOptions, Term, TestAgent};
+use cloudos_tests::world::{loopback_listener, World, GREETING};
 
 fn notice(t: &Term, kind: NoticeKind) -> bool {
     t.controls
@@ -249,11 +251,28 @@ async fn the_sandbox_sees_only_its_own_home_and_no_network() {
         .map(str::trim)
         .collect();
     assert_eq!(ifaces, ["lo"], "network off: only loopback");
-    // The sandbox's user is not host root, even when the agent is: it cannot read the
-    // host's shadow file through the read-only /etc, and its uid maps to an unprivileged one.
-    let shadow = agent.exec(&["cat", "/etc/shadow"]).await;
-    assert_ne!(shadow.exit_code, Some(0), "{shadow:?}");
-    assert!(shadow.stderr.contains("Permission denied"), "{shadow:?}");
+    // Its /etc is its own: none of the host's secrets or machine identity is there.
+    let etc = agent
+        .exec(&["sh", "-c", "ls -A /etc; cat /etc/hostname /etc/resolv.conf"])
+        .await;
+    for secret in [
+        "shadow",
+        "gshadow",
+        "ssh",
+        "sudoers",
+        "machine-id",
+        "subuid",
+    ] {
+        assert!(
+            !etc.stdout.lines().any(|l| l == secret),
+            "{secret}: {etc:?}"
+        );
+    }
+    assert!(etc.stdout.contains("sandbox\n"), "{etc:?}");
+    // Programs still run: the linker cache, certificates and the shells' defaults are there.
+    for needed in ["ld.so.cache", "ssl", "profile", "passwd"] {
+        assert!(etc.stdout.lines().any(|l| l == needed), "{needed}: {etc:?}");
+    }
     // What the sandbox writes belongs, on the host, to an unprivileged uid (its user
     // namespace shows 1000 inside; the file's owner outside is the truth).
     let probe = agent.exec(&["touch", "/home/user/.owner-probe"]).await;
@@ -268,6 +287,15 @@ async fn the_sandbox_sees_only_its_own_home_and_no_network() {
             owner >= cloudos_proto::terminal::SANDBOX_UID_BASE,
             "owner {owner}"
         );
+        // A file only host root may read, put where the sandbox can see it: its owner
+        // checks fail, as for any host secret.
+        use std::os::unix::fs::PermissionsExt;
+        let secret = agent.dir.join("home/root-only");
+        std::fs::write(&secret, "host secret").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let read = agent.exec(&["cat", "/home/user/root-only"]).await;
+        assert!(read.stderr.contains("Permission denied"), "{read:?}");
+        assert!(!read.stdout.contains("host secret"));
     }
     // Its own process tree only.
     let ps = agent
@@ -475,4 +503,92 @@ fn an_unreachable_home_stops_the_agent_at_start_naming_it() {
     } else {
         assert!(exited.is_none(), "without root the agent starts");
     }
+}
+
+/// What a sandbox shell gets from connecting to `addr` and reading (bash's /dev/tcp, so no
+/// tool is needed): the greeting when it got through.
+async fn connect_from(agent: &TestAgent, addr: std::net::SocketAddr) -> String {
+    let script = format!(
+        "timeout 5 bash -c 'exec 3<>/dev/tcp/{}/{} && head -c 5 <&3'",
+        addr.ip(),
+        addr.port()
+    );
+    let out = agent.exec(&["sh", "-c", &script]).await;
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// A sandbox's network is its own: out to the internet through a user-mode stack, never to
+/// the host's loopback services (the server, `cloudos db serve`, other sandboxes' agents),
+/// the host's own addresses, link-local (cloud metadata) or private ranges. Proved against
+/// listeners the test starts on loopback and in a namespace it makes, never a real network.
+#[tokio::test]
+async fn a_sandbox_reaches_the_internet_but_nothing_of_the_host_or_its_network() {
+    if !cloudos_tests::running_as_root() {
+        // Without root there is no namespace to make: the agent refuses outbound access
+        // rather than give the host's network silently.
+        let refused = TestAgent::try_start(AgentOptions {
+            network: SandboxNetwork::Outbound,
+            limits: false,
+            ..AgentOptions::default()
+        });
+        let why = refused.err().expect("the agent refused").to_string();
+        assert!(why.contains("needs root"), "{why}");
+        return;
+    }
+    let world = World::start();
+    let loopback = loopback_listener();
+    let agent = TestAgent::start(AgentOptions {
+        network: SandboxNetwork::Outbound,
+        ..AgentOptions::default()
+    });
+    // The test's own plumbing works: from the host every listener answers.
+    for addr in [
+        world.public,
+        world.private,
+        world.link_local,
+        world.host,
+        loopback,
+    ] {
+        let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{addr} from the host: {e}"));
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut c, &mut got).ok();
+        assert!(got.starts_with(GREETING), "{addr} from the host: {got:?}");
+    }
+    let out = connect_from(&agent, world.public).await;
+    assert!(out.contains(GREETING), "the internet is reachable: {out}");
+    let agent_port = agent.base.rsplit(':').next().unwrap().parse().unwrap();
+    let gateway = |port| std::net::SocketAddr::from(([10, 0, 2, 2], port));
+    for (what, addr) in [
+        ("a private address", world.private),
+        ("a link-local address", world.link_local),
+        ("the host's own address", world.host),
+        ("the host's loopback", loopback),
+        (
+            "the host's loopback through the gateway",
+            gateway(loopback.port()),
+        ),
+        (
+            "the agent itself",
+            std::net::SocketAddr::from(([127, 0, 0, 1], agent_port)),
+        ),
+    ] {
+        let out = connect_from(&agent, addr).await;
+        assert!(!out.contains(GREETING), "{what} ({addr}) answered: {out}");
+    }
+    // The rules are the host's: the sandbox cannot lift them.
+    let flush = agent.exec(&["nft", "flush", "ruleset"]).await;
+    assert_ne!(flush.exit_code, Some(0), "{flush:?}");
+    let out = connect_from(&agent, world.private).await;
+    assert!(!out.contains(GREETING), "after a flush attempt: {out}");
+    // One namespace for the whole sandbox (a server in one terminal answers another), not
+    // the host's.
+    let ns = "readlink /proc/self/ns/net";
+    let first = agent.exec(&["sh", "-c", ns]).await.stdout;
+    let second = agent.exec(&["sh", "-c", ns]).await.stdout;
+    assert_eq!(first, second);
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(first.trim(), host_ns.display().to_string());
+    let resolv = agent.exec(&["cat", "/etc/resolv.conf"]).await.stdout;
+    assert_eq!(resolv, "nameserver 10.0.2.3\n");
 }

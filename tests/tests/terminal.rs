@@ -237,9 +237,9 @@ async fn a_host_without_sandboxes_says_so() {
     }
 }
 
-/// A server that is not root cannot limit sandboxes, so it runs none unless told to run
-/// them without limits: never unlimited by surprise. Told so, it runs them (bubblewrap
-/// without root) and the shell works.
+/// A server that is not root cannot limit sandboxes or give them a network of their own,
+/// so it runs none unless told to run them without: never unlimited by surprise. Told so,
+/// it runs them (bubblewrap without root) and the shell works.
 #[tokio::test]
 async fn without_root_sandboxes_need_an_explicit_opt_out_of_limits() {
     let nobody = 65534;
@@ -254,16 +254,23 @@ async fn without_root_sandboxes_need_an_explicit_opt_out_of_limits() {
         "/errors/sandboxes-unavailable",
     )
     .await;
-    assert!(
-        p.detail.contains("does not run as root") && p.detail.contains("--sandbox-limits false"),
-        "{}",
-        p.detail
-    );
+    for fix in [
+        "--sandbox-limits false",
+        "--sandbox-home-mb 0",
+        "--sandbox-network none",
+    ] {
+        assert!(
+            p.detail.contains("does not run as root") && p.detail.contains(fix),
+            "{}",
+            p.detail
+        );
+    }
     let unlimited = TestServer::native(ServerOptions {
         run_as: Some(nobody),
         ..ServerOptions::default()
             .env("CLOUDOS_SANDBOX_LIMITS", "false")
             .env("CLOUDOS_SANDBOX_HOME_MB", 0)
+            .env("CLOUDOS_SANDBOX_NETWORK", "none")
     });
     let bob = unlimited.new_user("bob").await;
     let (status, sbx) = start_sandbox(&bob).await;

@@ -19,8 +19,30 @@ pub const WASM_SYSROOT: &str = "/usr/lib/rustlib/wasm32-unknown-unknown/lib";
 const DEBIAN_LLD: &str = "/usr/lib/llvm-22/bin/lld";
 /// Debian's Chromium, driven by playwright-core in the browser tests and the desktop bench.
 const BROWSER_PACKAGES: &[&str] = &["chromium"];
-/// Local terminal sandboxes: namespaces (bubblewrap), home images (ext4, loop mounts).
-const SANDBOX_PACKAGES: &[&str] = &["bubblewrap", "e2fsprogs", "mount"];
+/// Local terminal sandboxes: namespaces (bubblewrap, util-linux's unshare, nsenter and
+/// setpriv), home images (ext4, loop mounts), each sandbox's network (slirp4netns behind
+/// nftables rules, set up with iproute2).
+const SANDBOX_PACKAGES: &[&str] = &[
+    "bubblewrap",
+    "e2fsprogs",
+    "mount",
+    "util-linux",
+    "slirp4netns",
+    "nftables",
+    "iproute2",
+];
+/// The programs the agent runs from those packages, each with an argument that only prints
+/// its version: what setup proves runs.
+const SANDBOX_PROGRAMS: &[(&str, &str)] = &[
+    ("bwrap", "--version"),
+    ("mkfs.ext4", "-V"),
+    ("unshare", "--version"),
+    ("nsenter", "--version"),
+    ("setpriv", "--version"),
+    ("slirp4netns", "--version"),
+    ("nft", "--version"),
+    ("ip", "-V"),
+];
 
 /// How to build for wasm32 on this machine.
 pub enum WasmToolchain {
@@ -76,6 +98,10 @@ pub fn setup() -> Result<()> {
     cargo_tool(worker_build, &locked_version("worker")?, &[])?;
     apt_install(BROWSER_PACKAGES)?;
     apt_install(SANDBOX_PACKAGES)?;
+    for (program, version) in SANDBOX_PROGRAMS {
+        output(program, &[version])
+            .with_context(|| format!("{program} was installed but does not run"))?;
+    }
     npm_packages()?;
     eprintln!(
         "setup: everything is present ({:.1} s)",

@@ -39,6 +39,51 @@ pub fn sandbox_uid(owner: &str) -> u32 {
     SANDBOX_UID_BASE + (hash % u64::from(SANDBOX_UID_COUNT)) as u32
 }
 
+/// What network a sandbox gets. The edge's flag and the agent's share these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SandboxNetwork {
+    /// A network namespace of its own with outbound access through a user-mode stack
+    /// (slirp4netns) that cannot reach the host's loopback, link-local or private ranges.
+    #[default]
+    Outbound,
+    /// A network namespace of its own with loopback only.
+    None,
+    /// The host's network, loopback services included: an explicit opt-out for hosts that
+    /// cannot make namespaces (the sandbox reaches whatever the host reaches).
+    Host,
+}
+
+impl SandboxNetwork {
+    /// The name used on command lines and in settings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxNetwork::Outbound => "outbound",
+            SandboxNetwork::None => "none",
+            SandboxNetwork::Host => "host",
+        }
+    }
+}
+
+impl std::fmt::Display for SandboxNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SandboxNetwork {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "outbound" => Ok(SandboxNetwork::Outbound),
+            "none" => Ok(SandboxNetwork::None),
+            "host" => Ok(SandboxNetwork::Host),
+            other => Err(format!(
+                "{other:?} is not a sandbox network: outbound, none or host"
+            )),
+        }
+    }
+}
+
 /// What a client may do on a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cloudos_core::ports::{AgentEndpoint, SandboxError, SandboxSpec, Sandboxes};
+use cloudos_proto::terminal::SandboxNetwork;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
@@ -40,6 +41,9 @@ impl LocalSandboxes {
         }
         if args.sandbox_home_mb > 0 && !is_root() {
             missing.push("a home size limit (--sandbox-home-mb 0 runs without)");
+        }
+        if args.sandbox_network == SandboxNetwork::Outbound && !is_root() {
+            missing.push("a network of their own with outbound access (--sandbox-network none gives loopback only)");
         }
         let mut refusal = (!missing.is_empty()).then(|| {
             format!(

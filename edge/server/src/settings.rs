@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloudos_core::config::vars;
+use cloudos_proto::terminal::SandboxNetwork;
 
 /// Cloud OS: a desktop in the browser over your own cloud file system.
 #[derive(Debug, Parser)]
@@ -180,9 +181,11 @@ pub struct SandboxArgs {
     /// Memory, process and CPU limits through cgroups (needs root).
     #[arg(long, env = "CLOUDOS_SANDBOX_LIMITS", default_value_t = true, action = clap::ArgAction::Set)]
     pub sandbox_limits: bool,
-    /// Give sandboxes network access.
-    #[arg(long, env = "CLOUDOS_SANDBOX_NETWORK", default_value_t = true, action = clap::ArgAction::Set)]
-    pub sandbox_network: bool,
+    /// Sandboxes' network: `outbound` (a namespace of their own, out through slirp4netns,
+    /// never the host's loopback or private ranges; needs root), `none` (loopback only) or
+    /// `host` (the host's network: an explicit opt-out).
+    #[arg(long, env = "CLOUDOS_SANDBOX_NETWORK", default_value_t = SandboxNetwork::Outbound)]
+    pub sandbox_network: SandboxNetwork,
     /// Memory limit per sandbox, in MiB.
     #[arg(long, env = "CLOUDOS_SANDBOX_MEMORY_MB", default_value_t = 512)]
     pub sandbox_memory_mb: u64,

@@ -1,8 +1,11 @@
 //! What every process of a sandbox runs inside: bubblewrap namespaces (user, pid, mount,
-//! ipc, uts, optionally network) with only the system's read-only directories and the user's
-//! home visible, the sandbox's cgroup, and a home with a size limit (an ext4 image).
+//! ipc, uts) with only the system's read-only directories, a minimal /etc and the user's
+//! home visible, the sandbox's network namespace, its cgroup, and a home with a size limit
+//! (an ext4 image).
 
 use std::path::{Path, PathBuf};
+
+use cloudos_proto::terminal::SandboxNetwork;
 
 use crate::cgroups::Cgroup;
 
@@ -24,11 +27,14 @@ pub struct Isolation {
     /// root: privileges are dropped (`setpriv`) before bubblewrap starts, so the sandbox's
     /// user namespace maps its user to this uid, never to host root.
     pub run_as: Option<u32>,
-    /// Give the sandbox the network.
-    pub network: bool,
+    /// What network the sandbox gets.
+    pub network: SandboxNetwork,
+    /// The sandbox's own network namespace, joined before bubblewrap starts (made by the
+    /// agent when root; without root, `SandboxNetwork::None` is bubblewrap's own).
+    pub netns: Option<PathBuf>,
     /// The sandbox's cgroup, if limits are on.
     pub cgroup: Option<Cgroup>,
-    /// Files the agent wrote for the sandbox (its /etc/passwd).
+    /// Files the agent wrote for the sandbox (its /etc/passwd, hosts, resolv.conf).
     pub state: PathBuf,
     /// The agent's binary, bound read-only at [`HELPER_INSIDE`].
     pub helper: PathBuf,
@@ -70,6 +76,19 @@ impl Isolation {
         std::fs::write(self.state.join("passwd"), passwd)?;
         let group = keep("/etc/group", 2) + &format!("user:x:{UID}:\n");
         std::fs::write(self.state.join("group"), group)?;
+        std::fs::write(self.state.join("hostname"), "sandbox\n")?;
+        std::fs::write(
+            self.state.join("hosts"),
+            "127.0.0.1\tlocalhost\n127.0.1.1\tsandbox\n::1\tlocalhost\n",
+        )?;
+        // slirp4netns forwards name lookups sent to 10.0.2.3 to the host's resolver; with
+        // loopback only there is nothing to ask.
+        let resolv = match self.network {
+            SandboxNetwork::Outbound => "nameserver 10.0.2.3\n".to_owned(),
+            SandboxNetwork::None => String::new(),
+            SandboxNetwork::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        };
+        std::fs::write(self.state.join("resolv.conf"), resolv)?;
         if let Some(uid) = self.run_as {
             self.check_reachable(uid)?;
         }
@@ -80,12 +99,9 @@ impl Isolation {
     /// directory under a private parent such as /root): better at start than a terminal
     /// that never opens.
     fn check_reachable(&self, uid: u32) -> Result<(), IsolationError> {
-        let paths = [
-            self.home.clone(),
-            self.state.join("passwd"),
-            self.state.join("group"),
-            self.helper.clone(),
-        ];
+        let mut paths: Vec<PathBuf> = GENERATED_ETC.iter().map(|f| self.state.join(f)).collect();
+        paths.insert(0, self.home.clone());
+        paths.push(self.helper.clone());
         let out = std::process::Command::new("setpriv")
             .args(drop_to(uid))
             .args([
@@ -206,6 +222,11 @@ impl Isolation {
             ]);
         }
         if self.bwrap {
+            if let Some(ns) = &self.netns {
+                // Needs root, so before privileges drop; bubblewrap then keeps this network.
+                out.extend(["nsenter".to_owned(), format!("--net={}", ns.display())]);
+                out.push("--".to_owned());
+            }
             if let Some(uid) = self.run_as {
                 // After the cgroup join (which needs root), before bubblewrap.
                 out.push("setpriv".to_owned());
@@ -244,7 +265,7 @@ impl Isolation {
             s("--cap-drop"),
             s("ALL"),
         ];
-        if !self.network {
+        if self.network == SandboxNetwork::None && self.netns.is_none() {
             a.push(s("--unshare-net"));
         }
         if as_pid_1 {
@@ -258,25 +279,33 @@ impl Isolation {
             a.extend([s("--setenv"), k.clone(), v.clone()]);
         }
         // The system, read-only; merged-/usr symlinks stay symlinks.
-        for dir in [
-            "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", "/opt",
-        ] {
-            let p = Path::new(dir);
+        let mut shown: Vec<String> = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/opt"]
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        // Of the host's /etc, only what programs need to run: no shadow, ssh host keys,
+        // sudoers, machine-id, network or service configuration.
+        a.extend([s("--dir"), s("/etc")]);
+        shown.extend(shown_etc());
+        for dir in shown {
+            let p = Path::new(&dir);
             match std::fs::read_link(p) {
-                Ok(target) => a.extend([s("--symlink"), target.display().to_string(), s(dir)]),
-                Err(_) if p.is_dir() => a.extend([s("--ro-bind"), s(dir), s(dir)]),
+                Ok(target) => a.extend([s("--symlink"), target.display().to_string(), dir]),
+                Err(_) if p.exists() => a.extend([s("--ro-bind"), dir.clone(), dir]),
                 Err(_) => {}
             }
         }
-        let passwd = self.state.join("passwd").display().to_string();
-        let group = self.state.join("group").display().to_string();
+        for file in GENERATED_ETC {
+            a.extend([
+                s("--ro-bind"),
+                self.state.join(file).display().to_string(),
+                format!("/etc/{file}"),
+            ]);
+        }
         a.extend([
-            s("--ro-bind"),
-            passwd,
-            s("/etc/passwd"),
-            s("--ro-bind"),
-            group,
-            s("/etc/group"),
+            s("--symlink"),
+            s("/proc/self/mounts"),
+            s("/etc/mtab"),
             s("--proc"),
             s("/proc"),
             s("--dev"),
@@ -297,6 +326,84 @@ impl Isolation {
         ]);
         a
     }
+}
+
+/// The sandbox's own /etc files, written by [`Isolation::prepare`].
+const GENERATED_ETC: &[&str] = &["passwd", "group", "hostname", "hosts", "resolv.conf"];
+
+/// Entries of the host's /etc a sandbox sees (read-only), by name or by a prefix ending in
+/// `*`: the dynamic linker's cache, certificates, shells' and editors' defaults, time zone,
+/// locale and MIME data, and language toolchains' system configuration.
+const HOST_ETC: &[&str] = &[
+    "alternatives",
+    "bash.bashrc",
+    "bash_completion",
+    "bash_completion.d",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "debian_version",
+    "environment",
+    "fonts",
+    "gai.conf",
+    "gitconfig",
+    "host.conf",
+    "inputrc",
+    "java-*",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "locale.alias",
+    "locale.gen",
+    "localtime",
+    "login.defs",
+    "magic",
+    "magic.mime",
+    "manpath.config",
+    "maven",
+    "mime.types",
+    "nanorc",
+    "networks",
+    "npmrc",
+    "nsswitch.conf",
+    "os-release",
+    "perl",
+    "pip.conf",
+    "profile",
+    "profile.d",
+    "protocols",
+    "python3*",
+    "services",
+    "shells",
+    "skel",
+    "ssl",
+    "terminfo",
+    "timezone",
+    "vim",
+    "wgetrc",
+    "xdg",
+    "xml",
+];
+
+/// The paths of the host's /etc entries in [`HOST_ETC`] that exist here.
+fn shown_etc() -> Vec<String> {
+    let names: Vec<String> = std::fs::read_dir("/etc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut shown: Vec<String> = names
+        .into_iter()
+        .filter(|n| {
+            HOST_ETC.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => n.starts_with(prefix),
+                None => n == p,
+            })
+        })
+        .map(|n| format!("/etc/{n}"))
+        .collect();
+    shown.sort();
+    shown
 }
 
 /// `setpriv` arguments that become `uid` with no supplementary groups, no capabilities
@@ -422,12 +529,13 @@ pub fn unmount_home(home: &Path) {
 mod tests {
     use super::*;
 
-    fn iso(bwrap: bool, network: bool) -> Isolation {
+    fn iso(bwrap: bool, network: SandboxNetwork) -> Isolation {
         Isolation {
             home: PathBuf::from("/data/sandboxes/u1/home"),
             bwrap,
             run_as: None,
             network,
+            netns: None,
             cgroup: Some(Cgroup::V2 {
                 dir: PathBuf::from("/sys/fs/cgroup/cloudos/s1"),
             }),
@@ -438,7 +546,7 @@ mod tests {
 
     #[test]
     fn joins_the_cgroup_then_enters_bubblewrap_with_only_the_home_writable() {
-        let argv = iso(true, false).wrap(&["bash".into(), "-l".into()], None);
+        let argv = iso(true, SandboxNetwork::None).wrap(&["bash".into(), "-l".into()], None);
         assert_eq!(argv[0], "/bin/sh");
         assert!(argv[2].contains("/sys/fs/cgroup/cloudos/s1/cgroup.procs"));
         let bwrap = argv.iter().position(|a| a == "bwrap").unwrap();
@@ -472,15 +580,15 @@ mod tests {
             let end = argv.iter().position(|a| a == "--").unwrap();
             argv[..end].to_vec()
         };
-        let shell = options(iso(true, false).wrap_shell(&["bash".into()]));
+        let shell = options(iso(true, SandboxNetwork::None).wrap_shell(&["bash".into()]));
         assert!(shell.iter().any(|a| a == "--as-pid-1"));
-        let command = options(iso(true, false).wrap(&["ls".into()], None));
+        let command = options(iso(true, SandboxNetwork::None).wrap(&["ls".into()], None));
         assert!(!command.iter().any(|a| a == "--as-pid-1"));
     }
 
     #[test]
     fn as_root_privileges_are_dropped_after_the_cgroup_join_and_before_bubblewrap() {
-        let mut as_root = iso(true, false);
+        let mut as_root = iso(true, SandboxNetwork::None);
         as_root.run_as = Some(1_000_123);
         let argv = as_root.wrap(&["ls".into()], None);
         let setpriv = argv.iter().position(|a| a == "setpriv").unwrap();
@@ -495,21 +603,63 @@ mod tests {
         ] {
             assert!(argv[setpriv..bwrap].iter().any(|a| a == flag), "{flag}");
         }
-        let unprivileged = iso(true, false).wrap(&["ls".into()], None);
+        let unprivileged = iso(true, SandboxNetwork::None).wrap(&["ls".into()], None);
         assert!(!unprivileged.iter().any(|a| a == "setpriv"));
     }
 
     #[test]
-    fn network_is_a_setting() {
-        let argv = iso(true, true).wrap(&["true".into()], Some("/tmp"));
+    fn a_sandbox_network_namespace_is_joined_as_root_before_privileges_drop() {
+        let mut as_root = iso(true, SandboxNetwork::Outbound);
+        as_root.run_as = Some(1_000_123);
+        as_root.netns = Some(PathBuf::from("/proc/42/ns/net"));
+        let argv = as_root.wrap(&["true".into()], Some("/tmp"));
+        let nsenter = argv.iter().position(|a| a == "nsenter").unwrap();
+        let setpriv = argv.iter().position(|a| a == "setpriv").unwrap();
+        assert_eq!(argv[nsenter + 1], "--net=/proc/42/ns/net");
+        assert!(nsenter < setpriv);
+        // bubblewrap keeps the namespace it starts in.
         assert!(!argv.iter().any(|a| a == "--unshare-net"));
         let chdir = argv.iter().position(|a| a == "--chdir").unwrap();
         assert_eq!(argv[chdir + 1], "/tmp");
+        let host = iso(true, SandboxNetwork::Host).wrap(&["true".into()], None);
+        assert!(!host.iter().any(|a| a == "--unshare-net" || a == "nsenter"));
+    }
+
+    #[test]
+    fn the_sandbox_sees_a_minimal_etc() {
+        let argv = iso(true, SandboxNetwork::None).wrap(&["true".into()], None);
+        let shown: Vec<&str> = argv
+            .windows(3)
+            .filter(|w| w[0] == "--ro-bind" && w[2].starts_with("/etc"))
+            .map(|w| w[2].as_str())
+            .collect();
+        assert!(!shown.contains(&"/etc"), "not the host's whole /etc");
+        for own in [
+            "/etc/passwd",
+            "/etc/group",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+        ] {
+            let bind = argv.windows(3).find(|w| w[2] == own).unwrap();
+            assert!(bind[1].starts_with("/data/sandboxes/u1/state/"), "{own}");
+        }
+        for secret in [
+            "/etc/shadow",
+            "/etc/gshadow",
+            "/etc/ssh",
+            "/etc/sudoers",
+            "/etc/machine-id",
+        ] {
+            assert!(!argv.iter().any(|a| a == secret), "{secret}");
+        }
+        if Path::new("/etc/ld.so.cache").exists() {
+            assert!(shown.contains(&"/etc/ld.so.cache"));
+        }
     }
 
     #[test]
     fn without_bubblewrap_only_the_cgroup_applies() {
-        let argv = iso(false, true).wrap(&["ls".into()], None);
+        let argv = iso(false, SandboxNetwork::Host).wrap(&["ls".into()], None);
         assert!(!argv.iter().any(|a| a == "bwrap"));
         assert_eq!(argv.last().unwrap(), "ls");
     }

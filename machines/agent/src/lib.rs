@@ -8,6 +8,7 @@ pub mod cgroups;
 pub mod exec;
 pub mod host;
 pub mod isolation;
+pub mod network;
 pub mod pty_inside;
 pub mod server;
 pub mod session;
@@ -16,7 +17,7 @@ pub mod settings;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudos_proto::terminal::NoticeKind;
+use cloudos_proto::terminal::{NoticeKind, SandboxNetwork};
 
 use crate::cgroups::{Cgroup, Limits};
 use crate::host::{TerminalSettings, Terminals};
@@ -28,6 +29,8 @@ pub struct Agent {
     pub router: axum::Router,
     pub isolation: Arc<Isolation>,
     pub terminals: Arc<Terminals>,
+    /// The sandbox's network namespace and user-mode stack, when the agent made them.
+    net: std::sync::Mutex<Option<network::SandboxNet>>,
     settings: AgentSettings,
 }
 
@@ -73,11 +76,27 @@ impl Agent {
                 .run_as
                 .unwrap_or_else(|| cloudos_proto::terminal::sandbox_uid(&settings.sandbox_id))
         });
+        let net = match (settings.bwrap, settings.network, run_as.is_some()) {
+            // On a Fly Machine (no bubblewrap) the machine is the sandbox, network included.
+            (false, _, _) | (true, SandboxNetwork::Host, _) => None,
+            (true, mode, true) => Some(network::SandboxNet::create(
+                mode,
+                &settings.state_dir().join("slirp4netns.log"),
+            )?),
+            // Without root, bubblewrap gives each process a loopback of its own.
+            (true, SandboxNetwork::None, false) => None,
+            (true, SandboxNetwork::Outbound, false) => {
+                return Err(AgentError::Settings(
+                    "outbound networking for sandboxes needs root (a network namespace with slirp4netns and a firewall): use --network none (loopback only) or host (the host's network, loopback services included)".into(),
+                ))
+            }
+        };
         let isolation = Arc::new(Isolation {
             home: settings.home.clone(),
             run_as,
             bwrap: settings.bwrap,
             network: settings.network,
+            netns: net.as_ref().map(|n| n.ns.clone()),
             cgroup,
             state: settings.state_dir(),
             helper: std::env::current_exe()
@@ -100,6 +119,7 @@ impl Agent {
             router,
             isolation,
             terminals,
+            net: std::sync::Mutex::new(net),
             settings,
         })
     }
@@ -154,5 +174,6 @@ impl Agent {
         if self.settings.home_size_mb > 0 {
             isolation::unmount_home(&self.settings.home);
         }
+        drop(self.net.lock().map(|mut n| n.take()));
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use cloudos_proto::terminal::SandboxNetwork;
 
 /// `cloudos-agent`: the terminal and exec agent of one sandbox.
 #[derive(Debug, Clone, Parser)]
@@ -30,9 +31,10 @@ pub struct AgentSettings {
     /// Run every process under bubblewrap (off inside a Fly Machine, the sandbox itself).
     #[arg(long, env = "CLOUDOS_AGENT_BWRAP", default_value_t = false)]
     pub bwrap: bool,
-    /// Give the sandbox network access.
-    #[arg(long, env = "CLOUDOS_AGENT_NETWORK", default_value_t = true, action = clap::ArgAction::Set)]
-    pub network: bool,
+    /// The sandbox's network: `outbound` (its own namespace, user-mode stack, no host or
+    /// private addresses; needs root), `none` (loopback only) or `host` (the host's).
+    #[arg(long, env = "CLOUDOS_AGENT_NETWORK", default_value_t = SandboxNetwork::Outbound)]
+    pub network: SandboxNetwork,
     /// Put the sandbox's processes under memory, pids and CPU limits (cgroups).
     #[arg(long, env = "CLOUDOS_AGENT_LIMITS", default_value_t = false)]
     pub limits: bool,

@@ -365,7 +365,7 @@ async fn cloudos() -> Result<Side> {
     // what the sandbox and the relay hop cost.
     let direct = cloudos_tests::agent::TestAgent::start(cloudos_tests::agent::AgentOptions {
         bwrap: false,
-        network: true,
+        network: cloudos_proto::terminal::SandboxNetwork::None,
         memory_mb: 512,
         pids_max: 256,
         cpus: cores() as f64,

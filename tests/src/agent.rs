@@ -54,6 +54,8 @@ pub struct AgentOptions {
     pub cpus: f64,
     pub home_size_mb: u64,
     pub reattach_secs: u64,
+    /// Seconds of disuse after which the agent stops by itself (0: never).
+    pub idle_secs: u64,
     /// Reuse this directory for the home and its image (a "restarted" sandbox).
     pub dir: Option<PathBuf>,
 }
@@ -69,6 +71,7 @@ impl Default for AgentOptions {
             cpus: 1.0,
             home_size_mb: 0,
             reattach_secs: 600,
+            idle_secs: 0,
             dir: None,
         }
     }
@@ -116,6 +119,7 @@ impl TestAgent {
             .args(["--pids-max", &opts.pids_max.to_string()])
             .args(["--cpus", &opts.cpus.to_string()])
             .args(["--reattach-secs", &opts.reattach_secs.to_string()])
+            .args(["--idle-secs", &opts.idle_secs.to_string()])
             .env("RUST_LOG", "info")
             .env("RUST_BACKTRACE", "0")
             // A file, not a pipe nobody reads (which could fill and stall the agent).
@@ -208,6 +212,19 @@ impl TestAgent {
     }
 
     /// Sends SIGTERM and waits for the agent to exit.
+    /// Waits up to `timeout` for the agent to exit by itself; its exit status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill")
@@ -249,9 +266,21 @@ pub struct Term {
 impl Term {
     /// Connects and waits for the hello.
     pub async fn connect(url: &str) -> Term {
-        let (socket, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .unwrap_or_else(|e| panic!("attaching to {url}: {e}"));
+        match Self::try_connect(url).await {
+            Ok(t) => t,
+            Err(status) => panic!("attaching to {url}: refused with {status}"),
+        }
+    }
+
+    /// Attaches, or gives the HTTP status the attach was refused with.
+    pub async fn try_connect(url: &str) -> Result<Term, u16> {
+        let socket = match tokio_tungstenite::connect_async(url).await {
+            Ok((socket, _)) => socket,
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                return Err(res.status().as_u16())
+            }
+            Err(e) => panic!("attaching to {url}: {e}"),
+        };
         let mut t = Term {
             socket,
             screen: Vec::new(),
@@ -266,7 +295,7 @@ impl Term {
         if let Some(ServerControl::Hello { seq, .. }) = t.hello() {
             t.seq = seq;
         }
-        t
+        Ok(t)
     }
 
     /// The hello this client got.

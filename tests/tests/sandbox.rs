@@ -592,3 +592,30 @@ async fn a_sandbox_reaches_the_internet_but_nothing_of_the_host_or_its_network()
     let resolv = agent.exec(&["cat", "/etc/resolv.conf"]).await.stdout;
     assert_eq!(resolv, "nameserver 10.0.2.3\n");
 }
+
+/// An agent nobody uses stops by itself after its idle time (as on SIGTERM: cleanly), and
+/// never while a terminal is attached.
+#[tokio::test]
+async fn an_unused_agent_stops_by_itself_and_never_while_attached() {
+    let mut agent = TestAgent::start(AgentOptions {
+        idle_secs: 1,
+        ..AgentOptions::default()
+    });
+    let mut t = agent.attach(Role::Driver, "main").await;
+    t.run("echo UP-$((2+3))", "UP-5").await;
+    assert_eq!(
+        agent.wait_exit(Duration::from_millis(2500)),
+        None,
+        "stopped with a terminal attached"
+    );
+    t.run("echo STILL-$((3*3))", "STILL-9").await;
+    t.close().await;
+    let status = agent
+        .wait_exit(Duration::from_secs(10))
+        .expect("the agent stops once unused");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        agent.logs().iter().any(|l| l.contains("idle time")),
+        "it says why"
+    );
+}

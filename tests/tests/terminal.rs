@@ -189,6 +189,69 @@ async fn the_home_outlives_a_stopped_sandbox() {
     assert!(out.contains("kept-8"), "{out}");
 }
 
+/// Idle sandboxes give their place back: with room for one running sandbox, a second user
+/// gets one once the first user's sandbox has gone unused for its idle time, and the first
+/// user's next attach wakes theirs with the home as it was.
+#[tokio::test]
+async fn an_idle_sandbox_stops_and_wakes_on_the_next_attach() {
+    let server = TestServer::native(
+        ServerOptions::default()
+            .env("CLOUDOS_SANDBOX_HOME_MB", 64)
+            .env("CLOUDOS_SANDBOX_MAX", 1)
+            .env("CLOUDOS_SANDBOX_IDLE_SECS", 1),
+    );
+    let (ann, bob) = (server.new_user("ann").await, server.new_user("bob").await);
+    let (_, first) = start_sandbox(&ann).await;
+    let mut t = Term::connect(&attach_url(&server, &ann, &first.id, "")).await;
+    t.run("echo kept-$((4+4)) > ~/notes.txt; echo W-$((1+1))", "W-2")
+        .await;
+    // In use: an attached terminal keeps it running past its idle time.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    expect_problem(
+        bob.api.post("/sandbox", &json!({})).await,
+        429,
+        "/errors/at-capacity",
+    )
+    .await;
+    let out = t.run("echo STILL-$((3*3))", "STILL-9").await;
+    assert!(out.contains("STILL-9"));
+    t.close().await;
+    // Unused: it stops, and its place goes to bob.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let second: Sandbox = loop {
+        let res = bob.api.post("/sandbox", &json!({})).await;
+        if res.status() == StatusCode::CREATED {
+            break res.json().await.unwrap();
+        }
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ann's idle sandbox never stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let mut b = Term::connect(&attach_url(&server, &bob, &second.id, "")).await;
+    b.run("echo B-$((2+3))", "B-5").await;
+    b.close().await;
+    // Ann's sandbox is still hers and wakes on her next attach once bob's is idle too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut t = loop {
+        match Term::try_connect(&attach_url(&server, &ann, &first.id, "")).await {
+            Ok(t) => break t,
+            Err(status) => {
+                assert_eq!(status, 429, "only at capacity while bob's sandbox runs");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "bob's idle sandbox never stopped"
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    };
+    let out = t.run("cat ~/notes.txt; echo R-$((9+9))", "R-18").await;
+    assert!(out.contains("kept-8"), "{out}");
+}
+
 #[tokio::test]
 async fn bad_requests_get_typed_errors() {
     let server = server();

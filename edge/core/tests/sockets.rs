@@ -194,3 +194,76 @@ async fn a_user_has_one_live_sandbox_even_when_two_starts_race() {
         t.app.now_ms() + lifecycle::SHARE_MAX_TTL_SECS * 1000
     );
 }
+
+/// A provider that keeps the set of running agents, and whose next start can be held at
+/// the door until the test lets it through.
+#[derive(Default)]
+struct GatedAgents {
+    running: Mutex<std::collections::HashSet<String>>,
+    /// (told when a start waits at the gate, the gate itself)
+    gate: Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            tokio::sync::oneshot::Receiver<()>,
+        )>,
+    >,
+}
+
+#[async_trait]
+impl Sandboxes for GatedAgents {
+    fn provider(&self) -> &'static str {
+        "local"
+    }
+    async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError> {
+        let gate = self.gate.lock().unwrap().take();
+        if let Some((waiting, open)) = gate {
+            let _ = waiting.send(());
+            let _ = open.await;
+        }
+        self.running.lock().unwrap().insert(spec.id.clone());
+        Ok(AgentEndpoint {
+            url: format!("http://agent.test/{}", spec.id),
+            headers: vec![],
+            machine_id: None,
+        })
+    }
+    async fn stop(&self, spec: &SandboxSpec) -> Result<(), SandboxError> {
+        self.running.lock().unwrap().remove(&spec.id);
+        Ok(())
+    }
+}
+
+/// An attach that (re)starts the agent while the owner stops the sandbox must not leave an
+/// agent running that nothing will stop.
+#[tokio::test]
+async fn an_attach_racing_a_stop_leaves_no_agent_behind() {
+    use cloudos_core::sandboxes::attach::{authorize, AttachQuery};
+    let agents = Arc::new(GatedAgents::default());
+    let t = TestApp::builder().sandboxes(agents.clone()).build().await;
+    let ann = t.user("ann").await;
+    let id = lifecycle::start(&t.app, &ann).await.unwrap().sandbox.id;
+    // The agent stopped by itself (idle); the next attach starts it again, slowly.
+    agents.running.lock().unwrap().clear();
+    let (waiting_tx, waiting) = tokio::sync::oneshot::channel();
+    let (open, gate) = tokio::sync::oneshot::channel();
+    *agents.gate.lock().unwrap() = Some((waiting_tx, gate));
+    let app = t.app.clone();
+    let (who, sandbox) = (ann.clone(), id.clone());
+    let attach =
+        tokio::spawn(async move { authorize(&app, &who, &sandbox, &AttachQuery::default()).await });
+    waiting.await.unwrap();
+    lifecycle::stop(&t.app, &ann, &id).await.unwrap();
+    open.send(()).unwrap();
+    let attached = attach.await.unwrap();
+    assert!(
+        matches!(
+            attached,
+            Err(cloudos_core::sandboxes::SandboxesError::Stopped)
+        ),
+        "{attached:?}"
+    );
+    assert!(
+        agents.running.lock().unwrap().is_empty(),
+        "an agent runs for a stopped sandbox"
+    );
+}

@@ -21,6 +21,10 @@ pub fn valid_session_name(name: &str) -> bool {
 /// the edge and the agent close a socket that sends more rather than buffer it.
 pub const MAX_CLIENT_MESSAGE: usize = 1024 * 1024;
 
+/// Seconds without an attached terminal or a running command after which a sandbox's
+/// agent stops by itself (its shells end, its home stays; the next attach starts it again).
+pub const DEFAULT_IDLE_SECS: u64 = 30 * 60;
+
 /// The first host uid of sandbox users: far above any distribution's users, system
 /// accounts and the usual subordinate-id ranges (100000 + 65536 per login user).
 pub const SANDBOX_UID_BASE: u32 = 1_000_000;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,20 +13,34 @@ use cloudos_core::ports::{AgentEndpoint, SandboxError, SandboxSpec, Sandboxes};
 use cloudos_proto::terminal::SandboxNetwork;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::settings::SandboxArgs;
 
 struct Running {
     child: Child,
     url: String,
+    /// This agent's place among the `--sandbox-max` (given back when it is dropped).
+    _place: OwnedSemaphorePermit,
 }
+
+impl Running {
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// One sandbox's agent, if it runs. Each sandbox has its own lock, so a start that takes
+/// seconds holds up only that sandbox's callers, never every attach on the host.
+type Slot = Arc<Mutex<Option<Running>>>;
 
 /// Sandboxes as isolated local processes.
 pub struct LocalSandboxes {
     args: SandboxArgs,
     root: PathBuf,
-    running: Mutex<HashMap<String, Running>>,
+    slots: std::sync::Mutex<HashMap<String, Slot>>,
+    /// `--sandbox-max` places; a running agent holds one.
+    places: Arc<Semaphore>,
     /// Why no sandbox starts as configured (limits asked for that this host cannot give).
     refusal: Option<String>,
 }
@@ -64,9 +79,10 @@ impl LocalSandboxes {
             tracing::warn!("bwrap is not installed: terminals will fail until it is (cargo xtask setup installs it), or run with --sandbox-bwrap false");
         }
         LocalSandboxes {
-            args,
             root: data.join("sandboxes"),
-            running: Mutex::new(HashMap::new()),
+            slots: std::sync::Mutex::new(HashMap::new()),
+            places: Arc::new(Semaphore::new(args.sandbox_max)),
+            args,
             refusal,
         }
     }
@@ -82,13 +98,55 @@ impl LocalSandboxes {
 
     /// Stops every agent (the server is shutting down); homes stay.
     pub async fn stop_all(&self) {
-        let mut running = self.running.lock().await;
-        for (id, r) in running.drain() {
-            terminate(id, r).await;
+        let slots: Vec<(String, Slot)> = self.slots.lock().expect("slots").drain().collect();
+        for (id, slot) in slots {
+            if let Some(r) = slot.lock().await.take() {
+                terminate(id, r).await;
+            }
         }
     }
 
-    async fn spawn(&self, spec: &SandboxSpec) -> Result<Running, SandboxError> {
+    fn slot(&self, id: &str) -> Slot {
+        self.slots
+            .lock()
+            .expect("slots")
+            .entry(id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// A place for a new agent: a free one, else one an agent that stopped by itself (idle)
+    /// left behind.
+    fn place(&self) -> Result<OwnedSemaphorePermit, SandboxError> {
+        if let Ok(p) = self.places.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        let slots: Vec<Slot> = self
+            .slots
+            .lock()
+            .expect("slots")
+            .values()
+            .cloned()
+            .collect();
+        for slot in slots {
+            // A slot being started or stopped right now is busy, not stale: skip it.
+            if let Ok(mut held) = slot.try_lock() {
+                if held.as_mut().is_some_and(|r| !r.alive()) {
+                    *held = None;
+                }
+            }
+        }
+        self.places
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| SandboxError::AtCapacity)
+    }
+
+    async fn spawn(
+        &self,
+        spec: &SandboxSpec,
+        place: OwnedSemaphorePermit,
+    ) -> Result<Running, SandboxError> {
         let user_dir = self.root.join(&spec.user_id);
         let mut cmd = Command::new(self.agent_bin());
         cmd.args(["--addr", "127.0.0.1:0", "--sandbox-id", &spec.id])
@@ -105,6 +163,7 @@ impl LocalSandboxes {
                 "--reattach-secs",
                 &self.args.sandbox_reattach_secs.to_string(),
             ])
+            .args(["--idle-secs", &self.args.sandbox_idle_secs.to_string()])
             // The key goes through the environment, not the command line others can read.
             .env("CLOUDOS_AGENT_KEY", &spec.agent_key_hex)
             .env("RUST_LOG", "info")
@@ -154,7 +213,11 @@ impl LocalSandboxes {
                 tracing::debug!(sandbox = %id, line, "agent");
             }
         });
-        Ok(Running { child, url })
+        Ok(Running {
+            child,
+            url,
+            _place: place,
+        })
     }
 }
 
@@ -207,24 +270,23 @@ impl Sandboxes for LocalSandboxes {
         if let Some(why) = &self.refusal {
             return Err(SandboxError::Refused(why.clone()));
         }
-        let mut running = self.running.lock().await;
-        if let Some(r) = running.get_mut(&spec.id) {
-            if matches!(r.child.try_wait(), Ok(None)) {
+        let slot = self.slot(&spec.id);
+        let mut held = slot.lock().await;
+        if let Some(r) = held.as_mut() {
+            if r.alive() {
                 return Ok(AgentEndpoint {
                     url: r.url.clone(),
                     headers: vec![],
                     machine_id: None,
                 });
             }
-            tracing::warn!(sandbox = %spec.id, "agent had exited; starting it again");
-            running.remove(&spec.id);
+            // Stopped by itself (idle) or died: started again, with the same home.
+            tracing::info!(sandbox = %spec.id, "agent had stopped; starting it again");
+            *held = None;
         }
-        if running.len() >= self.args.sandbox_max {
-            return Err(SandboxError::AtCapacity);
-        }
-        let r = self.spawn(spec).await?;
+        let r = self.spawn(spec, self.place()?).await?;
         let url = r.url.clone();
-        running.insert(spec.id.clone(), r);
+        *held = Some(r);
         Ok(AgentEndpoint {
             url,
             headers: vec![],
@@ -233,10 +295,14 @@ impl Sandboxes for LocalSandboxes {
     }
 
     async fn stop(&self, spec: &SandboxSpec) -> Result<(), SandboxError> {
-        let r = self.running.lock().await.remove(&spec.id);
+        // Waits for a start in progress on this sandbox, so it cannot miss the agent that
+        // start makes.
+        let r = self.slot(&spec.id).lock().await.take();
         if let Some(r) = r {
             terminate(spec.id.clone(), r).await;
         }
+        // The slot stays: a start waiting on it must put its agent where the next stop
+        // looks (one small entry per sandbox this server has run).
         Ok(())
     }
 }
@@ -249,6 +315,7 @@ pub fn fly_provider(args: &SandboxArgs) -> anyhow::Result<cloudos_fly::FlyProvid
     let settings = cloudos_fly::FlySettings::from_vars(|name| match name {
         vars::MEMORY_MB => Some(args.sandbox_memory_mb.to_string()),
         vars::CPUS => Some(args.sandbox_cpus.to_string()),
+        vars::IDLE_SECS => Some(args.sandbox_idle_secs.to_string()),
         _ => std::env::var(name).ok(),
     })?;
     Ok(cloudos_fly::FlyProvider::new(settings))

@@ -201,6 +201,10 @@ pub struct SandboxArgs {
     /// Seconds a terminal without clients keeps its shell.
     #[arg(long, env = "CLOUDOS_SANDBOX_REATTACH_SECS", default_value_t = 600)]
     pub sandbox_reattach_secs: u64,
+    /// Seconds without an attached terminal or a running command after which a sandbox's
+    /// agent stops (its shells end, its home stays; the next attach starts it; 0: never).
+    #[arg(long, env = "CLOUDOS_SANDBOX_IDLE_SECS", default_value_t = cloudos_proto::terminal::DEFAULT_IDLE_SECS)]
+    pub sandbox_idle_secs: u64,
     /// Running sandboxes at most on this machine (then 429).
     #[arg(long, env = "CLOUDOS_SANDBOX_MAX", default_value_t = 32)]
     pub sandbox_max: usize,

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cgroups;
 pub mod exec;
 pub mod host;
+pub mod idle;
 pub mod isolation;
 pub mod network;
 pub mod pty_inside;
@@ -29,6 +30,8 @@ pub struct Agent {
     pub router: axum::Router,
     pub isolation: Arc<Isolation>,
     pub terminals: Arc<Terminals>,
+    /// What uses the sandbox now.
+    pub activity: Arc<idle::Activity>,
     /// The sandbox's network namespace and user-mode stack, when the agent made them.
     net: std::sync::Mutex<Option<network::SandboxNet>>,
     settings: AgentSettings,
@@ -110,15 +113,18 @@ impl Agent {
                 reattach_window: Duration::from_secs(settings.reattach_secs),
             },
         );
+        let activity = idle::Activity::new();
         let router = server::router(server::AgentState {
             auth: auth::AgentAuth::new(&key, &settings.sandbox_id),
             terminals: terminals.clone(),
             isolation: isolation.clone(),
+            activity: activity.clone(),
         });
         Ok(Agent {
             router,
             isolation,
             terminals,
+            activity,
             net: std::sync::Mutex::new(net),
             settings,
         })
@@ -164,6 +170,11 @@ impl Agent {
                 seen = now;
             }
         });
+    }
+
+    /// Seconds of disuse after which the agent stops (0: never).
+    pub fn idle_secs(&self) -> u64 {
+        self.settings.idle_secs
     }
 
     /// Ends every process of the sandbox and releases its cgroup and home mount.

@@ -49,9 +49,19 @@ async fn serve() -> anyhow::Result<()> {
     tracing::info!(addr = %local, url = %format!("http://{local}"), "listening");
     let router = agent.router.clone();
     let terminals = agent.terminals.clone();
+    let activity = agent.activity.clone();
+    let idle_secs = agent.idle_secs();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                _ = async {
+                    match idle_secs {
+                        0 => std::future::pending().await,
+                        secs => activity.idle(std::time::Duration::from_secs(secs)).await,
+                    }
+                } => tracing::info!(idle_secs, "nothing used the sandbox for its idle time: stopping"),
+            }
             // Open terminal sockets would hold the graceful shutdown forever: close them.
             terminals.shutdown_all().await;
         })

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::auth::{AgentAuth, AuthError};
 use crate::exec::{self, ExecError};
 use crate::host::{AttachError, SessionHandle, Terminals};
+use crate::idle::{Activity, Busy};
 use crate::isolation::Isolation;
 use crate::session::{ClientId, Frame};
 
@@ -32,6 +33,8 @@ pub struct AgentState {
     pub auth: AgentAuth,
     pub terminals: Arc<Terminals>,
     pub isolation: Arc<Isolation>,
+    /// What uses the sandbox now (it stops when nothing has for its idle time).
+    pub activity: Arc<Activity>,
 }
 
 /// An error as `application/problem+json`.
@@ -150,10 +153,11 @@ async fn attach(
         ));
     }
     let (handle, attached) = state.terminals.attach(&name, role, q.since).await?;
+    let busy = state.activity.busy();
     Ok(ws
         .max_message_size(cloudos_proto::terminal::MAX_CLIENT_MESSAGE)
         .max_frame_size(cloudos_proto::terminal::MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| client(socket, handle, attached.id, attached.frames)))
+        .on_upgrade(move |socket| client(socket, handle, attached.id, attached.frames, busy)))
 }
 
 async fn client(
@@ -161,6 +165,7 @@ async fn client(
     handle: SessionHandle,
     id: ClientId,
     mut frames: tokio::sync::mpsc::Receiver<Frame>,
+    _busy: Busy,
 ) {
     let (mut tx, mut rx) = socket.split();
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -222,6 +227,7 @@ async fn exec_once(
     Json(req): Json<ExecRequest>,
 ) -> Result<Response, Problem> {
     driver(&state, &headers, q.token.as_deref())?;
+    let _busy = state.activity.busy();
     let res = exec::run(state.isolation.clone(), req).await?;
     Ok(Json(res).into_response())
 }
@@ -234,11 +240,13 @@ async fn exec_stream(
 ) -> Result<Response, Problem> {
     driver(&state, &headers, q.token.as_deref())?;
     let events = exec::stream(state.isolation.clone(), req)?;
-    let body = futures_util::stream::unfold(events, |mut rx| async move {
+    // In use until the command's last event is sent.
+    let busy = state.activity.busy();
+    let body = futures_util::stream::unfold((events, busy), |(mut rx, busy)| async move {
         let ev = rx.recv().await?;
         let mut line = serde_json::to_vec(&ev).expect("event serializes");
         line.push(b'\n');
-        Some((Ok::<_, std::io::Error>(Bytes::from(line)), rx))
+        Some((Ok::<_, std::io::Error>(Bytes::from(line)), (rx, busy)))
     });
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],

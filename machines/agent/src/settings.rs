@@ -57,6 +57,10 @@ pub struct AgentSettings {
     /// Seconds a terminal without clients keeps its shell.
     #[arg(long, env = "CLOUDOS_AGENT_REATTACH_SECS", default_value_t = 600)]
     pub reattach_secs: u64,
+    /// Seconds without an attached terminal or a running command after which the agent
+    /// stops by itself, as on SIGTERM (0: never).
+    #[arg(long, env = "CLOUDOS_AGENT_IDLE_SECS", default_value_t = 0)]
+    pub idle_secs: u64,
     /// The shell and its arguments.
     #[arg(long, env = "CLOUDOS_AGENT_SHELL", num_args = 1.., default_values_t = ["/bin/bash".to_owned(), "-l".to_owned()])]
     pub shell: Vec<String>,

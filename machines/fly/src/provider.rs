@@ -24,6 +24,8 @@ pub struct FlySettings {
     pub cpus: u32,
     /// Size of a new home volume.
     pub volume_gb: u32,
+    /// Seconds of disuse after which a sandbox's agent (and so its Machine) stops.
+    pub idle_secs: u64,
     /// The app's public URL (`https://<app>.fly.dev`); the proxy routes by instance header.
     pub public_url: String,
 }
@@ -86,6 +88,10 @@ impl FlyProvider {
                 format!("0.0.0.0:{AGENT_PORT}"),
             ),
             ("CLOUDOS_AGENT_HOME".to_owned(), "/home/user".to_owned()),
+            (
+                "CLOUDOS_AGENT_IDLE_SECS".to_owned(),
+                self.settings.idle_secs.to_string(),
+            ),
         ]);
         CreateMachine {
             name: format!("sbx-{sandbox_id}"),
@@ -216,6 +222,7 @@ mod tests {
             memory_mb: 512,
             cpus: 1,
             volume_gb: 1,
+            idle_secs: 1800,
             public_url: "https://cloudos-sandboxes.fly.dev".into(),
         })
     }
@@ -236,6 +243,7 @@ mod tests {
         let json = serde_json::to_string(&m).unwrap();
         assert!(!json.contains("fm2_secret"));
         assert_eq!(m.config.env["CLOUDOS_AGENT_KEY"], "abcd");
+        assert_eq!(m.config.env["CLOUDOS_AGENT_IDLE_SECS"], "1800");
         assert_eq!(m.config.mounts[0].path, "/home/user");
         assert_eq!(m.config.services[0].internal_port, AGENT_PORT);
         assert_eq!(m.config.services[0].autostop, "stop");

@@ -26,6 +26,9 @@ pub mod vars {
     pub const MEMORY_MB: &str = "CLOUDOS_SANDBOX_MEMORY_MB";
     /// CPUs of a sandbox (shared with the local provider; rounded up for a Machine).
     pub const CPUS: &str = "CLOUDOS_SANDBOX_CPUS";
+    /// Seconds of disuse after which a sandbox's agent stops, and with it its Machine
+    /// (shared with the local provider; 0: never).
+    pub const IDLE_SECS: &str = "CLOUDOS_SANDBOX_IDLE_SECS";
 
     /// The app unless `APP` says otherwise.
     pub const DEFAULT_APP: &str = "cloudos-sandboxes";
@@ -69,6 +72,15 @@ impl FlySettings {
             memory_mb: number(vars::MEMORY_MB, vars::DEFAULT_MEMORY_MB.into())? as u32,
             cpus: number(vars::CPUS, 1.0)?.ceil() as u32,
             volume_gb: number(vars::VOLUME_GB, vars::DEFAULT_VOLUME_GB.into())?.ceil() as u32,
+            idle_secs: match get(vars::IDLE_SECS) {
+                None => cloudos_proto::terminal::DEFAULT_IDLE_SECS,
+                Some(v) => v.trim().parse().map_err(|_| {
+                    FlyError::Config(format!(
+                        "{} must be a whole number of seconds",
+                        vars::IDLE_SECS
+                    ))
+                })?,
+            },
             app,
         })
     }

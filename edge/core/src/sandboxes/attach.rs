@@ -41,22 +41,32 @@ pub fn spec(app: &App, row: &SandboxRow) -> SandboxSpec {
     }
 }
 
-/// Makes sure the sandbox's agent runs (after a host restart it may not) and records when it
-/// was last used.
+/// Makes sure the sandbox's agent runs (after a host restart, or once it stopped for being
+/// idle, it does not) and records when it was last used.
 pub async fn ensure_running(app: &App, row: &SandboxRow) -> Result<AgentEndpoint, SandboxesError> {
     if row.state != SandboxState::Running {
         return Err(SandboxesError::Stopped);
     }
-    let endpoint = app.ports.sandboxes.start(&spec(app, row)).await?;
-    app.ports
+    let spec = spec(app, row);
+    let endpoint = app.ports.sandboxes.start(&spec).await?;
+    let still_running = app
+        .ports
         .meta
         .execute(stmt!(
-            "UPDATE sandboxes SET last_seen_at = ?, machine_id = COALESCE(?, machine_id) WHERE id = ?",
+            "UPDATE sandboxes SET last_seen_at = ?, machine_id = COALESCE(?, machine_id)
+             WHERE id = ? AND state = ?",
             app.now_ms(),
             endpoint.machine_id.as_deref(),
-            row.id.as_str()
+            row.id.as_str(),
+            SandboxState::Running.as_str()
         ))
         .await?;
+    if still_running == 0 {
+        // A DELETE marked the sandbox stopped while this start ran: the agent it made (or
+        // woke) would run with nobody to stop it.
+        app.ports.sandboxes.stop(&spec).await?;
+        return Err(SandboxesError::Stopped);
+    }
     Ok(endpoint)
 }
 

@@ -88,8 +88,11 @@ pub async fn get(app: &App, who: &UserId, id: &SandboxId) -> Result<SandboxRow, 
 pub async fn stop(app: &App, who: &UserId, id: &SandboxId) -> Result<(), SandboxesError> {
     let row = owned(app, who, id).await?;
     if row.state == SandboxState::Running {
-        app.ports.sandboxes.stop(&spec(app, &row)).await?;
+        // Marked first: an attach starting the agent at this moment sees the mark when it
+        // records its use and stops what it started (see `ensure_running`), and the
+        // provider's stop below ends anything started before.
         mark_stopped(app, &row.id).await?;
+        app.ports.sandboxes.stop(&spec(app, &row)).await?;
         tracing::info!(sandbox = %row.id, "sandbox stopped");
     }
     Ok(())

@@ -432,3 +432,69 @@ fn a_bad_setting_stops_the_start_and_names_the_variable() {
         "{stderr}"
     );
 }
+
+/// 384 failed logins with distinct emails from 32 clients at once (the throttle per email
+/// never trips) leave the server answering everyone else: password hashing waits its turn
+/// on blocking threads behind a bounded queue, and what does not fit is told to come back
+/// (503 with Retry-After) instead of piling up.
+#[tokio::test]
+async fn a_login_flood_does_not_stall_other_requests() {
+    let server = TestServer::native(ServerOptions::default());
+    let client = reqwest::Client::new();
+    let flood: Vec<_> = (0..32)
+        .map(|c| {
+            let (client, base) = (client.clone(), server.base.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for i in 0..12 {
+                    let res = client
+                        .post(format!("{base}/auth/login"))
+                        .json(&serde_json::json!({
+                            "email": format!("flood-{c}-{i}@example.com"),
+                            "password": "not the password",
+                        }))
+                        .send()
+                        .await
+                        .unwrap();
+                    let retry = res.headers().contains_key("retry-after");
+                    statuses.push((res.status(), retry));
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut waits = Vec::new();
+    while !flood.iter().all(|f| f.is_finished()) {
+        let started = Instant::now();
+        let res = client
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        waits.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for f in flood {
+        for (status, retry) in f.await.unwrap() {
+            assert!(
+                status == StatusCode::UNAUTHORIZED
+                    || (status == StatusCode::SERVICE_UNAVAILABLE && retry),
+                "{status}"
+            );
+        }
+    }
+    assert!(
+        waits.len() >= 20,
+        "the flood ended too soon to tell: {}",
+        waits.len()
+    );
+    waits.sort();
+    let p99 = waits[waits.len() * 99 / 100];
+    let median = waits[waits.len() / 2];
+    assert!(
+        p99 < Duration::from_millis(250),
+        "/healthz p99 {p99:?} (median {median:?}, {} samples)",
+        waits.len()
+    );
+}

@@ -123,6 +123,10 @@ impl From<AuthError> for ApiError {
             },
             Db(e) => e.into(),
             Hash(e) => ApiError::internal(e),
+            Busy(_) => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail)
+            },
         }
     }
 }

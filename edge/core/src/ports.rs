@@ -234,6 +234,35 @@ pub trait BlobUpload: Send {
     async fn abort(self: Box<Self>) -> Result<(), BlobError>;
 }
 
+/// A piece of CPU-heavy work (a password hash) for [`Cpu::run`].
+pub type CpuJob = Box<dyn FnOnce() + Send + 'static>;
+
+/// Too much CPU-heavy work is waiting already; the caller should come back shortly.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the server is busy; try again in a moment")]
+pub struct CpuBusy;
+
+/// Where CPU-heavy work runs, so it cannot stall every other request: natively on a few
+/// blocking threads behind a bounded queue; in a Worker isolate (one request, no threads)
+/// in place.
+#[async_trait]
+pub trait Cpu: Send + Sync + 'static {
+    /// Runs `job` to its end, or refuses at once when the queue is full.
+    async fn run(&self, job: CpuJob) -> Result<(), CpuBusy>;
+}
+
+/// Runs every job in place, on the caller's thread.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InlineCpu;
+
+#[async_trait]
+impl Cpu for InlineCpu {
+    async fn run(&self, job: CpuJob) -> Result<(), CpuBusy> {
+        job();
+        Ok(())
+    }
+}
+
 /// Wall-clock time.
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
@@ -377,4 +406,5 @@ pub struct Ports {
     pub events: Arc<dyn Events>,
     pub sandboxes: Arc<dyn Sandboxes>,
     pub sockets: Arc<dyn Sockets>,
+    pub cpu: Arc<dyn Cpu>,
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blobs;
+pub mod cpu;
 pub mod events;
 pub mod hrana;
 pub mod sandboxes;
@@ -146,6 +147,7 @@ pub async fn build_app(
         events: hub.clone(),
         sandboxes,
         sockets: Arc::new(NativeSockets { hub }),
+        cpu: Arc::new(cpu::BlockingCpu::for_this_machine()),
     };
     let app = App::new(ports, config);
     app.migrate().await.context("migrating the schema")?;

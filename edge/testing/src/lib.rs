@@ -78,6 +78,7 @@ impl TestAppBuilder {
             events: events.clone(),
             sandboxes: self.sandboxes,
             sockets: self.sockets,
+            cpu: Arc::new(cloudos_core::ports::InlineCpu),
         };
         let app = App::new(ports, self.config);
         app.migrate().await.expect("the migrations apply");

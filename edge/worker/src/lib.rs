@@ -107,6 +107,8 @@ async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
         sockets: Arc::new(sockets::WorkerSockets {
             events: env.durable_object(events::BINDING)?,
         }),
+        // An isolate serves one request at a time on one thread: nothing to keep free.
+        cpu: Arc::new(cloudos_core::ports::InlineCpu),
     };
     let config = Config::from_vars(secret.into_bytes(), |name| var(env, name))
         .map_err(|e| worker::Error::RustError(format!("settings: {e}")))?;

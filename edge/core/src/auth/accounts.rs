@@ -3,7 +3,7 @@
 
 use cloudos_proto::{AuthResponse, LoginRequest, Me, SignupRequest, UserSummary};
 
-use super::{hash_password, issue_token, verify_password, verify_token, AuthError};
+use super::{hash_on_cpu, issue_token, verify_on_cpu, verify_token, AuthError};
 use crate::ids::UserId;
 use crate::ports::DbError;
 use crate::{rfc3339, stmt, App};
@@ -55,7 +55,7 @@ fn validate_signup(req: &SignupRequest) -> Result<(String, String), AuthError> {
 /// Creates an account with the default quota and signs it in.
 pub async fn signup(app: &App, req: &SignupRequest) -> Result<AuthResponse, AuthError> {
     let (email, name) = validate_signup(req)?;
-    let hash = hash_password(&req.password, &app.ports.ids.random_bytes(16))?;
+    let hash = hash_on_cpu(app, &req.password, app.ports.ids.random_bytes(16)).await?;
     let id = app.ports.ids.new_id();
     let now = app.now_ms();
     let inserted = app
@@ -99,10 +99,10 @@ pub async fn login(app: &App, req: &LoginRequest) -> Result<AuthResponse, AuthEr
         .await?;
     let user = rows.first();
     let ok = match user {
-        Some(row) => verify_password(&req.password, &row.text(3)),
+        Some(row) => verify_on_cpu(app, &req.password, row.text(3)).await?,
         None => {
             // Spend the same work as a real check so timing does not reveal accounts.
-            let _ = hash_password(&req.password, b"cloudos-no-user!");
+            hash_on_cpu(app, &req.password, b"cloudos-no-user!".to_vec()).await?;
             false
         }
     };

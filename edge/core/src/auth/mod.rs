@@ -12,7 +12,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
-pub use passwords::{hash_password, verify_password};
+pub use passwords::{hash_on_cpu, hash_password, verify_on_cpu, verify_password};
 pub use tokens::{issue_token, verify_token};
 
 use crate::error::ApiError;
@@ -37,6 +37,8 @@ pub enum AuthError {
     Db(#[from] DbError),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error(transparent)]
+    Busy(#[from] crate::ports::CpuBusy),
 }
 
 /// The authenticated caller, from `Authorization: Bearer`, or `?token=` on a WebSocket

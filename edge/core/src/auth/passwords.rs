@@ -4,6 +4,37 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 
 use super::AuthError;
+use crate::App;
+
+/// Runs `f` where the app runs CPU-heavy work (never on the threads serving requests,
+/// natively); `Busy` when too much is waiting.
+async fn on_cpu<T: Send + 'static>(
+    app: &App,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AuthError> {
+    let out = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = out.clone();
+    app.ports
+        .cpu
+        .run(Box::new(move || {
+            *slot.lock().expect("result slot") = Some(f());
+        }))
+        .await?;
+    let result = out.lock().expect("result slot").take();
+    result.ok_or_else(|| AuthError::Hash("the hashing job did not run".into()))
+}
+
+/// [`hash_password`] off the request threads.
+pub async fn hash_on_cpu(app: &App, password: &str, salt: Vec<u8>) -> Result<String, AuthError> {
+    let password = password.to_owned();
+    on_cpu(app, move || hash_password(&password, &salt)).await?
+}
+
+/// [`verify_password`] off the request threads.
+pub async fn verify_on_cpu(app: &App, password: &str, phc: String) -> Result<bool, AuthError> {
+    let password = password.to_owned();
+    on_cpu(app, move || verify_password(&password, &phc)).await
+}
 
 /// An argon2id hash (PHC string) of `password` with the given salt bytes.
 pub fn hash_password(password: &str, salt: &[u8]) -> Result<String, AuthError> {

@@ -265,7 +265,9 @@ impl Isolation {
             s("--cap-drop"),
             s("ALL"),
         ];
-        if self.network == SandboxNetwork::None && self.netns.is_none() {
+        // No namespace of the agent's: loopback only, unless the host's network was asked
+        // for by name (fails closed should an outbound sandbox ever lack its namespace).
+        if self.netns.is_none() && self.network != SandboxNetwork::Host {
             a.push(s("--unshare-net"));
         }
         if as_pid_1 {

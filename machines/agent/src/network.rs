@@ -22,14 +22,15 @@ const DNS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
 
 /// IPv4 ranges a sandbox never reaches: "this network", private (RFC 1918), shared address
 /// space (carrier NAT), loopback, link-local (cloud metadata lives at 169.254.169.254),
-/// IETF protocol assignments, benchmarking, multicast and reserved. IPv6 is refused whole
-/// (slirp4netns runs without it).
+/// Azure's host endpoint (WireServer), IETF protocol assignments, benchmarking, multicast
+/// and reserved. IPv6 is refused whole (slirp4netns runs without it).
 pub const REFUSED_V4: &[(Ipv4Addr, u8)] = &[
     (Ipv4Addr::new(0, 0, 0, 0), 8),
     (Ipv4Addr::new(10, 0, 0, 0), 8),
     (Ipv4Addr::new(100, 64, 0, 0), 10),
     (Ipv4Addr::new(127, 0, 0, 0), 8),
     (Ipv4Addr::new(169, 254, 0, 0), 16),
+    (Ipv4Addr::new(168, 63, 129, 16), 32),
     (Ipv4Addr::new(172, 16, 0, 0), 12),
     (Ipv4Addr::new(192, 0, 0, 0), 24),
     (Ipv4Addr::new(192, 168, 0, 0), 16),
@@ -110,7 +111,7 @@ impl SandboxNet {
         if mode != SandboxNetwork::Outbound {
             return Ok(net);
         }
-        net.inside("nft", &["-f", "-"], Some(&ruleset(&host_addresses())))?;
+        net.inside("nft", &["-f", "-"], Some(&ruleset(&host_addresses()?)))?;
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -191,17 +192,31 @@ impl Drop for SandboxNet {
 }
 
 /// The host's own IPv4 addresses (`ip -o -4 addr`): a service bound to all addresses
-/// answers on each, private or not.
-fn host_addresses() -> Vec<Ipv4Addr> {
+/// answers on each, private or not. A list without loopback means `ip` did not answer
+/// as expected: better no sandbox than one whose rules miss the host.
+fn host_addresses() -> Result<Vec<Ipv4Addr>, IsolationError> {
     let out = Command::new("ip")
         .args(["-o", "-4", "addr", "show"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+        .map_err(|e| command_error("ip", e))?;
+    let found = parse_addresses(&String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() || !found.contains(&Ipv4Addr::LOCALHOST) {
+        return Err(IsolationError::Command {
+            what: "listing the host's addresses (ip -o -4 addr show)".into(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(found)
+}
+
+/// The addresses in `ip -o -4 addr` lines ("2: eth0    inet 192.0.2.2/24 brd …").
+fn parse_addresses(out: &str) -> Vec<Ipv4Addr> {
     out.lines()
         .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            words.find(|w| *w == "inet")?;
+            // The third word, after the index and the interface's name (which may be
+            // anything, even "inet").
+            let mut words = l.split_whitespace().skip(2);
+            (words.next()? == "inet").then_some(())?;
             words.next()?.split('/').next()?.parse().ok()
         })
         .collect()
@@ -243,6 +258,7 @@ mod tests {
             ("127.0.0.1", 8080),
             ("10.0.2.2", 8080), // slirp4netns's gateway: the host itself
             ("169.254.169.254", 80),
+            ("168.63.129.16", 80), // Azure's WireServer
             ("10.1.2.3", 22),
             ("172.16.0.1", 5432),
             ("172.31.255.255", 5432),
@@ -269,6 +285,13 @@ mod tests {
         ] {
             assert!(!refused(ip(addr), port, &[]), "{addr}:{port}");
         }
+    }
+
+    #[test]
+    fn the_hosts_addresses_are_read_from_ip() {
+        let out = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n\
+                   2: inet    inet 192.0.2.2/24 brd 192.0.2.255 scope global inet\n";
+        assert_eq!(parse_addresses(out), [ip("127.0.0.1"), ip("192.0.2.2")]);
     }
 
     #[test]

@@ -225,21 +225,21 @@ impl TestAgent {
         None
     }
 
+    /// Stops the agent as the edge does (SIGTERM), killing it if it takes over 10 s.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        if self.wait_exit(Duration::from_secs(10)).is_none() {
+            if let Some(c) = self.child.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
             }
-            let _ = c.kill();
-            let _ = c.wait();
         }
+        self.child = None;
     }
 }
 

@@ -288,7 +288,7 @@ impl Isolation {
         // Of the host's /etc, only what programs need to run: no shadow, ssh host keys,
         // sudoers, machine-id, network or service configuration.
         a.extend([s("--dir"), s("/etc")]);
-        shown.extend(shown_etc());
+        shown.extend(shown_etc().iter().cloned());
         for dir in shown {
             let p = Path::new(&dir);
             match std::fs::read_link(p) {
@@ -386,8 +386,14 @@ const HOST_ETC: &[&str] = &[
     "xml",
 ];
 
-/// The paths of the host's /etc entries in [`HOST_ETC`] that exist here.
-fn shown_etc() -> Vec<String> {
+/// The paths of the host's /etc entries in [`HOST_ETC`] that exist here (read once: every
+/// shell and command is wrapped with them).
+fn shown_etc() -> &'static [String] {
+    static SHOWN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SHOWN.get_or_init(read_shown_etc)
+}
+
+fn read_shown_etc() -> Vec<String> {
     let names: Vec<String> = std::fs::read_dir("/etc")
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -448,11 +454,29 @@ fn own_tree(root: &Path, uid: u32) -> Result<(), IsolationError> {
     Ok(())
 }
 
-fn run(what: &str, cmd: &mut std::process::Command) -> Result<(), IsolationError> {
-    let out = cmd.output().map_err(|e| IsolationError::Command {
-        what: what.to_owned(),
-        detail: e.to_string(),
-    })?;
+/// Runs `cmd` to its end (with `input` on its stdin); its stderr is the error's detail.
+pub(crate) fn run_with_input(
+    what: &str,
+    cmd: &mut std::process::Command,
+    input: Option<&str>,
+) -> Result<(), IsolationError> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| IsolationError::Command {
+            what: what.to_owned(),
+            detail: format!("{e} (cargo xtask setup installs what the agent runs)"),
+        })?;
+    let mut stdin = child.stdin.take().expect("piped");
+    if let Some(input) = input {
+        stdin.write_all(input.as_bytes())?;
+    }
+    drop(stdin);
+    let out = child.wait_with_output()?;
     if !out.status.success() {
         return Err(IsolationError::Command {
             what: what.to_owned(),
@@ -497,20 +521,22 @@ pub fn mount_home_image(image: &Path, size_bytes: u64, home: &Path) -> Result<()
             .open(&tmp)?
             .set_len(size_bytes)?;
         // -m 0: no blocks reserved for root, the user gets the whole size.
-        run(
+        run_with_input(
             "mkfs.ext4",
             std::process::Command::new("mkfs.ext4")
                 .args(["-q", "-F", "-m", "0"])
                 .arg(&tmp),
+            None,
         )?;
         std::fs::rename(&tmp, image)?;
     }
-    run(
+    run_with_input(
         "mounting the home image",
         std::process::Command::new("mount")
             .args(["-o", "loop,nosuid,nodev"])
             .arg(image)
             .arg(home),
+        None,
     )?;
     // The image's root (and lost+found) belongs to root outside, which is the sandbox user
     // inside its user namespace.

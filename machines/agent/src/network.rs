@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use cloudos_proto::terminal::SandboxNetwork;
 
-use crate::isolation::IsolationError;
+use crate::isolation::{run_with_input, IsolationError};
 
 /// slirp4netns's fixed addresses: the sandbox is 10.0.2.100, its DNS forwarder 10.0.2.3.
 const SANDBOX_ADDR: &str = "10.0.2.100";
@@ -153,32 +153,14 @@ impl SandboxNet {
         args: &[&str],
         input: Option<&str>,
     ) -> Result<(), IsolationError> {
-        use std::io::Write;
-        let mut child = Command::new("nsenter")
-            .arg(format!("--net={}", self.ns.display()))
-            .arg(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| command_error(program, e))?;
-        if let Some(input) = input {
-            child
-                .stdin
-                .take()
-                .expect("piped")
-                .write_all(input.as_bytes())?;
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            return Err(IsolationError::Command {
-                what: format!("{program} {}", args.join(" ")),
-                detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            });
-        }
-        Ok(())
+        run_with_input(
+            &format!("{program} {}", args.join(" ")),
+            Command::new("nsenter")
+                .arg(format!("--net={}", self.ns.display()))
+                .arg(program)
+                .args(args),
+            input,
+        )
     }
 }
 

@@ -150,6 +150,11 @@ impl TestAgent {
         })
     }
 
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Log lines so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()

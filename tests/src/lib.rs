@@ -262,6 +262,18 @@ pub fn spawn_until_listening(
     }
 }
 
+/// A memory figure of process `pid` in KiB, from /proc (`field` is e.g. `VmRSS:` or
+/// `VmHWM:`, the peak).
+pub fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
 /// Whether the tests run as root (sandboxes then drop to an unprivileged uid, and the
 /// attacks on that boundary can be checked).
 pub fn running_as_root() -> bool {

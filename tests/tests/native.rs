@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cloudos_tests::{pattern, sha256_hex, ServerOptions, TestServer};
+use cloudos_tests::{pattern, rss_kib, sha256_hex, ServerOptions, TestServer};
 use reqwest::{Method, StatusCode};
 
 /// Short, but longer than any upload here spends between its blob commit and its row.
@@ -88,16 +88,6 @@ async fn orphan_sweep_removes_unreferenced_and_cut_off_blobs() {
     )
     .await;
     assert_eq!(files_under(&blobs).len(), 1);
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
 }
 
 #[tokio::test]

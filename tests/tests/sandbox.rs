@@ -624,3 +624,78 @@ async fn an_unused_agent_stops_by_itself_and_never_while_attached() {
         "it says why"
     );
 }
+
+/// A paste into a program that does not read its input waits in the socket (and TCP, back
+/// to the browser), not in the agent: 64 MiB sent in 1 MiB messages while `sleep` holds the
+/// terminal leaves the agent's peak memory a few MiB above where it was.
+#[tokio::test]
+async fn a_paste_nobody_reads_leaves_the_agents_memory_bounded() {
+    let agent = TestAgent::start(AgentOptions::default());
+    let mut t = agent.attach(Role::Driver, "main").await;
+    t.run("echo UP-$((2+3))", "UP-5").await;
+    let before = cloudos_tests::rss_kib(agent.pid(), "VmRSS:");
+    t.type_keys("sleep 600\r").await;
+    let paste = tokio::spawn(async move {
+        let mut sent = 0;
+        for _ in 0..64 {
+            if t.try_send(vec![b'x'; 1 << 20]).await.is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        sent
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let peak = cloudos_tests::rss_kib(agent.pid(), "VmHWM:");
+    let grew_mib = peak.saturating_sub(before) / 1024;
+    assert!(
+        grew_mib < 24,
+        "the agent grew {grew_mib} MiB holding input nobody reads"
+    );
+    // The sender is stuck, not refused: the socket is simply not read.
+    assert!(!paste.is_finished(), "all 64 MiB went somewhere");
+    paste.abort();
+    let health = reqwest::get(format!("{}/healthz", agent.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+/// A client that never reads its socket is dropped once it is a full backlog behind (at most
+/// 1,024 frames of at most 64 KiB, shared by every client of the terminal), not buffered for:
+/// 200 MiB of output to a viewer that reads nothing leaves the agent's peak memory well
+/// under what it sent, and the viewer finds its socket closed (it reconnects with `since`).
+#[tokio::test]
+async fn a_viewer_that_never_reads_is_dropped_not_buffered_for() {
+    let agent = TestAgent::start(AgentOptions::default());
+    let mut driver = agent.attach(Role::Driver, "main").await;
+    driver.run("echo UP-$((2+3))", "UP-5").await;
+    let mut viewer = agent.attach(Role::Viewer, "main").await;
+    let before = cloudos_tests::rss_kib(agent.pid(), "VmRSS:");
+    driver
+        .type_keys("head -c 200M /dev/zero | tr '\\0' y; touch ~/.flood-done\r")
+        .await;
+    // Only the viewer is left, and it reads nothing.
+    driver.close().await;
+    let done = agent.dir.join("home/.flood-done");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !done.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the output never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let grew_mib = cloudos_tests::rss_kib(agent.pid(), "VmHWM:").saturating_sub(before) / 1024;
+    assert!(
+        grew_mib < 100,
+        "the agent grew {grew_mib} MiB for a viewer that reads nothing"
+    );
+    viewer
+        .wait_for(
+            "the agent to drop the viewer",
+            Duration::from_secs(30),
+            Term::closed,
+        )
+        .await;
+}

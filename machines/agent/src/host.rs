@@ -15,6 +15,10 @@ use crate::session::{ClientId, Frame, Output, Session, SCROLLBACK_BYTES};
 
 /// Frames a client may fall behind by before it is dropped (it reconnects with `since`).
 const CLIENT_BACKLOG: usize = 1024;
+/// Keystrokes and pastes taken from clients but not yet written to the shell, at most: a
+/// program that does not read its input makes senders wait (their sockets stop being
+/// read, back to the browser) instead of growing a queue.
+pub const MAX_QUEUED_INPUT: usize = 2 * cloudos_proto::terminal::MAX_CLIENT_MESSAGE;
 
 /// Settings of the terminals of one sandbox.
 #[derive(Debug, Clone)]
@@ -61,11 +65,19 @@ pub struct Attached {
 #[derive(Clone)]
 pub struct SessionHandle {
     tx: mpsc::UnboundedSender<Cmd>,
+    /// Room for input, in bytes ([`MAX_QUEUED_INPUT`]); given back once written (or dropped).
+    input_room: Arc<tokio::sync::Semaphore>,
 }
 
 impl SessionHandle {
-    /// Keystrokes or a paste.
-    pub fn input(&self, id: ClientId, data: Bytes) {
+    /// Keystrokes or a paste (at most `MAX_CLIENT_MESSAGE` bytes), once there is room for
+    /// them. Cancel-safe: cancelled while waiting, nothing was taken or sent.
+    pub async fn input(&self, id: ClientId, data: Bytes) {
+        let n = data.len().min(MAX_QUEUED_INPUT) as u32;
+        let Ok(room) = self.input_room.acquire_many(n).await else {
+            return;
+        };
+        room.forget();
         let _ = self.tx.send(Cmd::Input(id, data));
     }
     /// A control message.
@@ -237,7 +249,11 @@ impl Terminals {
         }
         let io = self.start_shell().await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = SessionHandle { tx };
+        let input_room = Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_INPUT));
+        let handle = SessionHandle {
+            tx,
+            input_room: input_room.clone(),
+        };
         self.sessions
             .lock()
             .expect("sessions lock")
@@ -247,7 +263,8 @@ impl Terminals {
         let window = self.settings.reattach_window;
         let own = handle.clone();
         tokio::spawn(async move {
-            run(io, rx, Session::new(SCROLLBACK_BYTES, 80, 24), window).await;
+            let session = Session::new(SCROLLBACK_BYTES, 80, 24);
+            run(io, rx, input_room, session, window).await;
             me.forget(&name, &own);
         });
         Ok(handle)
@@ -332,46 +349,53 @@ fn read_batch(master: &std::os::fd::OwnedFd, buf: &mut [u8]) -> Option<usize> {
     Some(len)
 }
 
-/// Writes keystrokes and sets sizes on a thread of its own: a shell that does not read its
-/// input must not stall the output of everyone watching.
-fn spawn_writer(master: std::os::fd::OwnedFd) -> mpsc::UnboundedSender<PtyWrite> {
+/// Writes keystrokes on a thread of its own: a shell that does not read its input must not
+/// stall the output of everyone watching. What it holds is bounded by the input room,
+/// which it gives back as it writes.
+fn spawn_writer(
+    master: std::os::fd::OwnedFd,
+    room: Arc<tokio::sync::Semaphore>,
+) -> mpsc::UnboundedSender<Bytes> {
     use std::io::Write;
-    let (tx, mut rx) = mpsc::unbounded_channel::<PtyWrite>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
     std::thread::spawn(move || {
         let mut file = std::fs::File::from(master);
-        while let Some(w) = rx.blocking_recv() {
-            match w {
-                PtyWrite::Data(d) => {
-                    if file.write_all(&d).is_err() {
-                        return;
-                    }
-                }
-                PtyWrite::Resize(cols, rows) => set_size(&file, cols, rows),
+        while let Some(d) = rx.blocking_recv() {
+            let written = file.write_all(&d);
+            room.add_permits(d.len().min(MAX_QUEUED_INPUT));
+            if written.is_err() {
+                return;
             }
         }
     });
     tx
 }
 
-enum PtyWrite {
-    Data(Bytes),
-    Resize(u16, u16),
+/// Where a session's outputs for the terminal go: keystrokes to the writer thread, sizes
+/// straight to the master (an ioctl that never blocks).
+struct Pty {
+    writer: mpsc::UnboundedSender<Bytes>,
+    master: std::os::fd::OwnedFd,
 }
 
 async fn run(
     io: ShellIo,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    input_room: Arc<tokio::sync::Semaphore>,
     mut session: Session,
     window: Duration,
 ) {
     let ShellIo { master, mut child } = io;
     // pty-process opens masters non-blocking (for its async reads); these threads block.
     let _ = rustix::io::ioctl_fionbio(&master, false);
-    let Ok(write_side) = master.try_clone() else {
+    let (Ok(write_side), Ok(size_side)) = (master.try_clone(), master.try_clone()) else {
         let _ = child.start_kill();
         return;
     };
-    let wtx = spawn_writer(write_side);
+    let pty = Pty {
+        writer: spawn_writer(write_side, input_room.clone()),
+        master: size_side,
+    };
     let mut output = spawn_reader(master);
     let mut clients: HashMap<ClientId, mpsc::Sender<Frame>> = HashMap::new();
     let mut alone_since = Some(tokio::time::Instant::now());
@@ -397,7 +421,16 @@ async fn run(
                         clients.remove(&id);
                         vec![]
                     }
-                    Cmd::Input(id, data) => session.input(id, data),
+                    Cmd::Input(id, data) => {
+                        let taken = data.len().min(MAX_QUEUED_INPUT);
+                        let out = session.input(id, data);
+                        // Input that goes nowhere (a viewer's) gives its room back now; what
+                        // goes to the shell gives it back once written.
+                        if !out.iter().any(|o| matches!(o, Output::Pty(_))) {
+                            input_room.add_permits(taken);
+                        }
+                        out
+                    }
                     Cmd::Control(id, msg) => session.control(id, msg),
                     Cmd::Notice(kind, message) => session.notice(kind, &message),
                     Cmd::Shutdown => {
@@ -406,12 +439,12 @@ async fn run(
                         return;
                     }
                 };
-                dispatch(out, &mut session, &mut clients, &wtx);
+                dispatch(out, &mut session, &mut clients, &pty);
             }
             chunk = output.recv() => match chunk {
                 Some(data) => {
                     let out = session.pty_output(data);
-                    dispatch(out, &mut session, &mut clients, &wtx);
+                    dispatch(out, &mut session, &mut clients, &pty);
                 }
                 None => break child.wait().await.ok().and_then(|s| s.code()),
             },
@@ -425,7 +458,7 @@ async fn run(
         }
     };
     let out = session.exited(code);
-    dispatch(out, &mut session, &mut clients, &wtx);
+    dispatch(out, &mut session, &mut clients, &pty);
     let _ = child.start_kill();
 }
 
@@ -440,16 +473,14 @@ fn dispatch(
     out: Vec<Output>,
     session: &mut Session,
     clients: &mut HashMap<ClientId, mpsc::Sender<Frame>>,
-    pty: &mpsc::UnboundedSender<PtyWrite>,
+    pty: &Pty,
 ) {
     for o in out {
         match o {
             Output::Pty(d) => {
-                let _ = pty.send(PtyWrite::Data(d));
+                let _ = pty.writer.send(d);
             }
-            Output::ResizePty { cols, rows } => {
-                let _ = pty.send(PtyWrite::Resize(cols, rows));
-            }
+            Output::ResizePty { cols, rows } => set_size(&pty.master, cols, rows),
             Output::To(id, frame) => {
                 let Some(tx) = clients.get(&id) else { continue };
                 if tx.try_send(frame).is_err() {

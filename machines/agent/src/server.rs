@@ -169,8 +169,13 @@ async fn client(
 ) {
     let (mut tx, mut rx) = socket.split();
     let mut ping = tokio::time::interval(PING_EVERY);
+    // Input read from the socket and waiting for room at the shell: the socket is not read
+    // meanwhile, so a paste into a program that does not read waits in TCP, not here.
+    let mut waiting: Option<Bytes> = None;
     loop {
         tokio::select! {
+            () = async { handle.input(id, waiting.clone().expect("guarded")).await },
+                if waiting.is_some() => waiting = None,
             frame = frames.recv() => {
                 let Some(first) = frame else { break };
                 // Write what is already queued, then flush once (the reader already made
@@ -199,8 +204,8 @@ async fn client(
                     break;
                 }
             }
-            incoming = rx.next() => match incoming {
-                Some(Ok(Message::Binary(b))) => handle.input(id, b),
+            incoming = rx.next(), if waiting.is_none() => match incoming {
+                Some(Ok(Message::Binary(b))) => waiting = Some(b),
                 Some(Ok(Message::Text(t))) => {
                     if let Ok(ctrl) = serde_json::from_str::<ClientControl>(&t) {
                         handle.control(id, ctrl);

@@ -111,18 +111,23 @@ pub async fn upload(
             return Err(e.into());
         }
     };
+    if let Err(e) = read_form(&mut upload, &mut multipart).await {
+        // Whatever was refused (a bad field, a folder deleted meanwhile, the quota), the
+        // client still sending reads the error instead of a reset connection, and its next
+        // request on the same connection does not find it closed.
+        drain_multipart(&mut multipart).await;
+        return Err(e);
+    }
+    let files = upload.finish().await?;
+    Ok((StatusCode::CREATED, Json(UploadResponse { files })))
+}
+
+/// Adds the form's files to `upload`, into the folder its `parent_id` names.
+async fn read_form(upload: &mut Upload<'_>, multipart: &mut Multipart) -> Result<(), ApiError> {
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
         match field.name() {
             Some("parent_id") => {
-                let value = match small_text(&mut field).await {
-                    Ok(value) => value,
-                    Err(e) => {
-                        // Let a client that is still sending read the 400.
-                        drop(field);
-                        drain_multipart(&mut multipart).await;
-                        return Err(e);
-                    }
-                };
+                let value = small_text(&mut field).await?;
                 let parent = Some(value).filter(|v| !v.is_empty()).map(FileId::from);
                 upload.into_folder(parent).await?;
             }
@@ -139,8 +144,7 @@ pub async fn upload(
             _ => {}
         }
     }
-    let files = upload.finish().await?;
-    Ok((StatusCode::CREATED, Json(UploadResponse { files })))
+    Ok(())
 }
 
 /// The longest `parent_id` field read (an id is 32 characters; the body limit is off for

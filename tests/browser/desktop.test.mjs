@@ -49,9 +49,18 @@ test("sign up, sign out, a wrong password is explained, sign in again", async ()
   await page.reload();
   await page.waitForSelector("[data-desktop][data-ready=true]");
 
+  const token = await page.evaluate(() => localStorage.getItem("cloudos.token"));
+  assert.equal((await api(token, "GET", "/me")).status, 200);
   await page.click(".avatar");
   await page.click("[data-logout]");
   await page.waitForSelector("[data-login]");
+  // Signing out ends the token on the server too, not only in this tab.
+  let status = 200;
+  for (let i = 0; i < 50 && status !== 401; i++) {
+    status = (await api(token, "GET", "/me")).status;
+    if (status !== 401) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status, 401, "the signed-out token still works");
 
   // Signing up again with the same email says so.
   await page.click("[data-login-switch]");

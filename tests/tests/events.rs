@@ -89,3 +89,38 @@ async fn the_event_socket_pushes_notifications_and_file_changes() {
         folder.name
     );
 }
+
+/// A WebSocket opens with a single-use ticket instead of the API token in its URL; a ticket
+/// is no way to call the API; a logout ends every token and unused ticket of the user.
+#[tokio::test]
+async fn a_ticket_opens_one_socket_and_a_logout_ends_the_session() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await;
+    let ws_base = server.base.replacen("http", "ws", 1);
+    let ticket = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+        res.json::<cloudos_proto::Ticket>().await.unwrap().ticket
+    };
+    let first = ticket(ann.api.post("/auth/ticket", &serde_json::json!({})).await).await;
+    let url = format!("{ws_base}/events?ticket={first}");
+    let mut socket = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("the ticket opens the socket")
+        .0;
+    ann.api.upload(None, &[("t.txt", b"t".to_vec())]).await;
+    assert!(!next_events(&mut socket, 1).await.is_empty());
+    assert_eq!(refused(&url).await, 401, "a ticket opens one socket only");
+
+    let second = ticket(ann.api.post("/auth/ticket", &serde_json::json!({})).await).await;
+    let res = server.client().get(&format!("/me?ticket={second}")).await;
+    expect_problem(res, 401, "/errors/unauthorized").await;
+
+    let out = ann.api.post("/auth/logout", &serde_json::json!({})).await;
+    assert_eq!(out.status(), reqwest::StatusCode::NO_CONTENT);
+    expect_problem(ann.api.get("/me").await, 401, "/errors/unauthorized").await;
+    assert_eq!(
+        refused(&format!("{ws_base}/events?ticket={second}")).await,
+        401,
+        "an unused ticket dies with the session"
+    );
+}

@@ -82,6 +82,24 @@ async fn json<T: DeserializeOwned>(res: Response) -> Result<T, ApiErr> {
     })
 }
 
+/// A single-use ticket for opening one WebSocket, so the API token never sits in a URL.
+pub async fn ws_ticket() -> Option<String> {
+    post::<_, cloudos_proto::Ticket>("/auth/ticket", &serde_json::json!({}))
+        .await
+        .ok()
+        .map(|t| t.ticket)
+}
+
+/// Ends the session on the server: every token of the user stops working. Best effort;
+/// the caller forgets `token` locally at once, whatever the answer.
+pub async fn logout(token: Option<String>) {
+    let Some(token) = token else { return };
+    let req = Request::post("/auth/logout").header("Authorization", &format!("Bearer {token}"));
+    if let Ok(req) = req.build() {
+        let _ = req.send().await;
+    }
+}
+
 /// `GET path` as JSON.
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiErr> {
     json(send(authed(Request::get(path)).build().map_err(build_err)?).await?).await

@@ -180,6 +180,8 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(openapi_json))
         .routes(routes!(auth::handlers::signup))
         .routes(routes!(auth::handlers::login))
+        .routes(routes!(auth::handlers::ticket))
+        .routes(routes!(auth::handlers::logout))
         .routes(routes!(auth::handlers::me))
         .routes(routes!(files::handlers::create_folder))
         .routes(routes!(files::handlers::search))

@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_login_throttle",
         sql: include_str!("../../../schema/0005_login_throttle.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_sessions",
+        sql: include_str!("../../../schema/0006_sessions.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

@@ -1,7 +1,7 @@
 //! The account services' rules over a real database: unique emails, the login throttle and
 //! its window, tokens of accounts that are gone.
 
-use cloudos_core::auth::{accounts, AuthError};
+use cloudos_core::auth::{accounts, tickets, AuthError};
 use cloudos_proto::{LoginRequest, SignupRequest};
 use cloudos_testing::TestApp;
 
@@ -117,4 +117,64 @@ async fn oversized_logins_cost_nothing_and_old_failures_are_forgotten() {
     t.clock.advance(61_000);
     let _ = accounts::login(&t.app, &login("late@example.com", "nope")).await;
     assert_eq!(rows(&t).await, 1, "rows whose window ended are pruned");
+}
+
+#[tokio::test]
+async fn a_logout_ends_every_token_of_the_user_and_a_new_login_works() {
+    let t = TestApp::new().await;
+    let (ann, first) = t.session("ann").await;
+    let second = accounts::login(&t.app, &login("ann@example.com", "correct horse battery"))
+        .await
+        .unwrap()
+        .token;
+    let (_, bobs) = t.session("bob").await;
+    let ticket = tickets::issue(&t.app, &ann).await.unwrap();
+    accounts::logout(&t.app, &ann).await.unwrap();
+    for token in [&first, &second] {
+        let err = accounts::authenticate(&t.app, token).await.unwrap_err();
+        assert!(matches!(err, AuthError::Unauthorized(_)), "{err:?}");
+    }
+    assert!(
+        tickets::redeem(&t.app, &ticket.ticket).await.is_err(),
+        "an unused ticket dies with the session"
+    );
+    assert!(
+        accounts::authenticate(&t.app, &bobs).await.is_ok(),
+        "others stay signed in"
+    );
+    let again = accounts::login(&t.app, &login("ann@example.com", "correct horse battery"))
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts::authenticate(&t.app, &again.token).await.unwrap(),
+        ann
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_opens_one_socket_once_within_a_minute() {
+    let t = TestApp::new().await;
+    let ann = t.user("ann").await;
+    let ticket = tickets::issue(&t.app, &ann).await.unwrap();
+    assert_eq!(
+        ticket.expires_at,
+        t.app.now_ms() + tickets::TICKET_TTL_SECS * 1000
+    );
+    assert_eq!(tickets::redeem(&t.app, &ticket.ticket).await.unwrap(), ann);
+    let used = tickets::redeem(&t.app, &ticket.ticket).await.unwrap_err();
+    assert!(matches!(used, AuthError::Unauthorized(_)), "{used:?}");
+    let late = tickets::issue(&t.app, &ann).await.unwrap();
+    t.clock.advance(tickets::TICKET_TTL_SECS * 1000);
+    assert!(
+        tickets::redeem(&t.app, &late.ticket).await.is_err(),
+        "expired"
+    );
+    assert!(tickets::redeem(&t.app, "made-up").await.is_err());
+    // Two sockets racing with one ticket: one gets in.
+    let shared = tickets::issue(&t.app, &ann).await.unwrap();
+    let (a, b) = tokio::join!(
+        tickets::redeem(&t.app, &shared.ticket),
+        tickets::redeem(&t.app, &shared.ticket)
+    );
+    assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
 }

@@ -45,6 +45,16 @@ pub struct AuthResponse {
     pub user: UserSummary,
 }
 
+/// Answer of `POST /auth/ticket`: what a WebSocket's URL carries (`?ticket=`) instead of
+/// the API token. It opens one socket, once, within a minute.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Ticket {
+    pub ticket: String,
+    /// When it stops working (ms since the epoch).
+    pub expires_at: i64,
+}
+
 /// Answer of `GET /me`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

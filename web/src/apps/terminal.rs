@@ -139,19 +139,18 @@ struct TermUi {
     share_link: RwSignal<Option<String>>,
 }
 
-fn attach_url(sandbox: &str, target: &Target, since: Option<u64>) -> Option<String> {
+fn attach_url(sandbox: &str, target: &Target, since: Option<u64>, ticket: &str) -> Option<String> {
     let loc = web_sys::window()?.location();
     let scheme = if loc.protocol().ok()? == "https:" {
         "wss"
     } else {
         "ws"
     };
-    let token = session::token()?;
     let mut url = format!(
-        "{scheme}://{}/terminal/{}/attach?token={}&session={}",
+        "{scheme}://{}/terminal/{}/attach?ticket={}&session={}",
         loc.host().ok()?,
         api::enc(sandbox),
-        api::enc(&token),
+        api::enc(ticket),
         api::enc(target.session())
     );
     if let Target::Shared { share, .. } = target {
@@ -324,9 +323,23 @@ async fn run(
         };
         sandbox = Some(id.clone());
         ui.sandbox.set(Some(id.clone()));
-        let Some(url) = attach_url(&id, &target, since) else {
+        if session::token().is_none() {
             ui.status.set(Status::Failed("Signed out.".into()));
             break;
+        }
+        // No ticket (the server is out of reach): wait and try again, as for a lost socket.
+        let Some(url) = api::ws_ticket()
+            .await
+            .and_then(|t| attach_url(&id, &target, since, &t))
+        else {
+            attempt += 1;
+            let wait = backoff_ms(attempt);
+            ui.status.set(Status::Reconnecting {
+                attempt,
+                secs: wait.div_ceil(1000),
+            });
+            gloo_timers::future::TimeoutFuture::new(wait).await;
+            continue;
         };
         match session_once(&url, &term, &mut inputs, &mut seq, since, ui).await {
             Ended::Closed => break,

@@ -96,7 +96,10 @@ pub fn Dock() -> impl IntoView {
                         <div class="menu account-menu" role="menu">
                             <div class="menu-header">{move || session.user.get().map(|u| u.email).unwrap_or_default()}</div>
                             <button role="menuitem" on:click=move |_| { account_open.set(false); wm.open("about", None); }>"About Cloud OS"</button>
-                            <button role="menuitem" data-logout on:click=move |_| session.sign_out(None)>"Sign out"</button>
+                            <button role="menuitem" data-logout on:click=move |_| {
+                                leptos::task::spawn_local(crate::api::logout(crate::session::token()));
+                                session.sign_out(None);
+                            }>"Sign out"</button>
                         </div>
                     </Show>
                 </div>

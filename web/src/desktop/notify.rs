@@ -53,12 +53,13 @@ impl Notifications {
     pub fn connect(self) {
         spawn_local(async move {
             let mut backoff = 500;
-            while let Some(token) = session::token() {
+            while session::token().is_some() {
                 self.refresh().await;
-                let Some(url) = events_url(&token) else {
-                    return;
+                let url = match api::ws_ticket().await {
+                    Some(ticket) => events_url(&ticket),
+                    None => None,
                 };
-                if let Ok(mut socket) = WebSocket::open(&url) {
+                if let Some(Ok(mut socket)) = url.map(|u| WebSocket::open(&u)) {
                     while let Some(msg) = socket.next().await {
                         match msg {
                             Ok(Message::Text(text)) => {
@@ -138,7 +139,7 @@ impl Notifications {
     }
 }
 
-fn events_url(token: &str) -> Option<String> {
+fn events_url(ticket: &str) -> Option<String> {
     let loc = web_sys::window()?.location();
     let scheme = if loc.protocol().ok()? == "https:" {
         "wss"
@@ -146,9 +147,9 @@ fn events_url(token: &str) -> Option<String> {
         "ws"
     };
     Some(format!(
-        "{scheme}://{}/events?token={}",
+        "{scheme}://{}/events?ticket={}",
         loc.host().ok()?,
-        api::enc(token)
+        api::enc(ticket)
     ))
 }
 

@@ -71,7 +71,7 @@ pub async fn signup(app: &App, req: &SignupRequest) -> Result<AuthResponse, Auth
         Err(DbError::Constraint(_)) => return Err(AuthError::EmailTaken),
         Err(e) => return Err(e.into()),
     }
-    let token = issue_token(&app.config.secret, &id, now, app.config.token_ttl_secs);
+    let token = issue_token(&app.config.secret, &id, 0, now, app.config.token_ttl_secs);
     Ok(AuthResponse {
         token,
         user: UserSummary { id, email, name },
@@ -93,7 +93,7 @@ pub async fn login(app: &App, req: &LoginRequest) -> Result<AuthResponse, AuthEr
         .ports
         .meta
         .query(stmt!(
-            "SELECT id, email, name, password_hash FROM users WHERE email = ?",
+            "SELECT id, email, name, password_hash, token_gen FROM users WHERE email = ?",
             email
         ))
         .await?;
@@ -115,7 +115,13 @@ pub async fn login(app: &App, req: &LoginRequest) -> Result<AuthResponse, AuthEr
         .execute(stmt!("DELETE FROM login_failures WHERE email = ?", email))
         .await?;
     let id = row.text(0);
-    let token = issue_token(&app.config.secret, &id, now, app.config.token_ttl_secs);
+    let token = issue_token(
+        &app.config.secret,
+        &id,
+        row.int(4),
+        now,
+        app.config.token_ttl_secs,
+    );
     Ok(AuthResponse {
         token,
         user: UserSummary {
@@ -173,16 +179,38 @@ async fn record_failure(app: &App, email: &str, now: i64) -> Result<(), AuthErro
 /// The principal a token stands for: valid signature, audience and expiry, and an account
 /// that still exists.
 pub async fn authenticate(app: &App, token: &str) -> Result<UserId, AuthError> {
-    let id = verify_token(&app.config.secret, token, app.now_ms())?;
-    let exists = app
+    let who = verify_token(&app.config.secret, token, app.now_ms())?;
+    let rows = app
         .ports
         .meta
-        .query(stmt!("SELECT 1 FROM users WHERE id = ?", id.as_str()))
+        .query(stmt!(
+            "SELECT token_gen FROM users WHERE id = ?",
+            who.user_id.as_str()
+        ))
         .await?;
-    if exists.is_empty() {
+    let Some(row) = rows.first() else {
         return Err(AuthError::Unauthorized("the account no longer exists"));
+    };
+    if row.int(0) != who.gen {
+        return Err(AuthError::Unauthorized("signed out: sign in again"));
     }
-    Ok(id.into())
+    Ok(who.user_id.into())
+}
+
+/// Signs the user out everywhere: every token issued so far and every unused ticket stop
+/// working at once.
+pub async fn logout(app: &App, who: &UserId) -> Result<(), AuthError> {
+    app.ports
+        .meta
+        .batch(vec![
+            stmt!(
+                "UPDATE users SET token_gen = token_gen + 1 WHERE id = ?",
+                who
+            ),
+            stmt!("DELETE FROM ws_tickets WHERE user_id = ?", who),
+        ])
+        .await?;
+    Ok(())
 }
 
 /// The caller's account, with the bytes their files use.

@@ -3,9 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use cloudos_proto::{AuthResponse, LoginRequest, Me, SignupRequest};
+use cloudos_proto::{AuthResponse, LoginRequest, Me, SignupRequest, Ticket};
 
-use super::{accounts, AuthUser};
+use super::{accounts, tickets, AuthUser};
 use crate::error::{ApiError, ApiJson};
 use crate::App;
 
@@ -30,6 +30,29 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
     Ok(Json(accounts::login(&app, &req).await?))
+}
+
+/// `POST /auth/ticket`
+#[utoipa::path(post, path = "/auth/ticket", tag = "auth", security(("bearer" = [])),
+    responses((status = 201, body = Ticket, description = "opens one WebSocket (`?ticket=`), once, within a minute"),
+        (status = 401, body = cloudos_proto::Problem)))]
+pub async fn ticket(
+    State(app): State<App>,
+    user: AuthUser,
+) -> Result<(StatusCode, Json<Ticket>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(tickets::issue(&app, &user.id).await?),
+    ))
+}
+
+/// `POST /auth/logout`
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "every token and ticket of the caller stops working"),
+        (status = 401, body = cloudos_proto::Problem)))]
+pub async fn logout(State(app): State<App>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    accounts::logout(&app, &user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /me`

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod handlers;
 mod passwords;
+pub mod tickets;
 mod tokens;
 
 use axum::extract::FromRequestParts;
@@ -13,7 +14,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 pub use passwords::{hash_on_cpu, hash_password, verify_on_cpu, verify_password};
-pub use tokens::{issue_token, verify_token};
+pub use tokens::{issue_token, verify_token, TokenSubject};
 
 use crate::error::ApiError;
 use crate::ids::UserId;
@@ -41,8 +42,8 @@ pub enum AuthError {
     Busy(#[from] crate::ports::CpuBusy),
 }
 
-/// The authenticated caller, from `Authorization: Bearer`, or `?token=` on a WebSocket
-/// upgrade only.
+/// The authenticated caller, from `Authorization: Bearer`, or on a WebSocket upgrade only
+/// from a single-use `?ticket=` (or, for older clients, `?token=`).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: UserId,
@@ -69,6 +70,12 @@ impl FromRequestParts<App> for AuthUser {
             .get(header::UPGRADE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        if upgrade && header_token.is_none() {
+            if let Some(ticket) = query_param(parts.uri.query(), "ticket") {
+                let id = tickets::redeem(app, &ticket).await?;
+                return Ok(AuthUser { id });
+            }
+        }
         let token = match header_token {
             Some(t) => t,
             None => match query_param(parts.uri.query(), "token") {

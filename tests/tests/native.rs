@@ -488,3 +488,68 @@ async fn a_login_flood_does_not_stall_other_requests() {
         waits.len()
     );
 }
+
+/// Links in answers never take their host from `X-Forwarded-Host` (anyone may send it);
+/// with a public URL configured they use it. `/metrics` answers only to its token once one
+/// is set.
+#[tokio::test]
+async fn links_ignore_forwarded_hosts_and_metrics_can_need_a_token() {
+    let link = |server: &TestServer, user: &cloudos_tests::Client, id: &str| {
+        let url = format!("{}/files/{id}", server.base);
+        let req = user
+            .http
+            .get(url)
+            .bearer_auth(user.token.clone().unwrap())
+            .header("x-forwarded-host", "evil.example");
+        async move {
+            let meta: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+            meta["download_url"].as_str().unwrap().to_owned()
+        }
+    };
+    let plain = TestServer::native(ServerOptions::default());
+    let ann = plain.new_user("ann").await.api;
+    let f = ann
+        .upload(None, &[("a.txt", b"a".to_vec())])
+        .await
+        .remove(0);
+    let url = link(&plain, &ann, &f.id).await;
+    assert!(url.starts_with(&plain.base), "{url}");
+    assert_eq!(
+        reqwest::get(format!("{}/metrics", plain.base))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    let token = "metrics-token-0123456789";
+    let configured = TestServer::native(
+        ServerOptions::default()
+            .env("CLOUDOS_PUBLIC_URL", "https://os.example.com")
+            .env("CLOUDOS_METRICS_TOKEN", token),
+    );
+    let bob = configured.new_user("bob").await.api;
+    let f = bob
+        .upload(None, &[("b.txt", b"b".to_vec())])
+        .await
+        .remove(0);
+    let url = link(&configured, &bob, &f.id).await;
+    assert!(url.starts_with("https://os.example.com/"), "{url}");
+    let metrics = format!("{}/metrics", configured.base);
+    let anon = reqwest::get(&metrics).await.unwrap();
+    cloudos_tests::expect_problem(anon, 401, "/errors/unauthorized").await;
+    let wrong = reqwest::Client::new()
+        .get(&metrics)
+        .bearer_auth("metrics-token-0123456780")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let scraped = reqwest::Client::new()
+        .get(&metrics)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+}

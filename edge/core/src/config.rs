@@ -29,6 +29,8 @@ pub mod vars {
     pub const LOGIN_MAX_FAILURES: &str = "CLOUDOS_LOGIN_MAX_FAILURES";
     pub const LOGIN_WINDOW_SECS: &str = "CLOUDOS_LOGIN_WINDOW_SECS";
     pub const ORPHAN_GRACE_SECS: &str = "CLOUDOS_ORPHAN_GRACE_SECS";
+    pub const PUBLIC_URL: &str = "CLOUDOS_PUBLIC_URL";
+    pub const METRICS_TOKEN: &str = "CLOUDOS_METRICS_TOKEN";
 }
 
 /// Every setting [`Config::from_vars`] reads (besides the secret), for help texts and docs.
@@ -62,6 +64,16 @@ pub const SETTINGS: &[Setting] = &[
         var: vars::ORPHAN_GRACE_SECS,
         default: "3600",
         about: "age an unreferenced blob or unfinished upload must reach before the sweep removes it, in seconds",
+    },
+    Setting {
+        var: vars::PUBLIC_URL,
+        default: "",
+        about: "the address users reach the desktop at (e.g. https://os.example.com), for links in answers; unset: the request's Host (X-Forwarded-Host is never trusted)",
+    },
+    Setting {
+        var: vars::METRICS_TOKEN,
+        default: "",
+        about: "a bearer token GET /metrics requires (at least 16 bytes); unset: /metrics is open",
     },
 ];
 
@@ -104,6 +116,10 @@ pub struct Config {
     pub login_window_secs: i64,
     /// How old an unreferenced blob or pending upload must be before the sweep removes it.
     pub orphan_grace_secs: i64,
+    /// `scheme://host[:port]` users reach the desktop at, for absolute links.
+    pub public_url: Option<String>,
+    /// The bearer token `GET /metrics` requires, if any.
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -138,6 +154,8 @@ impl Config {
             login_max_failures: read.number(vars::LOGIN_MAX_FAILURES, 1..=1_000_000)?,
             login_window_secs: read.number(vars::LOGIN_WINDOW_SECS, 1..=30 * 86_400)?,
             orphan_grace_secs: read.number(vars::ORPHAN_GRACE_SECS, 0..=365 * 86_400)?,
+            public_url: read.origin(vars::PUBLIC_URL)?,
+            metrics_token: read.secret(vars::METRICS_TOKEN, 16)?,
         })
     }
 }
@@ -145,6 +163,43 @@ impl Config {
 struct Reader<'a, F>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    fn given(&self, var: &str) -> Option<String> {
+        (self.0)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// An `http(s)://host[:port]` origin (a trailing slash is dropped), if set.
+    fn origin(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(v) = self.given(var) else {
+            return Ok(None);
+        };
+        let v = v.trim_end_matches('/').to_owned();
+        let host = v
+            .strip_prefix("https://")
+            .or_else(|| v.strip_prefix("http://"));
+        match host {
+            Some(h) if !h.is_empty() && !h.contains(['/', '?', '#', '@', ' ']) => Ok(Some(v)),
+            _ => Err(ConfigError::Invalid {
+                var,
+                value: v.clone(),
+                why: "expected http(s)://host[:port], with no path".into(),
+            }),
+        }
+    }
+
+    /// A secret of at least `min` bytes, if set (never echoed in an error).
+    fn secret(&self, var: &'static str, min: usize) -> Result<Option<String>, ConfigError> {
+        match self.given(var) {
+            Some(v) if v.len() < min => Err(ConfigError::Invalid {
+                var,
+                value: "<redacted>".into(),
+                why: format!("expected at least {min} bytes"),
+            }),
+            v => Ok(v),
+        }
+    }
+
     /// The variable's whole number within `range`, or its default.
     fn number<T>(
         &self,
@@ -196,6 +251,11 @@ impl fmt::Debug for Config {
             .field("login_max_failures", &self.login_max_failures)
             .field("login_window_secs", &self.login_window_secs)
             .field("orphan_grace_secs", &self.orphan_grace_secs)
+            .field("public_url", &self.public_url)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -264,6 +324,32 @@ mod tests {
             ),
             (3, 60, 0)
         );
+    }
+
+    #[test]
+    fn the_public_url_is_an_origin_and_the_metrics_token_long_enough() {
+        let c = with(&[
+            (vars::PUBLIC_URL, "https://os.example.com/"),
+            (vars::METRICS_TOKEN, "0123456789abcdef"),
+        ])
+        .unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://os.example.com"));
+        assert_eq!(c.metrics_token.as_deref(), Some("0123456789abcdef"));
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        for bad in [
+            "os.example.com",
+            "https://",
+            "https://a.example/path",
+            "ftp://a",
+        ] {
+            let err = with(&[(vars::PUBLIC_URL, bad)]).unwrap_err();
+            assert_eq!(err.var(), vars::PUBLIC_URL, "{bad}");
+        }
+        let err = with(&[(vars::METRICS_TOKEN, "short")]).unwrap_err();
+        assert_eq!(err.var(), vars::METRICS_TOKEN);
+        assert!(!err.to_string().contains("short"), "{err}");
+        let unset = with(&[]).unwrap();
+        assert_eq!((unset.public_url, unset.metrics_token), (None, None));
     }
 
     #[test]

@@ -82,17 +82,22 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// `scheme://host` the client used, for absolute URLs in answers.
-pub(crate) fn origin(headers: &HeaderMap) -> String {
+/// `scheme://host` for absolute URLs in answers: the configured public URL, else the
+/// request's `Host`. `X-Forwarded-Host` is never trusted (anyone may send it, and a cache
+/// in front would then serve links to their host); `X-Forwarded-Proto` only picks between
+/// http and https.
+pub(crate) fn origin(app: &App, headers: &HeaderMap) -> String {
+    if let Some(url) = &app.config.public_url {
+        return url.clone();
+    }
     let host = headers
-        .get("x-forwarded-host")
-        .or_else(|| headers.get(header::HOST))
+        .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("http");
+    let scheme = match headers.get("x-forwarded-proto").map(|v| v.as_bytes()) {
+        Some(b"https") => "https",
+        _ => "http",
+    };
     format!("{scheme}://{host}")
 }
 
@@ -134,7 +139,25 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses(
     (status = 200, description = "Prometheus text", content_type = "text/plain"),
     (status = 501, body = cloudos_proto::Problem, description = "this host keeps no counters (the Cloudflare Worker: use Workers analytics)")))]
-async fn metrics_text(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {
+async fn metrics_text(
+    State(app): State<App>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(token) = &app.config.metrics_token {
+        use subtle::ConstantTimeEq;
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "GET /metrics needs the metrics token (CLOUDOS_METRICS_TOKEN) as a bearer token",
+            ));
+        }
+    }
     let metrics = app.metrics.as_ref().ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::NOT_IMPLEMENTED,

@@ -114,6 +114,13 @@ pub struct ServeArgs {
     /// The window of the login throttle, in seconds [default: 900].
     #[arg(long, env = vars::LOGIN_WINDOW_SECS)]
     pub login_window_secs: Option<String>,
+    /// The address users reach the desktop at (e.g. https://os.example.com), for links in
+    /// answers [default: the request's Host].
+    #[arg(long, env = vars::PUBLIC_URL)]
+    pub public_url: Option<String>,
+    /// A bearer token GET /metrics requires (at least 16 bytes) [default: none, open].
+    #[arg(long, env = vars::METRICS_TOKEN, hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Seconds between orphan sweeps (0: only at start).
     #[arg(long, env = "CLOUDOS_SWEEP_INTERVAL_SECS", default_value_t = 3600)]
     pub sweep_interval_secs: u64,
@@ -139,6 +146,8 @@ impl ServeArgs {
             vars::LOGIN_MAX_FAILURES => self.login_max_failures.clone(),
             vars::LOGIN_WINDOW_SECS => self.login_window_secs.clone(),
             vars::ORPHAN_GRACE_SECS => self.orphan_grace_secs.clone(),
+            vars::PUBLIC_URL => self.public_url.clone(),
+            vars::METRICS_TOKEN => self.metrics_token.clone(),
             _ => None,
         }
     }

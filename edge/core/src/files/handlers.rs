@@ -216,7 +216,7 @@ pub async fn get_file(
         &app,
         &user.id,
         &FileId::from(id),
-        &crate::origin(&headers),
+        &crate::origin(&app, &headers),
         q.url_ttl,
     )
     .await?;

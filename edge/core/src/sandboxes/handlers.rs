@@ -81,7 +81,7 @@ pub async fn share(
     let (token, expires) = lifecycle::share(&app, &user.id, &id, req.expires_in).await?;
     let url = format!(
         "{}/#terminal?sandbox={}&share={}",
-        origin(&headers),
+        origin(&app, &headers),
         id,
         token
     );

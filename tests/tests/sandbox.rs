@@ -699,3 +699,37 @@ async fn a_viewer_that_never_reads_is_dropped_not_buffered_for() {
         )
         .await;
 }
+
+/// The Fly Machine's entrypoint runs as root and seeds the home from /etc/skel on first
+/// boot: as the user, so a symlink the user planted (`~/.profile -> a root-only file`)
+/// cannot make root write through it. (Run as root, as on a Machine; the agent it then
+/// starts is not there, which ends the script after the seeding.)
+#[test]
+fn the_machine_entrypoint_seeds_the_home_as_the_user() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    cloudos_tests::traversable(tmp.path());
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, "original").unwrap();
+    std::os::unix::fs::symlink(&victim, home.join(".profile")).unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../machines/agent/entrypoint.sh");
+    let out = std::process::Command::new("sh")
+        .arg(&script)
+        .env("CLOUDOS_AGENT_HOME", &home)
+        .output()
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "original");
+    if cloudos_tests::running_as_root() {
+        let bashrc = std::fs::metadata(home.join(".bashrc")).expect("the home was seeded");
+        assert_eq!(bashrc.uid(), 1000, "seeded files belong to the user");
+        assert_eq!(std::fs::metadata(&home).unwrap().uid(), 1000);
+    } else {
+        assert!(
+            !out.status.success(),
+            "without root it cannot hand the home over"
+        );
+    }
+}

@@ -124,3 +124,35 @@ async fn a_ticket_opens_one_socket_and_a_logout_ends_the_session() {
         "an unused ticket dies with the session"
     );
 }
+
+/// One user keeps at most 32 event sockets open: the 33rd is refused before the upgrade
+/// (429), and closing one makes room again.
+#[tokio::test]
+async fn a_user_cannot_pile_up_event_sockets() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await;
+    let ws_base = server.base.replacen("http", "ws", 1);
+    let token = ann.api.token.clone().unwrap();
+    let mut open_sockets = Vec::new();
+    for _ in 0..32 {
+        open_sockets.push(open(&ws_base, &token).await);
+    }
+    let url = format!("{ws_base}/events?token={token}");
+    assert_eq!(refused(&url).await, 429);
+    // Another user is not affected.
+    let bob = server.new_user("bob").await;
+    open(&ws_base, bob.api.token.as_deref().unwrap()).await;
+    open_sockets.remove(0).close(None).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok(_) => break,
+            Err(e) => assert!(
+                std::time::Instant::now() < deadline,
+                "no room after a close: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(open_sockets);
+}

@@ -9,12 +9,31 @@ use crate::error::{ApiError, WebSocketRequest};
 use crate::ports::SocketTarget;
 use crate::App;
 
+/// Event sockets one user may have open at once (tabs and devices): beyond that a new one
+/// is refused before the upgrade, so a script cannot pile sockets up on a host.
+pub const MAX_SOCKETS_PER_USER: usize = 32;
+
+/// What a host answers when the user already has [`MAX_SOCKETS_PER_USER`] event sockets.
+pub fn too_many_sockets() -> ApiError {
+    ApiError {
+        retry_after: Some(30),
+        ..ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too-many-sockets",
+            format!(
+                "at most {MAX_SOCKETS_PER_USER} desktops of one user can listen for events at once; close one"
+            ),
+        )
+    }
+}
+
 /// `WS /events?token=`
 #[utoipa::path(get, path = "/events", tag = "desktop",
     params(("token" = String, Query, description = "an access token (browsers cannot set headers on a WebSocket)")),
     responses(
         (status = 101, description = "a WebSocket of `cloudos_proto::Event` JSON text frames"),
         (status = 401, body = cloudos_proto::Problem),
+        (status = 429, body = cloudos_proto::Problem, description = "the user has as many event sockets open as allowed"),
         (status = 426, body = cloudos_proto::Problem, description = "not a WebSocket request")))]
 pub async fn socket(
     user: AuthUser,

@@ -22,12 +22,14 @@ pub struct EventHub {
 }
 
 impl EventHub {
-    fn subscribe(&self, user_id: &str) -> broadcast::Receiver<Arc<str>> {
+    /// A receiver for the user's events, unless they have as many sockets as allowed (each
+    /// open socket holds one receiver).
+    fn subscribe(&self, user_id: &str) -> Option<broadcast::Receiver<Arc<str>>> {
         let mut users = self.users.lock().expect("hub lock");
-        users
+        let tx = users
             .entry(user_id.to_owned())
-            .or_insert_with(|| broadcast::channel(BACKLOG).0)
-            .subscribe()
+            .or_insert_with(|| broadcast::channel(BACKLOG).0);
+        (tx.receiver_count() < cloudos_core::events::MAX_SOCKETS_PER_USER).then(|| tx.subscribe())
     }
 }
 
@@ -48,9 +50,15 @@ impl Events for EventHub {
 }
 
 /// Carries an upgraded `/events` socket: the user's events out, pings to keep it alive.
-pub async fn open(hub: &EventHub, user_id: &str, ws: WebSocketUpgrade) -> Response {
-    let rx = hub.subscribe(user_id);
-    ws.on_upgrade(move |socket| relay(socket, rx))
+pub async fn open(
+    hub: &EventHub,
+    user_id: &str,
+    ws: WebSocketUpgrade,
+) -> Result<Response, cloudos_core::ApiError> {
+    let rx = hub
+        .subscribe(user_id)
+        .ok_or_else(cloudos_core::events::too_many_sockets)?;
+    Ok(ws.on_upgrade(move |socket| relay(socket, rx)))
 }
 
 async fn relay(mut socket: WebSocket, mut rx: broadcast::Receiver<Arc<str>>) {

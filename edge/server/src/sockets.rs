@@ -37,7 +37,7 @@ impl Sockets for NativeSockets {
                 let ws = ws
                     .max_message_size(EVENTS_MAX_MESSAGE)
                     .max_frame_size(EVENTS_MAX_MESSAGE);
-                Ok(events::open(&self.hub, &user_id, ws).await)
+                events::open(&self.hub, &user_id, ws).await
             }
             SocketTarget::Terminal(ticket) => {
                 let cap = cloudos_proto::terminal::MAX_CLIENT_MESSAGE;

@@ -83,6 +83,9 @@ impl DurableObject for UserEvents {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match req.path().as_str() {
             "/connect" => {
+                if self.state.get_websockets().len() >= cloudos_core::events::MAX_SOCKETS_PER_USER {
+                    return Response::error("too many sockets", 429);
+                }
                 let pair = WebSocketPair::new()?;
                 // Hibernation API: the runtime keeps the socket while the object sleeps.
                 self.state.accept_web_socket(&pair.server);

@@ -23,9 +23,15 @@ impl Sockets for WorkerSockets {
         // Worker futures are !Send; the isolate is single-threaded, so this is sound.
         SendFuture::new(async move {
             let res = match target {
-                SocketTarget::Events { user_id } => events::connect(&self.events, &user_id)
-                    .await
-                    .map_err(ApiError::internal)?,
+                SocketTarget::Events { user_id } => {
+                    let res = events::connect(&self.events, &user_id)
+                        .await
+                        .map_err(ApiError::internal)?;
+                    if res.status_code() == 429 {
+                        return Err(cloudos_core::events::too_many_sockets());
+                    }
+                    res
+                }
                 SocketTarget::Terminal(ticket) => {
                     terminal::connect(&ticket).await.map_err(ApiError::from)?
                 }

@@ -55,6 +55,11 @@ export async function newPage(browser, viewport = { width: 1280, height: 800 }) 
   context.on("close", () => openPages.delete(page));
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(e.message));
+  // Something the desktop's Content-Security-Policy blocked is a bug too: it means a part
+  // of the desktop does not work under the policy the hosts send.
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy/i.test(m.text())) page.errors.push(m.text());
+  });
   return page;
 }
 

@@ -53,3 +53,32 @@ fn the_desktop_works_in_chromium() {
         "the browser suite failed ({status}); screenshots are in artifacts/browser/"
     );
 }
+
+/// The desktop's page carries the policy every host sends with it (no inline script, no
+/// framing by other sites), and the built page has no inline script the policy would block.
+/// The browser story runs under this policy and fails on anything it blocks.
+#[tokio::test]
+async fn the_desktop_page_carries_its_security_headers() {
+    let server =
+        TestServer::native(ServerOptions::default().env("CLOUDOS_WEB_DIR", web_dist().display()));
+    let res = reqwest::get(format!("{}/", server.base)).await.unwrap();
+    for (name, value) in cloudos_proto::DESKTOP_HEADERS {
+        assert_eq!(
+            res.headers().get(*name).and_then(|v| v.to_str().ok()),
+            Some(*value),
+            "{name}"
+        );
+    }
+    let page = res.text().await.unwrap();
+    let scripts = page.matches("<script").count();
+    assert!(scripts > 0);
+    for tag in page.split("<script").skip(1) {
+        let open = &tag[..tag.find('>').unwrap()];
+        assert!(open.contains(" src="), "an inline script: <script{open}>");
+    }
+    // The same headers for the Worker's static assets.
+    let headers = std::fs::read_to_string(web_dist().join("_headers")).unwrap();
+    for (name, value) in cloudos_proto::DESKTOP_HEADERS {
+        assert!(headers.contains(&format!("  {name}: {value}\n")), "{name}");
+    }
+}

@@ -198,3 +198,20 @@ async fn the_cores_log_lines_reach_the_workers_console() {
     assert!(said("applied migration"), "no migration line in:\n{text}");
     assert!(said("swept orphans"), "no sweep line in:\n{text}");
 }
+
+/// The desktop's page comes from the Worker's static assets with the same security headers
+/// as on the native server (the build's `_headers`).
+#[tokio::test]
+#[ignore = "needs the local edge: cargo xtask test runs it"]
+async fn the_desktop_page_on_the_edge_carries_its_security_headers() {
+    let server = TestServer::suite();
+    let res = reqwest::get(format!("{}/", server.base)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    for (name, value) in cloudos_proto::DESKTOP_HEADERS {
+        assert_eq!(
+            res.headers().get(*name).and_then(|v| v.to_str().ok()),
+            Some(*value),
+            "{name}"
+        );
+    }
+}

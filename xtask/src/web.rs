@@ -99,6 +99,18 @@ pub fn build() -> Result<PathBuf> {
     let terminal_js = hashed(&stage.join("terminal.js"), &dist, "terminal", "js")?;
     let terminal_css = hashed(&stage.join("terminal.css"), &dist, "terminal", "css")?;
     let style = hashed(&web.join("style.css"), &dist, "style", "css")?;
+    let boot = std::fs::read_to_string(web.join("js/boot.js"))?
+        .replace("{{APP_JS}}", &app_js)
+        .replace("{{APP_WASM}}", &app_wasm);
+    std::fs::write(stage.join("boot.js"), boot)?;
+    let boot_js = hashed(&stage.join("boot.js"), &dist, "boot", "js")?;
+    // The desktop's security headers for the Worker's static assets (Cloudflare reads
+    // `_headers`); the native server sets the same ones from the same list.
+    let mut headers = String::from("/*\n");
+    for (name, value) in cloudos_proto::DESKTOP_HEADERS {
+        headers.push_str(&format!("  {name}: {value}\n"));
+    }
+    std::fs::write(dist.join("_headers"), headers)?;
 
     std::fs::create_dir_all(dist.join("icons"))?;
     for entry in std::fs::read_dir(web.join("icons"))? {
@@ -112,6 +124,7 @@ pub fn build() -> Result<PathBuf> {
     let index = std::fs::read_to_string(web.join("index.html"))?
         .replace("{{APP_JS}}", &app_js)
         .replace("{{APP_WASM}}", &app_wasm)
+        .replace("{{BOOT_JS}}", &boot_js)
         .replace("{{VENDOR_JS}}", &vendor_js)
         .replace("{{TERMINAL_JS}}", &terminal_js)
         .replace("{{TERMINAL_CSS}}", &terminal_css)

@@ -36,6 +36,23 @@ pub struct UserSummary {
     pub name: String,
 }
 
+/// Headers every host sends with the desktop's own files (its page and assets): scripts
+/// and the wasm only from the desktop's origin (no inline script, no eval; wasm compiled
+/// with `wasm-unsafe-eval`), sockets and fetches to it only, no plugins, no `<base>`, and
+/// no page on another origin may frame it (clickjacking). Inline styles stay allowed: the
+/// desktop's windows and xterm.js position themselves with them.
+pub const DESKTOP_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self' data:; \
+         connect-src 'self'; worker-src 'self'; frame-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+];
+
 /// Answer of signup and login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -193,8 +193,23 @@ pub fn router(app: App, web_dir: &Path) -> Router {
                     .precompressed_gzip()
                     .not_found_service(not_found.clone()),
             );
+        // The desktop's page gets its security headers (the Worker's `_headers` has the same).
+        let [(csp, csp_value), (frame, frame_value), (sniff, sniff_value)] =
+            cloudos_proto::DESKTOP_HEADERS
+        else {
+            unreachable!("three desktop headers")
+        };
+        let set = |name: &'static str, value: &'static str| {
+            SetResponseHeaderLayer::overriding(
+                header::HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            )
+        };
         let rest = ServiceBuilder::new()
             .layer(cache_control("no-cache"))
+            .layer(set(csp, csp_value))
+            .layer(set(frame, frame_value))
+            .layer(set(sniff, sniff_value))
             .service(
                 ServeDir::new(web_dir)
                     .precompressed_gzip()

@@ -112,7 +112,17 @@ async fn a_ticket_opens_one_socket_and_a_logout_ends_the_session() {
     assert_eq!(refused(&url).await, 401, "a ticket opens one socket only");
 
     let second = ticket(ann.api.post("/auth/ticket", &serde_json::json!({})).await).await;
-    let res = server.client().get(&format!("/me?ticket={second}")).await;
+    // A ticket is for socket routes only, even on a request that looks like an upgrade.
+    let res = server
+        .client()
+        .req(reqwest::Method::GET, &format!("/me?ticket={second}"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
     expect_problem(res, 401, "/errors/unauthorized").await;
 
     let out = ann.api.post("/auth/logout", &serde_json::json!({})).await;

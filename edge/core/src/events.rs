@@ -4,7 +4,7 @@
 use axum::extract::{Request, State};
 use axum::response::Response;
 
-use crate::auth::AuthUser;
+use crate::auth::SocketUser;
 use crate::error::{ApiError, WebSocketRequest};
 use crate::ports::SocketTarget;
 use crate::App;
@@ -27,16 +27,17 @@ pub fn too_many_sockets() -> ApiError {
     }
 }
 
-/// `WS /events?token=`
+/// `WS /events?ticket=`
 #[utoipa::path(get, path = "/events", tag = "desktop",
-    params(("token" = String, Query, description = "an access token (browsers cannot set headers on a WebSocket)")),
+    params(("ticket" = Option<String>, Query, description = "a single-use ticket from `POST /auth/ticket` (browsers cannot set headers on a WebSocket)"),
+        ("token" = Option<String>, Query, description = "or an access token (older clients)")),
     responses(
         (status = 101, description = "a WebSocket of `cloudos_proto::Event` JSON text frames"),
         (status = 401, body = cloudos_proto::Problem),
         (status = 429, body = cloudos_proto::Problem, description = "the user has as many event sockets open as allowed"),
         (status = 426, body = cloudos_proto::Problem, description = "not a WebSocket request")))]
 pub async fn socket(
-    user: AuthUser,
+    user: SocketUser,
     _ws: WebSocketRequest,
     State(app): State<App>,
     req: Request,

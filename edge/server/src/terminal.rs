@@ -67,55 +67,61 @@ async fn terminal_ended(ctx: &mut futures_util::stream::SplitSink<WebSocket, Mes
 async fn relay(client: WebSocket, agent: AgentSocket) {
     let (mut ctx, mut crx) = client.split();
     let (mut atx, mut arx) = agent.split();
-    loop {
-        tokio::select! {
-            m = crx.next() => match m {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(m)) => {
-                    if let Some(m) = to_agent(m) {
-                        if atx.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            },
-            m = arx.next() => match m {
-                Some(Ok(tungstenite::Message::Close(_))) | None | Some(Err(_)) => {
-                    terminal_ended(&mut ctx).await;
+    // Two directions that never wait on each other: the agent stops reading a client whose
+    // program is not taking input, and output must keep flowing meanwhile (else both ends
+    // wait on each other for good).
+    let input = async {
+        while let Some(Ok(m)) = crx.next().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+            if let Some(m) = to_agent(m) {
+                if atx.send(m).await.is_err() {
                     break;
                 }
-                Some(Ok(m)) => {
-                    // Pass on what already arrived, then flush once.
-                    let mut next = Some(m);
-                    let (mut failed, mut ended, mut batch) = (false, false, 0);
-                    while let Some(m) = next.take() {
-                        if let Some(m) = to_client(m) {
-                            failed |= ctx.feed(m).await.is_err();
-                        }
-                        batch += 1;
-                        if failed || batch >= 64 {
-                            break;
-                        }
-                        next = match arx.next().now_or_never() {
-                            Some(Some(Ok(m))) if !m.is_close() => Some(m),
-                            // Closed or failed: pass on what came before, then end.
-                            Some(Some(Ok(_))) | Some(Some(Err(_))) | Some(None) => {
-                                ended = true;
-                                None
-                            }
-                            None => None,
-                        };
-                    }
-                    if failed || ctx.flush().await.is_err() {
-                        break;
-                    }
-                    if ended {
-                        terminal_ended(&mut ctx).await;
-                        break;
-                    }
-                }
-            },
+            }
         }
+    };
+    let output = async {
+        while let Some(m) = arx.next().await {
+            let Some(m) = m.ok().filter(|m| !m.is_close()) else {
+                terminal_ended(&mut ctx).await;
+                return;
+            };
+            // Pass on what already arrived, then flush once.
+            let mut next = Some(m);
+            let (mut failed, mut ended, mut batch) = (false, false, 0);
+            while let Some(m) = next.take() {
+                if let Some(m) = to_client(m) {
+                    failed |= ctx.feed(m).await.is_err();
+                }
+                batch += 1;
+                if failed || batch >= 64 {
+                    break;
+                }
+                next = match arx.next().now_or_never() {
+                    Some(Some(Ok(m))) if !m.is_close() => Some(m),
+                    // Closed or failed: pass on what came before, then end.
+                    Some(Some(Ok(_))) | Some(Some(Err(_))) | Some(None) => {
+                        ended = true;
+                        None
+                    }
+                    None => None,
+                };
+            }
+            if failed || ctx.flush().await.is_err() {
+                return;
+            }
+            if ended {
+                terminal_ended(&mut ctx).await;
+                return;
+            }
+        }
+        terminal_ended(&mut ctx).await;
+    };
+    tokio::select! {
+        () = input => {}
+        () = output => {}
     }
     let _ = atx.close().await;
 }

@@ -364,6 +364,8 @@ fn spawn_writer(
             let written = file.write_all(&d);
             room.add_permits(d.len().min(MAX_QUEUED_INPUT));
             if written.is_err() {
+                // The terminal is gone: input waiting for room ends now, not never.
+                room.close();
                 return;
             }
         }

@@ -473,7 +473,11 @@ pub(crate) fn run_with_input(
         })?;
     let mut stdin = child.stdin.take().expect("piped");
     if let Some(input) = input {
-        stdin.write_all(input.as_bytes())?;
+        // A program that exits before reading all of it says why on stderr, read below.
+        match stdin.write_all(input.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+            _ => {}
+        }
     }
     drop(stdin);
     let out = child.wait_with_output()?;

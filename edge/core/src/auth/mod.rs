@@ -42,8 +42,8 @@ pub enum AuthError {
     Busy(#[from] crate::ports::CpuBusy),
 }
 
-/// The authenticated caller, from `Authorization: Bearer`, or on a WebSocket upgrade only
-/// from a single-use `?ticket=` (or, for older clients, `?token=`).
+/// The authenticated caller, from `Authorization: Bearer`, or `?token=` on a WebSocket
+/// upgrade only (socket routes also take tickets: [`SocketUser`]).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: UserId,
@@ -70,12 +70,6 @@ impl FromRequestParts<App> for AuthUser {
             .get(header::UPGRADE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-        if upgrade && header_token.is_none() {
-            if let Some(ticket) = query_param(parts.uri.query(), "ticket") {
-                let id = tickets::redeem(app, &ticket).await?;
-                return Ok(AuthUser { id });
-            }
-        }
         let token = match header_token {
             Some(t) => t,
             None => match query_param(parts.uri.query(), "token") {
@@ -89,6 +83,34 @@ impl FromRequestParts<App> for AuthUser {
         };
         let id = accounts::authenticate(app, &token).await?;
         Ok(AuthUser { id })
+    }
+}
+
+/// The caller of a socket route (`/events`, a terminal's attach): as [`AuthUser`], or by a
+/// single-use `?ticket=` on the upgrade. Only socket routes take tickets, so a ticket is
+/// never a way to call the rest of the API.
+#[derive(Debug, Clone)]
+pub struct SocketUser {
+    pub id: UserId,
+}
+
+impl FromRequestParts<App> for SocketUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let upgrade = parts
+            .headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        if upgrade && !parts.headers.contains_key(header::AUTHORIZATION) {
+            if let Some(ticket) = query_param(parts.uri.query(), "ticket") {
+                let id = tickets::redeem(app, &ticket).await?;
+                return Ok(SocketUser { id });
+            }
+        }
+        let user = AuthUser::from_request_parts(parts, app).await?;
+        Ok(SocketUser { id: user.id })
     }
 }
 

@@ -107,41 +107,70 @@ pub async fn upload(
         Err(e) => {
             // What the client is still sending is read and dropped (bounded), so it gets
             // to see the 413 instead of a reset connection.
-            drain_multipart(&mut multipart).await;
+            drain_multipart(&mut multipart, None).await;
             return Err(e.into());
         }
     };
     if let Err(e) = read_form(&mut upload, &mut multipart).await {
         // Whatever was refused (a bad field, a folder deleted meanwhile, the quota), the
         // client still sending reads the error instead of a reset connection, and its next
-        // request on the same connection does not find it closed.
-        drain_multipart(&mut multipart).await;
-        return Err(e);
+        // request on the same connection does not find it closed: the rest of the form is
+        // read and dropped, within one budget, the field that failed included.
+        drain_multipart(&mut multipart, e.drained).await;
+        return Err(e.error);
     }
     let files = upload.finish().await?;
     Ok((StatusCode::CREATED, Json(UploadResponse { files })))
 }
 
+/// Why the form was refused, and how many bytes of it were already drained: the field
+/// that failed is read through `chunk`, which counts against the budget, rather than
+/// skipped by `next_field`, which reads it whole whatever its size.
+struct Refused {
+    error: ApiError,
+    drained: Option<u64>,
+}
+
+impl<E: Into<ApiError>> From<E> for Refused {
+    fn from(e: E) -> Self {
+        Refused {
+            error: e.into(),
+            drained: None,
+        }
+    }
+}
+
 /// Adds the form's files to `upload`, into the folder its `parent_id` names.
-async fn read_form(upload: &mut Upload<'_>, multipart: &mut Multipart) -> Result<(), ApiError> {
+async fn read_form(upload: &mut Upload<'_>, multipart: &mut Multipart) -> Result<(), Refused> {
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
-        match field.name() {
-            Some("parent_id") => {
-                let value = small_text(&mut field).await?;
-                let parent = Some(value).filter(|v| !v.is_empty()).map(FileId::from);
-                upload.into_folder(parent).await?;
+        let result: Result<(), ApiError> = async {
+            match field.name() {
+                Some("parent_id") => {
+                    let value = small_text(&mut field).await?;
+                    let parent = Some(value).filter(|v| !v.is_empty()).map(FileId::from);
+                    upload.into_folder(parent).await?;
+                }
+                Some("file") => {
+                    let name = field
+                        .file_name()
+                        .ok_or_else(|| {
+                            FilesError::BadUpload("each `file` part needs a filename".into())
+                        })?
+                        .to_owned();
+                    let mime = field.content_type().map(str::to_owned);
+                    upload.add(&name, mime.as_deref(), &mut field).await?;
+                }
+                _ => {}
             }
-            Some("file") => {
-                let name = field
-                    .file_name()
-                    .ok_or_else(|| {
-                        FilesError::BadUpload("each `file` part needs a filename".into())
-                    })?
-                    .to_owned();
-                let mime = field.content_type().map(str::to_owned);
-                upload.add(&name, mime.as_deref(), &mut field).await?;
-            }
-            _ => {}
+            Ok(())
+        }
+        .await;
+        if let Err(error) = result {
+            let seen = drain_field(&mut field, 0).await;
+            return Err(Refused {
+                error,
+                drained: Some(seen),
+            });
         }
     }
     Ok(())
@@ -166,19 +195,27 @@ async fn small_text(field: &mut axum::extract::multipart::Field<'_>) -> Result<S
         .map_err(|_| FilesError::BadUpload("parent_id is not UTF-8".into()).into())
 }
 
-/// Reads and drops up to [`DRAIN_LIMIT`] bytes of the remaining form.
-async fn drain_multipart(multipart: &mut Multipart) {
-    let mut seen = 0u64;
+/// Reads and drops the rest of `field`, counting from `seen`; what has been read in all,
+/// capped at [`DRAIN_LIMIT`] (reached: the field did not end within it).
+async fn drain_field(field: &mut axum::extract::multipart::Field<'_>, mut seen: u64) -> u64 {
+    while seen < DRAIN_LIMIT {
+        match field.chunk().await {
+            Ok(Some(chunk)) => seen += chunk.len() as u64,
+            _ => return seen,
+        }
+    }
+    DRAIN_LIMIT
+}
+
+/// Reads and drops the remaining form, up to [`DRAIN_LIMIT`] bytes in all (`seen` already
+/// read); past that the connection is left to close.
+async fn drain_multipart(multipart: &mut Multipart, seen: Option<u64>) {
+    let mut seen = seen.unwrap_or(0);
     while seen < DRAIN_LIMIT {
         let Ok(Some(mut field)) = multipart.next_field().await else {
             return;
         };
-        while let Ok(Some(chunk)) = field.chunk().await {
-            seen += chunk.len() as u64;
-            if seen >= DRAIN_LIMIT {
-                return;
-            }
-        }
+        seen = drain_field(&mut field, seen).await;
     }
 }
 

@@ -5,17 +5,18 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 
 use super::attach::{authorize, AttachQuery};
-use crate::auth::AuthUser;
+use crate::auth::SocketUser;
 use crate::error::{ApiError, ApiPath, ApiQuery, WebSocketRequest};
 use crate::ids::SandboxId;
 use crate::ports::SocketTarget;
 use crate::App;
 
-/// `WS /terminal/:sandboxId/attach?token=`
+/// `WS /terminal/:sandboxId/attach?ticket=`
 #[utoipa::path(get, path = "/terminal/{sandbox_id}/attach", tag = "sandboxes",
     params(
         ("sandbox_id" = String, Path, description = "the sandbox"),
-        ("token" = String, Query, description = "an access token"),
+        ("ticket" = Option<String>, Query, description = "a single-use ticket from `POST /auth/ticket`"),
+        ("token" = Option<String>, Query, description = "or an access token (older clients)"),
         ("mode" = Option<String>, Query, description = "`view` to watch only"),
         ("share" = Option<String>, Query, description = "a view share of someone else's sandbox"),
         ("session" = Option<String>, Query, description = "which terminal (default `main`)"),
@@ -27,7 +28,7 @@ use crate::App;
         (status = 426, body = cloudos_proto::Problem),
         (status = 502, body = cloudos_proto::Problem, description = "the sandbox's agent cannot be reached")))]
 pub async fn attach(
-    user: AuthUser,
+    user: SocketUser,
     _ws: WebSocketRequest,
     ApiPath(sandbox_id): ApiPath<SandboxId>,
     ApiQuery(q): ApiQuery<AttachQuery>,

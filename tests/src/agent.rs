@@ -167,6 +167,21 @@ impl TestAgent {
 
     /// A token for another sandbox, signed with this one's key.
     pub fn token_for(&self, sandbox_id: &str, role: Role) -> String {
+        self.token_with(sandbox_id, role, None, None)
+    }
+
+    /// A token resting on `grant` that ends its socket at `until` (Unix seconds).
+    pub fn granted(&self, role: Role, grant: &str, until: Option<u64>) -> String {
+        self.token_with(&self.sandbox_id, role, Some(grant.into()), until)
+    }
+
+    fn token_with(
+        &self,
+        sandbox_id: &str,
+        role: Role,
+        grant: Option<String>,
+        until: Option<u64>,
+    ) -> String {
         let exp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -180,6 +195,8 @@ impl TestAgent {
                 role,
                 exp,
                 aud: AGENT_AUDIENCE.into(),
+                grant,
+                until,
             },
         )
     }
@@ -266,6 +283,8 @@ pub struct Term {
     /// Stream offset just past the last byte received.
     pub seq: u64,
     closed: bool,
+    /// The code of the close frame the other side sent, if one came.
+    pub close_code: Option<u16>,
 }
 
 impl Term {
@@ -292,6 +311,7 @@ impl Term {
             controls: Vec::new(),
             seq: 0,
             closed: false,
+            close_code: None,
         };
         t.wait_for("the hello", Duration::from_secs(10), |t| {
             t.hello().is_some()
@@ -357,6 +377,9 @@ impl Term {
                     self.controls
                         .push(serde_json::from_str(&t).expect("a control message"));
                 }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    self.close_code = frame.map(|f| f.code.into());
+                }
                 Ok(Some(Ok(_))) => {}
                 Ok(None) | Ok(Some(Err(_))) => {
                     self.closed = true;
@@ -370,6 +393,14 @@ impl Term {
                 Err(_) => panic!("timed out waiting for {what}; screen:\n{}", self.text()),
             }
         }
+    }
+
+    /// Waits until the other side closes the socket (panics after `within`) and returns the
+    /// close frame's code.
+    pub async fn ends_within(&mut self, within: Duration) -> Option<u16> {
+        self.wait_for("the socket to close", within, |t| t.closed)
+            .await;
+        self.close_code
     }
 
     /// Waits until the screen shows `needle` (after any output already seen at `from`).

@@ -148,8 +148,16 @@ async fn a_terminal_on_the_worker_runs_in_a_fly_machine() {
     // A watcher asking for a terminal that is not running: the agent's 404, passed on.
     let idle = url(&bob, &sbx, &format!("&share={}&session=other", share.token));
     assert_eq!(refused(&idle).await, 404);
+    // Revoking the link reaches the Machine's agent: the watcher is dropped at once.
+    let res = ann.api.delete(&format!("/shares/{}", share.token)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        watcher.ends_within(Duration::from_secs(3)).await,
+        Some(cloudos_proto::terminal::CLOSE_REVOKED)
+    );
+    let revoked = url(&bob, &sbx, &format!("&share={}", share.token));
+    assert_eq!(refused(&revoked).await, 410);
     t.close().await;
-    watcher.close().await;
 
     // Stopping destroys the Machine; the next sandbox mounts the same volume as its home.
     let res = ann.api.delete(&format!("/sandbox/{}", sbx.id)).await;

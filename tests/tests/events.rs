@@ -125,9 +125,27 @@ async fn a_ticket_opens_one_socket_and_a_logout_ends_the_session() {
         .unwrap();
     expect_problem(res, 401, "/errors/unauthorized").await;
 
+    // The upload's other events may still be on their way; drain them.
+    let _ = tokio::time::timeout(Duration::from_millis(500), next_events(&mut socket, 8)).await;
     let out = ann.api.post("/auth/logout", &serde_json::json!({})).await;
     assert_eq!(out.status(), reqwest::StatusCode::NO_CONTENT);
     expect_problem(ann.api.get("/me").await, 401, "/errors/unauthorized").await;
+    // The desktop listening is told, and its socket closes.
+    let mut told = false;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("the socket closes within 5 s of the logout");
+        match msg {
+            Some(Ok(Message::Text(text))) => {
+                told |= serde_json::from_str::<cloudos_proto::Event>(&text)
+                    .is_ok_and(|e| e == cloudos_proto::Event::SessionEnded);
+            }
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    assert!(told, "the socket said the session ended before closing");
     assert_eq!(
         refused(&format!("{ws_base}/events?ticket={second}")).await,
         401,

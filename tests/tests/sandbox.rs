@@ -155,6 +155,92 @@ async fn only_tokens_for_this_sandbox_are_accepted() {
     assert_eq!(res.status(), 403, "a view-only token cannot run commands");
 }
 
+/// Every socket rests on a grant: when the edge revokes it, the agent drops that grant's
+/// sockets at once (close code 4403), keeps the others, and refuses the grant's tokens from
+/// then on; a socket whose grant expires ends then (4401). Only a driver token revokes.
+#[tokio::test]
+async fn a_revoked_or_expired_grant_ends_its_sockets_and_nothing_else() {
+    use cloudos_proto::terminal::{CLOSE_EXPIRED, CLOSE_REVOKED, MAX_SOCKETS_PER_SANDBOX};
+    let agent = TestAgent::start(AgentOptions::default());
+    let mut driver = agent.attach(Role::Driver, "main").await;
+    driver.run("echo READY-$((1+2))", "READY-3").await;
+    let link = |grant: &str, until: Option<u64>| {
+        agent.attach_url(&agent.granted(Role::Viewer, grant, until), "main", "")
+    };
+    let mut revoked = Term::connect(&link("share:a", None)).await;
+    let mut kept = Term::connect(&link("share:b", None)).await;
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    let mut expiring = Term::connect(&link("share:c", Some(soon))).await;
+
+    let revoke = |token: String| {
+        let base = agent.base.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/revoke"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"grants": ["share:a"]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(revoke(agent.token(Role::Viewer)).await, 403);
+    let asked = std::time::Instant::now();
+    assert_eq!(revoke(agent.token(Role::Driver)).await, 204);
+    assert_eq!(
+        revoked.ends_within(Duration::from_secs(2)).await,
+        Some(CLOSE_REVOKED)
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        refused(&link("share:a", None)).await,
+        401,
+        "no new socket on it"
+    );
+
+    let from = kept.screen.len();
+    driver.run("echo STILL-$((2*3))", "STILL-6").await;
+    kept.expect_from(from, "STILL-6").await;
+    assert_eq!(
+        expiring.ends_within(Duration::from_secs(5)).await,
+        Some(CLOSE_EXPIRED)
+    );
+    assert!(!kept.closed(), "another grant's socket stays");
+    let past = soon - 10;
+    assert_eq!(
+        refused(&link("share:d", Some(past))).await,
+        401,
+        "an expired grant"
+    );
+
+    // The sockets of one sandbox are capped: a script cannot pile them up on the agent.
+    let mut many = Vec::new();
+    // Open now: the driver and the kept viewer.
+    while many.len() + 2 < MAX_SOCKETS_PER_SANDBOX {
+        many.push(agent.attach(Role::Viewer, "main").await);
+    }
+    let url = agent.attach_url(&agent.token(Role::Viewer), "main", "");
+    assert_eq!(refused(&url).await, 429);
+    many.pop().unwrap().close().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while Term::try_connect(&url).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a closed socket frees its place"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn exec_returns_exit_codes_output_and_timeouts() {
     let agent = TestAgent::start(AgentOptions::default());

@@ -153,6 +153,61 @@ async fn a_view_only_share_lets_a_colleague_watch_live() {
     assert_eq!(refused(&not_running).await, 404);
 }
 
+/// A view link is revocable: its owner deletes it and whoever watches through it is
+/// dropped at once (before the owner's next output reaches them), and it opens nothing
+/// more; nobody else can revoke it. Signing out ends the owner's own terminal sockets too.
+#[tokio::test]
+async fn a_revoked_view_link_dies_on_the_next_frame_and_a_logout_ends_the_owners_terminal() {
+    use cloudos_proto::terminal::CLOSE_REVOKED;
+    let server = server();
+    let ann = server.new_user("ann").await;
+    let bob = server.new_user("bob").await;
+    let (_, sbx) = start_sandbox(&ann).await;
+    let mut driver = Term::connect(&attach_url(&server, &ann, &sbx.id, "")).await;
+    driver.run("echo READY-$((2*2))", "READY-4").await;
+    let share: SandboxShare = ann
+        .api
+        .post(&format!("/sandbox/{}/share", sbx.id), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let url = attach_url(&server, &bob, &sbx.id, &format!("&share={}", share.token));
+    let mut watcher = Term::connect(&url).await;
+    let from = watcher.screen.len();
+    driver.run("echo SEEN-$((3*3))", "SEEN-9").await;
+    watcher.expect_from(from, "SEEN-9").await;
+
+    let path = format!("/shares/{}", share.token);
+    expect_not_found(bob.api.delete(&path).await).await;
+    expect_not_found(ann.api.delete("/shares/made-up").await).await;
+    let res = ann.api.delete(&path).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // Dropped by the agent as the revocation lands, before any later output.
+    let from = watcher.screen.len();
+    assert_eq!(
+        watcher.ends_within(Duration::from_secs(2)).await,
+        Some(CLOSE_REVOKED)
+    );
+    driver.run("echo AFTER-$((4*4))", "AFTER-16").await;
+    assert!(!watcher.text()[from..].contains("AFTER-16"));
+    assert_eq!(refused(&url).await, 410, "a revoked link opens nothing");
+    let again = ann.api.delete(&path).await;
+    assert_eq!(
+        again.status(),
+        StatusCode::NO_CONTENT,
+        "revoking twice is fine"
+    );
+
+    let out = ann.api.post("/auth/logout", &json!({})).await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        driver.ends_within(Duration::from_secs(2)).await,
+        Some(CLOSE_REVOKED),
+        "the owner's terminal ends with the session"
+    );
+}
+
 #[tokio::test]
 async fn the_home_outlives_a_stopped_sandbox() {
     let server = server();

@@ -14,6 +14,7 @@ use crate::files::FilesError;
 use crate::notifications::NotificationsError;
 use crate::ports::{BlobError, DbError};
 use crate::sandboxes::SandboxesError;
+use crate::shares::SharesError;
 
 /// An error on its way to the client as `application/problem+json`.
 #[derive(Debug)]
@@ -174,6 +175,17 @@ impl From<SandboxesError> for ApiError {
             TerminalNotRunning => ApiError::not_found(detail),
             Unreachable(_) => ApiError::new(StatusCode::BAD_GATEWAY, "sandbox-unreachable", detail),
             Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<SharesError> for ApiError {
+    fn from(e: SharesError) -> Self {
+        let detail = e.to_string();
+        match e {
+            SharesError::NotFound => ApiError::not_found(detail),
+            SharesError::Gone => ApiError::new(StatusCode::GONE, "share-expired", detail),
+            SharesError::Db(e) => e.into(),
         }
     }
 }

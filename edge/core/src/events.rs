@@ -1,5 +1,7 @@
 //! `WS /events`: the caller's live events (file changes, notifications), pushed as JSON text
-//! frames. The core checks the token here; the host's `Sockets` port carries the socket.
+//! frames. The core checks the token here; the host's `Sockets` port carries the socket,
+//! closes it after an event that ends it (`Event::ends_socket`: a logout) and delivers
+//! nothing after the session it was opened in expires.
 
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -28,7 +30,7 @@ pub fn too_many_sockets() -> ApiError {
 }
 
 /// `WS /events?ticket=`
-#[utoipa::path(get, path = "/events", tag = "desktop",
+#[utoipa::path(get, path = "/events", tag = "notifications",
     params(("ticket" = Option<String>, Query, description = "a single-use ticket from `POST /auth/ticket` (browsers cannot set headers on a WebSocket)"),
         ("token" = Option<String>, Query, description = "or an access token (older clients)")),
     responses(
@@ -42,6 +44,9 @@ pub async fn socket(
     State(app): State<App>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let target = SocketTarget::Events { user_id: user.id };
+    let target = SocketTarget::Events {
+        user_id: user.id,
+        until_ms: user.session.expires_at_ms,
+    };
     app.ports.sockets.open(req, target).await
 }

@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod ports;
 pub mod sandboxes;
 pub mod schema;
+pub mod shares;
 pub mod sweep;
 
 use std::sync::{Arc, OnceLock};
@@ -105,7 +106,7 @@ pub(crate) fn origin(app: &App, headers: &HeaderMap) -> String {
 #[openapi(
     info(title = "Cloud OS API", description = "The public API of Cloud OS (see shared/API.md)."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "files"), (name = "desktop"), (name = "sandboxes"), (name = "ops"))
+    tags((name = "auth"), (name = "files"), (name = "shares"), (name = "desktop"), (name = "notifications"), (name = "sandboxes"), (name = "ops"))
 )]
 struct ApiDoc;
 
@@ -222,6 +223,7 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
             sandboxes::handlers::delete
         ))
         .routes(routes!(sandboxes::handlers::share))
+        .routes(routes!(shares::handlers::delete))
         .routes(routes!(sandboxes::terminal::attach))
         .routes(routes!(events::socket))
         .routes(routes!(

@@ -334,6 +334,18 @@ pub trait Sandboxes: Send + Sync + 'static {
     async fn start(&self, spec: &SandboxSpec) -> Result<AgentEndpoint, SandboxError>;
     /// Stops the agent and everything in the sandbox; the home stays.
     async fn stop(&self, spec: &SandboxSpec) -> Result<(), SandboxError>;
+    /// Sends `body` (JSON) as `POST <agent>/<path>` with `bearer` to the sandbox's agent if
+    /// it runs now; nothing is started for it. `Ok(None)`: no agent runs, nothing was sent;
+    /// otherwise the agent's HTTP status.
+    async fn post_to_agent(
+        &self,
+        _spec: &SandboxSpec,
+        _path: &str,
+        _bearer: &str,
+        _body: Vec<u8>,
+    ) -> Result<Option<u16>, SandboxError> {
+        Ok(None)
+    }
 }
 
 /// The provider of a host that offers no sandboxes: `POST /sandbox` answers 503.
@@ -358,8 +370,12 @@ impl Sandboxes for NoSandboxes {
 /// Where a socket the core authorized is carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SocketTarget {
-    /// The live events of one user's desktops (`WS /events`).
-    Events { user_id: crate::ids::UserId },
+    /// The live events of one user's desktops (`WS /events`), until the session it was
+    /// opened in expires (ms since the Unix epoch): no event reaches it after that.
+    Events {
+        user_id: crate::ids::UserId,
+        until_ms: i64,
+    },
     /// A terminal in a sandbox's agent (`WS /terminal/:id/attach`): the host connects to the
     /// ticket's URL and relays frames both ways.
     Terminal(crate::sandboxes::attach::AttachTicket),

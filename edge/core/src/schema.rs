@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_sessions",
         sql: include_str!("../../../schema/0006_sessions.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_shares",
+        sql: include_str!("../../../schema/0007_shares.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

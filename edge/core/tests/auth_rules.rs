@@ -67,7 +67,12 @@ async fn failed_logins_are_throttled_per_email_until_the_window_passes() {
 async fn a_token_stands_for_its_account_until_it_expires_or_the_account_is_gone() {
     let t = TestApp::new().await;
     let (ann, token) = t.session("ann").await;
-    assert_eq!(accounts::authenticate(&t.app, &token).await.unwrap(), ann);
+    let session = accounts::authenticate(&t.app, &token).await.unwrap();
+    assert_eq!(session.user_id, ann);
+    assert_eq!(
+        session.expires_at_ms,
+        t.app.now_ms() + t.app.config.token_ttl_secs * 1000
+    );
     assert!(accounts::authenticate(&t.app, "not-a-token").await.is_err());
     t.clock.advance(t.app.config.token_ttl_secs * 1000);
     let err = accounts::authenticate(&t.app, &token).await.unwrap_err();
@@ -76,7 +81,13 @@ async fn a_token_stands_for_its_account_until_it_expires_or_the_account_is_gone(
         "{err:?}"
     );
     let (bob, fresh) = t.session("bob").await;
-    assert_eq!(accounts::authenticate(&t.app, &fresh).await.unwrap(), bob);
+    assert_eq!(
+        accounts::authenticate(&t.app, &fresh)
+            .await
+            .unwrap()
+            .user_id,
+        bob
+    );
     t.remove_account(&bob).await;
     let err = accounts::authenticate(&t.app, &fresh).await.unwrap_err();
     assert!(
@@ -123,13 +134,19 @@ async fn oversized_logins_cost_nothing_and_old_failures_are_forgotten() {
 async fn a_logout_ends_every_token_of_the_user_and_a_new_login_works() {
     let t = TestApp::new().await;
     let (ann, first) = t.session("ann").await;
+    let session = accounts::authenticate(&t.app, &first).await.unwrap();
     let second = accounts::login(&t.app, &login("ann@example.com", "correct horse battery"))
         .await
         .unwrap()
         .token;
     let (_, bobs) = t.session("bob").await;
-    let ticket = tickets::issue(&t.app, &ann).await.unwrap();
-    accounts::logout(&t.app, &ann).await.unwrap();
+    let ticket = tickets::issue(&t.app, &session).await.unwrap();
+    accounts::logout(&t.app, &session).await.unwrap();
+    assert_eq!(
+        t.events.take(),
+        vec![(ann.to_string(), cloudos_proto::Event::SessionEnded)],
+        "the desktops listening are told"
+    );
     for token in [&first, &second] {
         let err = accounts::authenticate(&t.app, token).await.unwrap_err();
         assert!(matches!(err, AuthError::Unauthorized(_)), "{err:?}");
@@ -146,7 +163,10 @@ async fn a_logout_ends_every_token_of_the_user_and_a_new_login_works() {
         .await
         .unwrap();
     assert_eq!(
-        accounts::authenticate(&t.app, &again.token).await.unwrap(),
+        accounts::authenticate(&t.app, &again.token)
+            .await
+            .unwrap()
+            .user_id,
         ann
     );
 }
@@ -154,7 +174,7 @@ async fn a_logout_ends_every_token_of_the_user_and_a_new_login_works() {
 #[tokio::test]
 async fn a_ticket_opens_one_socket_once_within_a_minute() {
     let t = TestApp::new().await;
-    let ann = t.user("ann").await;
+    let ann = t.signed_in("ann").await;
     let ticket = tickets::issue(&t.app, &ann).await.unwrap();
     assert_eq!(
         ticket.expires_at,
@@ -177,4 +197,12 @@ async fn a_ticket_opens_one_socket_once_within_a_minute() {
         tickets::redeem(&t.app, &shared.ticket)
     );
     assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
+    // A ticket asked for just before a logout and stored just after it (the request's
+    // token was checked before the logout landed) opens nothing: it carries its session.
+    accounts::logout(&t.app, &ann).await.unwrap();
+    let stored_late = tickets::issue(&t.app, &ann).await.unwrap();
+    assert!(
+        tickets::redeem(&t.app, &stored_late.ticket).await.is_err(),
+        "a ticket of an ended session"
+    );
 }

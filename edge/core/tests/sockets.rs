@@ -29,9 +29,10 @@ impl Sockets for RecordingSockets {
     }
 }
 
-/// A provider whose agents "run" at a fixed address; counts its starts.
+/// A provider whose agents "run" at a fixed address; counts its starts and keeps what was
+/// posted to them.
 #[derive(Default)]
-struct FakeAgents(std::sync::atomic::AtomicUsize);
+struct FakeAgents(std::sync::atomic::AtomicUsize, Mutex<Vec<(String, String)>>);
 
 #[async_trait]
 impl Sandboxes for FakeAgents {
@@ -48,6 +49,20 @@ impl Sandboxes for FakeAgents {
     }
     async fn stop(&self, _spec: &SandboxSpec) -> Result<(), SandboxError> {
         Ok(())
+    }
+    async fn post_to_agent(
+        &self,
+        spec: &SandboxSpec,
+        path: &str,
+        _bearer: &str,
+        body: Vec<u8>,
+    ) -> Result<Option<u16>, SandboxError> {
+        let body = String::from_utf8(body).unwrap();
+        self.1
+            .lock()
+            .unwrap()
+            .push((format!("{}/{path}", spec.id), body));
+        Ok(Some(204))
     }
 }
 
@@ -82,6 +97,7 @@ async fn get(app: &App, uri: &str, upgrade: bool) -> StatusCode {
 async fn the_events_socket_needs_a_token_and_an_upgrade_and_carries_the_callers_events() {
     let (t, sockets, _) = setup().await;
     let (ann, token) = t.session("ann").await;
+    let expires = t.app.now_ms() + t.app.config.token_ttl_secs * 1000;
     assert_eq!(get(&t.app, "/events", true).await, StatusCode::UNAUTHORIZED);
     let uri = format!("/events?token={token}");
     // A URL token counts only on an upgrade; with the header, a plain request is 426.
@@ -110,7 +126,10 @@ async fn the_events_socket_needs_a_token_and_an_upgrade_and_carries_the_callers_
     );
     assert_eq!(
         *sockets.0.lock().unwrap(),
-        [SocketTarget::Events { user_id: ann }]
+        [SocketTarget::Events {
+            user_id: ann,
+            until_ms: expires
+        }]
     );
 }
 
@@ -186,11 +205,11 @@ async fn a_user_has_one_live_sandbox_even_when_two_starts_race() {
         matches!(err, cloudos_core::sandboxes::SandboxesError::NotFound),
         "{err:?}"
     );
-    let (_, expires) = lifecycle::share(&t.app, &ann, &again.sandbox.id, Some(10 * 365 * 86_400))
+    let share = lifecycle::share(&t.app, &ann, &again.sandbox.id, Some(10 * 365 * 86_400))
         .await
         .unwrap();
     assert_eq!(
-        expires,
+        share.expires_at,
         t.app.now_ms() + lifecycle::SHARE_MAX_TTL_SECS * 1000
     );
 }
@@ -240,7 +259,7 @@ async fn an_attach_racing_a_stop_leaves_no_agent_behind() {
     use cloudos_core::sandboxes::attach::{authorize, AttachQuery};
     let agents = Arc::new(GatedAgents::default());
     let t = TestApp::builder().sandboxes(agents.clone()).build().await;
-    let ann = t.user("ann").await;
+    let (ann, ann_token) = t.session("ann").await;
     let id = lifecycle::start(&t.app, &ann).await.unwrap().sandbox.id;
     // The agent stopped by itself (idle); the next attach starts it again, slowly.
     agents.running.lock().unwrap().clear();
@@ -248,7 +267,10 @@ async fn an_attach_racing_a_stop_leaves_no_agent_behind() {
     let (open, gate) = tokio::sync::oneshot::channel();
     *agents.gate.lock().unwrap() = Some((waiting_tx, gate));
     let app = t.app.clone();
-    let (who, sandbox) = (ann.clone(), id.clone());
+    let who = cloudos_core::auth::accounts::authenticate(&t.app, &ann_token)
+        .await
+        .unwrap();
+    let sandbox = id.clone();
     let attach =
         tokio::spawn(async move { authorize(&app, &who, &sandbox, &AttachQuery::default()).await });
     waiting.await.unwrap();
@@ -265,5 +287,118 @@ async fn an_attach_racing_a_stop_leaves_no_agent_behind() {
     assert!(
         agents.running.lock().unwrap().is_empty(),
         "an agent runs for a stopped sandbox"
+    );
+}
+
+/// The claims of the agent token in a relay URL, checked with the sandbox's key.
+fn agent_claims(t: &TestApp, sandbox: &str, url: &str) -> cloudos_proto::terminal::AgentClaims {
+    let query = url.split_once('?').unwrap().1;
+    let token = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "token")
+        .unwrap()
+        .1
+        .into_owned();
+    let key = cloudos_core::sandboxes::tokens::agent_key(&t.app.config.secret, sandbox);
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.set_audience(&[cloudos_proto::terminal::AGENT_AUDIENCE]);
+    v.validate_exp = false;
+    jsonwebtoken::decode(&token, &jsonwebtoken::DecodingKey::from_secret(&key), &v)
+        .unwrap()
+        .claims
+}
+
+/// A view link is a stored share: the viewer's socket rests on it (its agent token names
+/// the share and ends with it), revoking it tells the agent at once and it opens nothing
+/// more; only its owner can revoke it; a logout tells the agent to drop the owner's own
+/// sockets of that session.
+#[tokio::test]
+async fn a_view_link_is_a_revocable_grant_and_a_logout_ends_the_owners_sockets() {
+    use cloudos_core::sandboxes::attach::{authorize, AttachQuery};
+    use cloudos_core::shares;
+    let (t, _, agents) = setup().await;
+    let (ann, ann_token) = t.session("ann").await;
+    let ann_session = cloudos_core::auth::accounts::authenticate(&t.app, &ann_token)
+        .await
+        .unwrap();
+    let bob = t.signed_in("bob").await;
+    let sandbox = lifecycle::start(&t.app, &ann).await.unwrap().sandbox;
+    let link = lifecycle::share(&t.app, &ann, &sandbox.id, Some(600))
+        .await
+        .unwrap();
+    let watch = AttachQuery {
+        share: Some(link.token.clone()),
+        ..Default::default()
+    };
+    let ticket = authorize(&t.app, &bob, &sandbox.id, &watch).await.unwrap();
+    assert_eq!(ticket.role, cloudos_proto::terminal::Role::Viewer);
+    let claims = agent_claims(&t, &sandbox.id, &ticket.url);
+    let grant = format!("share:{}", link.id);
+    assert_eq!(claims.grant.as_deref(), Some(grant.as_str()));
+    assert_eq!(claims.until, Some((link.expires_at / 1000) as u64));
+    assert_eq!(claims.sub, bob.user_id.to_string());
+
+    // Only its owner revokes it.
+    let theirs = shares::revoke(&t.app, &bob.user_id, &link.token).await;
+    assert!(
+        matches!(theirs, Err(shares::SharesError::NotFound)),
+        "{theirs:?}"
+    );
+    assert!(agents.1.lock().unwrap().is_empty());
+    shares::revoke(&t.app, &ann, &link.token).await.unwrap();
+    let told = agents.1.lock().unwrap().clone();
+    assert_eq!(
+        told,
+        [(
+            format!("{}/revoke", sandbox.id),
+            serde_json::json!({ "grants": [grant] }).to_string()
+        )]
+    );
+    let again = authorize(&t.app, &bob, &sandbox.id, &watch).await;
+    assert!(
+        matches!(
+            again,
+            Err(cloudos_core::sandboxes::SandboxesError::BadShare)
+        ),
+        "{again:?}"
+    );
+    let unknown = shares::revoke(&t.app, &ann, "made-up").await;
+    assert!(
+        matches!(unknown, Err(shares::SharesError::NotFound)),
+        "{unknown:?}"
+    );
+
+    // An expired link opens nothing either.
+    let short = lifecycle::share(&t.app, &ann, &sandbox.id, Some(60))
+        .await
+        .unwrap();
+    t.clock.advance(60_000);
+    let late = AttachQuery {
+        share: Some(short.token),
+        ..Default::default()
+    };
+    assert!(authorize(&t.app, &bob, &sandbox.id, &late).await.is_err());
+
+    // The owner's own sockets rest on the session and end with it.
+    let own = authorize(&t.app, &ann_session, &sandbox.id, &AttachQuery::default())
+        .await
+        .unwrap();
+    let claims = agent_claims(&t, &sandbox.id, &own.url);
+    let session_grant = format!("session:{ann}:{}", ann_session.gen);
+    assert_eq!(claims.grant.as_deref(), Some(session_grant.as_str()));
+    assert_eq!(
+        claims.until,
+        Some((ann_session.expires_at_ms / 1000) as u64)
+    );
+    agents.1.lock().unwrap().clear();
+    cloudos_core::auth::accounts::logout(&t.app, &ann_session)
+        .await
+        .unwrap();
+    let told = agents.1.lock().unwrap().clone();
+    assert_eq!(
+        told,
+        [(
+            format!("{}/revoke", sandbox.id),
+            serde_json::json!({ "grants": [session_grant] }).to_string()
+        )]
     );
 }

@@ -92,4 +92,14 @@ pub enum Event {
     Notification { notification: Notification },
     /// Something changed in a folder (`None`: the root), so open views refresh it.
     FilesChanged { parent_id: Option<String> },
+    /// The user signed out everywhere (`POST /auth/logout`): the socket closes after this
+    /// frame, and a desktop that gets it goes back to the sign-in page.
+    SessionEnded,
+}
+
+impl Event {
+    /// Whether the host closes the socket once this event is sent.
+    pub fn ends_socket(&self) -> bool {
+        matches!(self, Event::SessionEnded)
+    }
 }

@@ -208,7 +208,8 @@ pub struct Sandbox {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct SandboxShare {
-    /// Pass as `share=` on `WS /terminal/:sandboxId/attach` (view only).
+    /// Pass as `share=` on `WS /terminal/:sandboxId/attach` (view only); `DELETE
+    /// /shares/:token` revokes it, and whoever watches through it is dropped at once.
     pub token: String,
     /// The desktop link that opens the Terminal app watching this sandbox.
     pub url: String,
@@ -224,10 +225,40 @@ pub struct AgentClaims {
     /// The sandbox it is valid for.
     pub sbx: String,
     pub role: Role,
-    /// Expiry, seconds since the Unix epoch.
+    /// Expiry, seconds since the Unix epoch (of the token: it opens a socket within it).
     pub exp: u64,
     pub aud: String,
+    /// What the access rests on (a share link, or the owner's sign-in session): the edge
+    /// may revoke it at the agent (`POST /revoke`), which then drops its sockets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
+    /// When a socket opened with this token must end (seconds since the Unix epoch): the
+    /// share's or the session's expiry, whichever comes first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
 }
+
+/// How long an agent token is good for: it opens a socket within this time. The agent
+/// remembers a revoked grant at least this long, so no token issued before a revocation
+/// can open a socket after it.
+pub const AGENT_TOKEN_TTL_SECS: u64 = 120;
+
+/// Body of the agent's `POST /revoke` (driver tokens only): drop every socket resting on one
+/// of these grants, and refuse them from now on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoke {
+    pub grants: Vec<String>,
+}
+
+/// Terminal sockets one sandbox's agent carries at once (drivers and viewers): beyond, an
+/// attach is refused (429) so a script cannot pile sockets up on an agent.
+pub const MAX_SOCKETS_PER_SANDBOX: usize = 64;
+
+/// The close code a socket ends with when its grant was revoked (a private-use code, RFC
+/// 6455 §7.4.2); the reason says which.
+pub const CLOSE_REVOKED: u16 = 4403;
+/// The close code a socket ends with when its share or session expired.
+pub const CLOSE_EXPIRED: u16 = 4401;
 
 /// The audience of sandbox tokens.
 pub const AGENT_AUDIENCE: &str = "sandbox";

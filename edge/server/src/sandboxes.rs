@@ -43,6 +43,8 @@ pub struct LocalSandboxes {
     places: Arc<Semaphore>,
     /// Why no sandbox starts as configured (limits asked for that this host cannot give).
     refusal: Option<String>,
+    /// For the edge's calls to agents (revocations).
+    http: reqwest::Client,
 }
 
 impl LocalSandboxes {
@@ -84,6 +86,7 @@ impl LocalSandboxes {
             places: Arc::new(Semaphore::new(args.sandbox_max)),
             args,
             refusal,
+            http: reqwest::Client::new(),
         }
     }
 
@@ -304,6 +307,39 @@ impl Sandboxes for LocalSandboxes {
         // The slot stays: a start waiting on it must put its agent where the next stop
         // looks (one small entry per sandbox this server has run).
         Ok(())
+    }
+
+    async fn post_to_agent(
+        &self,
+        spec: &SandboxSpec,
+        path: &str,
+        bearer: &str,
+        body: Vec<u8>,
+    ) -> Result<Option<u16>, SandboxError> {
+        let url = {
+            let slot = self.slot(&spec.id);
+            let mut held = slot.lock().await;
+            match held.as_mut() {
+                Some(r) => {
+                    if !r.alive() {
+                        return Ok(None);
+                    }
+                    r.url.clone()
+                }
+                None => return Ok(None),
+            }
+        };
+        let res = self
+            .http
+            .post(format!("{}/{path}", url.trim_end_matches('/')))
+            .bearer_auth(bearer)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| SandboxError::Failed(format!("calling the agent: {e}")))?;
+        Ok(Some(res.status().as_u16()))
     }
 }
 

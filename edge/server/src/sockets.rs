@@ -33,11 +33,11 @@ impl Sockets for NativeSockets {
         // Bounded messages: a desktop only listens on /events, and terminal input is keys
         // and pastes; a larger message closes the socket (1009) instead of being buffered.
         match target {
-            SocketTarget::Events { user_id } => {
+            SocketTarget::Events { user_id, until_ms } => {
                 let ws = ws
                     .max_message_size(EVENTS_MAX_MESSAGE)
                     .max_frame_size(EVENTS_MAX_MESSAGE);
-                events::open(&self.hub, &user_id, ws).await
+                events::open(&self.hub, &user_id, until_ms, ws).await
             }
             SocketTarget::Terminal(ticket) => {
                 let cap = cloudos_proto::terminal::MAX_CLIENT_MESSAGE;

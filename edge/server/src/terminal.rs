@@ -54,14 +54,23 @@ fn to_client(m: tungstenite::Message) -> Option<Message> {
     })
 }
 
-/// Tells the client the agent's side is gone (it then reconnects, or shows why not).
-async fn terminal_ended(ctx: &mut futures_util::stream::SplitSink<WebSocket, Message>) {
-    let _ = ctx
-        .send(Message::Close(Some(CloseFrame {
+/// Tells the client the agent's side is gone (it then reconnects, or shows why not), with
+/// the agent's close code and reason when it gave one (a revoked or expired access).
+async fn terminal_ended(
+    ctx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    agent_close: Option<tungstenite::Message>,
+) {
+    let frame = match agent_close {
+        Some(tungstenite::Message::Close(Some(f))) => CloseFrame {
+            code: f.code.into(),
+            reason: f.reason.as_str().into(),
+        },
+        _ => CloseFrame {
             code: 1000,
             reason: "the terminal ended".into(),
-        })))
-        .await;
+        },
+    };
+    let _ = ctx.send(Message::Close(Some(frame))).await;
 }
 
 async fn relay(client: WebSocket, agent: AgentSocket) {
@@ -84,13 +93,14 @@ async fn relay(client: WebSocket, agent: AgentSocket) {
     };
     let output = async {
         while let Some(m) = arx.next().await {
-            let Some(m) = m.ok().filter(|m| !m.is_close()) else {
-                terminal_ended(&mut ctx).await;
-                return;
+            let m = match m {
+                Ok(m) if !m.is_close() => m,
+                Ok(close) => return terminal_ended(&mut ctx, Some(close)).await,
+                Err(_) => return terminal_ended(&mut ctx, None).await,
             };
             // Pass on what already arrived, then flush once.
             let mut next = Some(m);
-            let (mut failed, mut ended, mut batch) = (false, false, 0);
+            let (mut failed, mut ended, mut batch) = (false, None, 0);
             while let Some(m) = next.take() {
                 if let Some(m) = to_client(m) {
                     failed |= ctx.feed(m).await.is_err();
@@ -102,8 +112,12 @@ async fn relay(client: WebSocket, agent: AgentSocket) {
                 next = match arx.next().now_or_never() {
                     Some(Some(Ok(m))) if !m.is_close() => Some(m),
                     // Closed or failed: pass on what came before, then end.
-                    Some(Some(Ok(_))) | Some(Some(Err(_))) | Some(None) => {
-                        ended = true;
+                    Some(Some(Ok(close))) => {
+                        ended = Some(Some(close));
+                        None
+                    }
+                    Some(Some(Err(_))) | Some(None) => {
+                        ended = Some(None);
                         None
                     }
                     None => None,
@@ -112,12 +126,12 @@ async fn relay(client: WebSocket, agent: AgentSocket) {
             if failed || ctx.flush().await.is_err() {
                 return;
             }
-            if ended {
-                terminal_ended(&mut ctx).await;
+            if let Some(close) = ended {
+                terminal_ended(&mut ctx, close).await;
                 return;
             }
         }
-        terminal_ended(&mut ctx).await;
+        terminal_ended(&mut ctx, None).await;
     };
     tokio::select! {
         () = input => {}

@@ -32,7 +32,8 @@ impl Clock for FakeClock {
     }
 }
 
-/// Ids `id1`, `id2`, … and non-random bytes.
+/// Ids `id1`, `id2`, … and non-random bytes (different on every call, so tokens made from
+/// them are distinct as real ones are).
 #[derive(Default)]
 pub struct SeqIds(AtomicU64);
 
@@ -42,7 +43,8 @@ impl Ids for SeqIds {
     }
 
     fn random_bytes(&self, n: usize) -> Vec<u8> {
-        vec![7; n]
+        let call = self.0.fetch_add(1, Ordering::SeqCst).to_le_bytes();
+        (0..n).map(|i| call[i % call.len()] ^ 7).collect()
     }
 }
 

@@ -126,6 +126,14 @@ impl TestApp {
         (res.user.id.into(), res.token)
     }
 
+    /// The sign-in session of a new user `name` (what a request of theirs acts under).
+    pub async fn signed_in(&self, name: &str) -> cloudos_core::auth::Session {
+        let (_, token) = self.session(name).await;
+        accounts::authenticate(&self.app, &token)
+            .await
+            .expect("a fresh token")
+    }
+
     /// Removes an account's row, as if it were deleted while its tokens are still out.
     pub async fn remove_account(&self, who: &UserId) {
         self.app

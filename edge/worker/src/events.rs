@@ -58,12 +58,21 @@ async fn publish_to(namespace: &ObjectNamespace, user_id: &str, text: String) ->
     Ok(())
 }
 
-/// The upgrade of one `WS /events` socket, answered by the caller's `UserEvents` object.
-pub(crate) async fn connect(namespace: &ObjectNamespace, user_id: &str) -> Result<Response> {
+/// The header that tells the object when the socket's session expires (ms since the epoch).
+const UNTIL_HEADER: &str = "x-cloudos-until-ms";
+
+/// The upgrade of one `WS /events` socket, answered by the caller's `UserEvents` object;
+/// nothing is delivered to it after `until_ms`.
+pub(crate) async fn connect(
+    namespace: &ObjectNamespace,
+    user_id: &str,
+    until_ms: i64,
+) -> Result<Response> {
     let stub = namespace.id_from_name(user_id)?.get_stub()?;
     let mut init = RequestInit::new();
     let headers = worker::Headers::new();
     headers.set("Upgrade", "websocket")?;
+    headers.set(UNTIL_HEADER, &until_ms.to_string())?;
     init.with_headers(headers);
     stub.fetch_with_request(Request::new_with_init("https://events/connect", &init)?)
         .await
@@ -86,16 +95,39 @@ impl DurableObject for UserEvents {
                 if self.state.get_websockets().len() >= cloudos_core::events::MAX_SOCKETS_PER_USER {
                     return Response::error("too many sockets", 429);
                 }
+                let until_ms: i64 = req
+                    .headers()
+                    .get(UNTIL_HEADER)?
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 let pair = WebSocketPair::new()?;
-                // Hibernation API: the runtime keeps the socket while the object sleeps.
+                // Hibernation API: the runtime keeps the socket while the object sleeps, and
+                // its attachment (the session's expiry) with it.
                 self.state.accept_web_socket(&pair.server);
+                pair.server.serialize_attachment(until_ms)?;
                 Response::from_websocket(pair.client)
             }
             "/publish" => {
                 let text = req.text().await?;
+                let ends = serde_json::from_str::<cloudos_proto::Event>(&text)
+                    .is_ok_and(|e| e.ends_socket());
+                let now_ms = worker::Date::now().as_millis() as i64;
                 for socket in self.state.get_websockets() {
+                    // An expired session's socket gets no more events: it is closed the
+                    // first time one would reach it (an idle socket learns nothing anyway).
+                    let until_ms = socket.deserialize_attachment::<i64>().ok().flatten();
+                    if until_ms.is_none_or(|until| until <= now_ms) {
+                        let _ = socket.close(
+                            Some(cloudos_proto::terminal::CLOSE_EXPIRED),
+                            Some("the session expired; sign in again"),
+                        );
+                        continue;
+                    }
                     // A socket closing right now is not an error worth reporting.
                     let _ = socket.send_with_str(&text);
+                    if ends {
+                        let _ = socket.close(Some(1000), Some("signed out"));
+                    }
                 }
                 Ok(Response::empty()?.with_status(204))
             }

@@ -23,8 +23,8 @@ impl Sockets for WorkerSockets {
         // Worker futures are !Send; the isolate is single-threaded, so this is sound.
         SendFuture::new(async move {
             let res = match target {
-                SocketTarget::Events { user_id } => {
-                    let res = events::connect(&self.events, &user_id)
+                SocketTarget::Events { user_id, until_ms } => {
+                    let res = events::connect(&self.events, &user_id, until_ms)
                         .await
                         .map_err(ApiError::internal)?;
                     if res.status_code() == 429 {

@@ -68,6 +68,8 @@ mod tests {
             role: Role::Driver,
             exp,
             aud: AGENT_AUDIENCE.into(),
+            grant: None,
+            until: None,
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod cgroups;
 pub mod exec;
+pub mod grants;
 pub mod host;
 pub mod idle;
 pub mod isolation;
@@ -114,12 +115,12 @@ impl Agent {
             },
         );
         let activity = idle::Activity::new();
-        let router = server::router(server::AgentState {
-            auth: auth::AgentAuth::new(&key, &settings.sandbox_id),
-            terminals: terminals.clone(),
-            isolation: isolation.clone(),
-            activity: activity.clone(),
-        });
+        let router = server::router(server::AgentState::new(
+            auth::AgentAuth::new(&key, &settings.sandbox_id),
+            terminals.clone(),
+            isolation.clone(),
+            activity.clone(),
+        ));
         Ok(Agent {
             router,
             isolation,

@@ -1,22 +1,27 @@
-//! The agent's HTTP surface: `WS /attach`, `POST /exec`, `POST /exec/stream`, `GET /healthz`.
-//! Every request carries a sandbox token (`Authorization: Bearer` or `?token=`).
+//! The agent's HTTP surface: `WS /attach`, `POST /exec`, `POST /exec/stream`, `POST
+//! /revoke`, `GET /healthz`. Every request carries a sandbox token (`Authorization: Bearer`
+//! or `?token=`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use cloudos_proto::terminal::{AgentClaims, ClientControl, ExecRequest, Role, ServerControl};
+use cloudos_proto::terminal::{
+    AgentClaims, ClientControl, ExecRequest, Revoke, Role, ServerControl, CLOSE_EXPIRED,
+    CLOSE_REVOKED,
+};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
 use crate::auth::{AgentAuth, AuthError};
 use crate::exec::{self, ExecError};
+use crate::grants::Grants;
 use crate::host::{AttachError, SessionHandle, Terminals};
 use crate::idle::{Activity, Busy};
 use crate::isolation::Isolation;
@@ -35,6 +40,31 @@ pub struct AgentState {
     pub isolation: Arc<Isolation>,
     /// What uses the sandbox now (it stops when nothing has for its idle time).
     pub activity: Arc<Activity>,
+    /// Grants the edge revoked (share links, ended sessions).
+    pub grants: Arc<Grants>,
+    /// Places for terminal sockets: at most `MAX_SOCKETS_PER_SANDBOX` at once.
+    pub sockets: Arc<tokio::sync::Semaphore>,
+}
+
+impl AgentState {
+    /// The state of an agent with no revocations and every socket place free.
+    pub fn new(
+        auth: AgentAuth,
+        terminals: Arc<Terminals>,
+        isolation: Arc<Isolation>,
+        activity: Arc<Activity>,
+    ) -> Self {
+        AgentState {
+            auth,
+            terminals,
+            isolation,
+            activity,
+            grants: Arc::new(Grants::default()),
+            sockets: Arc::new(tokio::sync::Semaphore::new(
+                cloudos_proto::terminal::MAX_SOCKETS_PER_SANDBOX,
+            )),
+        }
+    }
 }
 
 /// An error as `application/problem+json`.
@@ -109,6 +139,35 @@ fn claims(
     Ok(state.auth.verify(bearer.or(query))?)
 }
 
+/// Seconds since the Unix epoch (token times are in these).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Refuses a token whose grant was revoked or has expired.
+fn standing(state: &AgentState, c: &AgentClaims) -> Result<(), Problem> {
+    if c.grant
+        .as_deref()
+        .is_some_and(|g| state.grants.is_revoked(g))
+    {
+        return Err(Problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the access this token rests on was revoked".into(),
+        ));
+    }
+    if c.until.is_some_and(|until| until <= unix_now()) {
+        return Err(Problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the access this token rests on has expired".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn driver(state: &AgentState, headers: &HeaderMap, query: Option<&str>) -> Result<(), Problem> {
     let c = claims(state, headers, query)?;
     if c.role != Role::Driver {
@@ -139,6 +198,17 @@ async fn attach(
     State(state): State<AgentState>,
 ) -> Result<Response, Problem> {
     let c = claims(&state, &headers, q.token.as_deref())?;
+    standing(&state, &c)?;
+    let place = state.sockets.clone().try_acquire_owned().map_err(|_| {
+        Problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-sockets",
+            format!(
+                "this sandbox has {} terminal sockets open; close one",
+                cloudos_proto::terminal::MAX_SOCKETS_PER_SANDBOX
+            ),
+        )
+    })?;
     let role = if q.mode.as_deref() == Some("view") {
         Role::Viewer
     } else {
@@ -154,10 +224,64 @@ async fn attach(
     }
     let (handle, attached) = state.terminals.attach(&name, role, q.since).await?;
     let busy = state.activity.busy();
+    let standing = Standing {
+        grant: c.grant,
+        until: c.until,
+        grants: state.grants.clone(),
+    };
     Ok(ws
         .max_message_size(cloudos_proto::terminal::MAX_CLIENT_MESSAGE)
         .max_frame_size(cloudos_proto::terminal::MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| client(socket, handle, attached.id, attached.frames, busy)))
+        .on_upgrade(move |socket| {
+            client(
+                socket,
+                handle,
+                attached.id,
+                attached.frames,
+                standing,
+                (busy, place),
+            )
+        }))
+}
+
+/// What a socket's access rests on: it ends when the grant is revoked or `until` passes.
+struct Standing {
+    grant: Option<String>,
+    until: Option<u64>,
+    grants: Arc<Grants>,
+}
+
+impl Standing {
+    /// Resolves when the socket must end, with the close frame that says why.
+    async fn ended(&self) -> CloseFrame {
+        let mut revocations = self.grants.watch();
+        let expiry = async {
+            match self.until {
+                Some(until) => {
+                    let left = until.saturating_sub(unix_now());
+                    tokio::time::sleep(Duration::from_secs(left)).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let revoked = async {
+            let Some(grant) = &self.grant else {
+                return std::future::pending().await;
+            };
+            loop {
+                if self.grants.is_revoked(grant) {
+                    return;
+                }
+                if revocations.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        };
+        tokio::select! {
+            () = expiry => CloseFrame { code: CLOSE_EXPIRED, reason: "the access expired".into() },
+            () = revoked => CloseFrame { code: CLOSE_REVOKED, reason: "the access was revoked".into() },
+        }
+    }
 }
 
 async fn client(
@@ -165,10 +289,14 @@ async fn client(
     handle: SessionHandle,
     id: ClientId,
     mut frames: tokio::sync::mpsc::Receiver<Frame>,
-    _busy: Busy,
+    standing: Standing,
+    _held: (Busy, tokio::sync::OwnedSemaphorePermit),
 ) {
     let (mut tx, mut rx) = socket.split();
     let mut ping = tokio::time::interval(PING_EVERY);
+    let ended = standing.ended();
+    tokio::pin!(ended);
+    let mut close = None;
     // Input read from the socket and waiting for room at the shell: the socket is not read
     // meanwhile, so a paste into a program that does not read waits in TCP, not here.
     let mut waiting: Option<Bytes> = None;
@@ -219,10 +347,25 @@ async fn client(
                     break;
                 }
             }
+            frame = &mut ended => {
+                close = Some(frame);
+                break;
+            }
         }
     }
     handle.detach(id);
-    let _ = tx.send(Message::Close(None)).await;
+    let _ = tx.send(Message::Close(close)).await;
+}
+
+/// `POST /revoke` (driver tokens): the edge revoked these grants.
+async fn revoke(
+    headers: HeaderMap,
+    State(state): State<AgentState>,
+    Json(req): Json<Revoke>,
+) -> Result<StatusCode, Problem> {
+    driver(&state, &headers, None)?;
+    state.grants.revoke(&req.grants);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn exec_once(
@@ -270,6 +413,7 @@ pub fn router(state: AgentState) -> Router {
         .route("/attach", get(attach))
         .route("/exec", post(exec_once))
         .route("/exec/stream", post(exec_stream))
+        .route("/revoke", post(revoke))
         .route("/healthz", get(healthz))
         .with_state(state)
 }

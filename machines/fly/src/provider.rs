@@ -43,6 +43,8 @@ pub struct FlyEndpoint {
 pub struct FlyProvider {
     pub settings: FlySettings,
     client: FlyClient,
+    /// For the edge's calls to agents (never carries the Fly token).
+    agents: reqwest::Client,
 }
 
 /// The volume name of a user's home: Fly allows lowercase letters, digits and `_`, 30 at most.
@@ -60,7 +62,11 @@ impl FlyProvider {
     /// A provider over the Machines API.
     pub fn new(settings: FlySettings) -> Self {
         let client = FlyClient::new(&settings.api_url, &settings.app, &settings.token);
-        FlyProvider { settings, client }
+        FlyProvider {
+            settings,
+            client,
+            agents: reqwest::Client::new(),
+        }
     }
 
     fn endpoint(&self, machine_id: &str) -> FlyEndpoint {
@@ -186,6 +192,33 @@ impl FlyProvider {
             .wait(&m.id, MachineState::Started, None, 60)
             .await?;
         Ok(self.endpoint(&m.id))
+    }
+
+    /// Posts `body` (JSON) to `path` of the agent in the sandbox's Machine if it runs now
+    /// (a stopped Machine is not woken for it); `None` when it does not.
+    pub async fn post_to_agent(
+        &self,
+        machine_id: &str,
+        path: &str,
+        bearer: &str,
+        body: Vec<u8>,
+    ) -> Result<Option<u16>, FlyError> {
+        match self.client.get_machine(machine_id).await {
+            Ok(m) if m.state == MachineState::Started => {}
+            Ok(_) | Err(FlyError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let endpoint = self.endpoint(machine_id);
+        let mut req = self
+            .agents
+            .post(format!("{}/{path}", endpoint.url.trim_end_matches('/')))
+            .bearer_auth(bearer)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        for (name, value) in &endpoint.headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        Ok(Some(req.send().await?.status().as_u16()))
     }
 
     /// Stops and destroys the sandbox's Machine; the volume (the home) stays.

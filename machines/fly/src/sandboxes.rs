@@ -131,6 +131,21 @@ impl Sandboxes for FlyProvider {
             None => Ok(()),
         }
     }
+
+    async fn post_to_agent(
+        &self,
+        spec: &SandboxSpec,
+        path: &str,
+        bearer: &str,
+        body: Vec<u8>,
+    ) -> Result<Option<u16>, SandboxError> {
+        match &spec.machine_id {
+            Some(id) => on_host(FlyProvider::post_to_agent(self, id, path, bearer, body))
+                .await
+                .map_err(failed),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

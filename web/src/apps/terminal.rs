@@ -6,7 +6,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use cloudos_proto::terminal::{
-    ClientControl, NoticeKind, Role, Sandbox, SandboxShare, ServerControl,
+    ClientControl, NoticeKind, Role, Sandbox, SandboxShare, ServerControl, CLOSE_EXPIRED,
+    CLOSE_REVOKED,
 };
 use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt};
@@ -191,6 +192,8 @@ enum Ended {
     Dropped { got_hello: bool },
     /// The shell exited.
     Exited(Option<i32>),
+    /// The access ended: the view link was revoked or expired, or the session ended.
+    AccessGone(String),
     /// The window closed.
     Closed,
 }
@@ -251,6 +254,16 @@ async fn session_once(
                     Ok(ServerControl::Exit { code }) => return Ended::Exited(code),
                     Ok(ServerControl::Resized { .. }) | Err(_) => {}
                 },
+                Some(Err(gloo_net::websocket::WebSocketError::ConnectionClose(close)))
+                    if close.code == CLOSE_REVOKED || close.code == CLOSE_EXPIRED =>
+                {
+                    let why = if close.code == CLOSE_REVOKED {
+                        "The access to this terminal was revoked."
+                    } else {
+                        "The access to this terminal has expired."
+                    };
+                    return Ended::AccessGone(why.into());
+                }
                 Some(Err(_)) | None => return Ended::Dropped { got_hello },
             },
             input = inputs.next() => match input {
@@ -343,6 +356,10 @@ async fn run(
         };
         match session_once(&url, &term, &mut inputs, &mut seq, since, ui).await {
             Ended::Closed => break,
+            Ended::AccessGone(why) => {
+                ui.status.set(Status::Failed(why));
+                break;
+            }
             Ended::Exited(code) => {
                 ui.status.set(Status::Ended(code));
                 // Wait for "Start a new shell" (or the window closing).

@@ -94,6 +94,8 @@ impl Notifications {
                     *p = parent_id;
                 });
             }
+            // Signed out everywhere (in another tab or device): this desktop ends too.
+            Event::SessionEnded => session::expired(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use cloudos_proto::{AuthResponse, LoginRequest, Me, SignupRequest, UserSummary};
 
-use super::{hash_on_cpu, issue_token, verify_on_cpu, verify_token, AuthError};
+use super::{hash_on_cpu, issue_token, verify_on_cpu, verify_token, AuthError, Session};
 use crate::ids::UserId;
 use crate::ports::DbError;
 use crate::{rfc3339, stmt, App};
@@ -178,7 +178,7 @@ async fn record_failure(app: &App, email: &str, now: i64) -> Result<(), AuthErro
 
 /// The principal a token stands for: valid signature, audience and expiry, and an account
 /// that still exists.
-pub async fn authenticate(app: &App, token: &str) -> Result<UserId, AuthError> {
+pub async fn authenticate(app: &App, token: &str) -> Result<Session, AuthError> {
     let who = verify_token(&app.config.secret, token, app.now_ms())?;
     let rows = app
         .ports
@@ -194,12 +194,18 @@ pub async fn authenticate(app: &App, token: &str) -> Result<UserId, AuthError> {
     if row.int(0) != who.gen {
         return Err(AuthError::Unauthorized("signed out: sign in again"));
     }
-    Ok(who.user_id.into())
+    Ok(Session {
+        user_id: who.user_id.into(),
+        gen: who.gen,
+        expires_at_ms: who.expires_at_ms,
+    })
 }
 
 /// Signs the user out everywhere: every token issued so far and every unused ticket stop
-/// working at once.
-pub async fn logout(app: &App, who: &UserId) -> Result<(), AuthError> {
+/// working at once, the desktops listening for events are told and their sockets closed,
+/// and the terminal sockets opened in this session are dropped by the sandbox's agent.
+pub async fn logout(app: &App, session: &Session) -> Result<(), AuthError> {
+    let who = &session.user_id;
     app.ports
         .meta
         .batch(vec![
@@ -210,6 +216,10 @@ pub async fn logout(app: &App, who: &UserId) -> Result<(), AuthError> {
             stmt!("DELETE FROM ws_tickets WHERE user_id = ?", who),
         ])
         .await?;
+    app.ports
+        .events
+        .publish(who, &cloudos_proto::Event::SessionEnded);
+    crate::sandboxes::revocation::end_session(app, session).await;
     Ok(())
 }
 

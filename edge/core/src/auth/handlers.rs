@@ -42,16 +42,16 @@ pub async fn ticket(
 ) -> Result<(StatusCode, Json<Ticket>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(tickets::issue(&app, &user.id).await?),
+        Json(tickets::issue(&app, &user.session).await?),
     ))
 }
 
 /// `POST /auth/logout`
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204, description = "every token and ticket of the caller stops working"),
+    responses((status = 204, description = "every token and ticket of the caller stops working; its open sockets close"),
         (status = 401, body = cloudos_proto::Problem)))]
 pub async fn logout(State(app): State<App>, user: AuthUser) -> Result<StatusCode, ApiError> {
-    accounts::logout(&app, &user.id).await?;
+    accounts::logout(&app, &user.session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

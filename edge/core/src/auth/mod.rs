@@ -42,11 +42,22 @@ pub enum AuthError {
     Busy(#[from] crate::ports::CpuBusy),
 }
 
+/// The sign-in a request acts under: whose it is, its token generation (a logout ends
+/// it) and when it expires. Sockets opened under it end with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: UserId,
+    pub gen: i64,
+    /// Milliseconds since the Unix epoch.
+    pub expires_at_ms: i64,
+}
+
 /// The authenticated caller, from `Authorization: Bearer`, or `?token=` on a WebSocket
 /// upgrade only (socket routes also take tickets: [`SocketUser`]).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: UserId,
+    pub session: Session,
 }
 
 impl FromRequestParts<App> for AuthUser {
@@ -81,8 +92,11 @@ impl FromRequestParts<App> for AuthUser {
                 None => return Err(AuthError::Unauthorized("missing bearer token").into()),
             },
         };
-        let id = accounts::authenticate(app, &token).await?;
-        Ok(AuthUser { id })
+        let session = accounts::authenticate(app, &token).await?;
+        Ok(AuthUser {
+            id: session.user_id.clone(),
+            session,
+        })
     }
 }
 
@@ -92,6 +106,7 @@ impl FromRequestParts<App> for AuthUser {
 #[derive(Debug, Clone)]
 pub struct SocketUser {
     pub id: UserId,
+    pub session: Session,
 }
 
 impl FromRequestParts<App> for SocketUser {
@@ -105,12 +120,18 @@ impl FromRequestParts<App> for SocketUser {
             .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
         if upgrade && !parts.headers.contains_key(header::AUTHORIZATION) {
             if let Some(ticket) = query_param(parts.uri.query(), "ticket") {
-                let id = tickets::redeem(app, &ticket).await?;
-                return Ok(SocketUser { id });
+                let session = tickets::redeem(app, &ticket).await?;
+                return Ok(SocketUser {
+                    id: session.user_id.clone(),
+                    session,
+                });
             }
         }
         let user = AuthUser::from_request_parts(parts, app).await?;
-        Ok(SocketUser { id: user.id })
+        Ok(SocketUser {
+            id: user.id,
+            session: user.session,
+        })
     }
 }
 

@@ -28,6 +28,8 @@ pub struct TokenSubject {
     pub user_id: String,
     /// The token generation it was issued in.
     pub gen: i64,
+    /// When it expires, in milliseconds since the Unix epoch.
+    pub expires_at_ms: i64,
 }
 
 /// Signs an access token for `user_id` (in token generation `gen`) valid for `ttl_secs`
@@ -64,6 +66,7 @@ pub fn verify_token(secret: &[u8], token: &str, now_ms: i64) -> Result<TokenSubj
     Ok(TokenSubject {
         user_id: data.claims.sub,
         gen: data.claims.gen,
+        expires_at_ms: data.claims.exp * 1000,
     })
 }
 

@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiJson};
 use crate::App;
 
 /// `GET /notifications`: the newest 100, and how many are unread in all.
-#[utoipa::path(get, path = "/notifications", tag = "desktop", security(("bearer" = [])),
+#[utoipa::path(get, path = "/notifications", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, body = NotificationList)))]
 pub async fn list(
     State(app): State<App>,
@@ -19,7 +19,7 @@ pub async fn list(
 }
 
 /// `POST /notifications/read`: marks the given ids (or all) read.
-#[utoipa::path(post, path = "/notifications/read", tag = "desktop", request_body = MarkRead, security(("bearer" = [])),
+#[utoipa::path(post, path = "/notifications/read", tag = "notifications", request_body = MarkRead, security(("bearer" = [])),
     responses((status = 200, body = NotificationList)))]
 pub async fn mark_read(
     State(app): State<App>,

@@ -3,9 +3,12 @@
 use cloudos_proto::terminal::Role;
 use serde::Deserialize;
 
+use super::revocation::{session_grant, share_grant};
 use super::{by_id, owned, tokens, SandboxRow, SandboxState, SandboxesError};
-use crate::ids::{SandboxId, UserId};
+use crate::auth::Session;
+use crate::ids::SandboxId;
 use crate::ports::{AgentEndpoint, SandboxSpec};
+use crate::shares::{self, ShareKind};
 use crate::{stmt, App};
 
 /// Query of `WS /terminal/:sandboxId/attach`.
@@ -70,23 +73,29 @@ pub async fn ensure_running(app: &App, row: &SandboxRow) -> Result<AgentEndpoint
     Ok(endpoint)
 }
 
-/// Checks that `user_id` may attach to `sandbox_id` (as its owner, or with a view share) and
-/// returns where to relay. Someone else's sandbox without a share is 404, as if it did not
-/// exist.
+/// Checks that the caller may attach to `sandbox_id` (as its owner, or with a view share)
+/// and returns where to relay. Someone else's sandbox without a share is 404, as if it did
+/// not exist. The socket rests on a grant the agent can be told to revoke (the share, or
+/// the owner's session) and ends when that grant expires.
 pub async fn authorize(
     app: &App,
-    user_id: &UserId,
+    session: &Session,
     sandbox_id: &SandboxId,
     q: &AttachQuery,
 ) -> Result<AttachTicket, SandboxesError> {
-    let session = q.session.clone().unwrap_or_else(|| "main".into());
-    if !cloudos_proto::terminal::valid_session_name(&session) {
+    let user_id = &session.user_id;
+    let name = q.session.clone().unwrap_or_else(|| "main".into());
+    if !cloudos_proto::terminal::valid_session_name(&name) {
         return Err(SandboxesError::BadSession);
     }
-    let (row, role) = match &q.share {
-        Some(share) => {
-            tokens::verify_share(&app.config.secret, share, sandbox_id, app.now_ms())?;
-            (by_id(app, sandbox_id).await?, Role::Viewer)
+    let (row, role, grant) = match &q.share {
+        Some(token) => {
+            let share = shares::open(app, token, ShareKind::Sandbox, sandbox_id).await?;
+            let grant = tokens::Grant {
+                id: Some(share_grant(&share.share_id)),
+                until_ms: Some(share.expires_at.min(session.expires_at_ms)),
+            };
+            (by_id(app, sandbox_id).await?, Role::Viewer, grant)
         }
         None => {
             let row = owned(app, user_id, sandbox_id).await?;
@@ -95,21 +104,35 @@ pub async fn authorize(
             } else {
                 Role::Driver
             };
-            (row, role)
+            let grant = tokens::Grant {
+                id: Some(session_grant(session)),
+                until_ms: Some(session.expires_at_ms),
+            };
+            (row, role, grant)
         }
     };
     let endpoint = ensure_running(app, &row).await?;
-    let token = tokens::agent_token(&app.config.secret, &row.id, user_id, role, app.now_ms());
+    let token = tokens::agent_token(
+        &app.config.secret,
+        &row.id,
+        user_id,
+        role,
+        &grant,
+        app.now_ms(),
+    );
     let base = endpoint.url.trim_end_matches('/').replacen("http", "ws", 1);
-    let mut url = format!("{base}/attach?token={token}&session={session}");
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("token", &token)
+        .append_pair("session", &name);
     if role == Role::Viewer {
-        url.push_str("&mode=view");
+        query.append_pair("mode", "view");
     }
     if let Some(since) = q.since {
-        url.push_str(&format!("&since={since}"));
+        query.append_pair("since", &since.to_string());
     }
     Ok(AttachTicket {
-        url,
+        url: format!("{base}/attach?{}", query.finish()),
         headers: endpoint.headers,
         role,
     })

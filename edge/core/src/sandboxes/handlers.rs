@@ -62,7 +62,7 @@ pub struct ShareRequest {
 }
 
 /// `POST /sandbox/:id/share`: a view-only link to the owner's terminals for another
-/// signed-in user.
+/// signed-in user; `DELETE /shares/:token` revokes it.
 #[utoipa::path(post, path = "/sandbox/{id}/share", tag = "sandboxes", security(("bearer" = [])),
     params(("id" = String, Path)), request_body(content = ShareRequest, description = "optional"),
     responses((status = 201, body = SandboxShare), (status = 404, body = Problem)))]
@@ -78,19 +78,18 @@ pub async fn share(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
     };
-    let (token, expires) = lifecycle::share(&app, &user.id, &id, req.expires_in).await?;
-    let url = format!(
-        "{}/#terminal?sandbox={}&share={}",
-        origin(&app, &headers),
-        id,
-        token
-    );
+    let share = lifecycle::share(&app, &user.id, &id, req.expires_in).await?;
+    let fragment = form_urlencoded::Serializer::new(String::new())
+        .append_pair("sandbox", &id)
+        .append_pair("share", &share.token)
+        .finish();
+    let url = format!("{}/#terminal?{fragment}", origin(&app, &headers));
     Ok((
         StatusCode::CREATED,
         Json(SandboxShare {
-            token,
+            token: share.token,
             url,
-            expires_at: rfc3339(expires),
+            expires_at: rfc3339(share.expires_at),
         }),
     ))
 }

@@ -1,9 +1,10 @@
 //! A sandbox's life: start (one live sandbox per user), look up, stop, share for viewing.
 
 use super::attach::{ensure_running, spec};
-use super::{live, owned, tokens, SandboxRow, SandboxState, SandboxesError};
+use super::{live, owned, SandboxRow, SandboxState, SandboxesError};
 use crate::ids::{SandboxId, UserId};
 use crate::ports::DbError;
+use crate::shares::{self, NewShare, ShareKind, ShareMode};
 use crate::{stmt, App};
 
 /// Default lifetime of a view share.
@@ -111,19 +112,18 @@ async fn mark_stopped(app: &App, id: &SandboxId) -> Result<(), SandboxesError> {
     Ok(())
 }
 
-/// A view share of the user's sandbox: a token another signed-in user attaches with, and
-/// when it expires (ms). The lifetime is clamped to one minute … one week.
+/// A view share of the user's sandbox: a stored link another signed-in user attaches with,
+/// until it expires or the owner revokes it (`shares::revoke`). The lifetime is clamped to
+/// one minute … one week.
 pub async fn share(
     app: &App,
     who: &UserId,
     id: &SandboxId,
     expires_in_secs: Option<i64>,
-) -> Result<(String, i64), SandboxesError> {
+) -> Result<NewShare, SandboxesError> {
     let row = owned(app, who, id).await?;
     let ttl = expires_in_secs
         .unwrap_or(SHARE_TTL_SECS)
         .clamp(60, SHARE_MAX_TTL_SECS);
-    let expires = app.now_ms() + ttl * 1000;
-    let token = tokens::share_token(&app.config.secret, &row.id, who, expires);
-    Ok((token, expires))
+    Ok(shares::create(app, who, ShareKind::Sandbox, &row.id, ShareMode::View, ttl).await?)
 }

@@ -7,6 +7,7 @@
 pub mod attach;
 pub mod handlers;
 pub mod lifecycle;
+pub mod revocation;
 pub mod terminal;
 pub mod tokens;
 
@@ -31,7 +32,7 @@ pub enum SandboxesError {
     /// The host could run sandboxes, but not as it is configured.
     #[error("terminals are not available: {0}")]
     Refused(String),
-    #[error("invalid or expired share link")]
+    #[error("invalid, revoked or expired share link")]
     BadShare,
     #[error("a terminal name is 1–64 letters, digits, '-' or '_'")]
     BadSession,
@@ -42,6 +43,17 @@ pub enum SandboxesError {
     Unreachable(String),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<crate::shares::SharesError> for SandboxesError {
+    fn from(e: crate::shares::SharesError) -> Self {
+        use crate::shares::SharesError;
+        match e {
+            SharesError::NotFound => SandboxesError::NotFound,
+            SharesError::Gone => SandboxesError::BadShare,
+            SharesError::Db(e) => SandboxesError::Db(e),
+        }
+    }
 }
 
 impl From<SandboxError> for SandboxesError {

@@ -35,7 +35,7 @@ pub async fn attach(
     State(app): State<App>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let ticket = authorize(&app, &user.id, &sandbox_id, &q).await?;
+    let ticket = authorize(&app, &user.session, &sandbox_id, &q).await?;
     app.ports
         .sockets
         .open(req, SocketTarget::Terminal(ticket))

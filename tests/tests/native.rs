@@ -423,17 +423,26 @@ fn a_bad_setting_stops_the_start_and_names_the_variable() {
     );
 }
 
-/// 384 failed logins with distinct emails from 32 clients at once (the throttle per email
-/// never trips) leave the server answering everyone else: password hashing waits its turn
-/// on blocking threads behind a bounded queue, and what does not fit is told to come back
-/// (503 with Retry-After) instead of piling up.
+/// A client on its own loopback address (127.0.0.0/8 is all this machine's), so the
+/// server sees distinct clients.
+fn client_at(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+        .build()
+        .unwrap()
+}
+
+/// 384 failed logins with distinct emails from 32 clients at once (neither the throttle
+/// per email nor the one per client trips) leave the server answering everyone else:
+/// password hashing waits its turn on blocking threads behind a bounded queue, and what
+/// does not fit is told to come back (503 with Retry-After) instead of piling up.
 #[tokio::test]
 async fn a_login_flood_does_not_stall_other_requests() {
     let server = TestServer::native(ServerOptions::default());
     let client = reqwest::Client::new();
     let flood: Vec<_> = (0..32)
         .map(|c| {
-            let (client, base) = (client.clone(), server.base.clone());
+            let (client, base) = (client_at(10 + c as u8), server.base.clone());
             tokio::spawn(async move {
                 let mut statuses = Vec::new();
                 for i in 0..12 {
@@ -552,4 +561,37 @@ async fn links_ignore_forwarded_hosts_and_metrics_can_need_a_token() {
         .await
         .unwrap();
     assert_eq!(scraped.status(), StatusCode::OK);
+}
+
+/// One client trying many emails is slowed down: past its limit of failures every login
+/// from it is 429 (before any hashing), whatever the email, while other clients sign in.
+/// The server counts the TCP peer, never a forwarding header.
+#[tokio::test]
+async fn one_client_trying_many_emails_is_throttled_and_others_are_not() {
+    let server =
+        TestServer::native(ServerOptions::default().env("CLOUDOS_LOGIN_MAX_CLIENT_FAILURES", 5));
+    let ann = server.new_user("ann").await;
+    let login = |client: &reqwest::Client, email: &str, password: &str| {
+        client
+            .post(format!("{}/auth/login", server.base))
+            .header("x-forwarded-for", "198.51.100.9")
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+    };
+    let guesser = client_at(2);
+    for i in 0..5 {
+        let res = login(&guesser, &format!("guess{i}@example.com"), "x")
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = login(&guesser, &ann.email, "correct horse battery")
+        .await
+        .unwrap();
+    assert!(res.headers().contains_key("retry-after"));
+    cloudos_tests::expect_problem(res, 429, "/errors/rate-limited").await;
+    let res = login(&client_at(3), &ann.email, "correct horse battery")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "another client signs in");
 }

@@ -28,6 +28,7 @@ pub mod vars {
     pub const DEFAULT_QUOTA_BYTES: &str = "CLOUDOS_DEFAULT_QUOTA_BYTES";
     pub const LOGIN_MAX_FAILURES: &str = "CLOUDOS_LOGIN_MAX_FAILURES";
     pub const LOGIN_WINDOW_SECS: &str = "CLOUDOS_LOGIN_WINDOW_SECS";
+    pub const LOGIN_MAX_CLIENT_FAILURES: &str = "CLOUDOS_LOGIN_MAX_CLIENT_FAILURES";
     pub const ORPHAN_GRACE_SECS: &str = "CLOUDOS_ORPHAN_GRACE_SECS";
     pub const PUBLIC_URL: &str = "CLOUDOS_PUBLIC_URL";
     pub const METRICS_TOKEN: &str = "CLOUDOS_METRICS_TOKEN";
@@ -54,6 +55,11 @@ pub const SETTINGS: &[Setting] = &[
         var: vars::LOGIN_MAX_FAILURES,
         default: "5",
         about: "failed logins for one email within the window before 429",
+    },
+    Setting {
+        var: vars::LOGIN_MAX_CLIENT_FAILURES,
+        default: "100",
+        about: "failed logins from one client (address; IPv6 /64) within the window before 429, whatever the emails",
     },
     Setting {
         var: vars::LOGIN_WINDOW_SECS,
@@ -112,6 +118,8 @@ pub struct Config {
     pub default_quota_bytes: u64,
     /// Failed logins for one email within `login_window_secs` before 429.
     pub login_max_failures: i64,
+    /// Failed logins from one client within `login_window_secs` before 429.
+    pub login_max_client_failures: i64,
     /// The window of the login throttle.
     pub login_window_secs: i64,
     /// How old an unreferenced blob or pending upload must be before the sweep removes it.
@@ -152,6 +160,8 @@ impl Config {
             download_ttl_secs: read.number(vars::DOWNLOAD_TTL_SECS, 1..=7 * 86_400)?,
             default_quota_bytes: read.number(vars::DEFAULT_QUOTA_BYTES, 0..=u64::MAX / 2)?,
             login_max_failures: read.number(vars::LOGIN_MAX_FAILURES, 1..=1_000_000)?,
+            login_max_client_failures: read
+                .number(vars::LOGIN_MAX_CLIENT_FAILURES, 1..=1_000_000_000)?,
             login_window_secs: read.number(vars::LOGIN_WINDOW_SECS, 1..=30 * 86_400)?,
             orphan_grace_secs: read.number(vars::ORPHAN_GRACE_SECS, 0..=365 * 86_400)?,
             public_url: read.origin(vars::PUBLIC_URL)?,
@@ -249,6 +259,7 @@ impl fmt::Debug for Config {
             .field("download_ttl_secs", &self.download_ttl_secs)
             .field("default_quota_bytes", &self.default_quota_bytes)
             .field("login_max_failures", &self.login_max_failures)
+            .field("login_max_client_failures", &self.login_max_client_failures)
             .field("login_window_secs", &self.login_window_secs)
             .field("orphan_grace_secs", &self.orphan_grace_secs)
             .field("public_url", &self.public_url)
@@ -308,6 +319,7 @@ mod tests {
             (vars::DOWNLOAD_TTL_SECS, "30"),
             (vars::DEFAULT_QUOTA_BYTES, " 16777216 "),
             (vars::LOGIN_MAX_FAILURES, "3"),
+            (vars::LOGIN_MAX_CLIENT_FAILURES, "7"),
             (vars::LOGIN_WINDOW_SECS, "60"),
             (vars::ORPHAN_GRACE_SECS, "0"),
         ])
@@ -324,6 +336,7 @@ mod tests {
             ),
             (3, 60, 0)
         );
+        assert_eq!(c.login_max_client_failures, 7);
     }
 
     #[test]

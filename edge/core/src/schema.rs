@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_shares",
         sql: include_str!("../../../schema/0007_shares.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_client_throttle",
+        sql: include_str!("../../../schema/0008_client_throttle.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

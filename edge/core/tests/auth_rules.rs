@@ -23,9 +23,13 @@ async fn an_email_has_one_account_whatever_its_case() {
     };
     let err = accounts::signup(&t.app, &again).await.unwrap_err();
     assert!(matches!(err, AuthError::EmailTaken), "{err:?}");
-    let ok = accounts::login(&t.app, &login("Ann@EXAMPLE.com", "correct horse battery"))
-        .await
-        .unwrap();
+    let ok = accounts::login(
+        &t.app,
+        &login("Ann@EXAMPLE.com", "correct horse battery"),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(ok.user.email, "ann@example.com");
 }
 
@@ -40,27 +44,39 @@ async fn failed_logins_are_throttled_per_email_until_the_window_passes() {
         .await;
     t.user("ann").await;
     for _ in 0..3 {
-        let err = accounts::login(&t.app, &login("ann@example.com", "wrong"))
+        let err = accounts::login(&t.app, &login("ann@example.com", "wrong"), None)
             .await
             .unwrap_err();
         assert!(matches!(err, AuthError::WrongCredentials), "{err:?}");
     }
     // Even the right password waits: the throttle is checked before the password.
-    let err = accounts::login(&t.app, &login("ann@example.com", "correct horse battery"))
-        .await
-        .unwrap_err();
+    let err = accounts::login(
+        &t.app,
+        &login("ann@example.com", "correct horse battery"),
+        None,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, AuthError::TooManyTries { retry_after: 60 }),
         "{err:?}"
     );
     t.user("bob").await;
-    accounts::login(&t.app, &login("bob@example.com", "correct horse battery"))
-        .await
-        .expect("another email is not throttled");
+    accounts::login(
+        &t.app,
+        &login("bob@example.com", "correct horse battery"),
+        None,
+    )
+    .await
+    .expect("another email is not throttled");
     t.clock.advance(60_000);
-    accounts::login(&t.app, &login("ann@example.com", "correct horse battery"))
-        .await
-        .expect("the window has passed");
+    accounts::login(
+        &t.app,
+        &login("ann@example.com", "correct horse battery"),
+        None,
+    )
+    .await
+    .expect("the window has passed");
 }
 
 #[tokio::test]
@@ -112,7 +128,7 @@ async fn oversized_logins_cost_nothing_and_old_failures_are_forgotten() {
         }
     };
     let long = format!("{}@example.com", "a".repeat(300));
-    let err = accounts::login(&t.app, &login(&long, "whatever"))
+    let err = accounts::login(&t.app, &login(&long, "whatever"), None)
         .await
         .unwrap_err();
     assert!(matches!(err, AuthError::WrongCredentials), "{err:?}");
@@ -122,11 +138,11 @@ async fn oversized_logins_cost_nothing_and_old_failures_are_forgotten() {
         "no throttle row for an email no account can have"
     );
     for i in 0..3 {
-        let _ = accounts::login(&t.app, &login(&format!("x{i}@example.com"), "nope")).await;
+        let _ = accounts::login(&t.app, &login(&format!("x{i}@example.com"), "nope"), None).await;
     }
     assert_eq!(rows(&t).await, 3);
     t.clock.advance(61_000);
-    let _ = accounts::login(&t.app, &login("late@example.com", "nope")).await;
+    let _ = accounts::login(&t.app, &login("late@example.com", "nope"), None).await;
     assert_eq!(rows(&t).await, 1, "rows whose window ended are pruned");
 }
 
@@ -135,10 +151,14 @@ async fn a_logout_ends_every_token_of_the_user_and_a_new_login_works() {
     let t = TestApp::new().await;
     let (ann, first) = t.session("ann").await;
     let session = accounts::authenticate(&t.app, &first).await.unwrap();
-    let second = accounts::login(&t.app, &login("ann@example.com", "correct horse battery"))
-        .await
-        .unwrap()
-        .token;
+    let second = accounts::login(
+        &t.app,
+        &login("ann@example.com", "correct horse battery"),
+        None,
+    )
+    .await
+    .unwrap()
+    .token;
     let (_, bobs) = t.session("bob").await;
     let ticket = tickets::issue(&t.app, &session).await.unwrap();
     accounts::logout(&t.app, &session).await.unwrap();
@@ -159,9 +179,13 @@ async fn a_logout_ends_every_token_of_the_user_and_a_new_login_works() {
         accounts::authenticate(&t.app, &bobs).await.is_ok(),
         "others stay signed in"
     );
-    let again = accounts::login(&t.app, &login("ann@example.com", "correct horse battery"))
-        .await
-        .unwrap();
+    let again = accounts::login(
+        &t.app,
+        &login("ann@example.com", "correct horse battery"),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         accounts::authenticate(&t.app, &again.token)
             .await
@@ -205,4 +229,50 @@ async fn a_ticket_opens_one_socket_once_within_a_minute() {
         tickets::redeem(&t.app, &stored_late.ticket).await.is_err(),
         "a ticket of an ended session"
     );
+}
+
+/// One client trying many emails is throttled as one email is: after the client's limit,
+/// every login from it waits (before any hashing), whatever the email, while another client,
+/// and the same client's IPv6 neighbours outside its /64, are not held up.
+#[tokio::test]
+async fn failed_logins_are_throttled_per_client_whatever_the_emails() {
+    use cloudos_core::auth::ClientAddr;
+    let t = TestApp::builder()
+        .config(|c| {
+            c.login_max_failures = 100;
+            c.login_max_client_failures = 4;
+            c.login_window_secs = 60;
+        })
+        .build()
+        .await;
+    t.user("ann").await;
+    let at = |a: &str| Some(ClientAddr(a.parse().unwrap()));
+    for i in 0..4 {
+        let err = accounts::login(
+            &t.app,
+            &login(&format!("guess{i}@example.com"), "x"),
+            at("2001:db8::1"),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, AuthError::WrongCredentials), "{err:?}");
+    }
+    let ann = login("ann@example.com", "correct horse battery");
+    let err = accounts::login(&t.app, &ann, at("2001:db8::2"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::TooManyTries { retry_after: 60 }),
+        "the same /64: {err:?}"
+    );
+    accounts::login(&t.app, &ann, at("192.0.2.1"))
+        .await
+        .expect("another client");
+    accounts::login(&t.app, &ann, at("2001:db8:0:1::1"))
+        .await
+        .expect("another /64");
+    t.clock.advance(60_000);
+    accounts::login(&t.app, &ann, at("2001:db8::1"))
+        .await
+        .expect("the window has passed");
 }

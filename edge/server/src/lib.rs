@@ -221,18 +221,34 @@ pub fn router(app: App, web_dir: &Path) -> Router {
     } else {
         router = router.route("/", get(|| async { Html(PLACEHOLDER) }));
     }
-    router.layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or(req.uri().path(), |p| p.as_str());
-        tracing::info_span!(
-            "request",
-            otel.name = format!("{} {}", req.method(), route),
-            http.request.method = %req.method(),
-            url.path = %req.uri().path(),
-        )
-    }))
+    router
+        .layer(axum::middleware::map_request(client_addr))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or(req.uri().path(), |p| p.as_str());
+            tracing::info_span!(
+                "request",
+                otel.name = format!("{} {}", req.method(), route),
+                http.request.method = %req.method(),
+                url.path = %req.uri().path(),
+            )
+        }))
+}
+
+/// Tells the core who the client is: the TCP peer (this server trusts no forwarding
+/// header, so behind a reverse proxy every client is the proxy).
+async fn client_addr(mut req: Request) -> Request {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(ip) = peer {
+        req.extensions_mut()
+            .insert(cloudos_core::auth::ClientAddr(ip));
+    }
+    req
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -255,10 +271,13 @@ pub async fn serve(
     spawn_sweeper(app.clone(), args.sweep_interval_secs);
     let router = router(app, &args.web_dir);
     tracing::info!(addr = %addr, url = %format!("http://{addr}"), data = %args.data.display(), "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving")?;
     // Local agents end with the server; Fly Machines stop on their own when idle.
     local.stop_all().await;
     tracing::info!("stopped");

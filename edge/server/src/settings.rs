@@ -111,6 +111,10 @@ pub struct ServeArgs {
     /// Failed logins per email within the window before 429 [default: 5].
     #[arg(long, env = vars::LOGIN_MAX_FAILURES)]
     pub login_max_failures: Option<String>,
+    /// Failed logins from one client (address; IPv6 /64) within the window before 429,
+    /// whatever the emails [default: 100].
+    #[arg(long, env = vars::LOGIN_MAX_CLIENT_FAILURES)]
+    pub login_max_client_failures: Option<String>,
     /// The window of the login throttle, in seconds [default: 900].
     #[arg(long, env = vars::LOGIN_WINDOW_SECS)]
     pub login_window_secs: Option<String>,
@@ -144,6 +148,7 @@ impl ServeArgs {
             vars::TOKEN_TTL_SECS => self.token_ttl_secs.clone(),
             vars::DOWNLOAD_TTL_SECS => self.download_ttl_secs.clone(),
             vars::LOGIN_MAX_FAILURES => self.login_max_failures.clone(),
+            vars::LOGIN_MAX_CLIENT_FAILURES => self.login_max_client_failures.clone(),
             vars::LOGIN_WINDOW_SECS => self.login_window_secs.clone(),
             vars::ORPHAN_GRACE_SECS => self.orphan_grace_secs.clone(),
             vars::PUBLIC_URL => self.public_url.clone(),
@@ -217,4 +222,29 @@ pub struct SandboxArgs {
     /// Running sandboxes at most on this machine (then 429).
     #[arg(long, env = "CLOUDOS_SANDBOX_MAX", default_value_t = 32)]
     pub sandbox_max: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every core setting has its flag, named after its variable, that reaches the core: a
+    /// setting added to the core without a flag here fails this test.
+    #[test]
+    fn every_core_setting_has_a_flag() {
+        for setting in cloudos_core::config::SETTINGS {
+            let flag = flag_of(setting.var);
+            let cli = Cli::try_parse_from(["cloudos", "serve", flag.as_str(), "42"])
+                .unwrap_or_else(|e| panic!("{flag} for {}: {e}", setting.var));
+            let Command::Serve(args) = cli.command else {
+                panic!("serve");
+            };
+            assert_eq!(
+                args.core_var(setting.var).as_deref(),
+                Some("42"),
+                "{flag} reaches {}",
+                setting.var
+            );
+        }
+    }
 }

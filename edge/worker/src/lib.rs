@@ -129,7 +129,16 @@ async fn fetch(
     ctx: Context,
 ) -> worker::Result<http::Response<axum::body::Body>> {
     let (_, router) = host(&env).await?;
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Cloudflare sets this header itself (a client's own value is replaced), so it names the
+    // client for the login throttle.
+    let client = parts
+        .headers
+        .get("cf-connecting-ip")
+        .and_then(|v| v.to_str().ok()?.parse::<std::net::IpAddr>().ok());
+    if let Some(ip) = client {
+        parts.extensions.insert(cloudos_core::auth::ClientAddr(ip));
+    }
     let (body, leftover) = body::Shared::new(body);
     let res = router
         .oneshot(http::Request::from_parts(

@@ -59,22 +59,24 @@ impl Isolation {
         if let Some(uid) = self.run_as {
             own_tree(&self.home, uid)?;
         }
-        // The host's own entries, minus any that would shadow the sandbox user.
-        let keep = |file: &str, id_field: usize| -> String {
+        // The host's system accounts (what programs look up: root, daemon, nobody, …), not
+        // its people, and none that would shadow the sandbox user.
+        let keep = |file: &str| -> String {
             std::fs::read_to_string(file)
                 .unwrap_or_default()
                 .lines()
                 .filter(|l| {
                     let f: Vec<&str> = l.split(':').collect();
-                    f.first() != Some(&"user") && f.get(id_field) != Some(&UID.to_string().as_str())
+                    let id = f.get(2).and_then(|id| id.parse::<u32>().ok());
+                    f.first() != Some(&"user") && id.is_some_and(is_system_id)
                 })
                 .map(|l| format!("{l}\n"))
                 .collect()
         };
-        let passwd = keep("/etc/passwd", 2)
-            + &format!("user:x:{UID}:{UID}:Cloud OS user:{HOME}:/bin/bash\n");
+        let passwd =
+            keep("/etc/passwd") + &format!("user:x:{UID}:{UID}:Cloud OS user:{HOME}:/bin/bash\n");
         std::fs::write(self.state.join("passwd"), passwd)?;
-        let group = keep("/etc/group", 2) + &format!("user:x:{UID}:\n");
+        let group = keep("/etc/group") + &format!("user:x:{UID}:\n");
         std::fs::write(self.state.join("group"), group)?;
         std::fs::write(self.state.join("hostname"), "sandbox\n")?;
         std::fs::write(
@@ -330,12 +332,20 @@ impl Isolation {
     }
 }
 
+/// Whether a host uid or gid is a system account's (Debian: below 1000, and `nogroup`/
+/// `nobody`), never a person's.
+fn is_system_id(id: u32) -> bool {
+    id < 1000 || id == 65534
+}
+
 /// The sandbox's own /etc files, written by [`Isolation::prepare`].
 const GENERATED_ETC: &[&str] = &["passwd", "group", "hostname", "hosts", "resolv.conf"];
 
 /// Entries of the host's /etc a sandbox sees (read-only), by name or by a prefix ending in
 /// `*`: the dynamic linker's cache, certificates, shells' and editors' defaults, time zone,
-/// locale and MIME data, and language toolchains' system configuration.
+/// locale and MIME data. Not the toolchains' system configuration (`gitconfig`, `npmrc`,
+/// `pip.conf`, `maven`, `wgetrc`, `environment`), where an operator may keep proxy
+/// credentials or registry tokens: a sandbox configures its tools in its own home.
 const HOST_ETC: &[&str] = &[
     "alternatives",
     "bash.bashrc",
@@ -344,10 +354,8 @@ const HOST_ETC: &[&str] = &[
     "ca-certificates",
     "ca-certificates.conf",
     "debian_version",
-    "environment",
     "fonts",
     "gai.conf",
-    "gitconfig",
     "host.conf",
     "inputrc",
     "java-*",
@@ -361,15 +369,12 @@ const HOST_ETC: &[&str] = &[
     "magic",
     "magic.mime",
     "manpath.config",
-    "maven",
     "mime.types",
     "nanorc",
     "networks",
-    "npmrc",
     "nsswitch.conf",
     "os-release",
     "perl",
-    "pip.conf",
     "profile",
     "profile.d",
     "protocols",
@@ -381,7 +386,6 @@ const HOST_ETC: &[&str] = &[
     "terminfo",
     "timezone",
     "vim",
-    "wgetrc",
     "xdg",
     "xml",
 ];
@@ -687,6 +691,20 @@ mod tests {
         if Path::new("/etc/ld.so.cache").exists() {
             assert!(shown.contains(&"/etc/ld.so.cache"));
         }
+        for config in [
+            "/etc/gitconfig",
+            "/etc/npmrc",
+            "/etc/pip.conf",
+            "/etc/environment",
+        ] {
+            assert!(!shown.contains(&config), "{config}");
+        }
+    }
+
+    #[test]
+    fn only_system_accounts_are_listed() {
+        assert!(is_system_id(0) && is_system_id(33) && is_system_id(65534));
+        assert!(!is_system_id(1000) && !is_system_id(70_000));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use cloudos_proto::{AuthResponse, LoginRequest, Me, SignupRequest, UserSummary};
 
-use super::{hash_on_cpu, issue_token, verify_on_cpu, verify_token, AuthError, Session};
+use super::{
+    hash_on_cpu, issue_token, verify_on_cpu, verify_token, AuthError, ClientAddr, Session,
+};
 use crate::ids::UserId;
 use crate::ports::DbError;
 use crate::{rfc3339, stmt, App};
@@ -78,8 +80,13 @@ pub async fn signup(app: &App, req: &SignupRequest) -> Result<AuthResponse, Auth
     })
 }
 
-/// Signs in by email and password; too many failures for one email answer `TooManyTries`.
-pub async fn login(app: &App, req: &LoginRequest) -> Result<AuthResponse, AuthError> {
+/// Signs in by email and password; too many failures for one email, or from one `client`
+/// (when the host knows it), answer `TooManyTries` before any password is hashed.
+pub async fn login(
+    app: &App,
+    req: &LoginRequest,
+    client: Option<ClientAddr>,
+) -> Result<AuthResponse, AuthError> {
     let email = normalize_email(&req.email);
     // No account has a longer email or password (signup refuses them), so neither costs a
     // hash or a throttle row.
@@ -88,7 +95,13 @@ pub async fn login(app: &App, req: &LoginRequest) -> Result<AuthResponse, AuthEr
     }
     let email = email.as_str();
     let now = app.now_ms();
-    check_throttle(app, email, now).await?;
+    let client = client.map(|c| c.throttle_key());
+    let by_email = Throttle::by_email(app);
+    let by_client = Throttle::by_client(app);
+    by_email.check(app, email, now).await?;
+    if let Some(client) = &client {
+        by_client.check(app, client, now).await?;
+    }
     let rows = app
         .ports
         .meta
@@ -107,7 +120,10 @@ pub async fn login(app: &App, req: &LoginRequest) -> Result<AuthResponse, AuthEr
         }
     };
     let Some(row) = user.filter(|_| ok) else {
-        record_failure(app, email, now).await?;
+        by_email.record_failure(app, email, now).await?;
+        if let Some(client) = &client {
+            by_client.record_failure(app, client, now).await?;
+        }
         return Err(AuthError::WrongCredentials);
     };
     app.ports
@@ -132,48 +148,83 @@ pub async fn login(app: &App, req: &LoginRequest) -> Result<AuthResponse, AuthEr
     })
 }
 
-async fn check_throttle(app: &App, email: &str, now: i64) -> Result<(), AuthError> {
-    let rows = app
-        .ports
-        .meta
-        .query(stmt!(
-            "SELECT failures, window_start FROM login_failures WHERE email = ?",
-            email
-        ))
-        .await?;
-    if let Some(row) = rows.first() {
-        let window_end = row.int(1) + app.config.login_window_secs * 1000;
-        if row.int(0) >= app.config.login_max_failures && now < window_end {
-            let retry_after = ((window_end - now) as u64).div_ceil(1000).max(1);
-            return Err(AuthError::TooManyTries { retry_after });
-        }
-    }
-    Ok(())
+/// Failed logins counted under a key (an email, or a client) within the login window.
+struct Throttle {
+    table: &'static str,
+    key: &'static str,
+    max: i64,
 }
 
-async fn record_failure(app: &App, email: &str, now: i64) -> Result<(), AuthError> {
-    let window_start_cutoff = now - app.config.login_window_secs * 1000;
-    // Rows whose window ended throttle nobody: without this, every email ever tried would
-    // keep a row.
-    app.ports
-        .meta
-        .execute(stmt!(
-            "DELETE FROM login_failures WHERE window_start < ?",
-            window_start_cutoff
-        ))
-        .await?;
-    // A failure outside the current window starts a new one.
-    app.ports
-        .meta
-        .execute(stmt!(
-            "INSERT INTO login_failures (email, failures, window_start) VALUES (?, 1, ?)
-             ON CONFLICT(email) DO UPDATE SET
-               failures = CASE WHEN window_start < ? THEN 1 ELSE failures + 1 END,
-               window_start = CASE WHEN window_start < ? THEN excluded.window_start ELSE window_start END",
-            email, now, window_start_cutoff, window_start_cutoff
-        ))
-        .await?;
-    Ok(())
+impl Throttle {
+    fn by_email(app: &App) -> Self {
+        Throttle {
+            table: "login_failures",
+            key: "email",
+            max: app.config.login_max_failures,
+        }
+    }
+
+    fn by_client(app: &App) -> Self {
+        Throttle {
+            table: "login_failures_by_client",
+            key: "client",
+            max: app.config.login_max_client_failures,
+        }
+    }
+
+    async fn check(&self, app: &App, key: &str, now: i64) -> Result<(), AuthError> {
+        let rows = app
+            .ports
+            .meta
+            .query(stmt!(
+                format!(
+                    "SELECT failures, window_start FROM {} WHERE {} = ?",
+                    self.table, self.key
+                ),
+                key
+            ))
+            .await?;
+        if let Some(row) = rows.first() {
+            let window_end = row.int(1) + app.config.login_window_secs * 1000;
+            if row.int(0) >= self.max && now < window_end {
+                let retry_after = ((window_end - now) as u64).div_ceil(1000).max(1);
+                return Err(AuthError::TooManyTries { retry_after });
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_failure(&self, app: &App, key: &str, now: i64) -> Result<(), AuthError> {
+        let cutoff = now - app.config.login_window_secs * 1000;
+        let (table, column) = (self.table, self.key);
+        // Rows whose window ended throttle nobody: without this, every email or client ever
+        // seen would keep a row.
+        app.ports
+            .meta
+            .execute(stmt!(
+                format!("DELETE FROM {table} WHERE window_start < ?"),
+                cutoff
+            ))
+            .await?;
+        // A failure outside the current window starts a new one.
+        app.ports
+            .meta
+            .execute(stmt!(
+                format!(
+                    "INSERT INTO {table} ({column}, failures, window_start) VALUES (?, 1, ?)
+                     ON CONFLICT({column}) DO UPDATE SET
+                       failures = CASE WHEN window_start < ? THEN 1 ELSE failures + 1 END,
+                       window_start = CASE WHEN window_start < ? THEN excluded.window_start
+                                      ELSE window_start END"
+                ),
+                key,
+                now,
+                cutoff,
+                cutoff
+            ))
+            .await?;
+        Ok(())
+    }
 }
 
 /// The principal a token stands for: valid signature, audience and expiry, and an account

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use cloudos_proto::{AuthResponse, LoginRequest, Me, SignupRequest, Ticket};
 
-use super::{accounts, tickets, AuthUser};
+use super::{accounts, tickets, AuthUser, ClientAddr};
 use crate::error::{ApiError, ApiJson};
 use crate::App;
 
@@ -27,9 +27,11 @@ pub async fn signup(
     responses((status = 200, body = AuthResponse), (status = 401, body = cloudos_proto::Problem), (status = 429, body = cloudos_proto::Problem)))]
 pub async fn login(
     State(app): State<App>,
+    client: Option<axum::Extension<ClientAddr>>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
-    Ok(Json(accounts::login(&app, &req).await?))
+    let client = client.map(|axum::Extension(c)| c);
+    Ok(Json(accounts::login(&app, &req, client).await?))
 }
 
 /// `POST /auth/ticket`

@@ -42,6 +42,29 @@ pub enum AuthError {
     Busy(#[from] crate::ports::CpuBusy),
 }
 
+/// The address of the client, as the host saw it (the TCP peer natively; Cloudflare's
+/// `CF-Connecting-IP` on the Worker), put in a request's extensions by the host. A host
+/// behind a proxy it does not know about sees the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl ClientAddr {
+    /// What the login throttle counts a client by: its address, or its /64 for IPv6 (one
+    /// subscriber's usual allocation, so hopping within it does not help).
+    pub fn throttle_key(&self) -> String {
+        match self.0 {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+        }
+    }
+}
+
 /// The sign-in a request acts under: whose it is, its token generation (a logout ends
 /// it) and when it expires. Sockets opened under it end with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +168,16 @@ pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_are_counted_by_address_or_ipv6_64() {
+        let key = |s: &str| ClientAddr(s.parse().unwrap()).throttle_key();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:bbbb::9"), key("2001:db8:1:2:aaaa::1"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+    }
 
     #[test]
     fn query_param_decodes() {

@@ -266,3 +266,25 @@ async fn foreign_keys_are_enforced() {
         .unwrap_err();
     assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
 }
+
+/// A client of the endpoint reaches its database and no other file: `ATTACH` (which would
+/// open any path the server's user can read or create) is refused, and nothing is made.
+#[tokio::test]
+async fn attaching_another_database_file_is_refused() {
+    let server = endpoint(None);
+    let conn = connect(&server, TOKEN).await;
+    let outside = std::env::temp_dir().join(format!("cloudos-attach-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&outside);
+    let err = conn
+        .execute(
+            &format!("ATTACH DATABASE '{}' AS other", outside.display()),
+            (),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not authorized"), "{err}");
+    assert!(!outside.exists(), "no file was created");
+    let mut rows = conn.query("SELECT 40 + 2", ()).await.expect("still usable");
+    let row = rows.next().await.unwrap().unwrap();
+    assert_eq!(row.get::<i64>(0).unwrap(), 42);
+}

@@ -48,6 +48,16 @@ impl Streams {
         conn.execute("PRAGMA foreign_keys = ON", ())
             .await
             .map_err(sql_error)?;
+        // A client may use this database, and no other file the server's user can reach.
+        conn.authorizer(Some(std::sync::Arc::new(
+            |ctx: &libsql::AuthContext| match ctx.action {
+                libsql::AuthAction::Attach { .. } | libsql::AuthAction::Detach { .. } => {
+                    libsql::Authorization::Deny
+                }
+                _ => libsql::Authorization::Allow,
+            },
+        )))
+        .map_err(sql_error)?;
         Ok(Stream {
             conn,
             sqls: HashMap::new(),

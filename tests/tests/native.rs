@@ -595,3 +595,26 @@ async fn one_client_trying_many_emails_is_throttled_and_others_are_not() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "another client signs in");
 }
+
+/// The item cap answers as a typed problem, and an upload past it keeps nothing.
+#[tokio::test]
+async fn past_the_item_cap_a_user_is_told_why() {
+    let server = TestServer::native(ServerOptions::default().env("CLOUDOS_MAX_ITEMS_PER_USER", 2));
+    let ann = server.new_user("ann").await;
+    let folder = |name: &str| {
+        let body = serde_json::json!({"parent_id": null, "name": name});
+        let api = ann.api.clone();
+        async move { api.post("/folders", &body).await }
+    };
+    assert_eq!(folder("a").await.status(), StatusCode::CREATED);
+    assert_eq!(folder("b").await.status(), StatusCode::CREATED);
+    let p = cloudos_tests::expect_problem(folder("c").await, 413, "/errors/too-many-items").await;
+    assert!(p.detail.contains("at most 2"), "{}", p.detail);
+    let res = ann
+        .api
+        .upload_raw(None, &[("one.txt", b"1".to_vec())])
+        .await;
+    cloudos_tests::expect_problem(res, 413, "/errors/too-many-items").await;
+    let list: serde_json::Value = ann.api.get("/files").await.json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+}

@@ -29,6 +29,7 @@ pub mod vars {
     pub const LOGIN_MAX_FAILURES: &str = "CLOUDOS_LOGIN_MAX_FAILURES";
     pub const LOGIN_WINDOW_SECS: &str = "CLOUDOS_LOGIN_WINDOW_SECS";
     pub const LOGIN_MAX_CLIENT_FAILURES: &str = "CLOUDOS_LOGIN_MAX_CLIENT_FAILURES";
+    pub const MAX_ITEMS_PER_USER: &str = "CLOUDOS_MAX_ITEMS_PER_USER";
     pub const ORPHAN_GRACE_SECS: &str = "CLOUDOS_ORPHAN_GRACE_SECS";
     pub const PUBLIC_URL: &str = "CLOUDOS_PUBLIC_URL";
     pub const METRICS_TOKEN: &str = "CLOUDOS_METRICS_TOKEN";
@@ -50,6 +51,11 @@ pub const SETTINGS: &[Setting] = &[
         var: vars::DEFAULT_QUOTA_BYTES,
         default: "10737418240",
         about: "storage quota of a new user, in bytes",
+    },
+    Setting {
+        var: vars::MAX_ITEMS_PER_USER,
+        default: "100000",
+        about: "files and folders one user may have (the quota bounds their bytes, this their number)",
     },
     Setting {
         var: vars::LOGIN_MAX_FAILURES,
@@ -116,6 +122,8 @@ pub struct Config {
     pub download_ttl_secs: i64,
     /// Storage quota of a new user.
     pub default_quota_bytes: u64,
+    /// Files and folders one user may have.
+    pub max_items_per_user: u64,
     /// Failed logins for one email within `login_window_secs` before 429.
     pub login_max_failures: i64,
     /// Failed logins from one client within `login_window_secs` before 429.
@@ -159,6 +167,7 @@ impl Config {
             token_ttl_secs: read.number(vars::TOKEN_TTL_SECS, 60..=365 * 86_400)?,
             download_ttl_secs: read.number(vars::DOWNLOAD_TTL_SECS, 1..=7 * 86_400)?,
             default_quota_bytes: read.number(vars::DEFAULT_QUOTA_BYTES, 0..=u64::MAX / 2)?,
+            max_items_per_user: read.number(vars::MAX_ITEMS_PER_USER, 1..=1_000_000_000)?,
             login_max_failures: read.number(vars::LOGIN_MAX_FAILURES, 1..=1_000_000)?,
             login_max_client_failures: read
                 .number(vars::LOGIN_MAX_CLIENT_FAILURES, 1..=1_000_000_000)?,
@@ -260,6 +269,7 @@ impl fmt::Debug for Config {
             .field("default_quota_bytes", &self.default_quota_bytes)
             .field("login_max_failures", &self.login_max_failures)
             .field("login_max_client_failures", &self.login_max_client_failures)
+            .field("max_items_per_user", &self.max_items_per_user)
             .field("login_window_secs", &self.login_window_secs)
             .field("orphan_grace_secs", &self.orphan_grace_secs)
             .field("public_url", &self.public_url)

@@ -204,6 +204,9 @@ impl From<FilesError> for ApiError {
             QuotaExceeded { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota-exceeded", detail)
             }
+            TooManyItems { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-many-items", detail)
+            }
             Stale { .. } | IfMatchFailed { .. } => {
                 ApiError::new(StatusCode::PRECONDITION_FAILED, "stale-version", detail)
             }

@@ -353,3 +353,44 @@ async fn an_upload_stores_as_it_goes_and_shows_its_files_together_at_the_end() {
         Err(FilesError::BadUpload(_))
     ));
 }
+
+/// The byte quota bounds what files weigh; the item cap bounds how many rows a user makes
+/// (empty files and folders weigh nothing). Files and folders count alike, two uploads at
+/// once cannot pass it together, and a delete makes room again.
+#[tokio::test]
+async fn a_user_has_at_most_the_item_cap_of_files_and_folders() {
+    let t = TestApp::builder()
+        .config(|c| c.max_items_per_user = 3)
+        .build()
+        .await;
+    let ann = t.user("ann").await;
+    let folder = create_folder(&t.app, &ann, None, "a").await.unwrap();
+    write(&t, &ann, Some(&id(&folder)), "one.txt", "").await;
+    let (mut bx, mut by) = (body(""), body(""));
+    let (x, y) = tokio::join!(
+        write_new_file(&t.app, &ann, None, "x.txt", "text/plain", &mut bx),
+        write_new_file(&t.app, &ann, None, "y.txt", "text/plain", &mut by)
+    );
+    let lost = [x, y]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect::<Vec<_>>();
+    assert!(
+        matches!(lost.as_slice(), [FilesError::TooManyItems { max: 3 }]),
+        "exactly one of two fits: {lost:?}"
+    );
+    let err = create_folder(&t.app, &ann, None, "b").await.unwrap_err();
+    assert!(
+        matches!(err, FilesError::TooManyItems { max: 3 }),
+        "{err:?}"
+    );
+    let listed = listing::list(&t.app, &ann, None).await.unwrap();
+    assert_eq!(listed.len(), 2, "nothing more was added: {listed:?}");
+    // Another user has their own cap.
+    let bob = t.user("bob").await;
+    create_folder(&t.app, &bob, None, "b").await.unwrap();
+    delete(&t.app, &ann, &id(&folder)).await.unwrap();
+    create_folder(&t.app, &ann, None, "b")
+        .await
+        .expect("room again");
+}

@@ -111,6 +111,9 @@ pub struct ServeArgs {
     /// Failed logins per email within the window before 429 [default: 5].
     #[arg(long, env = vars::LOGIN_MAX_FAILURES)]
     pub login_max_failures: Option<String>,
+    /// Files and folders one user may have [default: 100000].
+    #[arg(long, env = vars::MAX_ITEMS_PER_USER)]
+    pub max_items_per_user: Option<String>,
     /// Failed logins from one client (address; IPv6 /64) within the window before 429,
     /// whatever the emails [default: 100].
     #[arg(long, env = vars::LOGIN_MAX_CLIENT_FAILURES)]
@@ -149,6 +152,7 @@ impl ServeArgs {
             vars::DOWNLOAD_TTL_SECS => self.download_ttl_secs.clone(),
             vars::LOGIN_MAX_FAILURES => self.login_max_failures.clone(),
             vars::LOGIN_MAX_CLIENT_FAILURES => self.login_max_client_failures.clone(),
+            vars::MAX_ITEMS_PER_USER => self.max_items_per_user.clone(),
             vars::LOGIN_WINDOW_SECS => self.login_window_secs.clone(),
             vars::ORPHAN_GRACE_SECS => self.orphan_grace_secs.clone(),
             vars::PUBLIC_URL => self.public_url.clone(),

@@ -54,6 +54,8 @@ pub enum FilesError {
         "storage quota exceeded: {used} of {quota} bytes used, this needs at least {needed} more"
     )]
     QuotaExceeded { quota: u64, used: u64, needed: u64 },
+    #[error("at most {max} files and folders per user; delete some first")]
+    TooManyItems { max: u64 },
     #[error("version {current} is current, the request was based on version {given}")]
     Stale { current: i64, given: i64 },
     /// `If-Match` names no current version (another, or a weak tag).

@@ -7,7 +7,7 @@
 use cloudos_proto::File;
 
 use super::names::validate_name;
-use super::repo::{self, ensure_folder};
+use super::repo::{self, ensure_folder, ensure_room_for, ROOM_FOR_ITEMS};
 use super::{changed, FilesError};
 use crate::ids::{FileId, UserId};
 use crate::ports::{DbError, Stmt};
@@ -31,14 +31,17 @@ pub async fn create_folder(
     let insert = stmt!(
         format!(
             "INSERT INTO files (id, user_id, parent_id, name, kind, size, version, created_at, updated_at)
-             SELECT ?, ?, ?, ?, 'folder', 0, 1, ?, ? WHERE {PARENT_IS_FOLDER}"
+             SELECT ?, ?, ?, ?, 'folder', 0, 1, ?, ? WHERE {PARENT_IS_FOLDER} AND {ROOM_FOR_ITEMS}"
         ),
         &id, who, parent, name, now, now,
-        parent, parent, who
+        parent, parent, who,
+        who, 1_u64, app.config.max_items_per_user
     );
     if execute_or_taken(app, insert, name).await? == 0 {
-        // The parent is missing, someone else's or a file.
-        ensure_folder(app.ports.meta.as_ref(), who, parent).await?;
+        // The parent is missing, someone else's or a file; or the user has too many items.
+        let meta = app.ports.meta.as_ref();
+        ensure_folder(meta, who, parent).await?;
+        ensure_room_for(meta, who, 1, app.config.max_items_per_user).await?;
         return Err(FilesError::NotFound);
     }
     changed(app, who, parent);

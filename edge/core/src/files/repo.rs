@@ -114,6 +114,26 @@ pub async fn used_bytes(meta: &dyn MetaStore, who: &UserId) -> Result<u64, Files
 }
 
 /// The user's quota and what is left of it.
+/// SQL that is true when user `?` has room for `?` more items under the cap `?`.
+pub(crate) const ROOM_FOR_ITEMS: &str = "(SELECT COUNT(*) FROM files WHERE user_id = ?) + ? <= ?";
+
+/// Why nothing was added for `who`, when the parent is fine: the item cap, if it is full.
+pub(crate) async fn ensure_room_for(
+    meta: &dyn MetaStore,
+    who: &UserId,
+    items: u64,
+    max: u64,
+) -> Result<(), FilesError> {
+    let rows = meta
+        .query(stmt!("SELECT COUNT(*) FROM files WHERE user_id = ?", who))
+        .await?;
+    let count = rows.first().map_or(0, |r| r.int(0)) as u64;
+    if count + items > max {
+        return Err(FilesError::TooManyItems { max });
+    }
+    Ok(())
+}
+
 pub(crate) async fn quota_left(
     meta: &dyn MetaStore,
     who: &UserId,

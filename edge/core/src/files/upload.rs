@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use cloudos_proto::File;
 
 use super::organize::PARENT_IS_FOLDER;
-use super::repo::{self, ensure_folder, quota_left};
+use super::repo::{self, ensure_folder, ensure_room_for, quota_left, ROOM_FOR_ITEMS};
 use super::{changed, FilesError};
 use crate::ids::{FileId, UserId};
 use crate::notifications::{notify_logged, NewNotification};
@@ -172,6 +172,8 @@ pub async fn create_files(
     }
     params.extend([who.into(), total.into(), who.into()]);
     params.extend([parent.into(), parent.into(), who.into()]);
+    let (count, max) = (files.len() as u64, app.config.max_items_per_user);
+    params.extend([who.into(), count.into(), max.into()]);
     let insert = crate::ports::Stmt::new(
         format!(
             "INSERT INTO files (id, user_id, parent_id, created_at, updated_at, name, size, mime,
@@ -181,7 +183,8 @@ pub async fn create_files(
              FROM (VALUES {rows}) AS v
              WHERE (SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = ?) + ?
                    <= (SELECT quota_bytes FROM users WHERE id = ?)
-               AND {PARENT_IS_FOLDER}"
+               AND {PARENT_IS_FOLDER}
+               AND {ROOM_FOR_ITEMS}"
         ),
         params,
     );
@@ -195,6 +198,7 @@ pub async fn create_files(
     };
     if inserted == 0 {
         ensure_folder(meta, who, parent).await?;
+        ensure_room_for(meta, who, count, max).await?;
         let (quota, used) = quota_left(meta, who).await?;
         return Err(FilesError::QuotaExceeded {
             quota,

@@ -98,6 +98,38 @@ async fn another_user_cannot_see_or_attach_to_a_sandbox() {
         .unwrap();
     let wrong = attach_url(&server, &bob, &sbx.id, &format!("&share={}", share.token));
     assert_eq!(refused(&wrong).await, 410);
+    // Their processes run as host uids of their own (the server runs as root here): each
+    // starts a `sleep` the test then finds among the host's processes.
+    let uid_of = |u: &User, id: &str, secs: u32| {
+        let url = attach_url(&server, u, id, "");
+        async move {
+            let mut t = Term::connect(&url).await;
+            t.run(&format!("sleep {secs} & echo S-$((4+4))"), "S-8")
+                .await;
+            let wanted = format!("sleep\0{secs}\0");
+            for _ in 0..50 {
+                for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                    let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                    if cmdline == wanted.as_bytes() {
+                        let status = std::fs::read_to_string(entry.path().join("status")).unwrap();
+                        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+                        return uid
+                            .split_whitespace()
+                            .nth(1)
+                            .unwrap()
+                            .parse::<u32>()
+                            .unwrap();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("no host process runs {wanted:?}");
+        }
+    };
+    let anns = uid_of(&ann, &sbx.id, 61_001).await;
+    let bobs_uid = uid_of(&bob, &bobs.id, 61_002).await;
+    assert!(anns >= 1_000_000, "{anns}");
+    assert_ne!(anns, bobs_uid, "two users never share a host uid");
 }
 
 #[tokio::test]

@@ -174,6 +174,7 @@ impl From<SandboxesError> for ApiError {
             BadSession => ApiError::bad_request(detail),
             TerminalNotRunning => ApiError::not_found(detail),
             Unreachable(_) => ApiError::new(StatusCode::BAD_GATEWAY, "sandbox-unreachable", detail),
+            NoUidLeft => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "at-capacity", detail),
             Db(e) => e.into(),
         }
     }

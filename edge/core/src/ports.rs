@@ -294,6 +294,10 @@ pub struct SandboxSpec {
     pub agent_key_hex: String,
     /// The provider's handle of an earlier start (e.g. a Fly Machine id), if any.
     pub machine_id: Option<String>,
+    /// The unprivileged host uid (and gid) the sandbox's processes run as where the host
+    /// shares its kernel with sandboxes (the local provider as root): the user's own,
+    /// allocated once, never another user's.
+    pub host_uid: u32,
 }
 
 /// Where a running sandbox's agent listens.

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_client_throttle",
         sql: include_str!("../../../schema/0008_client_throttle.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_sandbox_uids",
+        sql: include_str!("../../../schema/0009_sandbox_uids.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

@@ -402,3 +402,24 @@ async fn a_view_link_is_a_revocable_grant_and_a_logout_ends_the_owners_sockets()
         )]
     );
 }
+
+/// Each user's sandboxes run as a host uid of their own: allocated once and kept (the
+/// home keeps its owner), never shared, even when many users start at the same moment.
+#[tokio::test]
+async fn every_user_gets_a_host_uid_of_their_own() {
+    use cloudos_core::sandboxes::uids::host_uid;
+    use cloudos_proto::terminal::SANDBOX_UID_BASE;
+    let t = TestApp::new().await;
+    let mut users = Vec::new();
+    for i in 0..12 {
+        users.push(t.user(&format!("u{i}")).await);
+    }
+    let uids = futures_util::future::join_all(users.iter().map(|u| host_uid(&t.app, u))).await;
+    let mut uids: Vec<u32> = uids.into_iter().map(Result::unwrap).collect();
+    assert_eq!(host_uid(&t.app, &users[3]).await.unwrap(), uids[3], "kept");
+    assert!(uids.iter().all(|&u| u >= SANDBOX_UID_BASE), "{uids:?}");
+    uids.sort_unstable();
+    // Allocated, not derived: the first twelve, one each (so never two users on one).
+    let expected: Vec<u32> = (SANDBOX_UID_BASE..SANDBOX_UID_BASE + 12).collect();
+    assert_eq!(uids, expected);
+}

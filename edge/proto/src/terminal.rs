@@ -31,10 +31,15 @@ pub const SANDBOX_UID_BASE: u32 = 1_000_000;
 /// How many host uids sandbox users spread over.
 pub const SANDBOX_UID_COUNT: u32 = 1_000_000;
 
-/// The unprivileged host uid (and gid) a user's sandbox processes run as when the host runs
-/// sandboxes as root: stable per user (the home keeps its owner), never root, never a
-/// login user's. Two users share one only by a 1 in a million chance, and even then each
-/// sees only its own home (mount namespaces), so the uid is a second wall, not the first.
+/// The host uid of allocation `slot` (the edge allocates one slot per user, so no two users
+/// share a uid), or `None` past the range.
+pub fn sandbox_uid_of_slot(slot: u32) -> Option<u32> {
+    (slot < SANDBOX_UID_COUNT).then(|| SANDBOX_UID_BASE + slot)
+}
+
+/// A stable host uid for an agent started without one (`--run-as`), e.g. on its own in
+/// tests: derived from `owner`, so two owners may share one by a 1 in a million chance.
+/// The edge always passes the user's allocated uid.
 pub fn sandbox_uid(owner: &str) -> u32 {
     // FNV-1a: stable across builds and platforms, unlike std's hasher.
     let hash = owner.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {

@@ -175,9 +175,10 @@ impl LocalSandboxes {
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         if self.args.sandbox_bwrap {
-            // Per user, so the home keeps its owner from one sandbox to the next.
-            let uid = cloudos_proto::terminal::sandbox_uid(&spec.user_id);
-            cmd.arg("--bwrap").args(["--run-as", &uid.to_string()]);
+            // The user's own uid (allocated by the core), so the home keeps its owner from
+            // one sandbox to the next and no other user shares it.
+            cmd.arg("--bwrap")
+                .args(["--run-as", &spec.host_uid.to_string()]);
         }
         if self.args.sandbox_limits {
             cmd.arg("--limits");

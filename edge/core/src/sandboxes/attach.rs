@@ -34,14 +34,15 @@ pub struct AttachTicket {
     pub role: Role,
 }
 
-/// The spec a provider needs for `row`.
-pub fn spec(app: &App, row: &SandboxRow) -> SandboxSpec {
-    SandboxSpec {
+/// The spec a provider needs for `row` (allocating its owner's host uid the first time).
+pub async fn spec(app: &App, row: &SandboxRow) -> Result<SandboxSpec, SandboxesError> {
+    Ok(SandboxSpec {
         id: row.id.to_string(),
         user_id: row.user_id.to_string(),
         agent_key_hex: hex::encode(tokens::agent_key(&app.config.secret, &row.id)),
         machine_id: row.machine_id.clone(),
-    }
+        host_uid: super::uids::host_uid(app, &row.user_id).await?,
+    })
 }
 
 /// Makes sure the sandbox's agent runs (after a host restart, or once it stopped for being
@@ -50,7 +51,7 @@ pub async fn ensure_running(app: &App, row: &SandboxRow) -> Result<AgentEndpoint
     if row.state != SandboxState::Running {
         return Err(SandboxesError::Stopped);
     }
-    let spec = spec(app, row);
+    let spec = spec(app, row).await?;
     let endpoint = app.ports.sandboxes.start(&spec).await?;
     let still_running = app
         .ports

@@ -93,7 +93,7 @@ pub async fn stop(app: &App, who: &UserId, id: &SandboxId) -> Result<(), Sandbox
         // records its use and stops what it started (see `ensure_running`), and the
         // provider's stop below ends anything started before.
         mark_stopped(app, &row.id).await?;
-        app.ports.sandboxes.stop(&spec(app, &row)).await?;
+        app.ports.sandboxes.stop(&spec(app, &row).await?).await?;
         tracing::info!(sandbox = %row.id, "sandbox stopped");
     }
     Ok(())

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod revocation;
 pub mod terminal;
 pub mod tokens;
+pub mod uids;
 
 use crate::ids::{SandboxId, UserId};
 use crate::ports::{DbError, Row, SandboxError};
@@ -39,6 +40,8 @@ pub enum SandboxesError {
     /// A watcher asked for a terminal the owner has not started (or that ended).
     #[error("no such terminal is running in this sandbox")]
     TerminalNotRunning,
+    #[error("every sandbox user id of this host is taken")]
+    NoUidLeft,
     #[error("the sandbox's agent did not answer: {0}")]
     Unreachable(String),
     #[error(transparent)]

@@ -48,12 +48,16 @@ async fn tell_agent(app: &App, row: &SandboxRow, grants: Vec<String>) {
         app.now_ms(),
     );
     let body = serde_json::to_vec(&Revoke { grants }).expect("a list of strings serializes");
-    match app
-        .ports
-        .sandboxes
-        .post_to_agent(&spec(app, row), "revoke", &token, body)
-        .await
-    {
+    let sent = match spec(app, row).await {
+        Ok(spec) => {
+            app.ports
+                .sandboxes
+                .post_to_agent(&spec, "revoke", &token, body)
+                .await
+        }
+        Err(e) => Err(crate::ports::SandboxError::Failed(e.to_string())),
+    };
+    match sent {
         Ok(None | Some(204)) => {}
         Ok(Some(status)) => {
             tracing::error!(sandbox = %row.id, status, "the agent refused a revocation");

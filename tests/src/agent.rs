@@ -58,6 +58,9 @@ pub struct AgentOptions {
     pub idle_secs: u64,
     /// Reuse this directory for the home and its image (a "restarted" sandbox).
     pub dir: Option<PathBuf>,
+    /// Run the agent itself as this uid (and gid), as on a Fly Machine where the agent and
+    /// the shells share one user.
+    pub agent_uid: Option<u32>,
 }
 
 impl Default for AgentOptions {
@@ -73,6 +76,7 @@ impl Default for AgentOptions {
             reattach_secs: 600,
             idle_secs: 0,
             dir: None,
+            agent_uid: None,
         }
     }
 }
@@ -108,8 +112,9 @@ impl TestAgent {
         let sandbox_id = uuid::Uuid::new_v4().simple().to_string();
         let key: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
         let mut cmd = Command::new(agent_bin());
+        // The key goes through the environment, as the edge's providers pass it.
         cmd.args(["--addr", "127.0.0.1:0", "--sandbox-id", &sandbox_id])
-            .args(["--key", &hex::encode(&key)])
+            .env("CLOUDOS_AGENT_KEY", hex::encode(&key))
             .arg("--home")
             .arg(dir.join("home"))
             .arg("--state")
@@ -126,6 +131,13 @@ impl TestAgent {
             .stderr(std::fs::File::create(dir.join("agent.stderr"))?);
         if opts.bwrap {
             cmd.arg("--bwrap");
+        }
+        if let Some(uid) = opts.agent_uid {
+            use std::os::unix::process::CommandExt;
+            for path in [dir.clone(), dir.join("agent.stderr")] {
+                std::os::unix::fs::chown(&path, Some(uid), Some(uid))?;
+            }
+            cmd.uid(uid).gid(uid);
         }
         if opts.limits {
             cmd.arg("--limits");

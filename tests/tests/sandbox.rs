@@ -241,6 +241,46 @@ async fn a_revoked_or_expired_grant_ends_its_sockets_and_nothing_else() {
     }
 }
 
+/// Where the agent and the shells share one user (a Fly Machine: no bubblewrap, one uid),
+/// a shell cannot read the agent's key from its environment or memory: the agent keeps its
+/// /proc entries to root.
+#[tokio::test]
+async fn a_shell_of_the_same_user_cannot_read_the_agents_key() {
+    let agent = TestAgent::start(AgentOptions {
+        bwrap: false,
+        limits: false,
+        network: SandboxNetwork::Host,
+        agent_uid: Some(65534),
+        ..AgentOptions::default()
+    });
+    let pid = agent.pid();
+    let who = agent.exec(&["id", "-u"]).await;
+    assert_eq!(
+        who.stdout.trim(),
+        "65534",
+        "the shell runs as the agent's user"
+    );
+    for file in ["environ", "mem"] {
+        let read = agent
+            .exec(&[
+                "sh",
+                "-c",
+                &format!("head -c 4096 /proc/{pid}/{file} | tr '\\0' '\\n'"),
+            ])
+            .await;
+        assert!(
+            !read.stdout.contains("CLOUDOS_AGENT_KEY"),
+            "/proc/{pid}/{file} shows the key: {}",
+            read.stdout
+        );
+        assert!(
+            read.stderr.contains("Permission denied"),
+            "{file}: {}",
+            read.stderr
+        );
+    }
+}
+
 #[tokio::test]
 async fn exec_returns_exit_codes_output_and_timeouts() {
     let agent = TestAgent::start(AgentOptions::default());

@@ -29,6 +29,11 @@ async fn serve() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    // Where the agent shares its uid with the shells it runs (a Fly Machine), they could
+    // otherwise read its key from /proc/<pid>/environ (or its memory): a process that is
+    // not dumpable keeps those to root. Its children are dumpable again after exec.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .context("making the agent's /proc entries private")?;
     let settings = AgentSettings::parse();
     if settings.die_with_parent {
         // SIGTERM, not SIGKILL: the agent still ends the sandbox and releases its cgroup and

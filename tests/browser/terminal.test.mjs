@@ -80,6 +80,16 @@ test("Terminal runs commands, survives a reload, and is shared view-only with a 
   await waitForLine(page, "after-2");
   assert.ok(!(await lines(page)).includes("from-colleague"), "the viewer's keys never reach the shell");
   await shot(colleague.page, "21-terminal-view-only");
+
+  // Revoking the link disconnects the colleague at once, and their window says why
+  // instead of reconnecting.
+  await page.click(`${TERM} button[data-revoke]`);
+  await page.locator(`${TERM} .term-share`).waitFor({ state: "detached" });
+  await colleague.page.locator(`${TERM} .term-text:text("revoked")`).waitFor({ timeout: 10000 });
+  await run(page, "echo unseen-$((3*3))");
+  await waitForLine(page, "unseen-9");
+  assert.ok(!(await lines(colleague.page)).includes("unseen-9"), "nothing reaches a revoked viewer");
+  await shot(colleague.page, "22-terminal-link-revoked");
   assert.deepEqual(page.errors, []);
   assert.deepEqual(colleague.page.errors, []);
 });

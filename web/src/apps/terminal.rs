@@ -137,7 +137,8 @@ struct TermUi {
     role: RwSignal<Option<Role>>,
     notice: RwSignal<Option<String>>,
     sandbox: RwSignal<Option<String>>,
-    share_link: RwSignal<Option<String>>,
+    /// The view-only link just made, and its token (to revoke it).
+    share_link: RwSignal<Option<(String, String)>>,
 }
 
 fn attach_url(sandbox: &str, target: &Target, since: Option<u64>, ticket: &str) -> Option<String> {
@@ -357,6 +358,7 @@ async fn run(
         match session_once(&url, &term, &mut inputs, &mut seq, since, ui).await {
             Ended::Closed => break,
             Ended::AccessGone(why) => {
+                ui.notice.set(None);
                 ui.status.set(Status::Failed(why));
                 break;
             }
@@ -405,6 +407,17 @@ async fn run(
             secs: wait.div_ceil(1000),
         });
         gloo_timers::future::TimeoutFuture::new(wait).await;
+    }
+    // Ended for good (access revoked or expired, signed out, no sandbox): what was on the
+    // screen stays readable until the window closes.
+    while !closed.get() {
+        match inputs.next().await {
+            Some(Input::Fit) => {
+                term.fit();
+            }
+            Some(Input::Close) | None => break,
+            Some(_) => {}
+        }
     }
     term.dispose();
 }
@@ -524,14 +537,33 @@ pub fn TerminalApp(win: Win) -> impl IntoView {
             {
                 Ok(s) => {
                     let link = format!("{}&session={}", s.url, api::enc(&session));
-                    ui.share_link.set(Some(link));
+                    ui.share_link.set(Some((link, s.token)));
+                }
+                Err(e) => ui.notice.set(Some(e.message)),
+            }
+        });
+    };
+    let revoke_link = move |_| {
+        let Some((_, token)) = ui.share_link.get_untracked() else {
+            return;
+        };
+        spawn_local(async move {
+            match api::delete(&format!("/shares/{}", api::enc(&token))).await {
+                Ok(()) => {
+                    ui.share_link.set(None);
+                    if let Some(n) = notes {
+                        n.say(
+                            "Link revoked",
+                            "It no longer opens, and whoever watched through it was disconnected.",
+                        );
+                    }
                 }
                 Err(e) => ui.notice.set(Some(e.message)),
             }
         });
     };
     let copy_link = move |_| {
-        let Some(link) = ui.share_link.get_untracked() else {
+        let Some((link, _)) = ui.share_link.get_untracked() else {
             return;
         };
         if let Some(w) = web_sys::window() {
@@ -583,10 +615,11 @@ pub fn TerminalApp(win: Win) -> impl IntoView {
                         on:click=share>"Share view-only"</button>
                 })}
             </div>
-            {move || ui.share_link.get().map(|link| view! {
+            {move || ui.share_link.get().map(|(link, _)| view! {
                 <div class="term-share">
                     <input class="term-share-link" readonly value=link aria-label="View-only link" />
                     <button class="term-btn" on:click=copy_link>"Copy link"</button>
+                    <button class="term-btn" data-revoke title="Stop the link working and disconnect whoever watches" on:click=revoke_link>"Revoke"</button>
                     <button class="term-btn" aria-label="Close" on:click=move |_| ui.share_link.set(None)>"×"</button>
                 </div>
             })}

@@ -15,6 +15,29 @@ use crate::{stmt, App};
 const FITS_REPLACING_ROW: &str = "(SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = ?)
     - size + ? <= (SELECT quota_bytes FROM users WHERE id = ?)";
 
+/// Replaces a file's content if its current version is one the caller `based_on` (an HTTP
+/// save names versions by entity tags, possibly several); otherwise nothing is stored and
+/// the answer says which version is current ([`FilesError::IfMatchFailed`]). A save landing
+/// between the check and the write still makes this one [`FilesError::Stale`].
+pub async fn save_if_based_on<S, E>(
+    app: &App,
+    who: &UserId,
+    id: &FileId,
+    based_on: impl Fn(i64) -> bool,
+    body: &mut S,
+    len: Option<u64>,
+) -> Result<File, FilesError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let current = super::listing::get(app, who, id).await?.version;
+    if !based_on(current) {
+        return Err(FilesError::IfMatchFailed { current });
+    }
+    save_content(app, who, id, current, body, len).await
+}
+
 /// Replaces a file's content when `expected_version` is still its version; the answer is
 /// the file at its new version. `len` is the announced length, if any: a body certainly
 /// over the quota is refused before a byte is stored.

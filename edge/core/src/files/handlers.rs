@@ -400,16 +400,18 @@ pub async fn replace_content(
     let if_match = if_match(&headers)?;
     let id = FileId::from(id);
     let mut body = body.into_data_stream();
-    // Strong comparison (RFC 9110 §13.1.1): `W/"3"` names no version. The save itself
-    // checks the version again, so a save landing in between still makes this one stale.
-    let current = listing::get(&app, &user.id, &id).await?.version;
-    if !if_match.precondition_passes(&etag(current)) {
-        upload::drain(&mut body, DRAIN_LIMIT).await;
-        return Err(FilesError::IfMatchFailed { current }.into());
-    }
     let len = content_length(&headers);
-    let file = content::save_content(&app, &user.id, &id, current, &mut body, len).await?;
-    Ok(Json(file))
+    // Strong comparison (RFC 9110 §13.1.1): `W/"3"` names no version.
+    let based_on = |version: i64| if_match.precondition_passes(&etag(version));
+    match content::save_if_based_on(&app, &user.id, &id, based_on, &mut body, len).await {
+        Ok(file) => Ok(Json(file)),
+        Err(e @ FilesError::IfMatchFailed { .. }) => {
+            // Nothing was read: take the rest, so the connection serves the next request.
+            upload::drain(&mut body, DRAIN_LIMIT).await;
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `PATCH /files/:id` (rename and/or move)

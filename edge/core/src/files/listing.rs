@@ -55,10 +55,11 @@ pub async fn get_with_download_url(
         let max = app.config.download_ttl_secs;
         let expires = app.now_ms() / 1000 + ttl_secs.unwrap_or(max).clamp(1, max);
         let sig = signing::sign(&app.config.secret, &file.id, expires);
-        file.download_url = Some(format!(
-            "{origin}/files/{}/content?expires={expires}&sig={sig}",
-            file.id
-        ));
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("expires", &expires.to_string())
+            .append_pair("sig", &sig)
+            .finish();
+        file.download_url = Some(format!("{origin}/files/{}/content?{query}", file.id));
     }
     Ok(file)
 }

@@ -129,6 +129,9 @@ pub async fn delete(app: &App, who: &UserId, id: &FileId) -> Result<(), FilesErr
         .await?
         .parent_id
         .map(FileId::from);
+    // UNION (not UNION ALL) visits each row once, so the walk ends even in a tree a bug had
+    // damaged into a cycle; it is bounded by the user's rows (the item cap), and a depth
+    // cap here would leave deep descendants behind.
     let deleted = meta
         .execute(stmt!(
             "WITH RECURSIVE tree(id) AS (

@@ -21,6 +21,14 @@ CREATE TABLE shares (
 CREATE INDEX shares_by_target ON shares (kind, target_id);
 CREATE INDEX shares_by_owner ON shares (owner_id);
 
+-- Who opened a link: when they sign out, what they watch through it ends too.
+CREATE TABLE share_visits (
+    share_id   TEXT NOT NULL REFERENCES shares(id) ON DELETE CASCADE,
+    visitor_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    PRIMARY KEY (share_id, visitor_id)
+);
+CREATE INDEX share_visits_by_visitor ON share_visits (visitor_id);
+
 -- A ticket opens a socket for the session it was asked in: the token generation (a logout
 -- in between voids it) and the session's expiry (the socket ends then).
 ALTER TABLE ws_tickets ADD COLUMN gen INTEGER NOT NULL DEFAULT 0;

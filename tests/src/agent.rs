@@ -179,19 +179,20 @@ impl TestAgent {
 
     /// A token for another sandbox, signed with this one's key.
     pub fn token_for(&self, sandbox_id: &str, role: Role) -> String {
-        self.token_with(sandbox_id, role, None, None)
+        self.token_with(sandbox_id, role, vec![], None)
     }
 
-    /// A token resting on `grant` that ends its socket at `until` (Unix seconds).
-    pub fn granted(&self, role: Role, grant: &str, until: Option<u64>) -> String {
-        self.token_with(&self.sandbox_id, role, Some(grant.into()), until)
+    /// A token resting on `grants` that ends its socket at `until` (Unix seconds).
+    pub fn granted(&self, role: Role, grants: &[&str], until: Option<u64>) -> String {
+        let grants = grants.iter().map(|g| g.to_string()).collect();
+        self.token_with(&self.sandbox_id, role, grants, until)
     }
 
     fn token_with(
         &self,
         sandbox_id: &str,
         role: Role,
-        grant: Option<String>,
+        grants: Vec<String>,
         until: Option<u64>,
     ) -> String {
         let exp = SystemTime::now()
@@ -207,7 +208,7 @@ impl TestAgent {
                 role,
                 exp,
                 aud: AGENT_AUDIENCE.into(),
-                grant,
+                grants,
                 until,
             },
         )

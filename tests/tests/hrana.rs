@@ -268,7 +268,8 @@ async fn foreign_keys_are_enforced() {
 }
 
 /// A client of the endpoint reaches its database and no other file: `ATTACH` (which would
-/// open any path the server's user can read or create) is refused, and nothing is made.
+/// open any path the server's user can read or create) and `VACUUM INTO` are refused, and
+/// nothing is made.
 #[tokio::test]
 async fn attaching_another_database_file_is_refused() {
     let server = endpoint(None);
@@ -284,6 +285,14 @@ async fn attaching_another_database_file_is_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("not authorized"), "{err}");
     assert!(!outside.exists(), "no file was created");
+    // VACUUM INTO writes a copy through an attached database: refused the same way (sent
+    // as a raw pipeline: the Rust client will not send a VACUUM at all).
+    let vacuum = json!({"type": "execute",
+        "stmt": {"sql": format!("VACUUM INTO '{}'", outside.display())}});
+    let (_, answer) = pipeline(&server, json!({"baton": null, "requests": [vacuum]})).await;
+    let error = answer["results"][0]["error"]["message"].to_string();
+    assert!(error.contains("authorization denied"), "{answer}");
+    assert!(!outside.exists(), "no copy was written");
     let mut rows = conn.query("SELECT 40 + 2", ()).await.expect("still usable");
     let row = rows.next().await.unwrap().unwrap();
     assert_eq!(row.get::<i64>(0).unwrap(), 42);

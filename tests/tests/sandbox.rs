@@ -160,21 +160,25 @@ async fn only_tokens_for_this_sandbox_are_accepted() {
 /// then on; a socket whose grant expires ends then (4401). Only a driver token revokes.
 #[tokio::test]
 async fn a_revoked_or_expired_grant_ends_its_sockets_and_nothing_else() {
-    use cloudos_proto::terminal::{CLOSE_EXPIRED, CLOSE_REVOKED, MAX_SOCKETS_PER_SANDBOX};
+    use cloudos_proto::terminal::{
+        CLOSE_EXPIRED, CLOSE_REVOKED, MAX_SOCKETS_PER_SANDBOX, MAX_VIEWER_SOCKETS_PER_SANDBOX,
+    };
     let agent = TestAgent::start(AgentOptions::default());
     let mut driver = agent.attach(Role::Driver, "main").await;
     driver.run("echo READY-$((1+2))", "READY-3").await;
-    let link = |grant: &str, until: Option<u64>| {
-        agent.attach_url(&agent.granted(Role::Viewer, grant, until), "main", "")
+    let link = |grants: &[&str], until: Option<u64>| {
+        agent.attach_url(&agent.granted(Role::Viewer, grants, until), "main", "")
     };
-    let mut revoked = Term::connect(&link("share:a", None)).await;
-    let mut kept = Term::connect(&link("share:b", None)).await;
+    // A viewer rests on its link and its own session: revoking either ends it.
+    let mut revoked = Term::connect(&link(&["share:a", "session:v:1"], None)).await;
+    let mut signed_out = Term::connect(&link(&["share:a2", "session:w:1"], None)).await;
+    let mut kept = Term::connect(&link(&["share:b", "session:x:1"], None)).await;
     let soon = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
         + 2;
-    let mut expiring = Term::connect(&link("share:c", Some(soon))).await;
+    let mut expiring = Term::connect(&link(&["share:c"], Some(soon))).await;
 
     let revoke = |token: String| {
         let base = agent.base.clone();
@@ -182,7 +186,7 @@ async fn a_revoked_or_expired_grant_ends_its_sockets_and_nothing_else() {
             reqwest::Client::new()
                 .post(format!("{base}/revoke"))
                 .bearer_auth(token)
-                .json(&serde_json::json!({"grants": ["share:a"]}))
+                .json(&serde_json::json!({"grants": ["share:a", "session:w:1"]}))
                 .send()
                 .await
                 .unwrap()
@@ -192,17 +196,19 @@ async fn a_revoked_or_expired_grant_ends_its_sockets_and_nothing_else() {
     assert_eq!(revoke(agent.token(Role::Viewer)).await, 403);
     let asked = std::time::Instant::now();
     assert_eq!(revoke(agent.token(Role::Driver)).await, 204);
-    assert_eq!(
-        revoked.ends_within(Duration::from_secs(2)).await,
-        Some(CLOSE_REVOKED)
-    );
+    for t in [&mut revoked, &mut signed_out] {
+        assert_eq!(
+            t.ends_within(Duration::from_secs(2)).await,
+            Some(CLOSE_REVOKED)
+        );
+    }
     assert!(
         asked.elapsed() < Duration::from_secs(1),
         "{:?}",
         asked.elapsed()
     );
     assert_eq!(
-        refused(&link("share:a", None)).await,
+        refused(&link(&["share:a"], None)).await,
         401,
         "no new socket on it"
     );
@@ -217,20 +223,26 @@ async fn a_revoked_or_expired_grant_ends_its_sockets_and_nothing_else() {
     assert!(!kept.closed(), "another grant's socket stays");
     let past = soon - 10;
     assert_eq!(
-        refused(&link("share:d", Some(past))).await,
+        refused(&link(&["share:d"], Some(past))).await,
         401,
         "an expired grant"
     );
 
-    // The sockets of one sandbox are capped: a script cannot pile them up on the agent.
-    let mut many = Vec::new();
-    // Open now: the driver and the kept viewer.
-    while many.len() + 2 < MAX_SOCKETS_PER_SANDBOX {
-        many.push(agent.attach(Role::Viewer, "main").await);
+    // The sockets of one sandbox are capped: a script cannot pile them up on the agent, and
+    // viewers cannot take the owner's room. Open now: the driver and the kept viewer.
+    let mut viewers = Vec::new();
+    while viewers.len() + 1 < MAX_VIEWER_SOCKETS_PER_SANDBOX {
+        viewers.push(agent.attach(Role::Viewer, "main").await);
     }
     let url = agent.attach_url(&agent.token(Role::Viewer), "main", "");
-    assert_eq!(refused(&url).await, 429);
-    many.pop().unwrap().close().await;
+    assert_eq!(refused(&url).await, 429, "viewers are full");
+    let mut drivers = Vec::new();
+    while drivers.len() + 1 + MAX_VIEWER_SOCKETS_PER_SANDBOX < MAX_SOCKETS_PER_SANDBOX {
+        drivers.push(agent.attach(Role::Driver, "main").await);
+    }
+    let owner = agent.attach_url(&agent.token(Role::Driver), "main", "");
+    assert_eq!(refused(&owner).await, 429, "every place is taken");
+    viewers.pop().unwrap().close().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while Term::try_connect(&url).await.is_err() {
         assert!(
@@ -377,6 +389,21 @@ async fn the_sandbox_sees_only_its_own_home_and_no_network() {
         .map(str::trim)
         .collect();
     assert_eq!(ifaces, ["lo"], "network off: only loopback");
+    // Its accounts are the host's system ones and its own: no person of the host, by
+    // account or by group membership.
+    let people = agent
+        .exec(&[
+            "sh",
+            "-c",
+            "awk -F: '($3 >= 1000 && $3 != 65534 && $1 != \"user\") \
+             || (FILENAME == \"/etc/group\" && $4 != \"\")' /etc/passwd /etc/group",
+        ])
+        .await;
+    assert_eq!(
+        (people.exit_code, people.stdout.as_str()),
+        (Some(0), ""),
+        "{people:?}"
+    );
     // Its /etc is its own: none of the host's secrets or machine identity is there.
     let etc = agent
         .exec(&["sh", "-c", "ls -A /etc; cat /etc/hostname /etc/resolv.conf"])

@@ -175,6 +175,11 @@ impl From<SandboxesError> for ApiError {
             TerminalNotRunning => ApiError::not_found(detail),
             Unreachable(_) => ApiError::new(StatusCode::BAD_GATEWAY, "sandbox-unreachable", detail),
             NoUidLeft => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "at-capacity", detail),
+            AccessEnded => ApiError::new(StatusCode::GONE, "access-ended", detail),
+            TooManySockets => ApiError {
+                retry_after: Some(30),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-sockets", detail)
+            },
             Db(e) => e.into(),
         }
     }

@@ -45,8 +45,15 @@ pub async fn socket(
     req: Request,
 ) -> Result<Response, ApiError> {
     let target = SocketTarget::Events {
-        user_id: user.id,
+        user_id: user.id.clone(),
         until_ms: user.session.expires_at_ms,
     };
-    app.ports.sockets.open(req, target).await
+    let res = app.ports.sockets.open(req, target).await?;
+    // The host subscribed the socket before answering: a logout that landed before that
+    // published its `session_ended` to nobody, so the session is looked at once more.
+    // (Dropping the answer drops the upgrade and the subscription with it.)
+    if !crate::auth::accounts::session_stands(&app, &user.session).await? {
+        return Err(crate::auth::AuthError::Unauthorized("signed out: sign in again").into());
+    }
+    Ok(res)
 }

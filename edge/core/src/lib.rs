@@ -223,6 +223,7 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
             sandboxes::handlers::delete
         ))
         .routes(routes!(sandboxes::handlers::share))
+        .routes(routes!(sandboxes::handlers::shares))
         .routes(routes!(shares::handlers::delete))
         .routes(routes!(sandboxes::terminal::attach))
         .routes(routes!(events::socket))

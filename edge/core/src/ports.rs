@@ -97,6 +97,14 @@ impl Row {
         }
     }
 
+    /// Column `i` as an integer, `None` when NULL.
+    pub fn opt_int(&self, i: usize) -> Option<i64> {
+        match self.0.get(i) {
+            None | Some(Value::Null) => None,
+            _ => Some(self.int(i)),
+        }
+    }
+
     /// Column `i` as text ("" when NULL).
     pub fn text(&self, i: usize) -> String {
         self.opt_text(i).unwrap_or_default()

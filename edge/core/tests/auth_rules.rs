@@ -276,3 +276,26 @@ async fn failed_logins_are_throttled_per_client_whatever_the_emails() {
         .await
         .expect("the window has passed");
 }
+
+/// A burst of attempts at once is counted as it comes: no more of them reach the password
+/// check than the limit allows, however they interleave.
+#[tokio::test]
+async fn a_burst_of_logins_at_once_gets_no_more_tries_than_the_limit() {
+    let t = TestApp::builder()
+        .config(|c| c.login_max_failures = 3)
+        .build()
+        .await;
+    t.user("ann").await;
+    let wrong = login("ann@example.com", "wrong");
+    let attempts = (0..12).map(|_| accounts::login(&t.app, &wrong, None));
+    let results = futures_util::future::join_all(attempts).await;
+    let checked = results
+        .iter()
+        .filter(|r| matches!(r, Err(AuthError::WrongCredentials)))
+        .count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(AuthError::TooManyTries { .. })))
+        .count();
+    assert_eq!((checked, refused), (3, 9), "{results:?}");
+}

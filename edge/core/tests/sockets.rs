@@ -333,9 +333,31 @@ async fn a_view_link_is_a_revocable_grant_and_a_logout_ends_the_owners_sockets()
     assert_eq!(ticket.role, cloudos_proto::terminal::Role::Viewer);
     let claims = agent_claims(&t, &sandbox.id, &ticket.url);
     let grant = format!("share:{}", link.id);
-    assert_eq!(claims.grant.as_deref(), Some(grant.as_str()));
+    let bobs_session = format!("session:{}:{}", bob.user_id, bob.gen);
+    assert_eq!(claims.grants, [grant.clone(), bobs_session.clone()]);
     assert_eq!(claims.until, Some((link.expires_at / 1000) as u64));
     assert_eq!(claims.sub, bob.user_id.to_string());
+    // Its owner lists it (with its use), by id, never by token.
+    let listed = lifecycle::shares(&t.app, &ann, &sandbox.id).await.unwrap();
+    assert_eq!(
+        (listed.len(), listed[0].id.as_str(), listed[0].access_count),
+        (1, link.id.as_str(), 1)
+    );
+    assert!(lifecycle::shares(&t.app, &bob.user_id, &sandbox.id)
+        .await
+        .is_err());
+
+    // The viewer signing out ends what they watch through others' links.
+    let bob_signs_out = cloudos_core::auth::accounts::logout(&t.app, &bob);
+    bob_signs_out.await.unwrap();
+    assert_eq!(
+        agents.1.lock().unwrap().drain(..).collect::<Vec<_>>(),
+        [(
+            format!("{}/revoke", sandbox.id),
+            serde_json::json!({ "grants": [bobs_session] }).to_string()
+        )]
+    );
+    let bob = t.signed_in_again("bob").await;
 
     // Only its owner revokes it.
     let theirs = shares::revoke(&t.app, &bob.user_id, &link.token).await;
@@ -344,7 +366,8 @@ async fn a_view_link_is_a_revocable_grant_and_a_logout_ends_the_owners_sockets()
         "{theirs:?}"
     );
     assert!(agents.1.lock().unwrap().is_empty());
-    shares::revoke(&t.app, &ann, &link.token).await.unwrap();
+    // By its id (what the owner's list shows) as well as by its token.
+    shares::revoke(&t.app, &ann, &link.id).await.unwrap();
     let told = agents.1.lock().unwrap().clone();
     assert_eq!(
         told,
@@ -384,7 +407,7 @@ async fn a_view_link_is_a_revocable_grant_and_a_logout_ends_the_owners_sockets()
         .unwrap();
     let claims = agent_claims(&t, &sandbox.id, &own.url);
     let session_grant = format!("session:{ann}:{}", ann_session.gen);
-    assert_eq!(claims.grant.as_deref(), Some(session_grant.as_str()));
+    assert_eq!(claims.grants, std::slice::from_ref(&session_grant));
     assert_eq!(
         claims.until,
         Some((ann_session.expires_at_ms / 1000) as u64)
@@ -422,4 +445,43 @@ async fn every_user_gets_a_host_uid_of_their_own() {
     // Allocated, not derived: the first twelve, one each (so never two users on one).
     let expected: Vec<u32> = (SANDBOX_UID_BASE..SANDBOX_UID_BASE + 12).collect();
     assert_eq!(uids, expected);
+}
+
+/// A revocation landing while the agent starts finds no agent to tell; the attach looks
+/// again once the agent runs, so the socket is not opened on a revoked link.
+#[tokio::test]
+async fn a_link_revoked_while_the_agent_starts_opens_nothing() {
+    use cloudos_core::sandboxes::attach::{authorize, AttachQuery};
+    let agents = Arc::new(GatedAgents::default());
+    let t = TestApp::builder().sandboxes(agents.clone()).build().await;
+    let ann = t.user("ann").await;
+    let bob = t.signed_in("bob").await;
+    let id = lifecycle::start(&t.app, &ann).await.unwrap().sandbox.id;
+    let link = lifecycle::share(&t.app, &ann, &id, None).await.unwrap();
+    agents.running.lock().unwrap().clear();
+    let (waiting_tx, waiting) = tokio::sync::oneshot::channel();
+    let (open, gate) = tokio::sync::oneshot::channel();
+    *agents.gate.lock().unwrap() = Some((waiting_tx, gate));
+    let app = t.app.clone();
+    let (sandbox, token) = (id.clone(), link.token.clone());
+    let attach = tokio::spawn(async move {
+        let q = AttachQuery {
+            share: Some(token),
+            ..Default::default()
+        };
+        authorize(&app, &bob, &sandbox, &q).await
+    });
+    waiting.await.unwrap();
+    cloudos_core::shares::revoke(&t.app, &ann, &link.token)
+        .await
+        .unwrap();
+    open.send(()).unwrap();
+    let attached = attach.await.unwrap();
+    assert!(
+        matches!(
+            attached,
+            Err(cloudos_core::sandboxes::SandboxesError::BadShare)
+        ),
+        "{attached:?}"
+    );
 }

@@ -72,6 +72,31 @@ pub struct Ticket {
     pub expires_at: i64,
 }
 
+/// One share link as its owner's list shows it (never its token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ShareLink {
+    /// Names the link in `DELETE /shares/:id` (its token works there too).
+    pub id: String,
+    /// `view` or `edit`.
+    pub mode: String,
+    /// `active`, `revoked` or `expired`.
+    pub state: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    /// How many times it was opened.
+    pub access_count: i64,
+    pub last_access_at: Option<String>,
+}
+
+/// A list of share links, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ShareList {
+    pub items: Vec<ShareLink>,
+}
+
 /// Answer of `GET /me`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -213,6 +213,10 @@ pub struct Sandbox {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct SandboxShare {
+    /// Names the link in the owner's list (`GET /sandbox/:id/shares`) and in `DELETE
+    /// /shares/:id`, without its token.
+    #[serde(default)]
+    pub id: String,
     /// Pass as `share=` on `WS /terminal/:sandboxId/attach` (view only); `DELETE
     /// /shares/:token` revokes it, and whoever watches through it is dropped at once.
     pub token: String,
@@ -233,10 +237,11 @@ pub struct AgentClaims {
     /// Expiry, seconds since the Unix epoch (of the token: it opens a socket within it).
     pub exp: u64,
     pub aud: String,
-    /// What the access rests on (a share link, or the owner's sign-in session): the edge
-    /// may revoke it at the agent (`POST /revoke`), which then drops its sockets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant: Option<String>,
+    /// What the access rests on (a share link, the holder's sign-in session): the edge may
+    /// revoke any of them at the agent (`POST /revoke`), which then drops the sockets
+    /// resting on it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
     /// When a socket opened with this token must end (seconds since the Unix epoch): the
     /// share's or the session's expiry, whichever comes first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -258,6 +263,9 @@ pub struct Revoke {
 /// Terminal sockets one sandbox's agent carries at once (drivers and viewers): beyond, an
 /// attach is refused (429) so a script cannot pile sockets up on an agent.
 pub const MAX_SOCKETS_PER_SANDBOX: usize = 64;
+/// Of those, at most this many viewers' (through share links): the owner always has room
+/// for their own terminals, whatever a link's holders open.
+pub const MAX_VIEWER_SOCKETS_PER_SANDBOX: usize = 48;
 
 /// The close code a socket ends with when its grant was revoked (a private-use code, RFC
 /// 6455 §7.4.2); the reason says which.

@@ -83,8 +83,12 @@ async fn relay(mut socket: WebSocket, mut rx: broadcast::Receiver<Sent>, left: D
                         return;
                     }
                 }
-                // The desktop refetches what it shows on reconnect, so skipping is safe.
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                // Events were skipped (one of them may have ended the session): the socket
+                // closes, and the desktop refetches what it shows when it reconnects.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             incoming = socket.recv() => match incoming {

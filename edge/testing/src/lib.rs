@@ -134,6 +134,23 @@ impl TestApp {
             .expect("a fresh token")
     }
 
+    /// A new sign-in session of the existing user `name` (after a logout, say).
+    pub async fn signed_in_again(&self, name: &str) -> cloudos_core::auth::Session {
+        let res = accounts::login(
+            &self.app,
+            &cloudos_proto::LoginRequest {
+                email: format!("{name}@example.com"),
+                password: "correct horse battery".into(),
+            },
+            None,
+        )
+        .await
+        .expect("login");
+        accounts::authenticate(&self.app, &res.token)
+            .await
+            .expect("a fresh token")
+    }
+
     /// Removes an account's row, as if it were deleted while its tokens are still out.
     pub async fn remove_account(&self, who: &UserId) {
         self.app

@@ -78,6 +78,19 @@ pub(crate) async fn connect(
         .await
 }
 
+/// Whether the session `socket` was opened in has expired (its attachment is the expiry).
+fn expired(socket: &WebSocket, now_ms: i64) -> bool {
+    let until_ms = socket.deserialize_attachment::<i64>().ok().flatten();
+    until_ms.is_none_or(|until| until <= now_ms)
+}
+
+fn close_expired(socket: &WebSocket) {
+    let _ = socket.close(
+        Some(cloudos_proto::terminal::CLOSE_EXPIRED),
+        Some("the session expired; sign in again"),
+    );
+}
+
 /// The sockets of one user's open desktops.
 #[durable_object]
 pub struct UserEvents {
@@ -92,7 +105,17 @@ impl DurableObject for UserEvents {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match req.path().as_str() {
             "/connect" => {
-                if self.state.get_websockets().len() >= cloudos_core::events::MAX_SOCKETS_PER_USER {
+                // Sockets of expired sessions give up their places first.
+                let now_ms = worker::Date::now().as_millis() as i64;
+                let mut open = 0;
+                for socket in self.state.get_websockets() {
+                    if expired(&socket, now_ms) {
+                        close_expired(&socket);
+                    } else {
+                        open += 1;
+                    }
+                }
+                if open >= cloudos_core::events::MAX_SOCKETS_PER_USER {
                     return Response::error("too many sockets", 429);
                 }
                 let until_ms: i64 = req
@@ -115,12 +138,8 @@ impl DurableObject for UserEvents {
                 for socket in self.state.get_websockets() {
                     // An expired session's socket gets no more events: it is closed the
                     // first time one would reach it (an idle socket learns nothing anyway).
-                    let until_ms = socket.deserialize_attachment::<i64>().ok().flatten();
-                    if until_ms.is_none_or(|until| until <= now_ms) {
-                        let _ = socket.close(
-                            Some(cloudos_proto::terminal::CLOSE_EXPIRED),
-                            Some("the session expired; sign in again"),
-                        );
+                    if expired(&socket, now_ms) {
+                        close_expired(&socket);
                         continue;
                     }
                     // A socket closing right now is not an error worth reporting.

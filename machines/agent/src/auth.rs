@@ -68,7 +68,7 @@ mod tests {
             role: Role::Driver,
             exp,
             aud: AGENT_AUDIENCE.into(),
-            grant: None,
+            grants: vec![],
             until: None,
         }
     }

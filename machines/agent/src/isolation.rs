@@ -76,7 +76,15 @@ impl Isolation {
         let passwd =
             keep("/etc/passwd") + &format!("user:x:{UID}:{UID}:Cloud OS user:{HOME}:/bin/bash\n");
         std::fs::write(self.state.join("passwd"), passwd)?;
-        let group = keep("/etc/group") + &format!("user:x:{UID}:\n");
+        // Without their members: a member list names the host's people.
+        let group: String = keep("/etc/group")
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.splitn(4, ':').collect();
+                format!("{}:\n", f[..f.len().min(3)].join(":"))
+            })
+            .collect::<String>()
+            + &format!("user:x:{UID}:\n");
         std::fs::write(self.state.join("group"), group)?;
         std::fs::write(self.state.join("hostname"), "sandbox\n")?;
         std::fs::write(

@@ -29,6 +29,9 @@ use crate::session::{ClientId, Frame};
 
 /// Frames written before the socket is flushed, when a client has a backlog.
 const FLUSH_EVERY: usize = 16;
+/// How long one write to a client may take: a client that stopped reading (its TCP window
+/// full) is dropped, so its socket and place are freed, rather than waited on for good.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Keeps idle sockets open through proxies and finds dead peers.
 const PING_EVERY: Duration = Duration::from_secs(25);
 
@@ -44,6 +47,8 @@ pub struct AgentState {
     pub grants: Arc<Grants>,
     /// Places for terminal sockets: at most `MAX_SOCKETS_PER_SANDBOX` at once.
     pub sockets: Arc<tokio::sync::Semaphore>,
+    /// Viewers' places, taken besides one of `sockets`.
+    pub viewer_sockets: Arc<tokio::sync::Semaphore>,
 }
 
 impl AgentState {
@@ -62,6 +67,9 @@ impl AgentState {
             grants: Arc::new(Grants::default()),
             sockets: Arc::new(tokio::sync::Semaphore::new(
                 cloudos_proto::terminal::MAX_SOCKETS_PER_SANDBOX,
+            )),
+            viewer_sockets: Arc::new(tokio::sync::Semaphore::new(
+                cloudos_proto::terminal::MAX_VIEWER_SOCKETS_PER_SANDBOX,
             )),
         }
     }
@@ -146,12 +154,9 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Refuses a token whose grant was revoked or has expired.
+/// Refuses a token one of whose grants was revoked, or that has expired.
 fn standing(state: &AgentState, c: &AgentClaims) -> Result<(), Problem> {
-    if c.grant
-        .as_deref()
-        .is_some_and(|g| state.grants.is_revoked(g))
-    {
+    if c.grants.iter().any(|g| state.grants.is_revoked(g)) {
         return Err(Problem(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -199,16 +204,29 @@ async fn attach(
 ) -> Result<Response, Problem> {
     let c = claims(&state, &headers, q.token.as_deref())?;
     standing(&state, &c)?;
-    let place = state.sockets.clone().try_acquire_owned().map_err(|_| {
+    let full = |n: usize| {
         Problem(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-sockets",
-            format!(
-                "this sandbox has {} terminal sockets open; close one",
-                cloudos_proto::terminal::MAX_SOCKETS_PER_SANDBOX
-            ),
+            format!("this sandbox has {n} such terminal sockets open; close one"),
         )
-    })?;
+    };
+    // Viewers through links take a place of their own too, so the owner keeps room.
+    let viewer_place = match c.role {
+        Role::Viewer => Some(
+            state
+                .viewer_sockets
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| full(cloudos_proto::terminal::MAX_VIEWER_SOCKETS_PER_SANDBOX))?,
+        ),
+        Role::Driver => None,
+    };
+    let place = state
+        .sockets
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| full(cloudos_proto::terminal::MAX_SOCKETS_PER_SANDBOX))?;
     let role = if q.mode.as_deref() == Some("view") {
         Role::Viewer
     } else {
@@ -225,7 +243,7 @@ async fn attach(
     let (handle, attached) = state.terminals.attach(&name, role, q.since).await?;
     let busy = state.activity.busy();
     let standing = Standing {
-        grant: c.grant,
+        grant: c.grants,
         until: c.until,
         grants: state.grants.clone(),
     };
@@ -239,14 +257,15 @@ async fn attach(
                 attached.id,
                 attached.frames,
                 standing,
-                (busy, place),
+                (busy, place, viewer_place),
             )
         }))
 }
 
-/// What a socket's access rests on: it ends when the grant is revoked or `until` passes.
+/// What a socket's access rests on: it ends when one of its grants is revoked or `until`
+/// passes.
 struct Standing {
-    grant: Option<String>,
+    grant: Vec<String>,
     until: Option<u64>,
     grants: Arc<Grants>,
 }
@@ -265,11 +284,11 @@ impl Standing {
             }
         };
         let revoked = async {
-            let Some(grant) = &self.grant else {
+            if self.grant.is_empty() {
                 return std::future::pending().await;
-            };
+            }
             loop {
-                if self.grants.is_revoked(grant) {
+                if self.grant.iter().any(|g| self.grants.is_revoked(g)) {
                     return;
                 }
                 if revocations.changed().await.is_err() {
@@ -290,7 +309,11 @@ async fn client(
     id: ClientId,
     mut frames: tokio::sync::mpsc::Receiver<Frame>,
     standing: Standing,
-    _held: (Busy, tokio::sync::OwnedSemaphorePermit),
+    _held: (
+        Busy,
+        tokio::sync::OwnedSemaphorePermit,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    ),
 ) {
     let (mut tx, mut rx) = socket.split();
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -302,34 +325,31 @@ async fn client(
     let mut waiting: Option<Bytes> = None;
     loop {
         tokio::select! {
+            // An ended access goes first: nothing more is sent on it once it is known.
+            biased;
+            frame = &mut ended => {
+                close = Some(frame);
+                break;
+            }
             () = async { handle.input(id, waiting.clone().expect("guarded")).await },
                 if waiting.is_some() => waiting = None,
             frame = frames.recv() => {
                 let Some(first) = frame else { break };
                 // Write what is already queued, then flush once (the reader already made
-                // each frame as large as the burst it came from).
-                let mut next = Some(first);
-                let mut written = 0;
-                let mut stop = false;
-                while let Some(frame) = next.take() {
-                    let (msg, exit) = match frame {
-                        Frame::Bytes(b) => (Message::Binary(b), false),
-                        Frame::Control(c) => {
-                            let text = serde_json::to_string(&c).expect("control serializes");
-                            (Message::Text(text.into()), matches!(c, ServerControl::Exit { .. }))
-                        }
-                    };
-                    if tx.feed(msg).await.is_err() || exit {
-                        stop = true;
+                // each frame as large as the burst it came from). The access ending, or a
+                // client that stopped reading, cuts the writing short.
+                let write = write_batch(&mut tx, first, &mut frames);
+                tokio::select! {
+                    biased;
+                    frame = &mut ended => {
+                        close = Some(frame);
                         break;
                     }
-                    written += 1;
-                    if written < FLUSH_EVERY {
-                        next = frames.try_recv().ok();
+                    done = tokio::time::timeout(WRITE_TIMEOUT, write) => {
+                        if !matches!(done, Ok(true)) {
+                            break;
+                        }
                     }
-                }
-                if tx.flush().await.is_err() || stop {
-                    break;
                 }
             }
             incoming = rx.next(), if waiting.is_none() => match incoming {
@@ -343,18 +363,47 @@ async fn client(
                 Some(Ok(_)) => {}
             },
             _ = ping.tick() => {
-                if tx.send(Message::Ping(Bytes::new())).await.is_err() {
+                let ping = tx.send(Message::Ping(Bytes::new()));
+                if !matches!(tokio::time::timeout(WRITE_TIMEOUT, ping).await, Ok(Ok(()))) {
                     break;
                 }
-            }
-            frame = &mut ended => {
-                close = Some(frame);
-                break;
             }
         }
     }
     handle.detach(id);
-    let _ = tx.send(Message::Close(close)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), tx.send(Message::Close(close))).await;
+}
+
+/// Writes `first` and what else is queued (up to `FLUSH_EVERY` frames), then flushes;
+/// false when the socket failed or the shell exited (the loop ends).
+async fn write_batch(
+    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    first: Frame,
+    frames: &mut tokio::sync::mpsc::Receiver<Frame>,
+) -> bool {
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(frame) = next.take() {
+        let (msg, exit) = match frame {
+            Frame::Bytes(b) => (Message::Binary(b), false),
+            Frame::Control(c) => {
+                let text = serde_json::to_string(&c).expect("control serializes");
+                (
+                    Message::Text(text.into()),
+                    matches!(c, ServerControl::Exit { .. }),
+                )
+            }
+        };
+        if tx.feed(msg).await.is_err() || exit {
+            let _ = tx.flush().await;
+            return false;
+        }
+        written += 1;
+        if written < FLUSH_EVERY {
+            next = frames.try_recv().ok();
+        }
+    }
+    tx.flush().await.is_ok()
 }
 
 /// `POST /revoke` (driver tokens): the edge revoked these grants.

@@ -218,6 +218,10 @@ impl FlyProvider {
         for (name, value) in &endpoint.headers {
             req = req.header(name.as_str(), value.as_str());
         }
+        // A hung agent must not hang the request that tells it (a Worker's request has its
+        // own limit; reqwest has no timeout on wasm32).
+        #[cfg(not(target_arch = "wasm32"))]
+        let req = req.timeout(std::time::Duration::from_secs(10));
         Ok(Some(req.send().await?.status().as_u16()))
     }
 

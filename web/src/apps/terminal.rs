@@ -137,7 +137,7 @@ struct TermUi {
     role: RwSignal<Option<Role>>,
     notice: RwSignal<Option<String>>,
     sandbox: RwSignal<Option<String>>,
-    /// The view-only link just made, and its token (to revoke it).
+    /// The view-only link just made, and its id (to revoke it).
     share_link: RwSignal<Option<(String, String)>>,
 }
 
@@ -537,18 +537,18 @@ pub fn TerminalApp(win: Win) -> impl IntoView {
             {
                 Ok(s) => {
                     let link = format!("{}&session={}", s.url, api::enc(&session));
-                    ui.share_link.set(Some((link, s.token)));
+                    ui.share_link.set(Some((link, s.id)));
                 }
                 Err(e) => ui.notice.set(Some(e.message)),
             }
         });
     };
     let revoke_link = move |_| {
-        let Some((_, token)) = ui.share_link.get_untracked() else {
+        let Some((_, share_id)) = ui.share_link.get_untracked() else {
             return;
         };
         spawn_local(async move {
-            match api::delete(&format!("/shares/{}", api::enc(&token))).await {
+            match api::delete(&format!("/shares/{}", api::enc(&share_id))).await {
                 Ok(()) => {
                     ui.share_link.set(None);
                     if let Some(n) = notes {
@@ -560,6 +560,37 @@ pub fn TerminalApp(win: Win) -> impl IntoView {
                 }
                 Err(e) => ui.notice.set(Some(e.message)),
             }
+        });
+    };
+    // Every link still working, including ones whose bar was closed or made in another tab.
+    let revoke_all = move |_| {
+        let Some(id) = ui.sandbox.get_untracked() else {
+            return;
+        };
+        spawn_local(async move {
+            let list = match api::get::<cloudos_proto::ShareList>(&format!(
+                "/sandbox/{}/shares",
+                api::enc(&id)
+            ))
+            .await
+            {
+                Ok(list) => list,
+                Err(e) => return ui.notice.set(Some(e.message)),
+            };
+            let mut revoked = 0;
+            for link in list.items.iter().filter(|l| l.state == "active") {
+                match api::delete(&format!("/shares/{}", api::enc(&link.id))).await {
+                    Ok(()) => revoked += 1,
+                    Err(e) => return ui.notice.set(Some(e.message)),
+                }
+            }
+            ui.share_link.set(None);
+            let text = match revoked {
+                0 => "No view-only link of this terminal works now.".to_owned(),
+                1 => "1 link revoked; whoever watched through it was disconnected.".to_owned(),
+                n => format!("{n} links revoked; whoever watched through them was disconnected."),
+            };
+            ui.notice.set(Some(text));
         });
     };
     let copy_link = move |_| {
@@ -613,6 +644,9 @@ pub fn TerminalApp(win: Win) -> impl IntoView {
                     <button class="term-btn" title="Let another signed-in user watch (not type)"
                         disabled=move || ui.sandbox.get().is_none()
                         on:click=share>"Share view-only"</button>
+                    <button class="term-btn" data-revoke-all title="Revoke every view-only link to this terminal's sandbox"
+                        disabled=move || ui.sandbox.get().is_none()
+                        on:click=revoke_all>"Stop sharing"</button>
                 })}
             </div>
             {move || ui.share_link.get().map(|(link, _)| view! {

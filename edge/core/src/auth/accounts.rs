@@ -98,9 +98,11 @@ pub async fn login(
     let client = client.map(|c| c.throttle_key());
     let by_email = Throttle::by_email(app);
     let by_client = Throttle::by_client(app);
-    by_email.check(app, email, now).await?;
+    // Each attempt is counted before any hashing, in one statement, so a burst of attempts
+    // at once cannot all pass a check made before any of them was recorded.
+    by_email.take(app, email, now).await?;
     if let Some(client) = &client {
-        by_client.check(app, client, now).await?;
+        by_client.take(app, client, now).await?;
     }
     let rows = app
         .ports
@@ -119,17 +121,18 @@ pub async fn login(
             false
         }
     };
+    // A failure keeps the attempts it was counted as.
     let Some(row) = user.filter(|_| ok) else {
-        by_email.record_failure(app, email, now).await?;
-        if let Some(client) = &client {
-            by_client.record_failure(app, client, now).await?;
-        }
         return Err(AuthError::WrongCredentials);
     };
+    // A success forgets the email's failures, and gives its client back the attempt.
     app.ports
         .meta
         .execute(stmt!("DELETE FROM login_failures WHERE email = ?", email))
         .await?;
+    if let Some(client) = &client {
+        by_client.give_back(app, client).await?;
+    }
     let id = row.text(0);
     let token = issue_token(
         &app.config.secret,
@@ -172,55 +175,55 @@ impl Throttle {
         }
     }
 
-    async fn check(&self, app: &App, key: &str, now: i64) -> Result<(), AuthError> {
+    /// Counts an attempt under `key` and refuses it when the attempts within the window
+    /// are past the limit. Rows whose window ended are pruned on the way (without that,
+    /// every email or client ever seen would keep one).
+    async fn take(&self, app: &App, key: &str, now: i64) -> Result<(), AuthError> {
+        let cutoff = now - app.config.login_window_secs * 1000;
+        let (table, column) = (self.table, self.key);
+        app.ports
+            .meta
+            .execute(stmt!(
+                format!("DELETE FROM {table} WHERE window_start <= ?"),
+                cutoff
+            ))
+            .await?;
+        // An attempt outside the current window starts a new one.
         let rows = app
             .ports
             .meta
             .query(stmt!(
                 format!(
-                    "SELECT failures, window_start FROM {} WHERE {} = ?",
-                    self.table, self.key
-                ),
-                key
-            ))
-            .await?;
-        if let Some(row) = rows.first() {
-            let window_end = row.int(1) + app.config.login_window_secs * 1000;
-            if row.int(0) >= self.max && now < window_end {
-                let retry_after = ((window_end - now) as u64).div_ceil(1000).max(1);
-                return Err(AuthError::TooManyTries { retry_after });
-            }
-        }
-        Ok(())
-    }
-
-    async fn record_failure(&self, app: &App, key: &str, now: i64) -> Result<(), AuthError> {
-        let cutoff = now - app.config.login_window_secs * 1000;
-        let (table, column) = (self.table, self.key);
-        // Rows whose window ended throttle nobody: without this, every email or client ever
-        // seen would keep a row.
-        app.ports
-            .meta
-            .execute(stmt!(
-                format!("DELETE FROM {table} WHERE window_start < ?"),
-                cutoff
-            ))
-            .await?;
-        // A failure outside the current window starts a new one.
-        app.ports
-            .meta
-            .execute(stmt!(
-                format!(
                     "INSERT INTO {table} ({column}, failures, window_start) VALUES (?, 1, ?)
                      ON CONFLICT({column}) DO UPDATE SET
-                       failures = CASE WHEN window_start < ? THEN 1 ELSE failures + 1 END,
-                       window_start = CASE WHEN window_start < ? THEN excluded.window_start
-                                      ELSE window_start END"
+                       failures = CASE WHEN window_start <= ? THEN 1 ELSE failures + 1 END,
+                       window_start = CASE WHEN window_start <= ? THEN excluded.window_start
+                                      ELSE window_start END
+                     RETURNING failures, window_start"
                 ),
                 key,
                 now,
                 cutoff,
                 cutoff
+            ))
+            .await?;
+        let (attempts, start) = rows.first().map_or((1, now), |r| (r.int(0), r.int(1)));
+        if attempts > self.max {
+            let window_end = start + app.config.login_window_secs * 1000;
+            let retry_after = ((window_end - now).max(0) as u64).div_ceil(1000).max(1);
+            return Err(AuthError::TooManyTries { retry_after });
+        }
+        Ok(())
+    }
+
+    /// Gives back an attempt `take` counted (it succeeded).
+    async fn give_back(&self, app: &App, key: &str) -> Result<(), AuthError> {
+        let (table, column) = (self.table, self.key);
+        app.ports
+            .meta
+            .execute(stmt!(
+                format!("UPDATE {table} SET failures = MAX(failures - 1, 0) WHERE {column} = ?"),
+                key
             ))
             .await?;
         Ok(())
@@ -250,6 +253,21 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Session, AuthError> 
         gen: who.gen,
         expires_at_ms: who.expires_at_ms,
     })
+}
+
+/// Whether `session` still stands (no logout since it began; its expiry is its holder's
+/// to check).
+pub async fn session_stands(app: &App, session: &Session) -> Result<bool, AuthError> {
+    let rows = app
+        .ports
+        .meta
+        .query(stmt!(
+            "SELECT 1 FROM users WHERE id = ? AND token_gen = ?",
+            &session.user_id,
+            session.gen
+        ))
+        .await?;
+    Ok(!rows.is_empty() && session.expires_at_ms > app.now_ms())
 }
 
 /// Signs the user out everywhere: every token issued so far and every unused ticket stop

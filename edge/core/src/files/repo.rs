@@ -113,7 +113,6 @@ pub async fn used_bytes(meta: &dyn MetaStore, who: &UserId) -> Result<u64, Files
     Ok(rows.first().map_or(0, |r| r.int(0)) as u64)
 }
 
-/// The user's quota and what is left of it.
 /// SQL that is true when user `?` has room for `?` more items under the cap `?`.
 pub(crate) const ROOM_FOR_ITEMS: &str = "(SELECT COUNT(*) FROM files WHERE user_id = ?) + ? <= ?";
 
@@ -134,6 +133,7 @@ pub(crate) async fn ensure_room_for(
     Ok(())
 }
 
+/// The user's quota and what is left of it.
 pub(crate) async fn quota_left(
     meta: &dyn MetaStore,
     who: &UserId,

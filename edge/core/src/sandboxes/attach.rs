@@ -89,14 +89,22 @@ pub async fn authorize(
     if !cloudos_proto::terminal::valid_session_name(&name) {
         return Err(SandboxesError::BadSession);
     }
-    let (row, role, grant) = match &q.share {
+    let (row, role, grant, share) = match &q.share {
         Some(token) => {
-            let share = shares::open(app, token, ShareKind::Sandbox, sandbox_id).await?;
+            let share =
+                shares::open(app, token, ShareKind::Sandbox, sandbox_id, Some(user_id)).await?;
+            // The viewer's socket ends when the link is revoked, and when the viewer signs
+            // out; and when either expires.
             let grant = tokens::Grant {
-                id: Some(share_grant(&share.share_id)),
+                ids: vec![share_grant(&share.share_id), session_grant(session)],
                 until_ms: Some(share.expires_at.min(session.expires_at_ms)),
             };
-            (by_id(app, sandbox_id).await?, Role::Viewer, grant)
+            (
+                by_id(app, sandbox_id).await?,
+                Role::Viewer,
+                grant,
+                Some(share),
+            )
         }
         None => {
             let row = owned(app, user_id, sandbox_id).await?;
@@ -106,13 +114,22 @@ pub async fn authorize(
                 Role::Driver
             };
             let grant = tokens::Grant {
-                id: Some(session_grant(session)),
+                ids: vec![session_grant(session)],
                 until_ms: Some(session.expires_at_ms),
             };
-            (row, role, grant)
+            (row, role, grant, None)
         }
     };
     let endpoint = ensure_running(app, &row).await?;
+    // A revocation or sign-out that landed while the agent was starting found no agent to
+    // tell: it is looked for again now that the agent runs (one landing after this finds
+    // the agent running, and tells it).
+    if !crate::auth::accounts::session_stands(app, session).await? {
+        return Err(SandboxesError::AccessEnded);
+    }
+    if let Some(share) = &share {
+        shares::stands(app, &share.share_id).await?;
+    }
     let token = tokens::agent_token(
         &app.config.secret,
         &row.id,
@@ -145,6 +162,9 @@ pub async fn authorize(
 pub fn agent_refused(status: Option<u16>, why: impl std::fmt::Display) -> SandboxesError {
     match status {
         Some(404) => SandboxesError::TerminalNotRunning,
+        // The grant was revoked between the check and the connection.
+        Some(401) => SandboxesError::AccessEnded,
+        Some(429) => SandboxesError::TooManySockets,
         _ => SandboxesError::Unreachable(why.to_string()),
     }
 }

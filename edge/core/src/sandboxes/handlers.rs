@@ -54,6 +54,22 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /sandbox/:id/shares`: the owner's view links to this sandbox, newest first, with
+/// their state and use (never their tokens).
+#[utoipa::path(get, path = "/sandbox/{id}/shares", tag = "sandboxes", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = cloudos_proto::ShareList), (status = 404, body = Problem)))]
+pub async fn shares(
+    State(app): State<App>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<SandboxId>,
+) -> Result<Json<cloudos_proto::ShareList>, ApiError> {
+    let links = lifecycle::shares(&app, &user.id, &id).await?;
+    let now = app.now_ms();
+    Ok(Json(cloudos_proto::ShareList {
+        items: links.iter().map(|l| l.to_proto(now)).collect(),
+    }))
+}
+
 /// Body of `POST /sandbox/:id/share`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ShareRequest {
@@ -87,6 +103,7 @@ pub async fn share(
     Ok((
         StatusCode::CREATED,
         Json(SandboxShare {
+            id: share.id,
             token: share.token,
             url,
             expires_at: rfc3339(share.expires_at),

@@ -112,6 +112,16 @@ async fn mark_stopped(app: &App, id: &SandboxId) -> Result<(), SandboxesError> {
     Ok(())
 }
 
+/// The owner's view links to their sandbox `id`.
+pub async fn shares(
+    app: &App,
+    who: &UserId,
+    id: &SandboxId,
+) -> Result<Vec<shares::ShareInfo>, SandboxesError> {
+    let row = owned(app, who, id).await?;
+    Ok(shares::list(app, who, ShareKind::Sandbox, &row.id).await?)
+}
+
 /// A view share of the user's sandbox: a stored link another signed-in user attaches with,
 /// until it expires or the owner revokes it (`shares::revoke`). The lifetime is clamped to
 /// one minute … one week.

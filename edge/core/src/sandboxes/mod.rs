@@ -40,12 +40,25 @@ pub enum SandboxesError {
     /// A watcher asked for a terminal the owner has not started (or that ended).
     #[error("no such terminal is running in this sandbox")]
     TerminalNotRunning,
+    #[error("the access ended (signed out, or the link was revoked)")]
+    AccessEnded,
+    #[error("this sandbox has as many terminal sockets open as it allows; close one")]
+    TooManySockets,
     #[error("every sandbox user id of this host is taken")]
     NoUidLeft,
     #[error("the sandbox's agent did not answer: {0}")]
     Unreachable(String),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<crate::auth::AuthError> for SandboxesError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        match e {
+            crate::auth::AuthError::Db(e) => SandboxesError::Db(e),
+            _ => SandboxesError::AccessEnded,
+        }
+    }
 }
 
 impl From<crate::shares::SharesError> for SandboxesError {

@@ -28,10 +28,23 @@ pub async fn drop_share(app: &App, sandbox_id: &SandboxId, share_id: &str) {
     }
 }
 
-/// Drops the sockets the user opened in their own sandbox in `session`, which just ended.
+/// Drops the sockets the user opened in `session`, which just ended: in their own sandbox,
+/// and in the sandboxes they watch through others' links.
 pub async fn end_session(app: &App, session: &Session) {
+    let grant = session_grant(session);
     if let Ok(Some(row)) = live(app, &session.user_id).await {
-        tell_agent(app, &row, vec![session_grant(session)]).await;
+        tell_agent(app, &row, vec![grant.clone()]).await;
+    }
+    let watched = crate::shares::visited_sandboxes(app, &session.user_id)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "finding the sandboxes a user watches");
+            Vec::new()
+        });
+    for id in watched {
+        if let Ok(row) = by_id(app, &id.into()).await {
+            tell_agent(app, &row, vec![grant.clone()]).await;
+        }
     }
 }
 

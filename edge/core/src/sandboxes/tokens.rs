@@ -19,7 +19,8 @@ pub fn agent_key(secret: &[u8], sandbox_id: &str) -> Vec<u8> {
 /// agent) and when its socket must end.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grant {
-    pub id: Option<String>,
+    /// What the socket rests on; revoking any of them ends it.
+    pub ids: Vec<String>,
     /// Milliseconds since the Unix epoch.
     pub until_ms: Option<i64>,
 }
@@ -39,7 +40,7 @@ pub fn agent_token(
         role,
         exp: (now_ms / 1000) as u64 + AGENT_TOKEN_TTL_SECS,
         aud: AGENT_AUDIENCE.to_owned(),
-        grant: grant.id.clone(),
+        grants: grant.ids.clone(),
         until: grant.until_ms.map(|ms| (ms.max(0) / 1000) as u64),
     };
     jsonwebtoken::encode(
@@ -66,7 +67,7 @@ mod tests {
     #[test]
     fn agent_tokens_verify_with_that_sandboxs_key_only() {
         let grant = Grant {
-            id: Some("share:s1".into()),
+            ids: vec!["share:s1".into(), "session:u1:0".into()],
             until_ms: Some(5_000_000),
         };
         let t = agent_token(b"secret", "sbx1", "u1", Role::Viewer, &grant, 1_000_000);
@@ -82,10 +83,8 @@ mod tests {
         .claims;
         assert_eq!((ok.sbx.as_str(), ok.role), ("sbx1", Role::Viewer));
         assert_eq!(ok.exp, 1000 + AGENT_TOKEN_TTL_SECS);
-        assert_eq!(
-            (ok.grant.as_deref(), ok.until),
-            (Some("share:s1"), Some(5000))
-        );
+        assert_eq!(ok.grants, ["share:s1", "session:u1:0"]);
+        assert_eq!(ok.until, Some(5000));
         assert!(jsonwebtoken::decode::<AgentClaims>(
             &t,
             &DecodingKey::from_secret(&agent_key(b"secret", "sbx2")),

@@ -11,7 +11,7 @@ use crate::App;
 /// `DELETE /shares/:token`: the link stops working at once; a terminal's viewers through it
 /// are dropped.
 #[utoipa::path(delete, path = "/shares/{token}", tag = "shares", security(("bearer" = [])),
-    params(("token" = String, Path, description = "the link's token")),
+    params(("token" = String, Path, description = "the link's id (from its owner's list), or its token")),
     responses((status = 204, description = "revoked (also when it already was)"),
         (status = 401, body = cloudos_proto::Problem),
         (status = 404, body = cloudos_proto::Problem, description = "no such link of the caller's")))]

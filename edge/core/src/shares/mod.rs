@@ -2,8 +2,9 @@
 //! owner revokes the link. Today they are view links to a sandbox's terminals; links to
 //! files and folders (the editor issue) use the same table and the same rules.
 //!
-//! A link's token is random and stored by its SHA-256 only; revoking keeps the row, so a
-//! revoked or expired link is told apart from an unknown one (410 vs 404 for the owner).
+//! A link's token is random and stored by its SHA-256 only; its id (not secret, shown to
+//! its owner) names it in lists and revocations. Revoking keeps the row, so the owner's
+//! list keeps its history; an unusable link, whatever the reason, is 410 to its holder.
 
 pub mod handlers;
 
@@ -59,10 +60,19 @@ pub enum ShareMode {
 }
 
 impl ShareMode {
-    fn as_str(self) -> &'static str {
+    /// The stored and wire form.
+    pub fn as_str(self) -> &'static str {
         match self {
             ShareMode::View => "view",
             ShareMode::Edit => "edit",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "edit" {
+            ShareMode::Edit
+        } else {
+            ShareMode::View
         }
     }
 }
@@ -134,13 +144,84 @@ pub async fn create(
     Ok(share)
 }
 
+/// One of an owner's links, as their list shows it (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareInfo {
+    pub id: String,
+    pub mode: ShareMode,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub access_count: i64,
+    pub last_access_at: Option<i64>,
+}
+
+/// The owner's links to `target_id`, newest first (revoked and expired ones too, for the
+/// history; at most 100).
+pub async fn list(
+    app: &App,
+    owner: &UserId,
+    kind: ShareKind,
+    target_id: &str,
+) -> Result<Vec<ShareInfo>, SharesError> {
+    let rows = app
+        .ports
+        .meta
+        .query(stmt!(
+            "SELECT id, mode, created_at, expires_at, revoked_at, access_count, last_access_at
+             FROM shares WHERE owner_id = ? AND kind = ? AND target_id = ?
+             ORDER BY created_at DESC, id DESC LIMIT 100",
+            owner,
+            kind.as_str(),
+            target_id
+        ))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| ShareInfo {
+            id: r.text(0),
+            mode: ShareMode::parse(&r.text(1)),
+            created_at: r.int(2),
+            expires_at: r.int(3),
+            revoked_at: r.opt_int(4),
+            access_count: r.int(5),
+            last_access_at: r.opt_int(6),
+        })
+        .collect())
+}
+
+impl ShareInfo {
+    /// The public shape, with its state at `now_ms`.
+    pub fn to_proto(&self, now_ms: i64) -> cloudos_proto::ShareLink {
+        let state = if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at <= now_ms {
+            "expired"
+        } else {
+            "active"
+        };
+        cloudos_proto::ShareLink {
+            id: self.id.clone(),
+            mode: self.mode.as_str().to_owned(),
+            state: state.to_owned(),
+            created_at: crate::rfc3339(self.created_at),
+            expires_at: crate::rfc3339(self.expires_at),
+            revoked_at: self.revoked_at.map(crate::rfc3339),
+            access_count: self.access_count,
+            last_access_at: self.last_access_at.map(crate::rfc3339),
+        }
+    }
+}
+
 /// Opens `token` for `target_id`: the link must be of that kind and target, unrevoked and
-/// unexpired. Counts the access.
+/// unexpired. Counts the access, and remembers the `visitor` (signed in), so that what they
+/// watch through it ends when they sign out.
 pub async fn open(
     app: &App,
     token: &str,
     kind: ShareKind,
     target_id: &str,
+    visitor: Option<&UserId>,
 ) -> Result<Grant, SharesError> {
     let now = app.now_ms();
     let rows = app
@@ -159,30 +240,74 @@ pub async fn open(
         ))
         .await?;
     let row = rows.first().ok_or(SharesError::Gone)?;
-    Ok(Grant {
+    let grant = Grant {
         share_id: row.text(0),
         owner_id: row.text(1).into(),
-        mode: if row.text(2) == "edit" {
-            ShareMode::Edit
-        } else {
-            ShareMode::View
-        },
+        mode: ShareMode::parse(&row.text(2)),
         expires_at: row.int(3),
-    })
+    };
+    if let Some(visitor) = visitor {
+        app.ports
+            .meta
+            .execute(stmt!(
+                "INSERT INTO share_visits (share_id, visitor_id) VALUES (?, ?)
+                 ON CONFLICT DO NOTHING",
+                grant.share_id.as_str(),
+                visitor
+            ))
+            .await?;
+    }
+    Ok(grant)
 }
 
-/// Revokes the caller's link `token` at once; what it opened is told by the capability
-/// (a sandbox's agent drops the link's viewers). Someone else's link is not found.
-pub async fn revoke(app: &App, who: &UserId, token: &str) -> Result<Revoked, SharesError> {
+/// Whether the link `share_id` still works (not revoked, not expired): `Gone` otherwise.
+pub async fn stands(app: &App, share_id: &str) -> Result<(), SharesError> {
+    let rows = app
+        .ports
+        .meta
+        .query(stmt!(
+            "SELECT 1 FROM shares WHERE id = ? AND revoked_at IS NULL AND expires_at > ?",
+            share_id,
+            app.now_ms()
+        ))
+        .await?;
+    if rows.is_empty() {
+        return Err(SharesError::Gone);
+    }
+    Ok(())
+}
+
+/// The sandboxes `visitor` watches through links that still work (to end that on sign-out).
+pub async fn visited_sandboxes(app: &App, visitor: &UserId) -> Result<Vec<String>, SharesError> {
+    let rows = app
+        .ports
+        .meta
+        .query(stmt!(
+            "SELECT DISTINCT s.target_id FROM share_visits v JOIN shares s ON s.id = v.share_id
+             WHERE v.visitor_id = ? AND s.kind = 'sandbox' AND s.revoked_at IS NULL
+               AND s.expires_at > ?
+             LIMIT 100",
+            visitor,
+            app.now_ms()
+        ))
+        .await?;
+    Ok(rows.iter().map(|r| r.text(0)).collect())
+}
+
+/// Revokes the caller's link, named by its token or its id, at once; what it opened is told
+/// by the capability (a sandbox's agent drops the link's viewers). Someone else's link is
+/// not found.
+pub async fn revoke(app: &App, who: &UserId, token_or_id: &str) -> Result<Revoked, SharesError> {
     let rows = app
         .ports
         .meta
         .query(stmt!(
             "UPDATE shares SET revoked_at = COALESCE(revoked_at, ?)
-             WHERE token_hash = ? AND owner_id = ?
+             WHERE (token_hash = ? OR id = ?) AND owner_id = ?
              RETURNING id, kind, target_id",
             app.now_ms(),
-            hash(token),
+            hash(token_or_id),
+            token_or_id,
             who
         ))
         .await?;

@@ -90,6 +90,13 @@ test("Terminal runs commands, survives a reload, and is shared view-only with a 
   await waitForLine(page, "unseen-9");
   assert.ok(!(await lines(colleague.page)).includes("unseen-9"), "nothing reaches a revoked viewer");
   await shot(colleague.page, "22-terminal-link-revoked");
+
+  // A link whose bar was closed can still be revoked: Stop sharing revokes every link.
+  await page.click(`${TERM} button:text("Share view-only")`);
+  await page.locator(`${TERM} .term-share-link`).waitFor();
+  await page.click(`${TERM} .term-share button[aria-label="Close"]`);
+  await page.click(`${TERM} button[data-revoke-all]`);
+  await page.locator(`${TERM} .term-notice:text("1 link revoked")`).waitFor();
   assert.deepEqual(page.errors, []);
   assert.deepEqual(colleague.page.errors, []);
 });

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod metrics;
 pub mod notifications;
 pub mod ports;
+pub mod rooms;
 pub mod sandboxes;
 pub mod schema;
 pub mod shares;

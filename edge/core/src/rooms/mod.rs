@@ -1,0 +1,337 @@
+//! Live rooms: one per text file being edited together, speaking the y-websocket protocol
+//! (sync step 1/2, updates, awareness) over `yrs`, so any Yjs client can join.
+//!
+//! A [`Room`] is sans-IO: the host hands it each connection's bytes and sends what it says
+//! to whom; the room never touches a socket, a task or storage. Every update it accepts is
+//! returned as [`Effects::stored`], which the host appends to the room's durable log before
+//! sending anything on (so nothing is acknowledged that is not kept); a read-only
+//! connection's updates are dropped here, whatever the host does.
+
+use std::collections::{HashMap, HashSet};
+
+use yrs::encoding::read::Cursor;
+use yrs::sync::time::Clock;
+use yrs::sync::{Awareness, Message, MessageReader, SyncMessage};
+use yrs::updates::decoder::{Decode, DecoderV1};
+use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
+use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
+
+/// The shared text every client binds to (`ydoc.getText("content")`).
+pub const TEXT: &str = "content";
+
+/// A connection to a room, numbered by its host.
+pub type ConnId = u64;
+
+/// What a connection may do in its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Owners and edit-link holders: their updates are applied and passed on.
+    Edit,
+    /// View-link holders: they receive everything; what they send besides presence is dropped.
+    View,
+}
+
+/// Why a room refused bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("not a y-websocket message: {0}")]
+    Malformed(String),
+    #[error("an update that does not apply: {0}")]
+    BadUpdate(String),
+    #[error("no such connection in this room")]
+    UnknownConnection,
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    /// To one connection.
+    To(ConnId, Vec<u8>),
+    /// To every connection but one (the one it came from).
+    AllBut(ConnId, Vec<u8>),
+}
+
+/// What handling some bytes led to, in order: first store, then send.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Effects {
+    /// Updates (Yjs v1) to append to the room's log, in order, before `out` is sent.
+    pub stored: Vec<Vec<u8>>,
+    pub out: Vec<Out>,
+}
+
+struct Conn {
+    access: Access,
+    /// The awareness clients this connection spoke for, removed when it leaves.
+    clients: HashSet<yrs::block::ClientID>,
+}
+
+/// One file's live document, its presence, and its connections.
+pub struct Room {
+    awareness: Awareness,
+    conns: HashMap<ConnId, Conn>,
+}
+
+fn encode(msg: &Message) -> Vec<u8> {
+    let mut e = EncoderV1::new();
+    msg.encode(&mut e);
+    e.to_vec()
+}
+
+impl Room {
+    /// A room over `doc` (loaded by the host from the file, or from its snapshot and log).
+    /// `clock` dates presence (milliseconds; the host's clock).
+    pub fn new(doc: Doc, clock: impl Clock + 'static) -> Self {
+        Room {
+            awareness: Awareness::with_clock(doc, clock),
+            conns: HashMap::new(),
+        }
+    }
+
+    /// A document holding `text`, as a room starts for a file nobody has edited live yet.
+    pub fn doc_with_text(text: &str) -> Doc {
+        let doc = Doc::new();
+        let content = doc.get_or_insert_text(TEXT);
+        content.insert(&mut doc.transact_mut(), 0, text);
+        doc
+    }
+
+    /// A document from a snapshot and the updates logged after it, in order.
+    pub fn doc_from_log<'a>(
+        snapshot: Option<&'a [u8]>,
+        log: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Doc, RoomError> {
+        let doc = Doc::new();
+        doc.get_or_insert_text(TEXT);
+        {
+            let mut txn = doc.transact_mut();
+            for bytes in snapshot.into_iter().chain(log) {
+                let update =
+                    Update::decode_v1(bytes).map_err(|e| RoomError::BadUpdate(e.to_string()))?;
+                txn.apply_update(update)
+                    .map_err(|e| RoomError::BadUpdate(e.to_string()))?;
+            }
+        }
+        Ok(doc)
+    }
+
+    /// The text as it is now.
+    pub fn text(&self) -> String {
+        let doc = self.awareness.doc();
+        let content = doc.get_or_insert_text(TEXT);
+        let txn = doc.transact();
+        content.get_string(&txn)
+    }
+
+    /// The whole document as one update (Yjs v1): the snapshot a compacted log starts from.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// How many connections are in the room.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether nobody is in the room.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Someone joins: what to send them first (the room's sync step 1, so they send what it
+    /// lacks, and everyone's presence).
+    pub fn join(&mut self, conn: ConnId, access: Access) -> Vec<u8> {
+        self.conns.insert(
+            conn,
+            Conn {
+                access,
+                clients: HashSet::new(),
+            },
+        );
+        let sv = self.awareness.doc().transact().state_vector();
+        let mut e = EncoderV1::new();
+        Message::Sync(SyncMessage::SyncStep1(sv)).encode(&mut e);
+        if let Ok(update) = self.awareness.update() {
+            if !update.clients.is_empty() {
+                Message::Awareness(update).encode(&mut e);
+            }
+        }
+        e.to_vec()
+    }
+
+    /// Handles the bytes `conn` sent (one or more messages).
+    pub fn receive(&mut self, conn: ConnId, bytes: &[u8]) -> Result<Effects, RoomError> {
+        let access = self
+            .conns
+            .get(&conn)
+            .ok_or(RoomError::UnknownConnection)?
+            .access;
+        let mut fx = Effects::default();
+        let mut decoder = DecoderV1::new(Cursor::new(bytes));
+        for msg in MessageReader::new(&mut decoder) {
+            let msg = msg.map_err(|e| RoomError::Malformed(e.to_string()))?;
+            match msg {
+                Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                    let update = self
+                        .awareness
+                        .doc()
+                        .transact()
+                        .encode_state_as_update_v1(&sv);
+                    let reply = Message::Sync(SyncMessage::SyncStep2(update));
+                    fx.out.push(Out::To(conn, encode(&reply)));
+                }
+                Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
+                    if access == Access::View {
+                        continue;
+                    }
+                    if self.apply(&update)? {
+                        let msg = Message::Sync(SyncMessage::Update(update.clone()));
+                        fx.stored.push(update);
+                        fx.out.push(Out::AllBut(conn, encode(&msg)));
+                    }
+                }
+                Message::Awareness(update) => {
+                    let ids: Vec<_> = update.clients.keys().copied().collect();
+                    self.awareness
+                        .apply_update(update.clone())
+                        .map_err(|e| RoomError::Malformed(e.to_string()))?;
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.clients.extend(ids);
+                    }
+                    fx.out
+                        .push(Out::AllBut(conn, encode(&Message::Awareness(update))));
+                }
+                Message::AwarenessQuery => {
+                    if let Ok(update) = self.awareness.update() {
+                        fx.out
+                            .push(Out::To(conn, encode(&Message::Awareness(update))));
+                    }
+                }
+                // Permissions are the host's (checked before the socket opened); anything
+                // else is an extension this room does not speak.
+                Message::Auth(_) | Message::Custom(..) => {}
+            }
+        }
+        Ok(fx)
+    }
+
+    /// Applies an update; whether it changed the document (a repeat changes nothing and is
+    /// neither stored nor passed on).
+    fn apply(&mut self, bytes: &[u8]) -> Result<bool, RoomError> {
+        let update = Update::decode_v1(bytes).map_err(|e| RoomError::BadUpdate(e.to_string()))?;
+        let doc = self.awareness.doc();
+        let before = doc.transact().state_vector();
+        let deletes_before = doc.transact().snapshot().delete_set;
+        let mut txn = doc.transact_mut();
+        txn.apply_update(update)
+            .map_err(|e| RoomError::BadUpdate(e.to_string()))?;
+        drop(txn);
+        let after = doc.transact().state_vector();
+        let deletes_after = doc.transact().snapshot().delete_set;
+        Ok(before != after || deletes_before != deletes_after)
+    }
+
+    /// Someone leaves: their presence goes, and everyone else is told.
+    pub fn leave(&mut self, conn: ConnId) -> Effects {
+        let mut fx = Effects::default();
+        let Some(gone) = self.conns.remove(&conn) else {
+            return fx;
+        };
+        if gone.clients.is_empty() {
+            return fx;
+        }
+        for id in &gone.clients {
+            self.awareness.remove_state(*id);
+        }
+        if let Ok(update) = self
+            .awareness
+            .update_with_clients(gone.clients.iter().copied())
+        {
+            let msg = encode(&Message::Awareness(update));
+            fx.out
+                .extend(self.conns.keys().map(|c| Out::To(*c, msg.clone())));
+        }
+        fx
+    }
+
+    /// Merges a new full text (a save made without the room, e.g. `PUT /files/:id/content`)
+    /// into the document as the smallest edit from what it holds, so concurrent edits in the
+    /// room are kept rather than overwritten; the edit is stored and sent to everyone.
+    pub fn merge_text(&mut self, new_text: &str) -> Effects {
+        let mut fx = Effects::default();
+        let doc = self.awareness.doc();
+        let content = doc.get_or_insert_text(TEXT);
+        let before = doc.transact().state_vector();
+        {
+            let mut txn = doc.transact_mut();
+            let old = content.get_string(&txn);
+            let (start, removed, inserted) = text_diff(&old, new_text);
+            if removed > 0 {
+                content.remove_range(&mut txn, start, removed);
+            }
+            if !inserted.is_empty() {
+                content.insert(&mut txn, start, inserted);
+            }
+        }
+        let update = doc.transact().encode_state_as_update_v1(&before);
+        if before != doc.transact().state_vector() {
+            let msg = encode(&Message::Sync(SyncMessage::Update(update.clone())));
+            fx.stored.push(update);
+            fx.out
+                .extend(self.conns.keys().map(|c| Out::To(*c, msg.clone())));
+        }
+        fx
+    }
+}
+
+/// The smallest single edit turning `old` into `new`: where it starts, how much it removes
+/// and what it inserts, in the units Yjs text indexes by (UTF-8 bytes in yrs's default
+/// offset kind), cut on character boundaries.
+fn text_diff<'a>(old: &str, new: &'a str) -> (u32, u32, &'a str) {
+    let prefix = old
+        .char_indices()
+        .zip(new.chars())
+        .find(|((_, a), b)| a != b)
+        .map_or(old.len().min(new.len()), |((i, _), _)| i);
+    let prefix = floor_boundary(new, prefix.min(new.len()));
+    let (old_rest, new_rest) = (&old[prefix..], &new[prefix..]);
+    let suffix = old_rest
+        .chars()
+        .rev()
+        .zip(new_rest.chars().rev())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a.len_utf8())
+        .sum::<usize>();
+    let removed = old_rest.len() - suffix;
+    let inserted = &new_rest[..new_rest.len() - suffix];
+    (prefix as u32, removed as u32, inserted)
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smallest_edit_between_two_texts() {
+        assert_eq!(
+            text_diff("hello world", "hello brave world"),
+            (6, 0, "brave ")
+        );
+        assert_eq!(text_diff("abc", "abc"), (3, 0, ""));
+        assert_eq!(text_diff("abcdef", "abXef"), (2, 2, "X"));
+        assert_eq!(text_diff("", "new"), (0, 0, "new"));
+        assert_eq!(text_diff("gone", ""), (0, 4, ""));
+        // Characters of several bytes are never cut.
+        assert_eq!(text_diff("née", "nue"), (1, 2, "u"));
+        assert_eq!(text_diff("aa", "a"), (1, 1, ""));
+    }
+}

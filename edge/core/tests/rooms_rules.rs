@@ -1,0 +1,333 @@
+//! Rooms speak the y-websocket protocol with real Yjs documents (`yrs` clients here; the
+//! Node suite of real `yjs` clients runs against the hosts): concurrent edits converge,
+//! a late joiner syncs, a viewer's edits are dropped, every accepted update is in the log
+//! (which rebuilds the room), a save made without the room merges instead of clobbering.
+
+use std::collections::VecDeque;
+
+use cloudos_core::rooms::{Access, ConnId, Effects, Out, Room, TEXT};
+use yrs::encoding::read::Cursor;
+use yrs::sync::{Message, MessageReader, SyncMessage};
+use yrs::updates::decoder::{Decode, DecoderV1};
+use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
+use yrs::{Doc, GetString, ReadTxn, Text, Transact, Update};
+
+/// A Yjs client as y-websocket runs one: syncs on connect, answers step 1, applies step 2
+/// and updates, and sends its own edits as updates.
+struct Client {
+    conn: ConnId,
+    doc: Doc,
+    inbox: VecDeque<Vec<u8>>,
+}
+
+fn encode(msg: &Message) -> Vec<u8> {
+    let mut e = EncoderV1::new();
+    msg.encode(&mut e);
+    e.to_vec()
+}
+
+impl Client {
+    fn new(conn: ConnId) -> Self {
+        Client {
+            conn,
+            doc: Doc::with_client_id(conn + 100),
+            inbox: VecDeque::new(),
+        }
+    }
+
+    fn text(&self) -> String {
+        let t = self.doc.get_or_insert_text(TEXT);
+        t.get_string(&self.doc.transact())
+    }
+
+    /// What it sends on connecting: its state vector.
+    fn hello(&self) -> Vec<u8> {
+        let sv = self.doc.transact().state_vector();
+        encode(&Message::Sync(SyncMessage::SyncStep1(sv)))
+    }
+
+    /// Handles what the room sent; what it answers.
+    fn handle(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut replies = Vec::new();
+        let mut d = DecoderV1::new(Cursor::new(bytes));
+        for msg in MessageReader::new(&mut d) {
+            match msg.unwrap() {
+                Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                    let u = self.doc.transact().encode_state_as_update_v1(&sv);
+                    replies.push(encode(&Message::Sync(SyncMessage::SyncStep2(u))));
+                }
+                Message::Sync(SyncMessage::SyncStep2(u) | SyncMessage::Update(u)) => {
+                    let mut txn = self.doc.transact_mut();
+                    txn.apply_update(Update::decode_v1(&u).unwrap()).unwrap();
+                }
+                _ => {}
+            }
+        }
+        replies
+    }
+
+    /// Makes a local edit; the update message it sends for it.
+    fn edit(&self, rng: &mut Rng) -> Vec<u8> {
+        let t = self.doc.get_or_insert_text(TEXT);
+        let before = self.doc.transact().state_vector();
+        {
+            let mut txn = self.doc.transact_mut();
+            // yrs indexes text by UTF-8 bytes: edits start and end on characters.
+            let text = t.get_string(&txn);
+            let bounds: Vec<u32> = text
+                .char_indices()
+                .map(|(i, _)| i as u32)
+                .chain([text.len() as u32])
+                .collect();
+            let chars = bounds.len() as u32 - 1;
+            if chars > 0 && rng.below(3) == 0 {
+                let from = rng.below(chars);
+                let to = (from + 1 + rng.below(4)).min(chars);
+                let (at, end) = (bounds[from as usize], bounds[to as usize]);
+                t.remove_range(&mut txn, at, end - at);
+            } else {
+                let at = bounds[rng.below(chars + 1) as usize];
+                let word = ["a", "bc", "def", "é", "日本", "\n"][rng.below(6) as usize];
+                t.insert(&mut txn, at, word);
+            }
+        }
+        let u = self.doc.transact().encode_state_as_update_v1(&before);
+        encode(&Message::Sync(SyncMessage::Update(u)))
+    }
+}
+
+/// A small deterministic generator, so a failing seed can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u32) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % u64::from(n.max(1))) as u32
+    }
+}
+
+fn clock() -> impl yrs::sync::time::Clock + 'static {
+    || 1_000_u64
+}
+
+/// Routes the room's effects to the clients' inboxes; keeps the log.
+fn route(fx: Effects, clients: &mut [Client], log: &mut Vec<Vec<u8>>) {
+    log.extend(fx.stored);
+    for out in fx.out {
+        for c in clients.iter_mut() {
+            match &out {
+                Out::To(to, bytes) if *to == c.conn => c.inbox.push_back(bytes.clone()),
+                Out::AllBut(from, bytes) if *from != c.conn => c.inbox.push_back(bytes.clone()),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Connects a client: the room's hello to it, its hello to the room.
+fn connect(room: &mut Room, c: &mut Client, access: Access) -> Effects {
+    let first = room.join(c.conn, access);
+    c.inbox.push_back(first);
+    room.receive(c.conn, &c.hello()).unwrap()
+}
+
+/// Delivers one message from a client's inbox, and sends its answers to the room.
+fn deliver_one(room: &mut Room, clients: &mut [Client], i: usize, log: &mut Vec<Vec<u8>>) {
+    let Some(bytes) = clients[i].inbox.pop_front() else {
+        return;
+    };
+    for reply in clients[i].handle(&bytes) {
+        let fx = room.receive(clients[i].conn, &reply).unwrap();
+        route(fx, clients, log);
+    }
+}
+
+fn drain(room: &mut Room, clients: &mut [Client], log: &mut Vec<Vec<u8>>) {
+    while clients.iter().any(|c| !c.inbox.is_empty()) {
+        for i in 0..clients.len() {
+            deliver_one(room, clients, i, log);
+        }
+    }
+}
+
+#[test]
+fn concurrent_random_edits_converge_and_a_late_joiner_syncs() {
+    for seed in [7_u64, 42, 1234, 99_991] {
+        let mut rng = Rng(seed);
+        let mut room = Room::new(Room::doc_with_text("shared start\n"), clock());
+        // What the room started from is the log's base: the host stores it first.
+        let start = room.snapshot();
+        let mut clients: Vec<Client> = (1..=4).map(Client::new).collect();
+        let mut log = Vec::new();
+        for i in 0..clients.len() {
+            let fx = connect(&mut room, &mut clients[i], Access::Edit);
+            route(fx, &mut clients, &mut log);
+        }
+        // Edits and deliveries interleave at random: each client edits on whatever it has
+        // seen so far, as people typing at once do.
+        for _ in 0..400 {
+            let i = rng.below(clients.len() as u32) as usize;
+            if rng.below(2) == 0 {
+                let msg = clients[i].edit(&mut rng);
+                let fx = room.receive(clients[i].conn, &msg).unwrap();
+                route(fx, &mut clients, &mut log);
+            } else {
+                deliver_one(&mut room, &mut clients, i, &mut log);
+            }
+        }
+        drain(&mut room, &mut clients, &mut log);
+        let text = room.text();
+        for c in &clients {
+            assert_eq!(c.text(), text, "seed {seed}: client {} diverged", c.conn);
+        }
+        assert!(
+            text.len() > "shared start\n".len() / 2,
+            "seed {seed}: {text:?}"
+        );
+
+        // A late joiner gets everything.
+        let mut late = vec![Client::new(9)];
+        let fx = connect(&mut room, &mut late[0], Access::Edit);
+        route(fx, &mut late, &mut log);
+        drain(&mut room, &mut late, &mut log);
+        assert_eq!(late[0].text(), text, "seed {seed}: the late joiner");
+
+        // The log (after what the room started from) rebuilds the room.
+        let rebuilt = Room::new(
+            Room::doc_from_log(Some(&start), log.iter().map(Vec::as_slice)).unwrap(),
+            clock(),
+        );
+        assert_eq!(
+            rebuilt.text(),
+            text,
+            "seed {seed}: the log holds every edit"
+        );
+        let again = Room::new(
+            Room::doc_from_log(Some(&room.snapshot()), []).unwrap(),
+            clock(),
+        );
+        assert_eq!(again.text(), text, "seed {seed}: the snapshot");
+    }
+}
+
+#[test]
+fn a_viewer_sees_every_edit_and_changes_nothing() {
+    let mut room = Room::new(Room::doc_with_text("read me"), clock());
+    let mut clients = vec![Client::new(1), Client::new(2)];
+    let mut log = Vec::new();
+    let fx = connect(&mut room, &mut clients[0], Access::Edit);
+    route(fx, &mut clients, &mut log);
+    let fx = connect(&mut room, &mut clients[1], Access::View);
+    route(fx, &mut clients, &mut log);
+    drain(&mut room, &mut clients, &mut log);
+    assert_eq!(clients[1].text(), "read me");
+
+    let mut rng = Rng(5);
+    let sneaky = clients[1].edit(&mut rng);
+    let fx = room.receive(2, &sneaky).unwrap();
+    assert_eq!(fx, Effects::default(), "nothing stored, nothing passed on");
+    assert_eq!(room.text(), "read me");
+
+    let edit = clients[0].edit(&mut rng);
+    let fx = room.receive(1, &edit).unwrap();
+    assert_eq!(fx.stored.len(), 1);
+    route(fx, &mut clients, &mut log);
+    drain(&mut room, &mut clients, &mut log);
+    // The viewer holds the editor's edit on top of its own (local, never accepted) one.
+    let editors = clients[0].text();
+    assert_eq!(room.text(), editors);
+    assert_ne!(clients[1].text(), "read me", "the viewer received the edit");
+}
+
+#[test]
+fn a_repeated_update_is_neither_stored_nor_passed_on() {
+    let mut room = Room::new(Room::doc_with_text(""), clock());
+    let mut clients = vec![Client::new(1)];
+    let mut log = Vec::new();
+    let fx = connect(&mut room, &mut clients[0], Access::Edit);
+    route(fx, &mut clients, &mut log);
+    let edit = clients[0].edit(&mut Rng(3));
+    assert_eq!(room.receive(1, &edit).unwrap().stored.len(), 1);
+    assert_eq!(room.receive(1, &edit).unwrap(), Effects::default());
+}
+
+#[test]
+fn a_save_made_without_the_room_merges_with_live_edits() {
+    let mut room = Room::new(Room::doc_with_text("hello world"), clock());
+    let mut clients = vec![Client::new(1)];
+    let mut log = Vec::new();
+    let fx = connect(&mut room, &mut clients[0], Access::Edit);
+    route(fx, &mut clients, &mut log);
+    drain(&mut room, &mut clients, &mut log);
+    // The editor types at the start while a REST save changes the middle.
+    let t = clients[0].doc.get_or_insert_text(TEXT);
+    let before = clients[0].doc.transact().state_vector();
+    t.insert(&mut clients[0].doc.transact_mut(), 0, ">> ");
+    let typed = clients[0].doc.transact().encode_state_as_update_v1(&before);
+    let fx = room.merge_text("hello brave world");
+    assert_eq!(fx.stored.len(), 1, "the merge is logged");
+    route(fx, &mut clients, &mut log);
+    let msg = encode(&Message::Sync(SyncMessage::Update(typed)));
+    let fx = room.receive(1, &msg).unwrap();
+    route(fx, &mut clients, &mut log);
+    drain(&mut room, &mut clients, &mut log);
+    assert_eq!(room.text(), ">> hello brave world");
+    assert_eq!(clients[0].text(), room.text());
+    assert_eq!(room.merge_text(">> hello brave world"), Effects::default());
+}
+
+#[test]
+fn presence_is_shared_and_goes_with_its_connection() {
+    use yrs::sync::Awareness;
+    let mut room = Room::new(Room::doc_with_text(""), clock());
+    room.join(1, Access::Edit);
+    room.join(2, Access::View);
+    let mut ann = Awareness::with_clock(Doc::with_client_id(11), clock());
+    ann.set_local_state(serde_json::json!({"user": {"name": "Ann", "color": "#e06c75"}}))
+        .unwrap();
+    let hello = encode(&Message::Awareness(ann.update().unwrap()));
+    let fx = room.receive(1, &hello).unwrap();
+    assert!(fx.stored.is_empty(), "presence is not stored");
+    assert_eq!(fx.out, [Out::AllBut(1, hello.clone())]);
+    // A viewer's presence is shared too (their cursor shows), a joiner gets everyone's.
+    let first = room.join(3, Access::Edit);
+    assert!(
+        MessageReader::new(&mut DecoderV1::new(Cursor::new(&first)))
+            .any(|m| matches!(m, Ok(Message::Awareness(u)) if u.clients.contains_key(&yrs::block::ClientID::new(11)))),
+        "a joiner learns who is there"
+    );
+    let fx = room.leave(1);
+    let told: Vec<ConnId> = fx
+        .out
+        .iter()
+        .map(|o| match o {
+            Out::To(c, _) => *c,
+            Out::AllBut(..) => panic!("leaving tells each connection"),
+        })
+        .collect();
+    assert_eq!(told.len(), 2);
+    let Out::To(_, bytes) = &fx.out[0] else {
+        unreachable!()
+    };
+    let gone = MessageReader::new(&mut DecoderV1::new(Cursor::new(bytes)))
+        .find_map(|m| match m {
+            Ok(Message::Awareness(u)) => Some(u),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        gone.clients[&yrs::block::ClientID::new(11)].json.as_ref(),
+        "null",
+        "Ann's presence is gone"
+    );
+    assert!(
+        room.receive(1, &hello).is_err(),
+        "a left connection is unknown"
+    );
+    assert!(
+        room.receive(2, b"\x00\x09\x00").is_err(),
+        "an unknown sync message is refused"
+    );
+}

@@ -2,6 +2,7 @@
 //! `CLOUDOS_TEST_BASE_URL`) and a client that speaks the public API.
 
 pub mod agent;
+pub mod collab;
 pub mod fly_double;
 pub mod world;
 
@@ -187,6 +188,28 @@ impl TestServer {
             base: self.base.clone(),
             http: reqwest::Client::new(),
             token: None,
+        }
+    }
+
+    /// Signs `user` in again on this server (one started on the same data, say).
+    pub async fn login_as(&self, user: &User) -> User {
+        let res = self
+            .client()
+            .post(
+                "/auth/login",
+                &json!({"email": user.email, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "login of {}", user.email);
+        let auth: AuthResponse = res.json().await.unwrap();
+        User {
+            email: user.email.clone(),
+            id: auth.user.id.clone(),
+            api: Client {
+                base: self.base.clone(),
+                http: reqwest::Client::new(),
+                token: Some(auth.token),
+            },
         }
     }
 

@@ -185,6 +185,18 @@ impl From<SandboxesError> for ApiError {
     }
 }
 
+impl From<crate::rooms::RoomError> for ApiError {
+    fn from(e: crate::rooms::RoomError) -> Self {
+        use crate::rooms::RoomError::*;
+        let detail = e.to_string();
+        match e {
+            Files(e) => e.into(),
+            Db(e) => e.into(),
+            Malformed(_) | BadUpdate(_) | UnknownConnection => ApiError::bad_request(detail),
+        }
+    }
+}
+
 impl From<SharesError> for ApiError {
     fn from(e: SharesError) -> Self {
         let detail = e.to_string();
@@ -203,6 +215,7 @@ impl From<FilesError> for ApiError {
         match e {
             NotFound => ApiError::not_found(detail),
             BadSearch(_) => ApiError::bad_request(detail),
+            NotText(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not-text", detail),
             BadName(_) | IntoOwnSubtree | NotAFolder | BadUpload(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid", detail)
             }

@@ -228,6 +228,7 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(shares::handlers::delete))
         .routes(routes!(sandboxes::terminal::attach))
         .routes(routes!(events::socket))
+        .routes(routes!(rooms::handlers::socket))
         .routes(routes!(
             files::handlers::get_file,
             files::handlers::patch,

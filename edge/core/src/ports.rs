@@ -46,6 +46,16 @@ impl From<u64> for Value {
         Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
     }
 }
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Blob(v)
+    }
+}
+impl From<&[u8]> for Value {
+    fn from(v: &[u8]) -> Self {
+        Value::Blob(v.to_vec())
+    }
+}
 impl From<bool> for Value {
     fn from(v: bool) -> Self {
         Value::Integer(v as i64)
@@ -94,6 +104,15 @@ impl Row {
             Some(Value::Real(v)) => *v as i64,
             Some(Value::Text(t)) => t.parse().unwrap_or(0),
             _ => 0,
+        }
+    }
+
+    /// Column `i` as bytes (empty when NULL; text as its UTF-8).
+    pub fn blob(&self, i: usize) -> Vec<u8> {
+        match self.0.get(i) {
+            Some(Value::Blob(b)) => b.clone(),
+            Some(Value::Text(t)) => t.as_bytes().to_vec(),
+            _ => Vec::new(),
         }
     }
 
@@ -391,6 +410,15 @@ pub enum SocketTarget {
     /// A terminal in a sandbox's agent (`WS /terminal/:id/attach`): the host connects to the
     /// ticket's URL and relays frames both ways.
     Terminal(crate::sandboxes::attach::AttachTicket),
+    /// A file's live room (`WS /collab/:fileId`): the host runs the core's room for the file
+    /// (one per file) and joins the socket to it with `access`, until `until_ms`.
+    Collab {
+        file_id: crate::ids::FileId,
+        /// Whose file it is (the room reads and writes it as them).
+        owner_id: crate::ids::UserId,
+        access: crate::rooms::Access,
+        until_ms: i64,
+    },
 }
 
 /// The upgrade and byte relay of socket routes. The core declares the routes, checks who

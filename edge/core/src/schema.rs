@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_sandbox_uids",
         sql: include_str!("../../../schema/0009_sandbox_uids.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_rooms",
+        sql: include_str!("../../../schema/0010_rooms.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

@@ -5,6 +5,7 @@ pub mod blobs;
 pub mod cpu;
 pub mod events;
 pub mod hrana;
+pub mod rooms;
 pub mod sandboxes;
 pub mod settings;
 pub mod sockets;
@@ -122,6 +123,7 @@ pub async fn build_app(
             settings::flag_of(e.var())
         )
     })?;
+    let rooms = Arc::new(rooms::RoomHub::default());
     let meta = LibsqlMeta::open(&args.data.join("cloudos.db"))
         .await
         .context("opening the libSQL database")?;
@@ -146,10 +148,14 @@ pub async fn build_app(
         ids: Arc::new(RandomIds),
         events: hub.clone(),
         sandboxes,
-        sockets: Arc::new(NativeSockets { hub }),
+        sockets: Arc::new(NativeSockets {
+            hub,
+            rooms: rooms.clone(),
+        }),
         cpu: Arc::new(cpu::BlockingCpu::for_this_machine()),
     };
     let app = App::new(ports, config);
+    rooms.attach(app.clone());
     app.migrate().await.context("migrating the schema")?;
     Ok(app)
 }

@@ -19,6 +19,7 @@ const EVENTS_MAX_MESSAGE: usize = 4 * 1024;
 /// Upgrades with axum and relays on tokio tasks.
 pub struct NativeSockets {
     pub hub: Arc<EventHub>,
+    pub rooms: Arc<crate::rooms::RoomHub>,
 }
 
 #[async_trait]
@@ -39,6 +40,12 @@ impl Sockets for NativeSockets {
                     .max_frame_size(EVENTS_MAX_MESSAGE);
                 events::open(&self.hub, &user_id, until_ms, ws).await
             }
+            SocketTarget::Collab {
+                file_id,
+                owner_id,
+                access,
+                until_ms,
+            } => crate::rooms::open(&self.rooms, &file_id, &owner_id, access, until_ms, ws).await,
             SocketTarget::Terminal(ticket) => {
                 let cap = cloudos_proto::terminal::MAX_CLIENT_MESSAGE;
                 let ws = ws.max_message_size(cap).max_frame_size(cap);

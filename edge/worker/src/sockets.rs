@@ -32,6 +32,15 @@ impl Sockets for WorkerSockets {
                     }
                     res
                 }
+                // The Durable Object that runs a file's room on this host is the editor
+                // issue's next step.
+                SocketTarget::Collab { .. } => {
+                    return Err(ApiError::new(
+                        http::StatusCode::NOT_IMPLEMENTED,
+                        "collab-unavailable",
+                        "live rooms run on the native server only so far",
+                    ))
+                }
                 SocketTarget::Terminal(ticket) => {
                     terminal::connect(&ticket).await.map_err(ApiError::from)?
                 }

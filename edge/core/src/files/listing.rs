@@ -8,6 +8,37 @@ use crate::ids::{FileId, UserId};
 use crate::ports::ByteStream;
 use crate::{stmt, App};
 
+/// A file's whole content as text (UTF-8, at most `max_bytes`), with the file: what a live
+/// room starts from.
+pub async fn read_text(
+    app: &App,
+    who: &UserId,
+    id: &FileId,
+    max_bytes: u64,
+) -> Result<(File, String), FilesError> {
+    use futures_util::TryStreamExt;
+    let row = repo::get(app.ports.meta.as_ref(), who, id).await?;
+    if row.file.kind != FileKind::File {
+        return Err(FilesError::NotText("a folder has no text".into()));
+    }
+    if row.file.size > max_bytes {
+        return Err(FilesError::NotText(format!(
+            "{} bytes is more than a live document holds ({max_bytes})",
+            row.file.size
+        )));
+    }
+    let mut bytes = Vec::with_capacity(row.file.size as usize);
+    if let (true, Some(key)) = (row.file.size > 0, &row.blob_key) {
+        let mut stream = app.ports.blobs.get(key, None).await?;
+        while let Some(chunk) = stream.try_next().await? {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| FilesError::NotText("the file is not UTF-8 text".into()))?;
+    Ok((row.file, text))
+}
+
 /// The children of `parent` (`None`: the root), folders first, each group by name.
 pub async fn list(
     app: &App,

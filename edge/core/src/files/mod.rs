@@ -63,6 +63,8 @@ pub enum FilesError {
     IfMatchFailed { current: i64 },
     #[error("send If-Match with the version you edited, e.g. If-Match: \"3\"")]
     IfMatchRequired,
+    #[error("{0}")]
+    NotText(String),
     #[error("the requested range is outside the content")]
     RangeNotSatisfiable { size: u64 },
     #[error("the download link is invalid or has expired")]

@@ -7,6 +7,9 @@
 //! sending anything on (so nothing is acknowledged that is not kept); a read-only
 //! connection's updates are dropped here, whatever the host does.
 
+pub mod handlers;
+pub mod store;
+
 use std::collections::{HashMap, HashSet};
 
 use yrs::encoding::read::Cursor;
@@ -31,7 +34,7 @@ pub enum Access {
     View,
 }
 
-/// Why a room refused bytes.
+/// Why a room, or its storage, refused something.
 #[derive(Debug, thiserror::Error)]
 pub enum RoomError {
     #[error("not a y-websocket message: {0}")]
@@ -40,6 +43,11 @@ pub enum RoomError {
     BadUpdate(String),
     #[error("no such connection in this room")]
     UnknownConnection,
+    /// The file is missing, someone else's, or not text a room can hold.
+    #[error(transparent)]
+    Files(#[from] crate::files::FilesError),
+    #[error(transparent)]
+    Db(#[from] crate::ports::DbError),
 }
 
 /// Where a message goes.
@@ -69,6 +77,12 @@ struct Conn {
 pub struct Room {
     awareness: Awareness,
     conns: HashMap<ConnId, Conn>,
+}
+
+/// Dates presence with `app`'s clock (hosts build rooms without naming `yrs`).
+pub fn clock_of(app: &crate::App) -> impl Clock + 'static {
+    let clock = app.ports.clock.clone();
+    move || clock.now_ms().max(0) as u64
 }
 
 fn encode(msg: &Message) -> Vec<u8> {
@@ -112,6 +126,11 @@ impl Room {
             }
         }
         Ok(doc)
+    }
+
+    /// The room's document.
+    pub fn doc(&self) -> &Doc {
+        self.awareness.doc()
     }
 
     /// The text as it is now.
@@ -254,6 +273,19 @@ impl Room {
                 .extend(self.conns.keys().map(|c| Out::To(*c, msg.clone())));
         }
         fx
+    }
+
+    /// Applies an update made outside the room's connections (a merged save): stored, and
+    /// sent to everyone.
+    pub fn apply_outside(&mut self, update: Vec<u8>) -> Result<Effects, RoomError> {
+        let mut fx = Effects::default();
+        if self.apply(&update)? {
+            let msg = encode(&Message::Sync(SyncMessage::Update(update.clone())));
+            fx.stored.push(update);
+            fx.out
+                .extend(self.conns.keys().map(|c| Out::To(*c, msg.clone())));
+        }
+        Ok(fx)
     }
 
     /// Merges a new full text (a save made without the room, e.g. `PUT /files/:id/content`)

@@ -1,0 +1,310 @@
+//! Live rooms on this host: one task per open room, which owns the core's `Room` for its
+//! file, stores every accepted update before passing it on, checkpoints the text into the
+//! file when the room is idle and when its last editor leaves; each socket is relayed to
+//! its room's task. A registry finds a file's task.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use cloudos_core::ids::{FileId, UserId};
+use cloudos_core::rooms::{store, Access, ConnId, Effects, Out, Room};
+use cloudos_core::{ApiError, App};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, Mutex};
+
+/// A room's text is written into its file this long after its last edit.
+const CHECKPOINT_AFTER: Duration = Duration::from_secs(2);
+/// Messages waiting for one client; a client further behind is dropped (it resyncs on
+/// reconnect, as Yjs clients do).
+const CLIENT_BACKLOG: usize = 256;
+/// Messages waiting for a room's task.
+const ROOM_BACKLOG: usize = 1024;
+/// The largest message a client may send (an update pasting the largest text a room holds,
+/// with room to spare); a larger one closes its socket.
+pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+
+enum Cmd {
+    Join {
+        conn: ConnId,
+        access: Access,
+        out: mpsc::Sender<Vec<u8>>,
+    },
+    Receive {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    Leave {
+        conn: ConnId,
+    },
+}
+
+/// The open rooms of this server.
+#[derive(Default)]
+pub struct RoomHub {
+    app: OnceLock<App>,
+    rooms: Mutex<HashMap<String, mpsc::Sender<Cmd>>>,
+    next_conn: AtomicU64,
+}
+
+impl RoomHub {
+    /// Gives the hub the app its rooms read and write files through (set once it is built).
+    pub fn attach(&self, app: App) {
+        let _ = self.app.set(app);
+    }
+
+    /// The task of `file`'s room, started (from its stored state) if it is not running.
+    async fn room(
+        self: &Arc<Self>,
+        app: &App,
+        file: &FileId,
+        owner: &UserId,
+    ) -> Result<mpsc::Sender<Cmd>, ApiError> {
+        let mut rooms = self.rooms.lock().await;
+        if let Some(tx) = rooms.get(file.as_str()).filter(|tx| !tx.is_closed()) {
+            return Ok(tx.clone());
+        }
+        let opened = store::open(app, owner, file).await?;
+        let (tx, rx) = mpsc::channel(ROOM_BACKLOG);
+        rooms.insert(file.to_string(), tx.clone());
+        let task = RoomTask {
+            app: app.clone(),
+            hub: self.clone(),
+            file: file.clone(),
+            owner: owner.clone(),
+            room: Room::new(opened.doc, cloudos_core::rooms::clock_of(app)),
+            next_seq: opened.next_seq,
+            clients: HashMap::new(),
+            me: tx.clone(),
+        };
+        tokio::spawn(task.run(rx));
+        Ok(tx)
+    }
+}
+
+/// Carries an upgraded `/collab/:fileId` socket into the file's room until `until_ms` (the
+/// session's expiry).
+pub async fn open(
+    hub: &Arc<RoomHub>,
+    file: &FileId,
+    owner: &UserId,
+    access: Access,
+    until_ms: i64,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let app = hub
+        .app
+        .get()
+        .ok_or_else(|| ApiError::internal("rooms are not ready"))?
+        .clone();
+    let room = hub.room(&app, file, owner).await?;
+    let conn = hub.next_conn.fetch_add(1, Ordering::Relaxed);
+    let left = Duration::from_millis((until_ms - app.now_ms()).max(0) as u64);
+    Ok(ws
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| relay(socket, room, conn, access, left)))
+}
+
+async fn relay(
+    socket: WebSocket,
+    room: mpsc::Sender<Cmd>,
+    conn: ConnId,
+    access: Access,
+    left: Duration,
+) {
+    let (out_tx, mut out_rx) = mpsc::channel(CLIENT_BACKLOG);
+    if room
+        .send(Cmd::Join {
+            conn,
+            access,
+            out: out_tx,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (mut tx, mut rx) = socket.split();
+    let expired = tokio::time::sleep(left);
+    tokio::pin!(expired);
+    let mut close = None;
+    loop {
+        tokio::select! {
+            incoming = rx.next() => match incoming {
+                Some(Ok(Message::Binary(bytes))) => {
+                    if room.send(Cmd::Receive { conn, bytes: bytes.to_vec() }).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            out = out_rx.recv() => match out {
+                Some(bytes) => {
+                    if tx.send(Message::Binary(bytes.into())).await.is_err() {
+                        break;
+                    }
+                }
+                // The room dropped this client (too far behind, or it sent garbage).
+                None => break,
+            },
+            () = &mut expired => {
+                close = Some(CloseFrame {
+                    code: cloudos_proto::terminal::CLOSE_EXPIRED,
+                    reason: "the session expired; sign in again".into(),
+                });
+                break;
+            }
+        }
+    }
+    let _ = room.send(Cmd::Leave { conn }).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), tx.send(Message::Close(close))).await;
+}
+
+struct RoomTask {
+    app: App,
+    hub: Arc<RoomHub>,
+    file: FileId,
+    owner: UserId,
+    room: Room,
+    next_seq: i64,
+    clients: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
+    me: mpsc::Sender<Cmd>,
+}
+
+impl RoomTask {
+    async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        let mut dirty = false;
+        loop {
+            let idle = tokio::time::sleep(CHECKPOINT_AFTER);
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    match cmd {
+                        Cmd::Join { conn, access, out } => {
+                            let first = self.room.join(conn, access);
+                            self.clients.insert(conn, out);
+                            self.send(conn, first);
+                        }
+                        Cmd::Receive { conn, bytes } => match self.room.receive(conn, &bytes) {
+                            Ok(fx) => dirty |= self.apply(fx).await,
+                            Err(e) => {
+                                tracing::warn!(file = %self.file, error = %e, "dropping a room client");
+                                self.clients.remove(&conn);
+                                let fx = self.room.leave(conn);
+                                self.apply(fx).await;
+                            }
+                        },
+                        Cmd::Leave { conn } => {
+                            self.clients.remove(&conn);
+                            let fx = self.room.leave(conn);
+                            self.apply(fx).await;
+                            if self.room.is_empty() {
+                                self.checkpoint().await;
+                                dirty = false;
+                                if self.close_if_still_empty(&mut rx).await {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                () = idle, if dirty => {
+                    self.checkpoint().await;
+                    dirty = false;
+                }
+            }
+        }
+    }
+
+    /// Stores what the room accepted, then sends what it says; whether anything was stored.
+    async fn apply(&mut self, fx: Effects) -> bool {
+        let stored = !fx.stored.is_empty();
+        for update in &fx.stored {
+            if let Err(e) = store::append(&self.app, &self.file, self.next_seq, update).await {
+                // Not stored, so not passed on: every client resyncs when it reconnects.
+                tracing::error!(file = %self.file, error = %e, "storing a room update; closing the room's sockets");
+                self.clients.clear();
+                return false;
+            }
+            self.next_seq += 1;
+        }
+        for out in fx.out {
+            match out {
+                Out::To(conn, bytes) => self.send(conn, bytes),
+                Out::AllBut(from, bytes) => {
+                    let to: Vec<ConnId> = self
+                        .clients
+                        .keys()
+                        .copied()
+                        .filter(|c| *c != from)
+                        .collect();
+                    for conn in to {
+                        self.send(conn, bytes.clone());
+                    }
+                }
+            }
+        }
+        stored
+    }
+
+    fn send(&mut self, conn: ConnId, bytes: Vec<u8>) {
+        let Some(out) = self.clients.get(&conn) else {
+            return;
+        };
+        if out.try_send(bytes).is_err() {
+            // Too far behind (or gone): dropped; its relay ends and it leaves.
+            self.clients.remove(&conn);
+        }
+    }
+
+    /// Merges any save made without the room, then writes the room's text into the file.
+    async fn checkpoint(&mut self) {
+        for _ in 0..3 {
+            match store::merge_outside_save(&self.app, &self.owner, &self.file, &mut self.room)
+                .await
+            {
+                Ok(fx) => {
+                    self.apply(fx).await;
+                }
+                Err(e) => {
+                    tracing::error!(file = %self.file, error = %e, "merging a save into a room");
+                    return;
+                }
+            }
+            let upto = self.next_seq - 1;
+            match store::checkpoint(&self.app, &self.owner, &self.file, &self.room, upto).await {
+                Ok(()) => return,
+                // A save landed in between: merge it too, and try again.
+                Err(cloudos_core::rooms::RoomError::Files(
+                    cloudos_core::files::FilesError::Stale { .. },
+                )) => continue,
+                Err(e) => {
+                    tracing::error!(file = %self.file, error = %e, "checkpointing a room");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The room is empty and checkpointed: it leaves the registry unless someone joined
+    /// meanwhile (their join is then handled as usual).
+    async fn close_if_still_empty(&mut self, rx: &mut mpsc::Receiver<Cmd>) -> bool {
+        let mut rooms = self.hub.rooms.lock().await;
+        if !rx.is_empty() {
+            return false;
+        }
+        if rooms
+            .get(self.file.as_str())
+            .is_some_and(|tx| tx.same_channel(&self.me))
+        {
+            rooms.remove(self.file.as_str());
+        }
+        rx.close();
+        true
+    }
+}

@@ -1,0 +1,166 @@
+//! A Yjs client (yrs) on a room's socket, as y-websocket runs one: it syncs on connect,
+//! answers the room's sync step 1, applies what it gets, and sends its own edits.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use yrs::encoding::read::Cursor;
+use yrs::sync::{Message, MessageReader, SyncMessage};
+use yrs::updates::decoder::{Decode, DecoderV1};
+use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
+use yrs::{Doc, GetString, ReadTxn, Text, TextRef, Transact, TransactionMut, Update};
+
+/// The shared text rooms hold.
+pub const TEXT: &str = "content";
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn encode(msg: &Message) -> Vec<u8> {
+    let mut e = EncoderV1::new();
+    msg.encode(&mut e);
+    e.to_vec()
+}
+
+/// One Yjs client connected to a room.
+pub struct YClient {
+    socket: Socket,
+    pub doc: Doc,
+    /// Whether the socket closed.
+    pub closed: bool,
+}
+
+impl YClient {
+    /// Connects and syncs (until the room's sync step 2 arrived), or gives the HTTP status
+    /// the socket was refused with.
+    pub async fn connect(url: &str) -> Result<YClient, u16> {
+        let socket = match tokio_tungstenite::connect_async(url).await {
+            Ok((s, _)) => s,
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                return Err(res.status().as_u16())
+            }
+            Err(e) => panic!("connecting to {url}: {e}"),
+        };
+        let mut c = YClient {
+            socket,
+            doc: Doc::new(),
+            closed: false,
+        };
+        let sv = c.doc.transact().state_vector();
+        c.send(encode(&Message::Sync(SyncMessage::SyncStep1(sv))))
+            .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let next = tokio::time::timeout_at(deadline, c.socket.next())
+                .await
+                .expect("the room's sync within 10 s");
+            let Some(Ok(WsMessage::Binary(bytes))) = next else {
+                panic!("the room closed before syncing: {next:?}");
+            };
+            if c.handle(&bytes).await {
+                return Ok(c);
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: Vec<u8>) {
+        if self
+            .socket
+            .send(WsMessage::Binary(bytes.into()))
+            .await
+            .is_err()
+        {
+            self.closed = true;
+        }
+    }
+
+    /// Handles what the room sent; whether it held the room's sync step 2.
+    async fn handle(&mut self, bytes: &[u8]) -> bool {
+        let mut replies = Vec::new();
+        let mut synced = false;
+        {
+            let mut d = DecoderV1::new(Cursor::new(bytes));
+            for msg in MessageReader::new(&mut d) {
+                match msg.expect("a y-websocket message") {
+                    Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                        let u = self.doc.transact().encode_state_as_update_v1(&sv);
+                        replies.push(encode(&Message::Sync(SyncMessage::SyncStep2(u))));
+                    }
+                    Message::Sync(SyncMessage::SyncStep2(u)) => {
+                        self.apply(&u);
+                        synced = true;
+                    }
+                    Message::Sync(SyncMessage::Update(u)) => self.apply(&u),
+                    _ => {}
+                }
+            }
+        }
+        for r in replies {
+            self.send(r).await;
+        }
+        synced
+    }
+
+    fn apply(&self, update: &[u8]) {
+        let mut txn = self.doc.transact_mut();
+        txn.apply_update(Update::decode_v1(update).expect("an update"))
+            .expect("it applies");
+    }
+
+    /// The text as this client has it.
+    pub fn text(&self) -> String {
+        let t = self.doc.get_or_insert_text(TEXT);
+        t.get_string(&self.doc.transact())
+    }
+
+    /// Edits the text locally and sends the edit.
+    pub async fn edit(&mut self, f: impl FnOnce(&TextRef, &mut TransactionMut)) {
+        let t = self.doc.get_or_insert_text(TEXT);
+        let before = self.doc.transact().state_vector();
+        f(&t, &mut self.doc.transact_mut());
+        let u = self.doc.transact().encode_state_as_update_v1(&before);
+        self.send(encode(&Message::Sync(SyncMessage::Update(u))))
+            .await;
+    }
+
+    /// Inserts `s` at byte offset `at`.
+    pub async fn insert(&mut self, at: u32, s: &str) {
+        self.edit(|t, txn| t.insert(txn, at, s)).await;
+    }
+
+    /// Reads what arrives for `within`, or until the socket closes.
+    pub async fn pump(&mut self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(next) = tokio::time::timeout_at(deadline, self.socket.next()).await {
+            match next {
+                Some(Ok(WsMessage::Binary(bytes))) => {
+                    self.handle(&bytes).await;
+                }
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => {
+                    self.closed = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads until the text satisfies `done` (panics after `within`).
+    pub async fn wait_for(&mut self, within: Duration, done: impl Fn(&str) -> bool) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !done(&self.text()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out; the text is {:?}",
+                self.text()
+            );
+            self.pump(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Closes the socket.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}

@@ -55,11 +55,15 @@ impl YClient {
             let next = tokio::time::timeout_at(deadline, c.socket.next())
                 .await
                 .expect("the room's sync within 10 s");
-            let Some(Ok(WsMessage::Binary(bytes))) = next else {
-                panic!("the room closed before syncing: {next:?}");
-            };
-            if c.handle(&bytes).await {
-                return Ok(c);
+            match next {
+                Some(Ok(WsMessage::Binary(bytes))) => {
+                    if c.handle(&bytes).await {
+                        return Ok(c);
+                    }
+                }
+                // Pings and the like.
+                Some(Ok(_)) => {}
+                _ => panic!("the room closed before syncing: {next:?}"),
             }
         }
     }

@@ -190,3 +190,34 @@ async fn only_the_owners_text_files_open() {
     );
     assert_eq!(YClient::connect(&anonymous).await.err(), Some(401));
 }
+
+/// A save made while no room was open is in the room from its first frame.
+#[tokio::test]
+async fn a_room_opens_with_saves_made_while_it_was_closed() {
+    let server = TestServer::native(ServerOptions::default());
+    let ann = server.new_user("ann").await;
+    let file = ann.api.upload(None, &[("todo.txt", b"one".to_vec())]).await[0].clone();
+    let url = collab_url(&server, &ann, &file.id);
+    let mut a = YClient::connect(&url).await.unwrap();
+    a.insert(3, " two").await;
+    a.close().await;
+    wait_for_content(&ann, &file.id, "one two").await;
+    let now: cloudos_proto::File = ann
+        .api
+        .get(&format!("/files/{}", file.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = ann
+        .api
+        .req(reqwest::Method::PUT, &format!("/files/{}/content", file.id))
+        .header("if-match", format!("\"{}\"", now.version))
+        .body("one two three")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let b = YClient::connect(&url).await.unwrap();
+    assert_eq!(b.text(), "one two three");
+}

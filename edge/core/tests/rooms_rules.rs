@@ -1,5 +1,5 @@
-//! Rooms speak the y-websocket protocol with real Yjs documents (`yrs` clients here; the
-//! Node suite of real `yjs` clients runs against the hosts): concurrent edits converge,
+//! Rooms speak the y-websocket protocol with real Yjs documents (`yrs` clients; the hosts'
+//! suite, `tests/tests/collab.rs`, puts them on sockets): concurrent edits converge,
 //! a late joiner syncs, a viewer's edits are dropped, every accepted update is in the log
 //! (which rebuilds the room), a save made without the room merges instead of clobbering.
 
@@ -126,11 +126,17 @@ fn route(fx: Effects, clients: &mut [Client], log: &mut Vec<Vec<u8>>) {
     }
 }
 
+/// What the room makes of `bytes` from `conn`, which must be fine.
+fn recv(room: &mut Room, conn: ConnId, bytes: &[u8]) -> Effects {
+    let (fx, error) = room.receive(conn, bytes);
+    assert!(error.is_none(), "{error:?}");
+    fx
+}
+
 /// Connects a client: the room's hello to it, its hello to the room.
 fn connect(room: &mut Room, c: &mut Client, access: Access) -> Effects {
-    let first = room.join(c.conn, access);
-    c.inbox.push_back(first);
-    room.receive(c.conn, &c.hello()).unwrap()
+    c.inbox.extend(room.join(c.conn, access));
+    recv(room, c.conn, &c.hello())
 }
 
 /// Delivers one message from a client's inbox, and sends its answers to the room.
@@ -139,7 +145,7 @@ fn deliver_one(room: &mut Room, clients: &mut [Client], i: usize, log: &mut Vec<
         return;
     };
     for reply in clients[i].handle(&bytes) {
-        let fx = room.receive(clients[i].conn, &reply).unwrap();
+        let fx = recv(room, clients[i].conn, &reply);
         route(fx, clients, log);
     }
 }
@@ -171,7 +177,7 @@ fn concurrent_random_edits_converge_and_a_late_joiner_syncs() {
             let i = rng.below(clients.len() as u32) as usize;
             if rng.below(2) == 0 {
                 let msg = clients[i].edit(&mut rng);
-                let fx = room.receive(clients[i].conn, &msg).unwrap();
+                let fx = recv(&mut room, clients[i].conn, &msg);
                 route(fx, &mut clients, &mut log);
             } else {
                 deliver_one(&mut room, &mut clients, i, &mut log);
@@ -226,12 +232,12 @@ fn a_viewer_sees_every_edit_and_changes_nothing() {
 
     let mut rng = Rng(5);
     let sneaky = clients[1].edit(&mut rng);
-    let fx = room.receive(2, &sneaky).unwrap();
+    let fx = recv(&mut room, 2, &sneaky);
     assert_eq!(fx, Effects::default(), "nothing stored, nothing passed on");
     assert_eq!(room.text(), "read me");
 
     let edit = clients[0].edit(&mut rng);
-    let fx = room.receive(1, &edit).unwrap();
+    let fx = recv(&mut room, 1, &edit);
     assert_eq!(fx.stored.len(), 1);
     route(fx, &mut clients, &mut log);
     drain(&mut room, &mut clients, &mut log);
@@ -249,8 +255,8 @@ fn a_repeated_update_is_neither_stored_nor_passed_on() {
     let fx = connect(&mut room, &mut clients[0], Access::Edit);
     route(fx, &mut clients, &mut log);
     let edit = clients[0].edit(&mut Rng(3));
-    assert_eq!(room.receive(1, &edit).unwrap().stored.len(), 1);
-    assert_eq!(room.receive(1, &edit).unwrap(), Effects::default());
+    assert_eq!(recv(&mut room, 1, &edit).stored.len(), 1);
+    assert_eq!(recv(&mut room, 1, &edit), Effects::default());
 }
 
 #[test]
@@ -270,7 +276,7 @@ fn a_save_made_without_the_room_merges_with_live_edits() {
     assert_eq!(fx.stored.len(), 1, "the merge is logged");
     route(fx, &mut clients, &mut log);
     let msg = encode(&Message::Sync(SyncMessage::Update(typed)));
-    let fx = room.receive(1, &msg).unwrap();
+    let fx = recv(&mut room, 1, &msg);
     route(fx, &mut clients, &mut log);
     drain(&mut room, &mut clients, &mut log);
     assert_eq!(room.text(), ">> hello brave world");
@@ -288,13 +294,18 @@ fn presence_is_shared_and_goes_with_its_connection() {
     ann.set_local_state(serde_json::json!({"user": {"name": "Ann", "color": "#e06c75"}}))
         .unwrap();
     let hello = encode(&Message::Awareness(ann.update().unwrap()));
-    let fx = room.receive(1, &hello).unwrap();
+    let fx = recv(&mut room, 1, &hello);
     assert!(fx.stored.is_empty(), "presence is not stored");
     assert_eq!(fx.out, [Out::AllBut(1, hello.clone())]);
     // A viewer's presence is shared too (their cursor shows), a joiner gets everyone's.
     let first = room.join(3, Access::Edit);
+    assert_eq!(
+        first.len(),
+        2,
+        "sync step 1, then presence: one message per frame"
+    );
     assert!(
-        MessageReader::new(&mut DecoderV1::new(Cursor::new(&first)))
+        MessageReader::new(&mut DecoderV1::new(Cursor::new(&first[1])))
             .any(|m| matches!(m, Ok(Message::Awareness(u)) if u.clients.contains_key(&yrs::block::ClientID::new(11)))),
         "a joiner learns who is there"
     );
@@ -323,11 +334,56 @@ fn presence_is_shared_and_goes_with_its_connection() {
         "Ann's presence is gone"
     );
     assert!(
-        room.receive(1, &hello).is_err(),
+        room.receive(1, &hello).1.is_some(),
         "a left connection is unknown"
     );
     assert!(
-        room.receive(2, b"\x00\x09\x00").is_err(),
+        room.receive(2, b"\x00\x09\x00").1.is_some(),
         "an unknown sync message is refused"
     );
+}
+
+/// Updates can arrive before what they build on (another client's edit relayed late):
+/// the room holds one back until its dependency comes, then stores and passes on both, so
+/// the log replays to the same text. A frame whose second message is garbage still keeps
+/// (and reports) what its first one changed.
+#[test]
+fn an_update_ahead_of_its_dependency_is_kept_and_logged_with_it() {
+    let mut room = Room::new(Room::doc_with_text(""), clock());
+    let start = room.snapshot();
+    room.join(1, Access::Edit);
+    let author = Doc::with_client_id(77);
+    let t = author.get_or_insert_text(TEXT);
+    let sv0 = author.transact().state_vector();
+    t.insert(&mut author.transact_mut(), 0, "first ");
+    let first = author.transact().encode_state_as_update_v1(&sv0);
+    let sv1 = author.transact().state_vector();
+    t.insert(&mut author.transact_mut(), 6, "second");
+    let second = author.transact().encode_state_as_update_v1(&sv1);
+    let msg = |u: &Vec<u8>| encode(&Message::Sync(SyncMessage::Update(u.clone())));
+    let early = recv(&mut room, 1, &msg(&second));
+    assert!(
+        early.stored.is_empty() && early.out.is_empty(),
+        "held back: {early:?}"
+    );
+    assert_eq!(room.text(), "");
+    let mut frame = msg(&first);
+    frame.extend_from_slice(b"\x00\x09\x00");
+    let (fx, error) = room.receive(1, &frame);
+    assert!(error.is_some(), "the garbage after it is refused");
+    assert_eq!(room.text(), "first second");
+    assert!(!fx.stored.is_empty(), "what changed is stored");
+    let replayed = Room::doc_from_log(Some(&start), fx.stored.iter().map(Vec::as_slice)).unwrap();
+    assert_eq!(Room::new(replayed, clock()).text(), "first second");
+}
+
+/// A save that only deletes is an edit too: stored and sent.
+#[test]
+fn a_save_that_only_deletes_is_merged() {
+    let mut room = Room::new(Room::doc_with_text("keep this, drop that"), clock());
+    room.join(1, Access::Edit);
+    let fx = room.merge_text("keep this");
+    assert_eq!(room.text(), "keep this");
+    assert_eq!(fx.stored.len(), 1);
+    assert_eq!(fx.out.len(), 1);
 }

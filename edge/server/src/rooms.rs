@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
@@ -16,8 +16,16 @@ use cloudos_core::{ApiError, App};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, Mutex};
 
-/// A room's text is written into its file this long after its last edit.
+/// A room's text is written into its file this long after its last edit...
 const CHECKPOINT_AFTER: Duration = Duration::from_secs(2);
+/// ...and at least this often while edits keep coming.
+const CHECKPOINT_AT_LEAST: Duration = Duration::from_secs(10);
+/// A room nobody is in closes after this long (a join whose upgrade never completed).
+const EMPTY_FOR: Duration = Duration::from_secs(30);
+/// How long one write to a client may take before the client is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Keeps idle sockets open through proxies and finds dead peers.
+const PING_EVERY: Duration = Duration::from_secs(25);
 /// Messages waiting for one client; a client further behind is dropped (it resyncs on
 /// reconnect, as Yjs clients do).
 const CLIENT_BACKLOG: usize = 256;
@@ -131,9 +139,16 @@ async fn relay(
     let (mut tx, mut rx) = socket.split();
     let expired = tokio::time::sleep(left);
     tokio::pin!(expired);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut close = None;
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                let sent = tokio::time::timeout(WRITE_TIMEOUT, tx.send(Message::Ping(Vec::new().into()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    break;
+                }
+            }
             incoming = rx.next() => match incoming {
                 Some(Ok(Message::Binary(bytes))) => {
                     if room.send(Cmd::Receive { conn, bytes: bytes.to_vec() }).await.is_err() {
@@ -145,7 +160,9 @@ async fn relay(
             },
             out = out_rx.recv() => match out {
                 Some(bytes) => {
-                    if tx.send(Message::Binary(bytes.into())).await.is_err() {
+                    // A client that stopped reading is dropped rather than waited on.
+                    let sent = tokio::time::timeout(WRITE_TIMEOUT, tx.send(Message::Binary(bytes.into()))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
                         break;
                     }
                 }
@@ -178,62 +195,106 @@ struct RoomTask {
 
 impl RoomTask {
     async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
-        let mut dirty = false;
+        // A save made while no room was open arrives before anyone joins.
+        if !self.checkpoint().await {
+            self.close(&mut rx).await;
+            return;
+        }
+        // The first unwritten edit, and the last one: the text is written 2 s after the
+        // last, and at least every 10 s while edits keep coming (presence moves neither).
+        let mut dirty: Option<(Instant, Instant)> = None;
+        let mut empty_since = Some(Instant::now());
         loop {
-            let idle = tokio::time::sleep(CHECKPOINT_AFTER);
+            let due = dirty
+                .map(|(first, last)| (last + CHECKPOINT_AFTER).min(first + CHECKPOINT_AT_LEAST));
+            let give_up = empty_since.map(|t| t + EMPTY_FOR);
             tokio::select! {
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
-                    match cmd {
+                    let ok = match cmd {
                         Cmd::Join { conn, access, out } => {
-                            let first = self.room.join(conn, access);
+                            let frames = self.room.join(conn, access);
                             self.clients.insert(conn, out);
-                            self.send(conn, first);
+                            for f in frames {
+                                self.send(conn, f);
+                            }
+                            empty_since = None;
+                            true
                         }
-                        Cmd::Receive { conn, bytes } => match self.room.receive(conn, &bytes) {
-                            Ok(fx) => dirty |= self.apply(fx).await,
-                            Err(e) => {
+                        Cmd::Receive { conn, bytes } => {
+                            let (fx, error) = self.room.receive(conn, &bytes);
+                            let stored = !fx.stored.is_empty();
+                            let ok = self.apply(fx).await;
+                            if ok && stored {
+                                let now = Instant::now();
+                                dirty = Some((dirty.map_or(now, |(first, _)| first), now));
+                            }
+                            if let Some(e) = error {
                                 tracing::warn!(file = %self.file, error = %e, "dropping a room client");
                                 self.clients.remove(&conn);
                                 let fx = self.room.leave(conn);
                                 self.apply(fx).await;
                             }
-                        },
+                            ok
+                        }
                         Cmd::Leave { conn } => {
                             self.clients.remove(&conn);
                             let fx = self.room.leave(conn);
-                            self.apply(fx).await;
-                            if self.room.is_empty() {
-                                self.checkpoint().await;
-                                dirty = false;
+                            let ok = self.apply(fx).await;
+                            if ok && self.room.is_empty() {
+                                empty_since = Some(Instant::now());
+                                if self.checkpoint().await {
+                                    dirty = None;
+                                }
                                 if self.close_if_still_empty(&mut rx).await {
                                     break;
                                 }
                             }
+                            ok
                         }
+                    };
+                    if !ok {
+                        // Something accepted could not be stored: the room in memory is
+                        // ahead of its log. It closes (its clients resync on reconnect) and
+                        // the next join opens it from what is stored.
+                        self.close(&mut rx).await;
+                        break;
                     }
                 }
-                () = idle, if dirty => {
-                    self.checkpoint().await;
-                    dirty = false;
+                () = sleep_until_opt(due) => {
+                    if self.checkpoint().await {
+                        dirty = None;
+                    } else {
+                        // Tried again later (an error was logged).
+                        dirty = dirty.map(|(_, last)| (Instant::now(), last));
+                    }
+                }
+                () = sleep_until_opt(give_up) => {
+                    if self.room.is_empty() && self.close_if_still_empty(&mut rx).await {
+                        break;
+                    }
+                    empty_since = None;
                 }
             }
         }
     }
 
-    /// Stores what the room accepted, then sends what it says; whether anything was stored.
+    /// Stores what the room accepted, then sends what it says; false when storing failed
+    /// (nothing of it was sent).
     async fn apply(&mut self, fx: Effects) -> bool {
-        let stored = !fx.stored.is_empty();
         for update in &fx.stored {
             if let Err(e) = store::append(&self.app, &self.file, self.next_seq, update).await {
-                // Not stored, so not passed on: every client resyncs when it reconnects.
-                tracing::error!(file = %self.file, error = %e, "storing a room update; closing the room's sockets");
-                self.clients.clear();
+                tracing::error!(file = %self.file, error = %e, "storing a room update");
                 return false;
             }
             self.next_seq += 1;
         }
-        for out in fx.out {
+        self.deliver(fx.out);
+        true
+    }
+
+    fn deliver(&mut self, out: Vec<Out>) {
+        for out in out {
             match out {
                 Out::To(conn, bytes) => self.send(conn, bytes),
                 Out::AllBut(from, bytes) => {
@@ -249,7 +310,6 @@ impl RoomTask {
                 }
             }
         }
-        stored
     }
 
     fn send(&mut self, conn: ConnId, bytes: Vec<u8>) {
@@ -262,33 +322,52 @@ impl RoomTask {
         }
     }
 
-    /// Merges any save made without the room, then writes the room's text into the file.
-    async fn checkpoint(&mut self) {
+    /// Merges any save made without the room, then writes the room's text into the file;
+    /// false when that failed (logged; tried again later).
+    async fn checkpoint(&mut self) -> bool {
         for _ in 0..3 {
-            match store::merge_outside_save(&self.app, &self.owner, &self.file, &mut self.room)
-                .await
+            match store::merge_outside_save(
+                &self.app,
+                &self.owner,
+                &self.file,
+                &mut self.room,
+                &mut self.next_seq,
+            )
+            .await
             {
-                Ok(fx) => {
-                    self.apply(fx).await;
-                }
+                Ok(fx) => self.deliver(fx.out),
                 Err(e) => {
                     tracing::error!(file = %self.file, error = %e, "merging a save into a room");
-                    return;
+                    return false;
                 }
             }
             let upto = self.next_seq - 1;
             match store::checkpoint(&self.app, &self.owner, &self.file, &self.room, upto).await {
-                Ok(()) => return,
+                Ok(()) => return true,
                 // A save landed in between: merge it too, and try again.
                 Err(cloudos_core::rooms::RoomError::Files(
                     cloudos_core::files::FilesError::Stale { .. },
                 )) => continue,
                 Err(e) => {
                     tracing::error!(file = %self.file, error = %e, "checkpointing a room");
-                    return;
+                    return false;
                 }
             }
         }
+        false
+    }
+
+    /// Leaves the registry and ends every client (their relays see their channels close).
+    async fn close(&mut self, rx: &mut mpsc::Receiver<Cmd>) {
+        let mut rooms = self.hub.rooms.lock().await;
+        if rooms
+            .get(self.file.as_str())
+            .is_some_and(|tx| tx.same_channel(&self.me))
+        {
+            rooms.remove(self.file.as_str());
+        }
+        self.clients.clear();
+        rx.close();
     }
 
     /// The room is empty and checkpointed: it leaves the registry unless someone joined
@@ -306,5 +385,13 @@ impl RoomTask {
         }
         rx.close();
         true
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }

@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use yrs::encoding::read::Cursor;
 use yrs::sync::time::Clock;
@@ -77,6 +78,10 @@ struct Conn {
 pub struct Room {
     awareness: Awareness,
     conns: HashMap<ConnId, Conn>,
+    /// What each transaction actually changed, as yrs reports it on commit: what is stored
+    /// and passed on (an update held back for a missing dependency changes nothing until
+    /// the dependency arrives, and then comes out with it).
+    changes: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 /// Dates presence with `app`'s clock (hosts build rooms without naming `yrs`).
@@ -95,10 +100,27 @@ impl Room {
     /// A room over `doc` (loaded by the host from the file, or from its snapshot and log).
     /// `clock` dates presence (milliseconds; the host's clock).
     pub fn new(doc: Doc, clock: impl Clock + 'static) -> Self {
+        let changes = Arc::new(Mutex::new(Vec::new()));
+        let sink = changes.clone();
+        // A new document has no transaction open, so subscribing cannot fail.
+        let _ = doc.observe_update_v1("room", move |_, event| {
+            if let Ok(mut c) = sink.lock() {
+                c.push(event.update.clone());
+            }
+        });
         Room {
             awareness: Awareness::with_clock(doc, clock),
             conns: HashMap::new(),
+            changes,
         }
+    }
+
+    /// The changes committed since the last call.
+    fn take_changes(&self) -> Vec<Vec<u8>> {
+        self.changes
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
     }
 
     /// A document holding `text`, as a room starts for a file nobody has edited live yet.
@@ -159,9 +181,10 @@ impl Room {
         self.conns.is_empty()
     }
 
-    /// Someone joins: what to send them first (the room's sync step 1, so they send what it
-    /// lacks, and everyone's presence).
-    pub fn join(&mut self, conn: ConnId, access: Access) -> Vec<u8> {
+    /// Someone joins: the frames to send them first (the room's sync step 1, so they send
+    /// what it lacks, then everyone's presence; one message per frame, as y-websocket's
+    /// clients read them).
+    pub fn join(&mut self, conn: ConnId, access: Access) -> Vec<Vec<u8>> {
         self.conns.insert(
             conn,
             Conn {
@@ -170,24 +193,35 @@ impl Room {
             },
         );
         let sv = self.awareness.doc().transact().state_vector();
-        let mut e = EncoderV1::new();
-        Message::Sync(SyncMessage::SyncStep1(sv)).encode(&mut e);
+        let mut frames = vec![encode(&Message::Sync(SyncMessage::SyncStep1(sv)))];
         if let Ok(update) = self.awareness.update() {
             if !update.clients.is_empty() {
-                Message::Awareness(update).encode(&mut e);
+                frames.push(encode(&Message::Awareness(update)));
             }
         }
-        e.to_vec()
+        frames
     }
 
-    /// Handles the bytes `conn` sent (one or more messages).
-    pub fn receive(&mut self, conn: ConnId, bytes: &[u8]) -> Result<Effects, RoomError> {
+    /// Handles the bytes `conn` sent (one or more messages). On an error the effects of what
+    /// came before it are still there (and must still be stored and sent): a frame's first
+    /// update may have changed the document before its second turned out malformed.
+    pub fn receive(&mut self, conn: ConnId, bytes: &[u8]) -> (Effects, Option<RoomError>) {
+        let mut fx = Effects::default();
+        let error = self.receive_into(conn, bytes, &mut fx).err();
+        (fx, error)
+    }
+
+    fn receive_into(
+        &mut self,
+        conn: ConnId,
+        bytes: &[u8],
+        fx: &mut Effects,
+    ) -> Result<(), RoomError> {
         let access = self
             .conns
             .get(&conn)
             .ok_or(RoomError::UnknownConnection)?
             .access;
-        let mut fx = Effects::default();
         let mut decoder = DecoderV1::new(Cursor::new(bytes));
         for msg in MessageReader::new(&mut decoder) {
             let msg = msg.map_err(|e| RoomError::Malformed(e.to_string()))?;
@@ -205,11 +239,13 @@ impl Room {
                     if access == Access::View {
                         continue;
                     }
-                    if self.apply(&update)? {
-                        let msg = Message::Sync(SyncMessage::Update(update.clone()));
-                        fx.stored.push(update);
-                        fx.out.push(Out::AllBut(conn, encode(&msg)));
+                    let applied = self.apply(&update);
+                    for change in self.take_changes() {
+                        let msg = encode(&Message::Sync(SyncMessage::Update(change.clone())));
+                        fx.stored.push(change);
+                        fx.out.push(Out::AllBut(conn, msg));
                     }
+                    applied?;
                 }
                 Message::Awareness(update) => {
                     let ids: Vec<_> = update.clients.keys().copied().collect();
@@ -233,23 +269,16 @@ impl Room {
                 Message::Auth(_) | Message::Custom(..) => {}
             }
         }
-        Ok(fx)
+        Ok(())
     }
 
-    /// Applies an update; whether it changed the document (a repeat changes nothing and is
-    /// neither stored nor passed on).
-    fn apply(&mut self, bytes: &[u8]) -> Result<bool, RoomError> {
+    /// Applies an update; what it changed is in `take_changes` (nothing for a repeat), even
+    /// when yrs refuses it part way.
+    fn apply(&mut self, bytes: &[u8]) -> Result<(), RoomError> {
         let update = Update::decode_v1(bytes).map_err(|e| RoomError::BadUpdate(e.to_string()))?;
-        let doc = self.awareness.doc();
-        let before = doc.transact().state_vector();
-        let deletes_before = doc.transact().snapshot().delete_set;
-        let mut txn = doc.transact_mut();
+        let mut txn = self.awareness.doc().transact_mut();
         txn.apply_update(update)
-            .map_err(|e| RoomError::BadUpdate(e.to_string()))?;
-        drop(txn);
-        let after = doc.transact().state_vector();
-        let deletes_after = doc.transact().snapshot().delete_set;
-        Ok(before != after || deletes_before != deletes_after)
+            .map_err(|e| RoomError::BadUpdate(e.to_string()))
     }
 
     /// Someone leaves: their presence goes, and everyone else is told.
@@ -278,24 +307,29 @@ impl Room {
     /// Applies an update made outside the room's connections (a merged save): stored, and
     /// sent to everyone.
     pub fn apply_outside(&mut self, update: Vec<u8>) -> Result<Effects, RoomError> {
+        let applied = self.apply(&update);
+        let fx = self.to_everyone();
+        applied.map(|()| fx)
+    }
+
+    /// What was committed since the last look, stored and sent to every connection.
+    fn to_everyone(&self) -> Effects {
         let mut fx = Effects::default();
-        if self.apply(&update)? {
-            let msg = encode(&Message::Sync(SyncMessage::Update(update.clone())));
-            fx.stored.push(update);
+        for change in self.take_changes() {
+            let msg = encode(&Message::Sync(SyncMessage::Update(change.clone())));
+            fx.stored.push(change);
             fx.out
                 .extend(self.conns.keys().map(|c| Out::To(*c, msg.clone())));
         }
-        Ok(fx)
+        fx
     }
 
     /// Merges a new full text (a save made without the room, e.g. `PUT /files/:id/content`)
     /// into the document as the smallest edit from what it holds, so concurrent edits in the
     /// room are kept rather than overwritten; the edit is stored and sent to everyone.
     pub fn merge_text(&mut self, new_text: &str) -> Effects {
-        let mut fx = Effects::default();
         let doc = self.awareness.doc();
         let content = doc.get_or_insert_text(TEXT);
-        let before = doc.transact().state_vector();
         {
             let mut txn = doc.transact_mut();
             let old = content.get_string(&txn);
@@ -307,14 +341,7 @@ impl Room {
                 content.insert(&mut txn, start, inserted);
             }
         }
-        let update = doc.transact().encode_state_as_update_v1(&before);
-        if before != doc.transact().state_vector() {
-            let msg = encode(&Message::Sync(SyncMessage::Update(update.clone())));
-            fx.stored.push(update);
-            fx.out
-                .extend(self.conns.keys().map(|c| Out::To(*c, msg.clone())));
-        }
-        fx
+        self.to_everyone()
     }
 }
 

@@ -2,6 +2,7 @@
 //! file's text the first time), append each accepted update, merge a save made without the
 //! room, and checkpoint the merged text into the file as a new version.
 
+use sha2::{Digest, Sha256};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use super::{Effects, Room, RoomError};
@@ -89,12 +90,15 @@ pub async fn append(app: &App, file: &FileId, seq: i64, update: &[u8]) -> Result
 /// A save made to the file without the room (a new version since the room last wrote or
 /// read it) merged into the room as a concurrent edit: the save's change from that version
 /// is made on a copy of the document as it was then, and the copy's update applied to the
-/// room, so the room's own edits since are kept. Store and send the effects as any others.
+/// room, so the room's own edits since are kept. The merged update is logged (from
+/// `next_seq`, which moves on) together with the new base, in one batch: a crash cannot
+/// leave the save marked merged without its edit stored. Send the effects' `out`.
 pub async fn merge_outside_save(
     app: &App,
     owner: &UserId,
     file: &FileId,
     room: &mut Room,
+    next_seq: &mut i64,
 ) -> Result<Effects, RoomError> {
     let rows = app
         .ports
@@ -115,17 +119,25 @@ pub async fn merge_outside_save(
     let mut then = Room::new(copy, || 0_u64);
     then.merge_text(&text);
     let change = then.doc().transact().encode_state_as_update_v1(&before);
-    let fx = room.apply_outside(change)?;
-    // The merged save is now part of the base: a second look merges nothing twice.
-    app.ports
-        .meta
-        .execute(stmt!(
-            "UPDATE room_snapshots SET base = ?, file_version = ? WHERE file_id = ?",
-            full_state(then.doc()),
-            saved.version,
-            file
-        ))
-        .await?;
+    let mut fx = room.apply_outside(change)?;
+    let mut batch = Vec::new();
+    for update in std::mem::take(&mut fx.stored) {
+        batch.push(stmt!(
+            "INSERT INTO room_updates (file_id, seq, body) VALUES (?, ?, ?)",
+            file,
+            *next_seq + batch.len() as i64,
+            update
+        ));
+    }
+    let logged = batch.len() as i64;
+    batch.push(stmt!(
+        "UPDATE room_snapshots SET base = ?, file_version = ? WHERE file_id = ?",
+        full_state(then.doc()),
+        saved.version,
+        file
+    ));
+    app.ports.meta.batch(batch).await?;
+    *next_seq += logged;
     Ok(fx)
 }
 
@@ -150,23 +162,27 @@ pub async fn checkpoint(
         .first()
         .ok_or(RoomError::Files(FilesError::NotFound))?
         .int(0);
-    let (current, text) = listing::read_text(app, owner, file, MAX_ROOM_BYTES).await?;
+    let current = listing::get(app, owner, file).await?;
     if current.version != based_on {
         return Err(RoomError::Files(FilesError::Stale {
             current: current.version,
             given: based_on,
         }));
     }
+    // Compared by checksum: the file may have grown past what a room reads.
     let room_text = room.text();
-    let version = if room_text == text {
+    let unchanged = current.checksum.as_deref()
+        == Some(hex::encode(Sha256::digest(room_text.as_bytes())).as_str());
+    let version = if unchanged {
         current.version
     } else {
         let mut body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(
             room_text.into_bytes(),
         ))]);
-        content::save_content(app, owner, file, based_on, &mut body, None)
-            .await?
-            .version
+        // The save succeeds only on `based_on`, so what it made is the next version (the
+        // file read back after it could already be a later one).
+        content::save_content(app, owner, file, based_on, &mut body, None).await?;
+        based_on + 1
     };
     let state = room.snapshot();
     meta.batch(vec![

@@ -17,6 +17,19 @@ fn collab_url(server: &TestServer, u: &User, file: &str) -> String {
     )
 }
 
+/// Saves `text` through the API, based on `version`, as an editor without the room would.
+async fn save(u: &User, file: &str, version: i64, text: &str) {
+    let res = u
+        .api
+        .req(reqwest::Method::PUT, &format!("/files/{file}/content"))
+        .header("if-match", format!("\"{version}\""))
+        .body(text.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
 /// Waits until the file's content is `text` (the room writes it when idle or left).
 async fn wait_for_content(u: &User, file: &str, text: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -137,15 +150,13 @@ async fn a_save_made_without_the_room_merges_with_live_edits() {
         .unwrap();
     a.insert(0, "> ").await;
     // A save through the API while the room is live (based on the file's version).
-    let res = ann
-        .api
-        .req(reqwest::Method::PUT, &format!("/files/{}/content", file.id))
-        .header("if-match", format!("\"{}\"", file.version))
-        .body("once upon a time, there was a room")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    save(
+        &ann,
+        &file.id,
+        file.version,
+        "once upon a time, there was a room",
+    )
+    .await;
     // When the room next checkpoints, the save arrives as a concurrent edit: both kept.
     let both = "> once upon a time, there was a room";
     a.wait_for(Duration::from_secs(10), |t| t == both).await;
@@ -209,15 +220,7 @@ async fn a_room_opens_with_saves_made_while_it_was_closed() {
         .json()
         .await
         .unwrap();
-    let res = ann
-        .api
-        .req(reqwest::Method::PUT, &format!("/files/{}/content", file.id))
-        .header("if-match", format!("\"{}\"", now.version))
-        .body("one two three")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    save(&ann, &file.id, now.version, "one two three").await;
     let b = YClient::connect(&url).await.unwrap();
     assert_eq!(b.text(), "one two three");
 }

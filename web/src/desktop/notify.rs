@@ -94,8 +94,13 @@ impl Notifications {
                     *p = parent_id;
                 });
             }
-            // Signed out everywhere (in another tab or device): this desktop ends too.
-            Event::SessionEnded => session::expired(),
+            // Signed out everywhere (in another tab or device): this desktop ends too. The
+            // tab that signed out has already forgotten its token and says nothing more.
+            Event::SessionEnded => {
+                if session::token().is_some() {
+                    session::expired();
+                }
+            }
         }
     }
 

@@ -201,6 +201,42 @@ test("create a folder, upload with progress, get notified, rename, move by drag,
   assert.deepEqual(page.errors, []);
 });
 
+test("Share makes a link that shows the file signed out, until it is revoked", async () => {
+  const { page, token } = await desktopFor(browser);
+  const up = await fetch(`${BASE}/files`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    body: (() => { const f = new FormData(); f.append("file", new Blob(["<script>alert(1)</script> plan"], { type: "text/plain" }), "plan.txt"); return f; })(),
+  });
+  assert.equal(up.status, 201);
+  await openFilesFromDock(page);
+  await page.click(`${FILES} [data-file="plan.txt"]`, { button: "right" });
+  await page.click("[data-context-menu] >> text=Share…");
+  await page.locator("[data-share-dialog]").waitFor();
+  await page.selectOption("[data-share-expiry]", "7");
+  await page.click("[data-action=create-link]");
+  const url = await page.locator("[data-share-url]").inputValue();
+  assert.match(url, /\/s\/[0-9a-f]{64}$/);
+  await page.locator("[data-share-link=active]").waitFor();
+  await shot(page, "07-share-dialog");
+
+  // Someone signed out opens it: the text, shown as text, no script run.
+  const visitor = await newPage(browser);
+  await visitor.goto(url);
+  assert.match(await visitor.locator("pre").innerText(), /<script>alert\(1\)<\/script> plan/);
+  assert.match(await visitor.locator("h1").innerText(), /plan\.txt/);
+
+  // Revoked from the dialog: the link is dead at once.
+  await page.click("[data-action=revoke-link]");
+  await page.locator("[data-share-link=revoked]").waitFor();
+  const gone = await visitor.goto(url);
+  assert.equal(gone.status(), 410);
+  await page.click("[data-share-dialog] >> text=Done");
+  await page.locator("[data-share-dialog]").waitFor({ state: "detached" });
+  assert.deepEqual(page.errors, []);
+  assert.deepEqual(visitor.errors, []);
+});
+
 test("a folder of 1,000 items draws only what is in view; scrolling and the keyboard reach every item", async () => {
   const { page, token } = await desktopFor(browser);
   const form = new FormData();
@@ -384,6 +420,26 @@ test("windows drag, resize, minimize, snap and maximize; the layout survives a r
     assert.ok(Math.abs(afterReload[k] - beforeReload[k]) <= 1, `${k}: ${afterReload[k]} vs ${beforeReload[k]}`);
   }
   await shot(page, "10-restored");
+  assert.deepEqual(page.errors, []);
+});
+
+test("a window moved just before a reload stays where it was put", async () => {
+  const { page } = await desktopFor(browser);
+  await openFilesFromDock(page);
+  // Let the opening's own save go first.
+  await page.waitForTimeout(1000);
+  const title = await box(page, `${FILES} [data-titlebar]`);
+  const grab = { x: title.x + 120, y: title.y + title.height / 2 };
+  await drag(page, grab, { x: grab.x + 140, y: grab.y + 50 });
+  const moved = await box(page, FILES);
+  // Reloaded at once, well inside the 400 ms the layout waits before saving: the page's
+  // going away sends it.
+  await page.reload();
+  await page.waitForSelector("[data-desktop][data-ready=true]");
+  await page.locator(FILES).waitFor();
+  const after = await box(page, FILES);
+  assert.ok(Math.abs(after.x - moved.x) <= 2 && Math.abs(after.y - moved.y) <= 2,
+    `moved to ${moved.x},${moved.y}; after the reload ${after.x},${after.y}`);
   assert.deepEqual(page.errors, []);
 });
 

@@ -1,6 +1,8 @@
 // Real Yjs clients (npm `yjs` + `y-websocket`, as an editor runs them) in a live room of the
 // server at CLOUDOS_BASE_URL: concurrent random edits converge to the file's content, a
-// late joiner syncs, presence is shared. Run by `cargo test --test collab_yjs`.
+// late joiner syncs, presence is shared; through links, a viewer follows the edits and what
+// it types goes nowhere, a colleague with an edit link edits, and revoking a link ends its
+// sockets. Run by `cargo test --test collab_yjs`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as Y from "yjs";
@@ -42,14 +44,18 @@ async function ticket(token) {
   return (await res.json()).ticket;
 }
 
-/** A client as an editor runs one: a Y.Doc with a y-websocket provider on the room. */
-async function join(token, fileId) {
+/** A client as an editor runs one: a Y.Doc with a y-websocket provider on the room
+ * (signed in with `token`, and/or through the link `share`). */
+async function join(token, fileId, share) {
   const doc = new Y.Doc();
   const url = `${BASE.replace(/^http/, "ws")}/collab`;
+  const params = {};
+  // A ticket opens one socket; a reconnect would need a new one, so none is made here.
+  if (token) params.ticket = await ticket(token);
+  if (share) params.share = share;
   const provider = new WebsocketProvider(url, fileId, doc, {
     WebSocketPolyfill: WebSocket,
-    // A ticket opens one socket; a reconnect would need a new one, so none is made here.
-    params: { ticket: await ticket(token) },
+    params,
     disableBc: true,
     maxBackoffTime: 100000,
   });
@@ -149,4 +155,52 @@ test("a room refuses a stranger and a socket without a ticket", async () => {
   const url = `${BASE.replace(/^http/, "ws")}/collab/${file.id}?ticket=${await ticket(bob)}`;
   assert.equal(await refusal(url), 404);
   assert.equal(await refusal(`${BASE.replace(/^http/, "ws")}/collab/${file.id}`), 401);
+});
+
+async function shareLink(token, fileId, mode) {
+  const res = await api(
+    `/files/${fileId}/share`,
+    { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ mode }) },
+    token,
+  );
+  assert.equal(res.status, 201);
+  return res.json();
+}
+
+test("through links: a viewer follows the edits and changes nothing, an editor edits, a revoked link's sockets end", async () => {
+  const ann = await signUp("owner");
+  const bob = await signUp("colleague");
+  const file = await upload(ann, "live.txt", "start");
+  const view = await shareLink(ann, file.id, "view");
+  const edit = await shareLink(ann, file.id, "edit");
+
+  const owner = await join(ann, file.id);
+  const viewer = await join(null, file.id, view.token);
+  const colleague = await join(bob, file.id, edit.token);
+  assert.equal(viewer.text.toString(), "start");
+
+  owner.text.insert(5, " typing");
+  colleague.text.insert(0, "Bob: ");
+  await until("the viewer sees both", () => viewer.text.toString() === "Bob: start typing");
+
+  // The viewer's own edit stays on its side.
+  viewer.text.insert(0, "vandal ");
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(owner.text.toString(), "Bob: start typing");
+  assert.equal(colleague.text.toString(), "Bob: start typing");
+
+  // Revoked: the viewer's socket ends with 4403, and the link opens nothing more.
+  const closed = new Promise((resolve) => viewer.provider.ws.addEventListener("close", (e) => resolve(e.code)));
+  viewer.provider.shouldConnect = false;
+  const res = await api(`/shares/${view.token}`, { method: "DELETE" }, ann);
+  assert.equal(res.status, 204);
+  assert.equal(await closed, 4403);
+  const again = `${BASE.replace(/^http/, "ws")}/collab/${file.id}?share=${view.token}`;
+  assert.equal(await refusal(again), 410);
+
+  for (const c of [owner, viewer, colleague]) leave(c);
+  await until("the file holds the editors' text", async () => {
+    const res = await api(`/files/${file.id}/content`, {}, ann);
+    return (await res.text()) === "Bob: start typing";
+  });
 });

@@ -29,6 +29,8 @@ pub struct YClient {
     pub doc: Doc,
     /// Whether the socket closed.
     pub closed: bool,
+    /// The code the room closed the socket with, if it did.
+    pub close_code: Option<u16>,
 }
 
 impl YClient {
@@ -46,6 +48,7 @@ impl YClient {
             socket,
             doc: Doc::new(),
             closed: false,
+            close_code: None,
         };
         let sv = c.doc.transact().state_vector();
         c.send(encode(&Message::Sync(SyncMessage::SyncStep1(sv))))
@@ -141,6 +144,11 @@ impl YClient {
                 Some(Ok(WsMessage::Binary(bytes))) => {
                     self.handle(&bytes).await;
                 }
+                Some(Ok(WsMessage::Close(frame))) => {
+                    self.close_code = frame.map(|f| u16::from(f.code));
+                    self.closed = true;
+                    return;
+                }
                 Some(Ok(_)) => {}
                 None | Some(Err(_)) => {
                     self.closed = true;
@@ -163,8 +171,27 @@ impl YClient {
         }
     }
 
+    /// Reads until the room closes the socket (panics after `within`); its close code.
+    pub async fn wait_closed(&mut self, within: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.closed {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the socket is still open"
+            );
+            self.pump(Duration::from_millis(50)).await;
+        }
+        self.close_code
+    }
+
     /// Closes the socket.
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
+}
+
+/// The `WS /collab/:fileId` URL of `file` on the server at `base`, with `query` (`token=…`,
+/// `share=…`).
+pub fn room_url(base: &str, file: &str, query: &str) -> String {
+    format!("{}/collab/{file}?{query}", base.replacen("http", "ws", 1))
 }

@@ -1,20 +1,18 @@
-//! Live rooms on the native server (`WS /collab/:fileId`) with Yjs clients (yrs) on real
-//! sockets: two editors converge and the file gets their text, acknowledged edits survive
-//! a restart, a save made without the room merges with live edits, and only the owner's
-//! text files open.
+//! Live rooms (`WS /collab/:fileId`) with Yjs clients (yrs) on real sockets, on the native
+//! server and (`cargo xtask test`'s edge pass) on the Worker's Durable Objects under
+//! `wrangler dev`: two editors converge and the file gets their text, a save made without
+//! the room merges with live edits, and only the owner's text files open; natively,
+//! acknowledged edits survive a restart.
 
 use std::time::{Duration, Instant};
 
-use cloudos_tests::collab::YClient;
+use cloudos_tests::collab::{room_url, YClient};
 use cloudos_tests::{ServerOptions, TestServer, User};
 use reqwest::StatusCode;
 
 fn collab_url(server: &TestServer, u: &User, file: &str) -> String {
-    format!(
-        "{}/collab/{file}?token={}",
-        server.base.replacen("http", "ws", 1),
-        u.api.token.as_deref().unwrap()
-    )
+    let token = u.api.token.as_deref().unwrap();
+    room_url(&server.base, file, &format!("token={token}"))
 }
 
 /// Saves `text` through the API, based on `version`, as an editor without the room would.
@@ -48,7 +46,7 @@ async fn wait_for_content(u: &User, file: &str, text: &str) {
 
 #[tokio::test]
 async fn two_editors_converge_and_the_file_gets_their_text() {
-    let server = TestServer::native(ServerOptions::default());
+    let server = TestServer::suite();
     let ann = server.new_user("ann").await;
     let file = ann
         .api
@@ -138,7 +136,7 @@ async fn acknowledged_edits_survive_a_restart() {
 
 #[tokio::test]
 async fn a_save_made_without_the_room_merges_with_live_edits() {
-    let server = TestServer::native(ServerOptions::default());
+    let server = TestServer::suite();
     let ann = server.new_user("ann").await;
     let file = ann
         .api
@@ -166,7 +164,7 @@ async fn a_save_made_without_the_room_merges_with_live_edits() {
 
 #[tokio::test]
 async fn only_the_owners_text_files_open() {
-    let server = TestServer::native(ServerOptions::default());
+    let server = TestServer::suite();
     let ann = server.new_user("ann").await;
     let bob = server.new_user("bob").await;
     let file = ann.api.upload(None, &[("a.txt", b"a".to_vec())]).await[0].clone();
@@ -205,7 +203,7 @@ async fn only_the_owners_text_files_open() {
 /// A save made while no room was open is in the room from its first frame.
 #[tokio::test]
 async fn a_room_opens_with_saves_made_while_it_was_closed() {
-    let server = TestServer::native(ServerOptions::default());
+    let server = TestServer::suite();
     let ann = server.new_user("ann").await;
     let file = ann.api.upload(None, &[("todo.txt", b"one".to_vec())]).await[0].clone();
     let url = collab_url(&server, &ann, &file.id);
@@ -223,4 +221,34 @@ async fn a_room_opens_with_saves_made_while_it_was_closed() {
     save(&ann, &file.id, now.version, "one two three").await;
     let b = YClient::connect(&url).await.unwrap();
     assert_eq!(b.text(), "one two three");
+}
+
+/// A save through the API reaches editors who are not typing (their room has nothing to
+/// checkpoint), merged at once.
+#[tokio::test]
+async fn a_save_reaches_an_idle_room_at_once() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await;
+    let file = ann
+        .api
+        .upload(None, &[("idle.txt", b"draft".to_vec())])
+        .await[0]
+        .clone();
+    let mut a = YClient::connect(&collab_url(&server, &ann, &file.id))
+        .await
+        .unwrap();
+    save(&ann, &file.id, file.version, "final draft").await;
+    a.wait_for(Duration::from_secs(10), |t| t == "final draft")
+        .await;
+    // A save based on a version the room has moved past is still refused.
+    let stale = ann
+        .api
+        .req(reqwest::Method::PUT, &format!("/files/{}/content", file.id))
+        .header("if-match", format!("\"{}\"", file.version))
+        .body("lost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    a.close().await;
 }

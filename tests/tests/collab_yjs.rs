@@ -1,14 +1,15 @@
 //! Live rooms with the Yjs clients editors run (npm `yjs` + `y-websocket`, in Node): the
-//! suite in `tests/collab/` against a server this test starts.
+//! suite in `tests/collab/` against the suite's server (a native one this test starts, or
+//! the Worker under `wrangler dev`).
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use cloudos_tests::{ServerOptions, TestServer};
+use cloudos_tests::TestServer;
 
 #[test]
 fn real_yjs_clients_edit_together() {
-    let server = TestServer::native(ServerOptions::default());
+    let server = TestServer::suite();
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ lives in the workspace")

@@ -32,27 +32,37 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   }
 });
 
-let terminalLoading = null;
+const loading = {};
+
+/** Loads the bundle the page's `<meta name=…>` names (its script and CSS) once; resolves to
+ * the global it sets. */
+function loadBundle(name, global) {
+  if (!loading[name]) {
+    loading[name] = new Promise((resolve, reject) => {
+      const meta = document.querySelector(`meta[name="${name}"]`);
+      if (!meta) return reject(new Error(`this build has no ${name} bundle`));
+      const css = document.createElement("link");
+      css.rel = "stylesheet";
+      css.href = meta.dataset.css;
+      document.head.appendChild(css);
+      const js = document.createElement("script");
+      js.src = meta.dataset.js;
+      js.onload = () => resolve(window[global]);
+      js.onerror = () => { loading[name] = null; reject(new Error(`could not load ${name}`)); };
+      document.head.appendChild(js);
+    });
+  }
+  return loading[name];
+}
 
 window.cloudosVendor = {
-  /** Loads the terminal bundle (xterm.js) named in index.html once; resolves when ready. */
+  /** Loads the terminal bundle (xterm.js) once; resolves when ready. */
   loadTerminal() {
-    if (!terminalLoading) {
-      terminalLoading = new Promise((resolve, reject) => {
-        const meta = document.querySelector('meta[name="cloudos-terminal"]');
-        if (!meta) return reject(new Error("this build has no terminal bundle"));
-        const css = document.createElement("link");
-        css.rel = "stylesheet";
-        css.href = meta.dataset.css;
-        document.head.appendChild(css);
-        const js = document.createElement("script");
-        js.src = meta.dataset.js;
-        js.onload = () => resolve(window.cloudosTerminal);
-        js.onerror = () => { terminalLoading = null; reject(new Error("could not load the terminal")); };
-        document.head.appendChild(js);
-      });
-    }
-    return terminalLoading;
+    return loadBundle("cloudos-terminal", "cloudosTerminal");
+  },
+  /** Loads the editor bundle (Monaco, Yjs) once; resolves when ready. */
+  loadEditor() {
+    return loadBundle("cloudos-editor", "cloudosEditor");
   },
   /** Markdown to HTML that is safe to insert: no scripts, handlers or javascript: URLs. */
   markdown(text) {

@@ -138,6 +138,32 @@ pub async fn put_no_content<B: Serialize>(path: &str, body: &B) -> Result<(), Ap
         .map(drop)
 }
 
+/// `PUT path` with a JSON body as a `keepalive` fetch: it completes even when the page is
+/// going away (a reload, a closed tab), which an ordinary request does not. Not awaited:
+/// there is nobody left to tell.
+pub fn put_keepalive<B: Serialize>(path: &str, body: &B) {
+    let Ok(json) = serde_json::to_string(body) else {
+        return;
+    };
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Ok(headers) = web_sys::Headers::new() else {
+        return;
+    };
+    let _ = headers.set("Content-Type", "application/json");
+    if let Some(t) = session::token() {
+        let _ = headers.set("Authorization", &format!("Bearer {t}"));
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method("PUT");
+    // web-sys has no setter for it; the fetch standard's member is set directly.
+    let _ = js_sys::Reflect::set(&init, &"keepalive".into(), &true.into());
+    init.set_headers(&headers);
+    init.set_body(&wasm_bindgen::JsValue::from_str(&json));
+    let _ = window.fetch_with_str_and_init(path, &init);
+}
+
 /// `DELETE path`.
 pub async fn delete(path: &str) -> Result<(), ApiErr> {
     send(authed(Request::delete(path)).build().map_err(build_err)?)

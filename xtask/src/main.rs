@@ -170,7 +170,7 @@ fn test(edge_only: bool) -> Result<()> {
         ("CLOUDOS_ORPHAN_GRACE_SECS", "0"),
     ];
     vars.extend(fly.vars.iter().map(|(k, v)| (*k, v.as_str())));
-    let edge = worker::start(0, &state, &server, &vars, true)?;
+    let mut edge = worker::start(0, &state, &server, &vars, true)?;
     let base = [("CLOUDOS_TEST_BASE_URL", edge.base.as_str())];
     let mut on_edge = util::cargo_test(
         " (API suite on wrangler dev)",
@@ -186,6 +186,16 @@ fn test(edge_only: bool) -> Result<()> {
             "events",
             "--test",
             "races",
+            "--test",
+            "collab",
+            "--test",
+            "collab_yjs",
+            "--test",
+            "shares",
+            // A native restart; the Worker's rooms are in Durable Objects' storage.
+            "--",
+            "--skip",
+            "acknowledged_edits_survive_a_restart",
         ],
         &base,
     );
@@ -206,6 +216,9 @@ fn test(edge_only: bool) -> Result<()> {
             &[base[0], ("CLOUDOS_TEST_EDGE_LOG", &log.to_string_lossy())],
         );
     }
+    if on_edge.is_ok() {
+        on_edge = eviction_story(&mut edge, &state);
+    }
     if on_edge.is_err() {
         eprintln!("the end of wrangler dev's log:\n{}", edge.log_tail(60));
     }
@@ -213,6 +226,62 @@ fn test(edge_only: bool) -> Result<()> {
     drop(fly);
     let _ = std::fs::remove_dir_all(&state);
     native.and(on_edge)
+}
+
+/// A live room outlives its Durable Object: `collab_evict.rs`'s first half makes edits
+/// and writes a marker; the Worker is killed at once and started again; the second half
+/// finds every edit.
+fn eviction_story(edge: &mut worker::LocalEdge, state: &std::path::Path) -> Result<()> {
+    let marker = state.join("evict-marker.json");
+    let _ = std::fs::remove_file(&marker);
+    let env = vec![
+        ("CLOUDOS_TEST_BASE_URL".to_owned(), edge.base.clone()),
+        (
+            "CLOUDOS_TEST_EVICT_MARKER".to_owned(),
+            marker.to_string_lossy().into_owned(),
+        ),
+    ];
+    let run = |name: &'static str, env: Vec<(String, String)>| {
+        move || {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            util::cargo_test(
+                " (a room outlives its Durable Object)",
+                &[
+                    "test",
+                    "-p",
+                    "cloudos-tests",
+                    "--test",
+                    "collab_evict",
+                    "--",
+                    "--ignored",
+                    "--exact",
+                    name,
+                ],
+                &env,
+            )
+        }
+    };
+    let first = std::thread::spawn(run("edits_before_an_eviction", env.clone()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while !marker.exists() {
+        if first.is_finished() {
+            return first
+                .join()
+                .map_err(|_| anyhow::anyhow!("the first half panicked"))?
+                .and_then(|()| anyhow::bail!("the first half ended without its marker"));
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the first half wrote no marker in 10 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    edge.kill_and_restart_worker()?;
+    first
+        .join()
+        .map_err(|_| anyhow::anyhow!("the first half panicked"))??;
+    run("edits_survive_the_eviction", env)()
 }
 
 fn check_wasm() -> Result<()> {

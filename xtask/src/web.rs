@@ -88,6 +88,32 @@ pub fn build() -> Result<PathBuf> {
         ])
         .arg(format!("--outfile={}", stage.join("terminal.js").display()));
     status(terminal, "esbuild (terminal bundle)")?;
+    // The Editor app's Monaco + Yjs, loaded only when an editor opens, with Monaco's
+    // language workers as their own files and its icon font beside its CSS.
+    let editor_dir = stage.join("editor");
+    let _ = std::fs::remove_dir_all(&editor_dir);
+    let monaco = "node_modules/monaco-editor/esm/vs";
+    let mut editor = Command::new(&esbuild);
+    editor
+        .current_dir(root())
+        .arg("editor=web/js/editor.js")
+        .arg(format!("editor.worker={monaco}/editor/editor.worker.js"))
+        .arg(format!("json.worker={monaco}/language/json/json.worker.js"))
+        .arg(format!("css.worker={monaco}/language/css/css.worker.js"))
+        .arg(format!("html.worker={monaco}/language/html/html.worker.js"))
+        .arg(format!(
+            "ts.worker={monaco}/language/typescript/ts.worker.js"
+        ))
+        .args([
+            "--bundle",
+            "--minify",
+            "--format=iife",
+            "--log-level=error",
+            "--loader:.ttf=file",
+            "--asset-names=[name]-[hash]",
+        ])
+        .arg(format!("--outdir={}", editor_dir.display()));
+    status(editor, "esbuild (editor bundle)")?;
 
     let dist = dist_dir();
     let _ = std::fs::remove_dir_all(&dist);
@@ -99,6 +125,27 @@ pub fn build() -> Result<PathBuf> {
     let terminal_js = hashed(&stage.join("terminal.js"), &dist, "terminal", "js")?;
     let terminal_css = hashed(&stage.join("terminal.css"), &dist, "terminal", "css")?;
     let style = hashed(&web.join("style.css"), &dist, "style", "css")?;
+    let editor_js = hashed(&editor_dir.join("editor.js"), &dist, "editor", "js")?;
+    let editor_css = hashed(&editor_dir.join("editor.css"), &dist, "editor", "css")?;
+    let mut workers = serde_json::Map::new();
+    for label in ["editor", "json", "css", "html", "ts"] {
+        let url = hashed(
+            &editor_dir.join(format!("{label}.worker.js")),
+            &dist,
+            &format!("{label}.worker"),
+            "js",
+        )?;
+        workers.insert(label.to_owned(), url.into());
+    }
+    // The CSS names its font files by their own (hashed) names, next to it.
+    for entry in std::fs::read_dir(&editor_dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "ttf") {
+            let to = dist.join("assets").join(path.file_name().expect("a file"));
+            std::fs::copy(&path, &to)?;
+        }
+    }
+    let editor_workers = serde_json::Value::Object(workers).to_string();
     let boot = std::fs::read_to_string(web.join("js/boot.js"))?
         .replace("{{APP_JS}}", &app_js)
         .replace("{{APP_WASM}}", &app_wasm);
@@ -128,6 +175,9 @@ pub fn build() -> Result<PathBuf> {
         .replace("{{VENDOR_JS}}", &vendor_js)
         .replace("{{TERMINAL_JS}}", &terminal_js)
         .replace("{{TERMINAL_CSS}}", &terminal_css)
+        .replace("{{EDITOR_JS}}", &editor_js)
+        .replace("{{EDITOR_CSS}}", &editor_css)
+        .replace("{{EDITOR_WORKERS}}", &editor_workers)
         .replace("{{STYLE_CSS}}", &style);
     if index.contains("{{") {
         bail!("web/index.html names a placeholder the build does not fill");

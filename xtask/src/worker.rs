@@ -56,9 +56,88 @@ pub struct LocalEdge {
     /// Where wrangler's output goes when started `quiet` (the Worker's console lines too).
     pub log: Option<PathBuf>,
     children: Vec<Child>,
+    /// How wrangler was started, to start it again.
+    wrangler: Option<Wrangler>,
+}
+
+/// What `wrangler dev` is started with.
+struct Wrangler {
+    port: u16,
+    state: PathBuf,
+    db_url: String,
+    token: String,
+    vars: Vec<(String, String)>,
+}
+
+impl Wrangler {
+    fn command(&self) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut wrangler = Command::new(root().join("node_modules/.bin/wrangler"));
+        wrangler
+            .args([
+                "dev",
+                "--local",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                // Serves `/__scheduled`, so a test can fire the Cron Trigger.
+                "--test-scheduled",
+            ])
+            .args(["--persist-to"])
+            .arg(self.state.join("wrangler"))
+            .args(["--var", &format!("LIBSQL_URL:{}", self.db_url)])
+            .args(["--var", &format!("LIBSQL_AUTH_TOKEN:{}", self.token)])
+            .args([
+                "--var",
+                "CLOUDOS_SECRET:local-dev-secret-not-for-production",
+            ])
+            .current_dir(root())
+            // The Worker was just built: wrangler must not run the build command again.
+            .env("CLOUDOS_WORKER_PREBUILT", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+            .env("WRANGLER_HIDE_BANNER", "true")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .process_group(0);
+        for (k, v) in &self.vars {
+            wrangler.args(["--var", &format!("{k}:{v}")]);
+        }
+        wrangler
+    }
 }
 
 impl LocalEdge {
+    /// Kills `wrangler dev` and workerd at once (SIGKILL: no object gets to finish what it
+    /// was doing, as when the runtime evicts it) and starts them again on the same port
+    /// and stored state.
+    pub fn kill_and_restart_worker(&mut self) -> Result<()> {
+        let wrangler = self.wrangler.as_ref().context("no wrangler to restart")?;
+        let mut cmd = wrangler.command();
+        let mut child = self.children.pop().context("no wrangler running")?;
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &group])
+            .status();
+        let _ = child.wait();
+        if let Some(log) = &self.log {
+            let file = std::fs::OpenOptions::new().append(true).open(log)?;
+            cmd.stdout(file.try_clone()?).stderr(file);
+        }
+        self.children
+            .push(cmd.spawn().context("starting wrangler dev again")?);
+        let base = self.base.clone();
+        if let Err(e) = wait_for(
+            &format!("{base}/healthz"),
+            Duration::from_secs(120),
+            self.children.last_mut().expect("just pushed"),
+            "wrangler dev",
+        ) {
+            bail!("{e:#}; the end of its log:\n{}", self.log_tail(40));
+        }
+        Ok(())
+    }
+
     /// The last `n` lines of wrangler's log, for a failure message.
     pub fn log_tail(&self, n: usize) -> String {
         let text = self
@@ -145,6 +224,7 @@ pub fn start(
         base: format!("http://127.0.0.1:{port}"),
         log: quiet.then(|| state.join("wrangler.log")),
         children: Vec::new(),
+        wrangler: None,
     };
     let output = |name: &str| -> Result<(Stdio, Stdio)> {
         if !quiet {
@@ -175,41 +255,22 @@ pub fn start(
         edge.children.last_mut().expect("just pushed"),
         "cloudos db serve",
     )?;
-    let mut wrangler = Command::new(root().join("node_modules/.bin/wrangler"));
-    wrangler
-        .args([
-            "dev",
-            "--local",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            // Serves `/__scheduled`, so a test can fire the Cron Trigger.
-            "--test-scheduled",
-        ])
-        .args(["--persist-to"])
-        .arg(state.join("wrangler"))
-        .args(["--var", &format!("LIBSQL_URL:{db_url}")])
-        .args(["--var", &format!("LIBSQL_AUTH_TOKEN:{token}")])
-        .args([
-            "--var",
-            "CLOUDOS_SECRET:local-dev-secret-not-for-production",
-        ])
-        .current_dir(root())
-        // The Worker was just built: wrangler must not run the build command again.
-        .env("CLOUDOS_WORKER_PREBUILT", "1")
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("WRANGLER_SEND_ERROR_REPORTS", "false")
-        .env("WRANGLER_HIDE_BANNER", "true")
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-        .process_group(0);
-    for (k, v) in vars {
-        wrangler.args(["--var", &format!("{k}:{v}")]);
-    }
+    let wrangler = Wrangler {
+        port,
+        state: state.to_owned(),
+        db_url,
+        token: token.to_owned(),
+        vars: vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    };
+    let mut cmd = wrangler.command();
+    edge.wrangler = Some(wrangler);
     let (out, err) = output("wrangler.log")?;
-    wrangler.stdout(out).stderr(err);
+    cmd.stdout(out).stderr(err);
     edge.children
-        .push(wrangler.spawn().context("starting wrangler dev")?);
+        .push(cmd.spawn().context("starting wrangler dev")?);
     let base = edge.base.clone();
     if let Err(e) = wait_for(
         &format!("{base}/healthz"),

@@ -192,6 +192,8 @@ impl From<crate::rooms::RoomError> for ApiError {
         match e {
             Files(e) => e.into(),
             Db(e) => e.into(),
+            Shares(e) => e.into(),
+            SignInNeeded => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail),
             Malformed(_) | BadUpdate(_) | UnknownConnection => ApiError::bad_request(detail),
         }
     }
@@ -203,6 +205,7 @@ impl From<SharesError> for ApiError {
         match e {
             SharesError::NotFound => ApiError::not_found(detail),
             SharesError::Gone => ApiError::new(StatusCode::GONE, "share-expired", detail),
+            SharesError::Files(e) => (*e).into(),
             SharesError::Db(e) => e.into(),
         }
     }

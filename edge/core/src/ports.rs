@@ -418,6 +418,9 @@ pub enum SocketTarget {
         owner_id: crate::ids::UserId,
         access: crate::rooms::Access,
         until_ms: i64,
+        /// The link the socket came through (`None`: the owner's own): revoking it ends
+        /// the socket ([`Sockets::share_revoked`]).
+        share_id: Option<String>,
     },
 }
 
@@ -432,6 +435,14 @@ pub trait Sockets: Send + Sync + 'static {
         req: axum::extract::Request,
         target: SocketTarget,
     ) -> Result<axum::response::Response, crate::ApiError>;
+
+    /// The link `share_id` was revoked: the sockets opened through it, in the rooms of
+    /// `files`, close now, and none opens through it again on this host.
+    async fn share_revoked(&self, _share_id: &str, _files: &[crate::ids::FileId]) {}
+
+    /// `file` was saved without its room, which is open on some host: the room here, if it
+    /// is open, merges the save in now.
+    async fn file_saved(&self, _file: &crate::ids::FileId) {}
 }
 
 /// The socket port of a host that carries none (tests of the HTTP routes).

@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0010_rooms",
         sql: include_str!("../../../schema/0010_rooms.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_rooms_and_links",
+        sql: include_str!("../../../schema/0011_rooms_and_links.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

@@ -97,6 +97,57 @@ pub struct ShareList {
     pub items: Vec<ShareLink>,
 }
 
+/// Body of `POST /files/:id/share`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FileShareRequest {
+    /// `view` (the default: anyone with the link sees it, and a text file's live edits) or
+    /// `edit` (a signed-in holder edits with the owner).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Seconds the link works (default 30 days, at most a year).
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+}
+
+/// Answer of `POST /files/:id/share`: the token is shown here only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FileShare {
+    /// Names the link in the owner's list and in `DELETE /shares/:id`.
+    pub id: String,
+    /// At least 128 random bits; `DELETE /shares/:token` revokes it.
+    pub token: String,
+    /// The public page: `GET /s/:token`.
+    pub url: String,
+    /// `view` or `edit`.
+    pub mode: String,
+    pub expires_at: String,
+}
+
+/// Answer of `GET /s/:token` with `Accept: application/json`: what the link shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PublicShare {
+    /// `view` or `edit`.
+    pub mode: String,
+    pub expires_at: String,
+    /// The shared file or folder (its `parent_id` is never shown).
+    pub root: File,
+    /// The file or folder asked for with `?file=` (the root without it).
+    pub file: File,
+    /// A folder's children (the folder's own, never its parent's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<File>>,
+    /// The file's content through the link (`GET /s/:token/content?file=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_url: Option<String>,
+    /// A text file's live room through the link (`WS /collab/:fileId?share=`): a view
+    /// link's socket receives the owner's edits as they type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_url: Option<String>,
+}
+
 /// Answer of `GET /me`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

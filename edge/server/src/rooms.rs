@@ -11,15 +11,13 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use cloudos_core::ids::{FileId, UserId};
+use cloudos_core::rooms::log::{RoomLog, SqlLog};
+use cloudos_core::rooms::schedule::Schedule;
 use cloudos_core::rooms::{store, Access, ConnId, Effects, Out, Room};
 use cloudos_core::{ApiError, App};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, Mutex};
 
-/// A room's text is written into its file this long after its last edit...
-const CHECKPOINT_AFTER: Duration = Duration::from_secs(2);
-/// ...and at least this often while edits keep coming.
-const CHECKPOINT_AT_LEAST: Duration = Duration::from_secs(10);
 /// A room nobody is in closes after this long (a join whose upgrade never completed).
 const EMPTY_FOR: Duration = Duration::from_secs(30);
 /// How long one write to a client may take before the client is dropped.
@@ -35,12 +33,40 @@ const ROOM_BACKLOG: usize = 1024;
 /// with room to spare); a larger one closes its socket.
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
+/// Who a socket joining a room is.
+#[derive(Debug, Clone)]
+pub struct Joiner {
+    pub access: Access,
+    /// When the socket ends (the session's or the link's expiry), ms since the epoch.
+    pub until_ms: i64,
+    /// The link it came through, if any: revoking it ends the socket.
+    pub share_id: Option<String>,
+}
+
+/// What a room sends one client.
+enum ToClient {
+    Frame(Vec<u8>),
+    /// End the socket with this close code and reason.
+    Close(u16, &'static str),
+}
+
+/// The most revoked links a server remembers (to refuse a late join through one); the
+/// database refuses them anyway, this only closes the gap of a join already checked.
+const REVOKED_KEPT: usize = 4096;
+
 enum Cmd {
     Join {
         conn: ConnId,
         access: Access,
-        out: mpsc::Sender<Vec<u8>>,
+        share_id: Option<String>,
+        out: mpsc::Sender<ToClient>,
     },
+    /// A link was revoked: its clients go.
+    Revoke {
+        share_id: String,
+    },
+    /// The file was saved without the room: merge it in now.
+    Saved,
     Receive {
         conn: ConnId,
         bytes: Vec<u8>,
@@ -56,12 +82,50 @@ pub struct RoomHub {
     app: OnceLock<App>,
     rooms: Mutex<HashMap<String, mpsc::Sender<Cmd>>>,
     next_conn: AtomicU64,
+    /// Links revoked while this server ran, oldest first.
+    revoked: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 impl RoomHub {
     /// Gives the hub the app its rooms read and write files through (set once it is built).
     pub fn attach(&self, app: App) {
         let _ = self.app.set(app);
+    }
+
+    /// Ends the sockets opened through the link `share_id` in every open room, and refuses
+    /// joins through it from now on.
+    pub async fn revoke(&self, share_id: &str) {
+        if let Ok(mut revoked) = self.revoked.lock() {
+            if revoked.len() >= REVOKED_KEPT {
+                revoked.pop_front();
+            }
+            revoked.push_back(share_id.to_owned());
+        }
+        let rooms: Vec<_> = self.rooms.lock().await.values().cloned().collect();
+        for room in rooms {
+            let _ = room
+                .send(Cmd::Revoke {
+                    share_id: share_id.to_owned(),
+                })
+                .await;
+        }
+    }
+
+    /// The file was saved without its room: the room, if open here, merges the save now.
+    pub async fn saved(&self, file: &FileId) {
+        let room = self.rooms.lock().await.get(file.as_str()).cloned();
+        if let Some(room) = room {
+            let _ = room.send(Cmd::Saved).await;
+        }
+    }
+
+    fn is_revoked(&self, share_id: Option<&str>) -> bool {
+        share_id.is_some_and(|id| {
+            self.revoked
+                .lock()
+                .map(|r| r.iter().any(|s| s == id))
+                .unwrap_or(false)
+        })
     }
 
     /// The task of `file`'s room, started (from its stored state) if it is not running.
@@ -75,11 +139,14 @@ impl RoomHub {
         if let Some(tx) = rooms.get(file.as_str()).filter(|tx| !tx.is_closed()) {
             return Ok(tx.clone());
         }
-        let opened = store::open(app, owner, file).await?;
+        let log = SqlLog::new(app, file);
+        let opened = store::open(app, &log, owner, file).await?;
+        store::mark_open(app, file).await?;
         let (tx, rx) = mpsc::channel(ROOM_BACKLOG);
         rooms.insert(file.to_string(), tx.clone());
         let task = RoomTask {
             app: app.clone(),
+            log,
             hub: self.clone(),
             file: file.clone(),
             owner: owner.clone(),
@@ -93,14 +160,13 @@ impl RoomHub {
     }
 }
 
-/// Carries an upgraded `/collab/:fileId` socket into the file's room until `until_ms` (the
-/// session's expiry).
+/// Carries an upgraded `/collab/:fileId` socket into the file's room until the joiner's
+/// `until_ms` (the session's or the link's expiry).
 pub async fn open(
     hub: &Arc<RoomHub>,
     file: &FileId,
     owner: &UserId,
-    access: Access,
-    until_ms: i64,
+    joiner: Joiner,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let app = hub
@@ -110,25 +176,34 @@ pub async fn open(
         .clone();
     let room = hub.room(&app, file, owner).await?;
     let conn = hub.next_conn.fetch_add(1, Ordering::Relaxed);
-    let left = Duration::from_millis((until_ms - app.now_ms()).max(0) as u64);
+    let left = Duration::from_millis((joiner.until_ms - app.now_ms()).max(0) as u64);
+    let hub = hub.clone();
     Ok(ws
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| relay(socket, room, conn, access, left)))
+        .on_upgrade(move |socket| relay(socket, hub, room, conn, joiner, left)))
 }
 
 async fn relay(
     socket: WebSocket,
+    hub: Arc<RoomHub>,
     room: mpsc::Sender<Cmd>,
     conn: ConnId,
-    access: Access,
+    joiner: Joiner,
     left: Duration,
 ) {
     let (out_tx, mut out_rx) = mpsc::channel(CLIENT_BACKLOG);
+    let (mut tx, mut rx) = socket.split();
+    // A link revoked between its check and now: the socket ends before it joins.
+    if hub.is_revoked(joiner.share_id.as_deref()) {
+        let _ = tx.send(Message::Close(Some(revoked_frame()))).await;
+        return;
+    }
     if room
         .send(Cmd::Join {
             conn,
-            access,
+            access: joiner.access,
+            share_id: joiner.share_id,
             out: out_tx,
         })
         .await
@@ -136,7 +211,6 @@ async fn relay(
     {
         return;
     }
-    let (mut tx, mut rx) = socket.split();
     let expired = tokio::time::sleep(left);
     tokio::pin!(expired);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
@@ -159,7 +233,11 @@ async fn relay(
                 Some(Ok(_)) => {}
             },
             out = out_rx.recv() => match out {
-                Some(bytes) => {
+                Some(ToClient::Close(code, reason)) => {
+                    close = Some(CloseFrame { code, reason: reason.into() });
+                    break;
+                }
+                Some(ToClient::Frame(bytes)) => {
                     // A client that stopped reading is dropped rather than waited on.
                     let sent = tokio::time::timeout(WRITE_TIMEOUT, tx.send(Message::Binary(bytes.into()))).await;
                     if !matches!(sent, Ok(Ok(()))) {
@@ -172,7 +250,7 @@ async fn relay(
             () = &mut expired => {
                 close = Some(CloseFrame {
                     code: cloudos_proto::terminal::CLOSE_EXPIRED,
-                    reason: "the session expired; sign in again".into(),
+                    reason: "the session or the link expired".into(),
                 });
                 break;
             }
@@ -182,14 +260,30 @@ async fn relay(
     let _ = tokio::time::timeout(Duration::from_secs(5), tx.send(Message::Close(close))).await;
 }
 
+fn revoked_frame() -> CloseFrame {
+    CloseFrame {
+        code: cloudos_proto::terminal::CLOSE_REVOKED,
+        reason: REVOKED_REASON.into(),
+    }
+}
+
+const REVOKED_REASON: &str = "the link was revoked";
+
+/// A client of a room's task.
+struct Client {
+    out: mpsc::Sender<ToClient>,
+    share_id: Option<String>,
+}
+
 struct RoomTask {
     app: App,
+    log: SqlLog,
     hub: Arc<RoomHub>,
     file: FileId,
     owner: UserId,
     room: Room,
     next_seq: i64,
-    clients: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
+    clients: HashMap<ConnId, Client>,
     me: mpsc::Sender<Cmd>,
 }
 
@@ -200,21 +294,29 @@ impl RoomTask {
             self.close(&mut rx).await;
             return;
         }
-        // The first unwritten edit, and the last one: the text is written 2 s after the
-        // last, and at least every 10 s while edits keep coming (presence moves neither).
-        let mut dirty: Option<(Instant, Instant)> = None;
+        let mut schedule = Schedule::default();
         let mut empty_since = Some(Instant::now());
         loop {
-            let due = dirty
-                .map(|(first, last)| (last + CHECKPOINT_AFTER).min(first + CHECKPOINT_AT_LEAST));
+            let due = schedule.due().map(|at| {
+                Instant::now() + Duration::from_millis((at - self.app.now_ms()).max(0) as u64)
+            });
             let give_up = empty_since.map(|t| t + EMPTY_FOR);
             tokio::select! {
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
                     let ok = match cmd {
-                        Cmd::Join { conn, access, out } => {
+                        Cmd::Join { conn, access, share_id, out } => {
+                            // Revoked after the relay looked (the hub records a revocation
+                            // before telling the rooms).
+                            if self.hub.is_revoked(share_id.as_deref()) {
+                                let _ = out.try_send(ToClient::Close(
+                                    cloudos_proto::terminal::CLOSE_REVOKED,
+                                    REVOKED_REASON,
+                                ));
+                                continue;
+                            }
                             let frames = self.room.join(conn, access);
-                            self.clients.insert(conn, out);
+                            self.clients.insert(conn, Client { out, share_id });
                             for f in frames {
                                 self.send(conn, f);
                             }
@@ -226,8 +328,7 @@ impl RoomTask {
                             let stored = !fx.stored.is_empty();
                             let ok = self.apply(fx).await;
                             if ok && stored {
-                                let now = Instant::now();
-                                dirty = Some((dirty.map_or(now, |(first, _)| first), now));
+                                schedule.edited(self.app.now_ms());
                             }
                             if let Some(e) = error {
                                 tracing::warn!(file = %self.file, error = %e, "dropping a room client");
@@ -237,6 +338,32 @@ impl RoomTask {
                             }
                             ok
                         }
+                        Cmd::Revoke { share_id } => {
+                            let gone: Vec<ConnId> = self
+                                .clients
+                                .iter()
+                                .filter(|(_, c)| c.share_id.as_deref() == Some(share_id.as_str()))
+                                .map(|(conn, _)| *conn)
+                                .collect();
+                            let mut ok = true;
+                            for conn in gone {
+                                if let Some(c) = self.clients.remove(&conn) {
+                                    let _ = c.out.try_send(ToClient::Close(
+                                        cloudos_proto::terminal::CLOSE_REVOKED,
+                                        REVOKED_REASON,
+                                    ));
+                                }
+                                let fx = self.room.leave(conn);
+                                ok &= self.apply(fx).await;
+                            }
+                            ok
+                        }
+                        Cmd::Saved => {
+                            if self.checkpoint().await {
+                                schedule.written();
+                            }
+                            true
+                        }
                         Cmd::Leave { conn } => {
                             self.clients.remove(&conn);
                             let fx = self.room.leave(conn);
@@ -244,7 +371,7 @@ impl RoomTask {
                             if ok && self.room.is_empty() {
                                 empty_since = Some(Instant::now());
                                 if self.checkpoint().await {
-                                    dirty = None;
+                                    schedule.written();
                                 }
                                 if self.close_if_still_empty(&mut rx).await {
                                     break;
@@ -263,10 +390,10 @@ impl RoomTask {
                 }
                 () = sleep_until_opt(due) => {
                     if self.checkpoint().await {
-                        dirty = None;
+                        schedule.written();
                     } else {
                         // Tried again later (an error was logged).
-                        dirty = dirty.map(|(_, last)| (Instant::now(), last));
+                        schedule.failed(self.app.now_ms());
                     }
                 }
                 () = sleep_until_opt(give_up) => {
@@ -283,7 +410,7 @@ impl RoomTask {
     /// (nothing of it was sent).
     async fn apply(&mut self, fx: Effects) -> bool {
         for update in &fx.stored {
-            if let Err(e) = store::append(&self.app, &self.file, self.next_seq, update).await {
+            if let Err(e) = self.log.append(self.next_seq, update).await {
                 tracing::error!(file = %self.file, error = %e, "storing a room update");
                 return false;
             }
@@ -313,10 +440,10 @@ impl RoomTask {
     }
 
     fn send(&mut self, conn: ConnId, bytes: Vec<u8>) {
-        let Some(out) = self.clients.get(&conn) else {
+        let Some(client) = self.clients.get(&conn) else {
             return;
         };
-        if out.try_send(bytes).is_err() {
+        if client.out.try_send(ToClient::Frame(bytes)).is_err() {
             // Too far behind (or gone): dropped; its relay ends and it leaves.
             self.clients.remove(&conn);
         }
@@ -325,36 +452,20 @@ impl RoomTask {
     /// Merges any save made without the room, then writes the room's text into the file;
     /// false when that failed (logged; tried again later).
     async fn checkpoint(&mut self) -> bool {
-        for _ in 0..3 {
-            match store::merge_outside_save(
-                &self.app,
-                &self.owner,
-                &self.file,
-                &mut self.room,
-                &mut self.next_seq,
-            )
-            .await
-            {
-                Ok(fx) => self.deliver(fx.out),
-                Err(e) => {
-                    tracing::error!(file = %self.file, error = %e, "merging a save into a room");
-                    return false;
-                }
-            }
-            let upto = self.next_seq - 1;
-            match store::checkpoint(&self.app, &self.owner, &self.file, &self.room, upto).await {
-                Ok(()) => return true,
-                // A save landed in between: merge it too, and try again.
-                Err(cloudos_core::rooms::RoomError::Files(
-                    cloudos_core::files::FilesError::Stale { .. },
-                )) => continue,
-                Err(e) => {
-                    tracing::error!(file = %self.file, error = %e, "checkpointing a room");
-                    return false;
-                }
-            }
+        let (out, done) = store::write_back(
+            &self.app,
+            &self.log,
+            &self.owner,
+            &self.file,
+            &mut self.room,
+            &mut self.next_seq,
+        )
+        .await;
+        self.deliver(out);
+        if let Err(e) = &done {
+            tracing::error!(file = %self.file, error = %e, "writing a room into its file");
         }
-        false
+        done.is_ok()
     }
 
     /// Leaves the registry and ends every client (their relays see their channels close).
@@ -365,6 +476,7 @@ impl RoomTask {
             .is_some_and(|tx| tx.same_channel(&self.me))
         {
             rooms.remove(self.file.as_str());
+            self.mark_closed().await;
         }
         self.clients.clear();
         rx.close();
@@ -382,9 +494,20 @@ impl RoomTask {
             .is_some_and(|tx| tx.same_channel(&self.me))
         {
             rooms.remove(self.file.as_str());
+            self.mark_closed().await;
         }
         rx.close();
         true
+    }
+}
+
+impl RoomTask {
+    /// Called with the registry locked, so a room opening next for the file marks itself
+    /// open after this.
+    async fn mark_closed(&self) {
+        if let Err(e) = store::mark_closed(&self.app, &self.file).await {
+            tracing::warn!(file = %self.file, error = %e, "marking a room closed");
+        }
     }
 }
 

@@ -45,12 +45,30 @@ impl Sockets for NativeSockets {
                 owner_id,
                 access,
                 until_ms,
-            } => crate::rooms::open(&self.rooms, &file_id, &owner_id, access, until_ms, ws).await,
+                share_id,
+            } => {
+                let joiner = crate::rooms::Joiner {
+                    access,
+                    until_ms,
+                    share_id,
+                };
+                crate::rooms::open(&self.rooms, &file_id, &owner_id, joiner, ws).await
+            }
             SocketTarget::Terminal(ticket) => {
                 let cap = cloudos_proto::terminal::MAX_CLIENT_MESSAGE;
                 let ws = ws.max_message_size(cap).max_frame_size(cap);
                 terminal::open(&ticket, ws).await
             }
         }
+    }
+
+    async fn share_revoked(&self, share_id: &str, _files: &[cloudos_core::ids::FileId]) {
+        // Every open room here hears it: cheaper than being exact, and covers a room
+        // joined through the link that the list has not recorded yet.
+        self.rooms.revoke(share_id).await;
+    }
+
+    async fn file_saved(&self, file: &cloudos_core::ids::FileId) {
+        self.rooms.saved(file).await;
     }
 }

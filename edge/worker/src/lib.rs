@@ -88,7 +88,7 @@ fn sandboxes(env: &Env) -> worker::Result<Arc<dyn Sandboxes>> {
     Ok(Arc::new(cloudos_fly::FlyProvider::new(settings)))
 }
 
-async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
+pub(crate) async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
     if let Some(host) = HOST.with(|h| h.borrow().clone()) {
         return Ok(host);
     }
@@ -106,6 +106,7 @@ async fn host(env: &Env) -> worker::Result<(App, axum::Router)> {
         sandboxes: sandboxes(env)?,
         sockets: Arc::new(sockets::WorkerSockets {
             events: env.durable_object(events::BINDING)?,
+            rooms: env.durable_object(rooms::BINDING)?,
         }),
         // An isolate serves one request at a time on one thread: nothing to keep free.
         cpu: Arc::new(cloudos_core::ports::InlineCpu),

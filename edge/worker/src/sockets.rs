@@ -1,5 +1,5 @@
 //! The core's `Sockets` port on the Worker: an events socket is answered by the user's
-//! `UserEvents` Durable Object, a terminal by the agent's socket opened with a `fetch`
+//! `UserEvents` Durable Object, a room's by the file's `Room` object, a terminal by the agent's socket opened with a `fetch`
 //! upgrade; either way the runtime carries the frames.
 
 use async_trait::async_trait;
@@ -10,11 +10,12 @@ use cloudos_core::ApiError;
 use worker::send::SendFuture;
 use worker::ObjectNamespace;
 
-use crate::{events, terminal};
+use crate::{events, rooms, terminal};
 
 /// Hands upgrades to Durable Objects or fetched sockets.
 pub struct WorkerSockets {
     pub events: ObjectNamespace,
+    pub rooms: ObjectNamespace,
 }
 
 #[async_trait]
@@ -32,20 +33,49 @@ impl Sockets for WorkerSockets {
                     }
                     res
                 }
-                // The Durable Object that runs a file's room on this host is the editor
-                // issue's next step.
-                SocketTarget::Collab { .. } => {
-                    return Err(ApiError::new(
-                        http::StatusCode::NOT_IMPLEMENTED,
-                        "collab-unavailable",
-                        "live rooms run on the native server only so far",
-                    ))
-                }
+                // A problem the file's object answered (the file is not text, say) goes back
+                // to the client as it is.
+                SocketTarget::Collab {
+                    file_id,
+                    owner_id,
+                    access,
+                    until_ms,
+                    share_id,
+                } => rooms::connect(
+                    &self.rooms,
+                    &file_id,
+                    &owner_id,
+                    access,
+                    until_ms,
+                    share_id.as_deref(),
+                )
+                .await
+                .map_err(ApiError::internal)?,
                 SocketTarget::Terminal(ticket) => {
                     terminal::connect(&ticket).await.map_err(ApiError::from)?
                 }
             };
             Ok(http::Response::<axum::body::Body>::from(res).into_response())
+        })
+        .await
+    }
+
+    async fn file_saved(&self, file: &cloudos_core::ids::FileId) {
+        SendFuture::new(async move {
+            if let Err(e) = rooms::saved(&self.rooms, file).await {
+                worker::console_error!("telling a room of a save: {e}");
+            }
+        })
+        .await
+    }
+
+    async fn share_revoked(&self, share_id: &str, files: &[cloudos_core::ids::FileId]) {
+        SendFuture::new(async move {
+            for file in files {
+                if let Err(e) = rooms::revoke(&self.rooms, file, share_id).await {
+                    worker::console_error!("telling a room a link was revoked: {e}");
+                }
+            }
         })
         .await
     }

@@ -1,6 +1,7 @@
 //! First-party apps; the window manager picks one by its manifest's `entry`.
 
 pub mod about;
+pub mod editor;
 pub mod files;
 pub mod terminal;
 pub mod viewer;
@@ -15,6 +16,7 @@ pub fn AppContent(win: Win) -> impl IntoView {
     match win.app.entry.as_str() {
         "builtin:files" => view! { <files::FilesApp win=win /> }.into_any(),
         "builtin:viewer" => view! { <viewer::Viewer win=win /> }.into_any(),
+        "builtin:editor" => view! { <editor::EditorApp win=win /> }.into_any(),
         "builtin:about" => view! { <about::About /> }.into_any(),
         "builtin:terminal" => view! { <terminal::TerminalApp win=win /> }.into_any(),
         other => {

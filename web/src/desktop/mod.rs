@@ -35,13 +35,26 @@ pub fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
         })
 }
 
-/// Opens the terminal a view-only link names (`#terminal?sandbox=…&share=…&session=…`),
-/// then takes the link out of the address bar.
+/// Opens what a link names: a terminal to watch (`#terminal?sandbox=…&share=…&session=…`)
+/// or a file in the Editor through a share link (`#editor?file=…&share=…`), then takes the
+/// link out of the address bar.
 fn open_shared_terminal(wm: Wm) {
     let Some(window) = web_sys::window() else {
         return;
     };
     let hash = window.location().hash().unwrap_or_default();
+    if let Some(query) = hash.strip_prefix("#editor?") {
+        let Ok(params) = web_sys::UrlSearchParams::new_with_str(query) else {
+            return;
+        };
+        if let (Some(file), Some(share)) = (params.get("file"), params.get("share")) {
+            crate::apps::editor::open_file(wm, &format!("{file}~{share}"));
+        }
+        if let Ok(history) = window.history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
+        }
+        return;
+    }
     let Some(query) = hash.strip_prefix("#terminal?") else {
         return;
     };
@@ -111,26 +124,38 @@ pub fn Desktop() -> impl IntoView {
 
     // Save the layout a moment after the last change; the first revision is the restore.
     let pending = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);
+    let unsaved = StoredValue::new_local(false);
+    let layout_body = move || DesktopLayout {
+        layout: serde_json::to_value(wm.saved()).unwrap_or_default(),
+        updated_at: None,
+    };
     Effect::new(move |_| {
         wm.revision.track();
         if !ready.get_untracked() {
             return;
         }
+        unsaved.set_value(true);
         pending.set_value(Some(gloo_timers::callback::Timeout::new(
             SAVE_DELAY_MS,
             move || {
-                let layout = serde_json::to_value(wm.saved()).unwrap_or_default();
+                unsaved.set_value(false);
+                let body = layout_body();
                 spawn_local(async move {
-                    let body = DesktopLayout {
-                        layout,
-                        updated_at: None,
-                    };
                     if let Err(e) = api::put_no_content("/desktop", &body).await {
                         web_sys::console::warn_1(&format!("saving the layout failed: {e}").into());
                     }
                 });
             },
         )));
+    });
+    // A reload or a closed tab right after a change: the pending save goes now, in a
+    // request that outlives the page.
+    let _pagehide = window_event_listener(leptos::ev::pagehide, move |_| {
+        if unsaved.get_value() {
+            unsaved.set_value(false);
+            pending.set_value(None);
+            api::put_keepalive("/desktop", &layout_body());
+        }
     });
 
     let _resize = window_event_listener(leptos::ev::resize, move |_| wm.refresh_viewport());

@@ -57,6 +57,15 @@ pub fn first_party() -> Vec<AppManifest> {
             true,
         ),
         builtin(
+            "editor",
+            "Editor",
+            "Edit text and code together, live, with tabs",
+            (900.0, 600.0),
+            (420.0, 260.0),
+            &["files:read", "files:write"],
+            true,
+        ),
+        builtin(
             "viewer",
             "Viewer",
             "Preview text, Markdown, code and images",

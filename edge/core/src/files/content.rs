@@ -18,7 +18,8 @@ const FITS_REPLACING_ROW: &str = "(SELECT COALESCE(SUM(size), 0) FROM files WHER
 /// Replaces a file's content if its current version is one the caller `based_on` (an HTTP
 /// save names versions by entity tags, possibly several); otherwise nothing is stored and
 /// the answer says which version is current ([`FilesError::IfMatchFailed`]). A save landing
-/// between the check and the write still makes this one [`FilesError::Stale`].
+/// between the check and the write still makes this one [`FilesError::Stale`]. This is a
+/// save made without the file's live room: an open room is told, and merges it at once.
 pub async fn save_if_based_on<S, E>(
     app: &App,
     who: &UserId,
@@ -35,7 +36,9 @@ where
     if !based_on(current) {
         return Err(FilesError::IfMatchFailed { current });
     }
-    save_content(app, who, id, current, body, len).await
+    let file = save_content(app, who, id, current, body, len).await?;
+    crate::rooms::store::saved_without_room(app, id).await;
+    Ok(file)
 }
 
 /// Replaces a file's content when `expected_version` is still its version; the answer is

@@ -290,14 +290,17 @@ pub async fn download(
         }
     };
     let (file, blob_key) = listing::readable(&app, reader, &id).await?;
-    serve_content(&app, file, &blob_key, &headers).await
+    serve_content(&app, file, &blob_key, &headers, false).await
 }
 
-async fn serve_content(
+/// Serves a file's content as user content (never script on this origin), with ranges and
+/// conditional requests; `attachment` asks the browser to save it rather than show it.
+pub(crate) async fn serve_content(
     app: &App,
     file: File,
     blob_key: &str,
     headers: &HeaderMap,
+    attachment: bool,
 ) -> Result<Response, ApiError> {
     let mut res_headers = HeaderMap::new();
     res_headers.typed_insert(etag(file.version));
@@ -334,7 +337,8 @@ async fn serve_content(
     );
     let encoded =
         percent_encoding::utf8_percent_encode(&file.name, percent_encoding::NON_ALPHANUMERIC);
-    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename*=UTF-8''{encoded}")) {
+    let disposition = if attachment { "attachment" } else { "inline" };
+    if let Ok(v) = HeaderValue::from_str(&format!("{disposition}; filename*=UTF-8''{encoded}")) {
         res_headers.insert(header::CONTENT_DISPOSITION, v);
     }
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());

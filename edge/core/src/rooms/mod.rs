@@ -7,7 +7,10 @@
 //! sending anything on (so nothing is acknowledged that is not kept); a read-only
 //! connection's updates are dropped here, whatever the host does.
 
+pub mod admit;
 pub mod handlers;
+pub mod log;
+pub mod schedule;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
@@ -22,6 +25,12 @@ use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
 
 /// The shared text every client binds to (`ydoc.getText("content")`).
 pub const TEXT: &str = "content";
+
+/// The most presence entries (Yjs client ids) one connection speaks for: a tab is one,
+/// a few for a client that reloads its document.
+pub const MAX_PRESENCE_IDS: usize = 8;
+/// The largest presence state (JSON) kept for one client: a name, a colour, a cursor.
+pub const MAX_PRESENCE_BYTES: usize = 4 * 1024;
 
 /// A connection to a room, numbered by its host.
 pub type ConnId = u64;
@@ -44,6 +53,12 @@ pub enum RoomError {
     BadUpdate(String),
     #[error("no such connection in this room")]
     UnknownConnection,
+    /// An edit link, or no link, needs someone signed in.
+    #[error("sign in to edit")]
+    SignInNeeded,
+    /// The link is dead, or does not reach the file.
+    #[error(transparent)]
+    Shares(#[from] crate::shares::SharesError),
     /// The file is missing, someone else's, or not text a room can hold.
     #[error(transparent)]
     Files(#[from] crate::files::FilesError),
@@ -176,6 +191,12 @@ impl Room {
         self.conns.len()
     }
 
+    /// Whether `conn` has joined (a host that forgets its room, like a hibernating Durable
+    /// Object, joins its sockets again as they speak).
+    pub fn contains(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
     /// Whether nobody is in the room.
     pub fn is_empty(&self) -> bool {
         self.conns.is_empty()
@@ -227,13 +248,16 @@ impl Room {
             let msg = msg.map_err(|e| RoomError::Malformed(e.to_string()))?;
             match msg {
                 Message::Sync(SyncMessage::SyncStep1(sv)) => {
-                    let update = self
-                        .awareness
-                        .doc()
-                        .transact()
-                        .encode_state_as_update_v1(&sv);
+                    // What the client lacks, then the room's own state: a client compares
+                    // it with its own to know the room holds (has stored) all its edits.
+                    let (update, mine) = {
+                        let txn = self.awareness.doc().transact();
+                        (txn.encode_state_as_update_v1(&sv), txn.state_vector())
+                    };
                     let reply = Message::Sync(SyncMessage::SyncStep2(update));
                     fx.out.push(Out::To(conn, encode(&reply)));
+                    let state = Message::Sync(SyncMessage::SyncStep1(mine));
+                    fx.out.push(Out::To(conn, encode(&state)));
                 }
                 Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
                     if access == Access::View {
@@ -247,7 +271,11 @@ impl Room {
                     }
                     applied?;
                 }
-                Message::Awareness(update) => {
+                Message::Awareness(mut update) => {
+                    self.own_presence(conn, &mut update);
+                    if update.clients.is_empty() {
+                        continue;
+                    }
                     let ids: Vec<_> = update.clients.keys().copied().collect();
                     self.awareness
                         .apply_update(update.clone())
@@ -270,6 +298,37 @@ impl Room {
             }
         }
         Ok(())
+    }
+
+    /// Keeps of a presence update what `conn` may say: about client ids no other connection
+    /// speaks for (nobody moves or removes someone else's cursor), at most
+    /// [`MAX_PRESENCE_IDS`] of them, each state at most [`MAX_PRESENCE_BYTES`].
+    fn own_presence(&self, conn: ConnId, update: &mut yrs::sync::AwarenessUpdate) {
+        let mine = self
+            .conns
+            .get(&conn)
+            .map(|c| c.clients.clone())
+            .unwrap_or_default();
+        let theirs: HashSet<yrs::block::ClientID> = self
+            .conns
+            .iter()
+            .filter(|(c, _)| **c != conn)
+            .flat_map(|(_, c)| c.clients.iter().copied())
+            .collect();
+        let mut room_for = MAX_PRESENCE_IDS.saturating_sub(mine.len());
+        update.clients.retain(|id, entry| {
+            if theirs.contains(id) || entry.json.len() > MAX_PRESENCE_BYTES {
+                return false;
+            }
+            if mine.contains(id) {
+                return true;
+            }
+            if room_for == 0 {
+                return false;
+            }
+            room_for -= 1;
+            true
+        });
     }
 
     /// Applies an update; what it changed is in `take_changes` (nothing for a repeat), even

@@ -1,14 +1,16 @@
 //! A room's durable state and its file: open a room from its snapshot and log (or from the
 //! file's text the first time), append each accepted update, merge a save made without the
-//! room, and checkpoint the merged text into the file as a new version.
+//! room, and checkpoint the merged text into the file as a new version. Both hosts run
+//! these rules over their own [`RoomLog`].
 
 use sha2::{Digest, Sha256};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use super::{Effects, Room, RoomError};
+use super::log::RoomLog;
+use super::{Effects, Out, Room, RoomError};
 use crate::files::{content, listing, FilesError};
 use crate::ids::{FileId, UserId};
-use crate::{stmt, App};
+use crate::App;
 
 /// The most text (UTF-8 bytes) a live room holds; bigger files are edited by saving.
 pub const MAX_ROOM_BYTES: u64 = 2 * 1024 * 1024;
@@ -28,63 +30,30 @@ fn full_state(doc: &Doc) -> Vec<u8> {
 /// Opens `owner`'s text file `file` as a room: its snapshot and the updates logged after
 /// it, or (the first time) a document made of the file's text, stored before anything else
 /// happens so every later update has the same base.
-pub async fn open(app: &App, owner: &UserId, file: &FileId) -> Result<Opened, RoomError> {
-    let meta = app.ports.meta.as_ref();
+pub async fn open(
+    app: &App,
+    log: &dyn RoomLog,
+    owner: &UserId,
+    file: &FileId,
+) -> Result<Opened, RoomError> {
     listing::get(app, owner, file).await?;
-    let mut rows = meta
-        .query(stmt!(
-            "SELECT snapshot, upto FROM room_snapshots WHERE file_id = ?",
-            file
-        ))
-        .await?;
-    if rows.is_empty() {
-        let (f, text) = listing::read_text(app, owner, file, MAX_ROOM_BYTES).await?;
-        let state = full_state(&Room::doc_with_text(&text));
-        meta.execute(stmt!(
-            "INSERT INTO room_snapshots (file_id, snapshot, upto, base, file_version, updated_at)
-             VALUES (?, ?, 0, ?, ?, ?) ON CONFLICT(file_id) DO NOTHING",
-            file,
-            state.clone(),
-            state,
-            f.version,
-            app.now_ms()
-        ))
-        .await?;
-        rows = meta
-            .query(stmt!(
-                "SELECT snapshot, upto FROM room_snapshots WHERE file_id = ?",
-                file
-            ))
-            .await?;
-    }
-    let row = rows.first().ok_or(RoomError::Files(FilesError::NotFound))?;
-    let (snapshot, upto) = (row.blob(0), row.int(1));
-    let updates = meta
-        .query(stmt!(
-            "SELECT seq, body FROM room_updates WHERE file_id = ? AND seq > ? ORDER BY seq",
-            file,
-            upto
-        ))
-        .await?;
-    let next_seq = updates.last().map_or(upto, |r| r.int(0)) + 1;
-    let bodies: Vec<Vec<u8>> = updates.iter().map(|r| r.blob(1)).collect();
-    let doc = Room::doc_from_log(Some(&snapshot), bodies.iter().map(Vec::as_slice))?;
+    let logged = match log.load().await? {
+        Some(logged) => logged,
+        None => {
+            let (f, text) = listing::read_text(app, owner, file, MAX_ROOM_BYTES).await?;
+            let state = full_state(&Room::doc_with_text(&text));
+            log.start(state, f.version, app.now_ms()).await?;
+            log.load()
+                .await?
+                .ok_or(RoomError::Files(FilesError::NotFound))?
+        }
+    };
+    let next_seq = logged.updates.last().map_or(logged.upto, |(seq, _)| *seq) + 1;
+    let doc = Room::doc_from_log(
+        Some(&logged.snapshot),
+        logged.updates.iter().map(|(_, u)| u.as_slice()),
+    )?;
     Ok(Opened { doc, next_seq })
-}
-
-/// Logs one accepted update as number `seq`; the update may be acknowledged once this
-/// returns.
-pub async fn append(app: &App, file: &FileId, seq: i64, update: &[u8]) -> Result<(), RoomError> {
-    app.ports
-        .meta
-        .execute(stmt!(
-            "INSERT INTO room_updates (file_id, seq, body) VALUES (?, ?, ?)",
-            file,
-            seq,
-            update
-        ))
-        .await?;
-    Ok(())
 }
 
 /// A save made to the file without the room (a new version since the room last wrote or
@@ -95,49 +64,42 @@ pub async fn append(app: &App, file: &FileId, seq: i64, update: &[u8]) -> Result
 /// leave the save marked merged without its edit stored. Send the effects' `out`.
 pub async fn merge_outside_save(
     app: &App,
+    log: &dyn RoomLog,
     owner: &UserId,
     file: &FileId,
     room: &mut Room,
     next_seq: &mut i64,
 ) -> Result<Effects, RoomError> {
-    let rows = app
-        .ports
-        .meta
-        .query(stmt!(
-            "SELECT base, file_version FROM room_snapshots WHERE file_id = ?",
-            file
-        ))
-        .await?;
-    let row = rows.first().ok_or(RoomError::Files(FilesError::NotFound))?;
-    let (base, based_on) = (row.blob(0), row.int(1));
+    let (base, based_on) = log.base().await?;
     if listing::get(app, owner, file).await?.version == based_on {
         return Ok(Effects::default());
     }
     let (saved, text) = listing::read_text(app, owner, file, MAX_ROOM_BYTES).await?;
+    // The room's own text (its checkpoint wrote it, and the base was not moved on before
+    // a crash): only the base moves, or the room's edits would be applied a second time.
+    if text == room.text() {
+        log.merged(*next_seq, vec![], room.snapshot(), saved.version)
+            .await?;
+        return Ok(Effects::default());
+    }
     let copy = Room::doc_from_log(Some(&base), [])?;
     let before = copy.transact().state_vector();
     let mut then = Room::new(copy, || 0_u64);
     then.merge_text(&text);
     let change = then.doc().transact().encode_state_as_update_v1(&before);
-    let mut fx = room.apply_outside(change)?;
-    let mut batch = Vec::new();
-    for update in std::mem::take(&mut fx.stored) {
-        batch.push(stmt!(
-            "INSERT INTO room_updates (file_id, seq, body) VALUES (?, ?, ?)",
-            file,
-            *next_seq + batch.len() as i64,
-            update
-        ));
-    }
-    let logged = batch.len() as i64;
-    batch.push(stmt!(
-        "UPDATE room_snapshots SET base = ?, file_version = ? WHERE file_id = ?",
+    // Stored before the room applies it: a failure leaves the room as its log says, and
+    // the next try merges the same save again from the same base.
+    log.merged(
+        *next_seq,
+        vec![change.clone()],
         full_state(then.doc()),
         saved.version,
-        file
-    ));
-    app.ports.meta.batch(batch).await?;
-    *next_seq += logged;
+    )
+    .await?;
+    *next_seq += 1;
+    let mut fx = room.apply_outside(change)?;
+    // Already logged, as the one update above.
+    fx.stored.clear();
     Ok(fx)
 }
 
@@ -146,22 +108,13 @@ pub async fn merge_outside_save(
 /// look makes this `Stale`: merge it ([`merge_outside_save`]) and try again.
 pub async fn checkpoint(
     app: &App,
+    log: &dyn RoomLog,
     owner: &UserId,
     file: &FileId,
     room: &Room,
     upto: i64,
 ) -> Result<(), RoomError> {
-    let meta = app.ports.meta.as_ref();
-    let rows = meta
-        .query(stmt!(
-            "SELECT file_version FROM room_snapshots WHERE file_id = ?",
-            file
-        ))
-        .await?;
-    let based_on = rows
-        .first()
-        .ok_or(RoomError::Files(FilesError::NotFound))?
-        .int(0);
+    let (_, based_on) = log.base().await?;
     let current = listing::get(app, owner, file).await?;
     if current.version != based_on {
         return Err(RoomError::Files(FilesError::Stale {
@@ -184,25 +137,81 @@ pub async fn checkpoint(
         content::save_content(app, owner, file, based_on, &mut body, None).await?;
         based_on + 1
     };
-    let state = room.snapshot();
-    meta.batch(vec![
-        stmt!(
-            "UPDATE room_snapshots SET snapshot = ?, upto = ?, base = ?, file_version = ?,
-                    updated_at = ?
-             WHERE file_id = ?",
-            state.clone(),
-            upto,
-            state,
-            version,
-            app.now_ms(),
-            file
-        ),
-        stmt!(
-            "DELETE FROM room_updates WHERE file_id = ? AND seq <= ?",
+    log.compact(room.snapshot(), upto, version, app.now_ms())
+        .await
+}
+
+/// Brings the room and its file together: merges any save made without the room, then
+/// writes the room's text into the file, trying again (a few times) when a save lands in
+/// between. What the merges say to send is returned even when a later step failed (their
+/// updates are stored by then).
+pub async fn write_back(
+    app: &App,
+    log: &dyn RoomLog,
+    owner: &UserId,
+    file: &FileId,
+    room: &mut Room,
+    next_seq: &mut i64,
+) -> (Vec<Out>, Result<(), RoomError>) {
+    let mut out = Vec::new();
+    let mut last = Ok(());
+    for _ in 0..3 {
+        match merge_outside_save(app, log, owner, file, room, next_seq).await {
+            Ok(fx) => out.extend(fx.out),
+            Err(e) => return (out, Err(e)),
+        }
+        match checkpoint(app, log, owner, file, room, *next_seq - 1).await {
+            Ok(()) => return (out, Ok(())),
+            // A save landed in between: merge it too, and try again.
+            Err(e @ RoomError::Files(FilesError::Stale { .. })) => last = Err(e),
+            Err(e) => return (out, Err(e)),
+        }
+    }
+    (out, last)
+}
+
+/// Records that `file`'s room is open on this host, so saves made without it are sent to it.
+pub async fn mark_open(app: &App, file: &FileId) -> Result<(), RoomError> {
+    app.ports
+        .meta
+        .execute(crate::stmt!(
+            "INSERT INTO live_rooms (file_id, since) VALUES (?, ?)
+             ON CONFLICT(file_id) DO UPDATE SET since = excluded.since",
             file,
-            upto
-        ),
-    ])
-    .await?;
+            app.now_ms()
+        ))
+        .await?;
     Ok(())
+}
+
+/// Records that `file`'s room closed (written back, nobody in it).
+pub async fn mark_closed(app: &App, file: &FileId) -> Result<(), RoomError> {
+    app.ports
+        .meta
+        .execute(crate::stmt!(
+            "DELETE FROM live_rooms WHERE file_id = ?",
+            file
+        ))
+        .await?;
+    Ok(())
+}
+
+/// A save was made to `file` without its room: if the room is open, its host merges the
+/// save in now (rather than at the room's next checkpoint, which an idle room may not have
+/// for a while). Failing to tell is logged, not the save's failure: the room merges the
+/// save at its next checkpoint anyway.
+pub async fn saved_without_room(app: &App, file: &FileId) {
+    let open = app
+        .ports
+        .meta
+        .query(crate::stmt!(
+            "SELECT 1 FROM live_rooms WHERE file_id = ?",
+            file
+        ))
+        .await;
+    match open {
+        Ok(rows) if !rows.is_empty() => app.ports.sockets.file_saved(file).await,
+        Ok(_) => {}
+        Err(e) => tracing::warn!(file = %file, error = %e, "looking for a file's live room"),
+    }
 }

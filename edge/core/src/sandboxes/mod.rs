@@ -68,6 +68,8 @@ impl From<crate::shares::SharesError> for SandboxesError {
             SharesError::NotFound => SandboxesError::NotFound,
             SharesError::Gone => SandboxesError::BadShare,
             SharesError::Db(e) => SandboxesError::Db(e),
+            // Sandbox links open no files.
+            SharesError::Files(_) => SandboxesError::BadShare,
         }
     }
 }

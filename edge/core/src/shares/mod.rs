@@ -1,11 +1,12 @@
 //! Share links: let someone else in on something of the owner's, for a while, until the
-//! owner revokes the link. Today they are view links to a sandbox's terminals; links to
-//! files and folders (the editor issue) use the same table and the same rules.
+//! owner revokes the link: view links to a sandbox's terminals, and view or edit links to
+//! files and folders ([`files`]), in one table under the same rules.
 //!
 //! A link's token is random and stored by its SHA-256 only; its id (not secret, shown to
 //! its owner) names it in lists and revocations. Revoking keeps the row, so the owner's
 //! list keeps its history; an unusable link, whatever the reason, is 410 to its holder.
 
+pub mod files;
 pub mod handlers;
 
 use sha2::{Digest, Sha256};
@@ -23,6 +24,9 @@ pub enum SharesError {
     /// The link is unknown, revoked, expired, or for something else.
     #[error("invalid, revoked or expired share link")]
     Gone,
+    /// The shared file cannot do what was asked (a folder has no text, say).
+    #[error(transparent)]
+    Files(Box<crate::files::FilesError>),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -68,7 +72,8 @@ impl ShareMode {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    /// The stored and wire form back (anything but `edit` is a view).
+    pub fn parse(s: &str) -> Self {
         if s == "edit" {
             ShareMode::Edit
         } else {
@@ -223,19 +228,32 @@ pub async fn open(
     target_id: &str,
     visitor: Option<&UserId>,
 ) -> Result<Grant, SharesError> {
+    let (grant, target) = open_link(app, token, kind, visitor).await?;
+    if target != target_id {
+        return Err(SharesError::Gone);
+    }
+    Ok(grant)
+}
+
+/// Opens `token`, a link of `kind` that is unrevoked and unexpired, whatever it opens: the
+/// grant and the link's target. Counts the access and remembers the `visitor`.
+pub async fn open_link(
+    app: &App,
+    token: &str,
+    kind: ShareKind,
+    visitor: Option<&UserId>,
+) -> Result<(Grant, String), SharesError> {
     let now = app.now_ms();
     let rows = app
         .ports
         .meta
         .query(stmt!(
             "UPDATE shares SET access_count = access_count + 1, last_access_at = ?
-             WHERE token_hash = ? AND kind = ? AND target_id = ? AND revoked_at IS NULL
-               AND expires_at > ?
-             RETURNING id, owner_id, mode, expires_at",
+             WHERE token_hash = ? AND kind = ? AND revoked_at IS NULL AND expires_at > ?
+             RETURNING id, owner_id, mode, expires_at, target_id",
             now,
             hash(token),
             kind.as_str(),
-            target_id,
             now
         ))
         .await?;
@@ -257,7 +275,7 @@ pub async fn open(
             ))
             .await?;
     }
-    Ok(grant)
+    Ok((grant, row.text(4)))
 }
 
 /// Whether the link `share_id` still works (not revoked, not expired): `Gone` otherwise.
@@ -317,13 +335,28 @@ pub async fn revoke(app: &App, who: &UserId, token_or_id: &str) -> Result<Revoke
         kind: ShareKind::parse(&row.text(1)),
         target_id: row.text(2),
     };
-    if revoked.kind == ShareKind::Sandbox {
-        crate::sandboxes::revocation::drop_share(
-            app,
-            &revoked.target_id.clone().into(),
-            &revoked.share_id,
-        )
-        .await;
+    match revoked.kind {
+        ShareKind::Sandbox => {
+            crate::sandboxes::revocation::drop_share(
+                app,
+                &revoked.target_id.clone().into(),
+                &revoked.share_id,
+            )
+            .await;
+        }
+        ShareKind::File => {
+            // The rooms the link was used in close its sockets; a room joined after this
+            // finds the link revoked in the database.
+            // The marker is cosmetic; closing what the link opened is not.
+            if let Err(e) = files::refresh_shared(app, &revoked.target_id).await {
+                tracing::warn!(error = %e, "updating a file's shared marker");
+            }
+            let rooms = files::rooms_of(app, &revoked.share_id).await?;
+            app.ports
+                .sockets
+                .share_revoked(&revoked.share_id, &rooms)
+                .await;
+        }
     }
     Ok(revoked)
 }

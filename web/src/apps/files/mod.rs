@@ -2,6 +2,7 @@
 //! context menu, uploads with progress, drag-and-drop moves, rename, delete and quota.
 
 mod calls;
+mod share;
 mod state;
 mod tree;
 pub mod upload;
@@ -286,6 +287,7 @@ pub fn FilesApp(win: Win) -> impl IntoView {
             </div>
             <ContextMenu />
             <ConfirmDelete />
+            <share::ShareDialog />
         </div>
     }
 }
@@ -515,8 +517,11 @@ fn ContextMenu() -> impl IntoView {
                 on:keydown=on_key on:click=|ev| ev.stop_propagation()>
                 <Show when=move || m.on_item>
                     <button role="menuitem" on:click=act(|st, wm| { if let Some(f) = st.selection().first() { st.open_item(wm, f) } })>"Open"</button>
+                    <button role="menuitem" data-action="open-in-editor" on:click=act(|st, wm| { if let Some(f) = st.selection().first().filter(|f| f.kind == FileKind::File) { crate::apps::editor::open_file(wm, &f.id) } })>"Open with Editor"</button>
+                    <button role="menuitem" data-action="open-in-viewer" on:click=act(|st, wm| { if let Some(f) = st.selection().first().filter(|f| f.kind == FileKind::File) { wm.open("viewer", Some(f.id.clone())); } })>"Open with Viewer"</button>
                     <button role="menuitem" on:click=act(|st, _| st.download(st.selection()))>"Download"</button>
                     <button role="menuitem" on:click=act(|st, _| { if let Some(f) = st.selection().first() { st.renaming.set(Some(f.id.clone())) } })>"Rename"</button>
+                    <button role="menuitem" data-action="share" on:click=act(|st, _| { if let Some(f) = st.selection().first() { st.sharing.set(Some(f.clone())) } })>"Share…"</button>
                     <button role="menuitem" class="danger" on:click=act(|st, _| st.confirm.set(Some(st.selection())))>"Delete…"</button>
                 </Show>
                 <Show when=move || !m.on_item>

@@ -46,6 +46,8 @@ pub struct FilesState {
     pub(super) renaming: RwSignal<Option<String>>,
     pub(super) menu: RwSignal<Option<Menu>>,
     pub(super) confirm: RwSignal<Option<Vec<File>>>,
+    /// The item whose Share dialog is open.
+    pub(super) sharing: RwSignal<Option<File>>,
     pub(super) quota: RwSignal<Option<Me>>,
     pub(super) uploads: Uploads,
     pub(super) title: RwSignal<String>,
@@ -75,6 +77,7 @@ impl FilesState {
             renaming: RwSignal::new(None),
             menu: RwSignal::new(None),
             confirm: RwSignal::new(None),
+            sharing: RwSignal::new(None),
             quota: RwSignal::new(None),
             uploads: Uploads::new(),
             title: win.title,
@@ -214,6 +217,8 @@ impl FilesState {
     pub(super) fn open_item(self, wm: Wm, f: &File) {
         if f.kind == FileKind::Folder {
             self.go(Some(f.id.clone()));
+        } else if crate::apps::viewer::editable(f) {
+            crate::apps::editor::open_file(wm, &f.id);
         } else {
             wm.open("viewer", Some(f.id.clone()));
         }

@@ -1,0 +1,78 @@
+// Accessibility: axe-core (npm) on the sign-in page, the desktop, the launcher and every
+// app's window; a serious or critical violation fails the story. The pages run in a context
+// that lets the test inject axe (the desktop's CSP allows only its own scripts).
+import { test, before, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { BASE, closePages, launch, newUser, signupApi } from "./harness.mjs";
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+let browser;
+before(async () => { browser = await launch(); });
+afterEach(async (t) => { await closePages(t.name); });
+after(async () => { await browser?.close(); });
+
+/** The serious and critical violations axe finds in `selector` (the whole page: "body"). */
+async function violations(page, selector) {
+  if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(AXE);
+  const found = await page.evaluate(async (sel) => {
+    const r = await window.axe.run(sel, { resultTypes: ["violations"] });
+    return r.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5) }));
+  }, selector);
+  return found;
+}
+
+test("the sign-in page, the desktop, the launcher and every app have no serious accessibility violations", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, bypassCSP: true });
+  const page = await context.newPage();
+  const report = {};
+
+  await page.goto(`${BASE}/`);
+  await page.waitForSelector("input[name=email]");
+  report.login = await violations(page, "body");
+
+  const user = newUser();
+  const token = await signupApi(user);
+  const form = new FormData();
+  form.append("file", new Blob(["# Notes\n\nhello"], { type: "text/markdown" }), "notes.md");
+  await fetch(`${BASE}/files`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form });
+  await page.fill("input[name=email]", user.email);
+  await page.fill("input[name=password]", user.password);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("[data-desktop][data-ready=true]");
+  report.desktop = await violations(page, "body");
+
+  await page.keyboard.press("Control+Space");
+  await page.waitForSelector("[data-launcher]");
+  report.launcher = await violations(page, "[data-launcher]");
+  await page.keyboard.press("Escape");
+
+  await page.click("[data-app=files]");
+  await page.waitForSelector("[data-window=files] [data-files-list][aria-busy=false]");
+  report.files = await violations(page, "[data-window=files]");
+
+  await page.click("[data-window=files] [data-file='notes.md']", { button: "right" });
+  await page.click("[data-context-menu] >> text=Open with Viewer");
+  await page.waitForSelector("[data-window=viewer] [data-viewer]");
+  report.viewer = await violations(page, "[data-window=viewer]");
+
+  await page.click("[data-window=files] [data-file='notes.md']", { button: "right" });
+  await page.click("[data-context-menu] >> text=Share…");
+  await page.waitForSelector("[data-share-dialog]");
+  report.share = await violations(page, "[data-share-dialog]");
+  await page.click("[data-share-dialog] >> text=Done");
+
+  await page.dblclick("[data-window=files] [data-file='notes.md']");
+  await page.waitForSelector("[data-window=editor] .monaco-editor", { timeout: 30000 });
+  report.editor = await violations(page, "[data-window=editor] .editor-side, [data-window=editor] .editor-tabs, [data-window=editor] .editor-status");
+
+  for (const [part, found] of Object.entries(report)) {
+    assert.deepEqual(found, [], `${part}: ${JSON.stringify(found, null, 1)}`);
+  }
+  await context.close();
+});

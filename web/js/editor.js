@@ -1,0 +1,228 @@
+// The Editor app's JS side: Monaco bound to a file's live room (Yjs over y-websocket, with
+// y-monaco for the text, cursors and selections), loaded only when an editor first opens
+// (`cloudosVendor.loadEditor()`). The Rust app owns windows, tabs and tickets; this owns one
+// editor per open file and reports its state in words the status bar shows.
+import * as monaco from "monaco-editor/esm/vs/editor/editor.main.js";
+import * as Y from "yjs";
+import { WebsocketProvider } from "y-websocket";
+import { MonacoBinding } from "y-monaco";
+import { IndexeddbPersistence } from "y-indexeddb";
+import * as decoding from "lib0/decoding";
+import * as encoding from "lib0/encoding";
+import * as syncProtocol from "y-protocols/sync";
+
+// Monaco's language services run in workers, built next to this bundle; their URLs come
+// from the page (hashed names), so they load from the app's own origin.
+const workerUrls = (() => {
+  const meta = document.querySelector('meta[name="cloudos-editor"]');
+  try {
+    return JSON.parse(meta?.dataset.workers || "{}");
+  } catch {
+    return {};
+  }
+})();
+self.MonacoEnvironment = {
+  getWorkerUrl(_moduleId, label) {
+    if (label === "json") return workerUrls.json;
+    if (label === "css" || label === "scss" || label === "less") return workerUrls.css;
+    if (label === "html" || label === "handlebars" || label === "razor") return workerUrls.html;
+    if (label === "typescript" || label === "javascript") return workerUrls.ts;
+    return workerUrls.editor;
+  },
+};
+
+/** Monaco's language for a file name (by extension, as Monaco's languages declare them). */
+function languageFor(name) {
+  const lower = name.toLowerCase();
+  const ext = lower.includes(".") ? lower.slice(lower.lastIndexOf(".")) : "";
+  for (const lang of monaco.languages.getLanguages()) {
+    if ((lang.filenames || []).some((f) => f.toLowerCase() === lower)) return lang.id;
+    if (ext && (lang.extensions || []).includes(ext)) return lang.id;
+  }
+  return "plaintext";
+}
+
+/** The room's state vector, from a sync step 1 it sent (y-protocols: 0 sync, 0 step 1). */
+function serverStateVector(data) {
+  try {
+    const d = decoding.createDecoder(new Uint8Array(data));
+    if (decoding.readVarUint(d) !== 0 || decoding.readVarUint(d) !== 0) return null;
+    return Y.decodeStateVector(decoding.readVarUint8Array(d));
+  } catch {
+    return null;
+  }
+}
+
+const dark = () => window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+
+window.cloudosEditor = {
+  languageFor,
+  /**
+   * Opens a file's room in `el`. `opts`: `{ fileId, name, readOnly, user: {name, color},
+   * ticket: () => Promise<string|null> (a query string for the room's URL, e.g.
+   * "ticket=…" or "share=…"), base: the room's ws base URL, onStatus(status, detail) }`.
+   * Statuses: "connecting", "saved", "saving", "offline" (edits kept here and sent on
+   * reconnect), "ended" (the link was revoked or the session expired: detail says which).
+   */
+  open(el, opts) {
+    const doc = new Y.Doc();
+    const text = doc.getText("content");
+    // Edits survive a reload or a lost connection: kept in this browser until the room has
+    // them (IndexedDB, per user and file).
+    const local = new IndexeddbPersistence(`cloudos:${opts.user.id}:${opts.fileId}`, doc);
+    const editor = monaco.editor.create(el, {
+      model: monaco.editor.createModel("", opts.language || languageFor(opts.name)),
+      automaticLayout: true,
+      readOnly: !!opts.readOnly,
+      theme: dark() ? "vs-dark" : "vs",
+      fontSize: 13,
+      minimap: { enabled: false },
+      scrollBeyondLastLine: false,
+      tabSize: 2,
+      renderWhitespace: "selection",
+      "semanticHighlighting.enabled": true,
+    });
+    let status = "connecting";
+    const say = (s, detail) => {
+      if (s !== status || detail) {
+        status = s;
+        opts.onStatus?.(s, detail || "");
+      }
+    };
+    // Whether the room holds every edit made here: it answers a sync step 1 with its own
+    // (the room's state), compared with ours.
+    const provider = new WebsocketProvider(opts.base, opts.fileId, doc, {
+      connect: false,
+      disableBc: true,
+      maxBackoffTime: 10000,
+    });
+    provider.awareness.setLocalStateField("user", { name: opts.user.name, color: opts.user.color });
+    // Who else is here, by name, for the status bar.
+    provider.awareness.on("change", () => {
+      const names = [...provider.awareness.getStates().entries()]
+        .filter(([id, s]) => id !== doc.clientID && s.user)
+        .map(([, s]) => String(s.user.name));
+      opts.onPeople?.(names);
+    });
+    const binding = new MonacoBinding(text, editor.getModel(), new Set([editor]), provider.awareness);
+    let ended = false;
+    let dirty = false;
+    let attempts = 0;
+    const check = () => {
+      if (provider.wsconnected && provider.ws) {
+        // Sync step 1 with our state: the room replies with what we lack and its own step 1.
+        const e = encoding.createEncoder();
+        encoding.writeVarUint(e, 0);
+        syncProtocol.writeSyncStep1(e, doc);
+        provider.ws.send(encoding.toUint8Array(e));
+      }
+    };
+    let checkTimer = null;
+    doc.on("update", (_update, origin) => {
+      if (origin === provider || origin === local) return;
+      dirty = true;
+      if (!provider.wsconnected) return say("offline");
+      say("saving");
+      clearTimeout(checkTimer);
+      checkTimer = setTimeout(check, 300);
+    });
+    const watch = (ws) => {
+      ws.addEventListener("message", (ev) => {
+        const theirs = serverStateVector(ev.data);
+        if (!theirs) return;
+        const mine = Y.encodeStateVector(doc);
+        const ours = Y.decodeStateVector(mine);
+        const held = [...ours.entries()].every(([client, clock]) => (theirs.get(client) || 0) >= clock);
+        if (held) {
+          dirty = false;
+          say("saved");
+        }
+      });
+      ws.addEventListener("open", () => {
+        attempts = 0;
+      });
+      ws.addEventListener("close", (ev) => {
+        if (ev.code === 4403 || ev.code === 4401) {
+          ended = true;
+          provider.shouldConnect = false;
+          editor.updateOptions({ readOnly: true });
+          say("ended", ev.code === 4403 ? "revoked" : "expired");
+        } else if (!ended && !disposed) {
+          say("offline");
+          // A ticket opens one socket: the next connection gets a new one, sooner or later.
+          provider.shouldConnect = false;
+          attempts += 1;
+          setTimeout(connect, Math.min(10000, 500 * 2 ** Math.min(attempts, 5)));
+        }
+      });
+    };
+    // Each new socket is watched from its start (the provider makes one per connection).
+    const setup = provider.ws;
+    let watched = null;
+    provider.on("status", () => {
+      if (provider.ws && provider.ws !== watched) {
+        watched = provider.ws;
+        watch(provider.ws);
+      }
+    });
+    void setup;
+    // Synced: edits kept here from before (offline, or in this browser's store) go up now;
+    // the room's answer to one more sync step 1 says when it has them all.
+    provider.on("sync", (synced) => {
+      if (synced) {
+        dirty = true;
+        say("saving");
+        check();
+      }
+    });
+    async function connect() {
+      if (ended || disposed) return;
+      say(status === "connecting" ? "connecting" : "offline");
+      let query;
+      try {
+        query = await opts.ticket();
+      } catch {
+        query = null;
+      }
+      if (!query) {
+        setTimeout(connect, 3000);
+        return;
+      }
+      provider.params = Object.fromEntries(new URLSearchParams(query));
+      provider.connect();
+    }
+    let disposed = false;
+    connect();
+    return {
+      editor,
+      /** The text as it is here. */
+      text: () => text.toString(),
+      /** Whether every edit made here is in the room. */
+      saved: () => !dirty,
+      /** Asks the room whether it has every edit now (Ctrl+S). */
+      save: () => (dirty ? check() : say("saved")),
+      focus: () => editor.focus(),
+      /** Formats the document with the language's formatter, where Monaco has one. */
+      format: () => editor.getAction("editor.action.formatDocument")?.run(),
+      /** Opens Monaco's go-to-line box. */
+      gotoLine: () => {
+        editor.focus();
+        editor.getAction("editor.action.gotoLine")?.run();
+      },
+      /** Makes the editor read-only or writable (a lock held by someone else). */
+      setReadOnly: (ro) => editor.updateOptions({ readOnly: !!ro || ended }),
+      layout: () => editor.layout(),
+      dispose() {
+        disposed = true;
+        clearTimeout(checkTimer);
+        provider.shouldConnect = false;
+        binding.destroy();
+        provider.destroy();
+        editor.getModel()?.dispose();
+        editor.dispose();
+        local.destroy();
+        doc.destroy();
+      },
+    };
+  },
+};

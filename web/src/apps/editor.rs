@@ -1,0 +1,491 @@
+//! The Editor: Monaco in tabs, each tab a file's live room (so two people editing one file
+//! see each other's cursors and merge instead of overwriting), with a sidebar of the active
+//! file's folder and a status bar that says whether the room has every edit. The window's
+//! `arg` keeps its tabs (`<active>|<id>,<id>…`), so a reload reopens them.
+
+use std::collections::HashMap;
+
+use cloudos_proto::{File, FileKind, FileList};
+use leptos::html::Div;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use send_wrapper::SendWrapper;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::api;
+use crate::desktop::wm::{Win, Wm};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = cloudosVendor, js_name = loadEditor)]
+    fn load_editor() -> js_sys::Promise;
+
+    /// The editor bundle (`window.cloudosEditor`).
+    type EditorLib;
+    #[wasm_bindgen(method)]
+    fn open(this: &EditorLib, el: &web_sys::HtmlElement, opts: &js_sys::Object) -> Handle;
+
+    /// One open file's editor.
+    type Handle;
+    #[wasm_bindgen(method)]
+    fn save(this: &Handle);
+    #[wasm_bindgen(method)]
+    fn focus(this: &Handle);
+    #[wasm_bindgen(method)]
+    fn format(this: &Handle);
+    #[wasm_bindgen(method, js_name = gotoLine)]
+    fn goto_line(this: &Handle);
+    #[wasm_bindgen(method)]
+    fn dispose(this: &Handle);
+}
+
+/// What the status bar says of a tab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TabStatus {
+    Loading,
+    Connecting,
+    Saved,
+    Saving,
+    Offline,
+    /// The link was revoked or the session expired: read-only from now on.
+    Ended(String),
+    Failed(String),
+}
+
+impl TabStatus {
+    fn text(&self) -> String {
+        match self {
+            TabStatus::Loading => "Loading the editor…".into(),
+            TabStatus::Connecting => "Connecting…".into(),
+            TabStatus::Saved => "Saved".into(),
+            TabStatus::Saving => "Saving…".into(),
+            TabStatus::Offline => "Offline — changes kept locally and sent on reconnect".into(),
+            TabStatus::Ended(why) if why == "revoked" => {
+                "Your access was revoked — read only".into()
+            }
+            TabStatus::Ended(_) => "Your session expired — sign in again to edit".into(),
+            TabStatus::Failed(why) => why.clone(),
+        }
+    }
+
+    /// Whether the tab holds edits the room may not have yet.
+    fn dirty(&self) -> bool {
+        matches!(self, TabStatus::Saving | TabStatus::Offline)
+    }
+}
+
+/// One open file.
+#[derive(Clone)]
+struct Tab {
+    /// As kept in the arg: the file's id, and `~<token>` when it is opened through a link.
+    key: String,
+    id: String,
+    share: Option<String>,
+    name: RwSignal<String>,
+    status: RwSignal<TabStatus>,
+    people: RwSignal<Vec<String>>,
+}
+
+/// The window's tabs as kept in its `arg`.
+fn parse_arg(arg: Option<&str>) -> (Option<String>, Vec<String>) {
+    let Some(arg) = arg else {
+        return (None, vec![]);
+    };
+    let (active, ids) = arg.split_once('|').unwrap_or((arg, arg));
+    let ids: Vec<String> = ids
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let active = (!active.is_empty()).then(|| active.to_owned());
+    (active, ids)
+}
+
+fn to_arg(active: Option<&str>, ids: &[String]) -> String {
+    format!("{}|{}", active.unwrap_or(""), ids.join(","))
+}
+
+/// Opens `file` in the Editor: a new tab in the open editor window, or a new window.
+pub fn open_file(wm: Wm, file: &str) {
+    if let Some(win) = wm.windows_of("editor").into_iter().last() {
+        let (_, mut ids) = parse_arg(win.arg.get_untracked().as_deref());
+        if !ids.iter().any(|i| i == file) {
+            ids.push(file.to_owned());
+        }
+        win.arg.set(Some(to_arg(Some(file), &ids)));
+        wm.focus(win.id);
+    } else {
+        wm.open("editor", Some(to_arg(Some(file), &[file.to_owned()])));
+    }
+}
+
+/// The file and link of a tab's key (`<id>` or `<id>~<link token>`).
+fn split_key(key: &str) -> (String, Option<String>) {
+    match key.split_once('~') {
+        Some((id, share)) => (id.to_owned(), Some(share.to_owned())),
+        None => (key.to_owned(), None),
+    }
+}
+
+/// A tab's file, and whether it is only to be watched: the caller's own, or the one a link
+/// shows (a view link's is read-only).
+async fn tab_file(id: &str, share: Option<&str>) -> Result<(File, bool), String> {
+    match share {
+        None => api::get::<File>(&format!("/files/{}", api::enc(id)))
+            .await
+            .map(|f| (f, false))
+            .map_err(|e| e.message),
+        Some(token) => api::get::<cloudos_proto::PublicShare>(&format!(
+            "/s/{}?file={}",
+            api::enc(token),
+            api::enc(id)
+        ))
+        .await
+        .map(|s| (s.file, s.mode != "edit"))
+        .map_err(|e| e.message),
+    }
+}
+
+/// A stable colour for a person's cursor, from their id.
+fn colour_for(id: &str) -> String {
+    let h = id
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+    format!("hsl({}, 70%, 45%)", h % 360)
+}
+
+fn room_base() -> Option<String> {
+    let loc = web_sys::window()?.location();
+    let scheme = if loc.protocol().ok()? == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    Some(format!("{scheme}://{}/collab", loc.host().ok()?))
+}
+
+fn set(obj: &js_sys::Object, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+/// The Editor window.
+#[component]
+pub fn EditorApp(win: Win) -> impl IntoView {
+    let wm = expect_context::<Wm>();
+    let (arg, title) = (win.arg, win.title);
+    let tabs = RwSignal::new(Vec::<Tab>::new());
+    let active = RwSignal::new(None::<String>);
+    let folder = RwSignal::new(None::<Option<String>>);
+    let listing = RwSignal::new(Vec::<File>::new());
+    let handles: StoredValue<HashMap<String, SendWrapper<Handle>>, LocalStorage> =
+        StoredValue::new_local(HashMap::new());
+
+    // The tabs follow the window's arg (Files adds to it); each new one gets its file's name.
+    Effect::new(move |_| {
+        let (want_active, ids) = parse_arg(arg.get().as_deref());
+        let have: Vec<String> = tabs.with_untracked(|t| t.iter().map(|t| t.key.clone()).collect());
+        for key in ids.iter().filter(|i| !have.contains(i)) {
+            let (id, share) = split_key(key);
+            let tab = Tab {
+                key: key.clone(),
+                id,
+                share,
+                name: RwSignal::new("…".into()),
+                status: RwSignal::new(TabStatus::Loading),
+                people: RwSignal::new(vec![]),
+            };
+            tabs.update(|t| t.push(tab.clone()));
+            spawn_local(async move {
+                match tab_file(&tab.id, tab.share.as_deref()).await {
+                    Ok((f, _)) => {
+                        tab.name.set(f.name.clone());
+                        // Someone else's folder is not listed beside their file.
+                        if tab.share.is_none() && folder.get_untracked().is_none() {
+                            folder.set(Some(f.parent_id.clone()));
+                        }
+                    }
+                    Err(e) => tab.status.set(TabStatus::Failed(e)),
+                }
+            });
+        }
+        active.set(want_active.or_else(|| ids.first().cloned()));
+    });
+    // The title names the active file.
+    Effect::new(move |_| {
+        let name = active
+            .get()
+            .and_then(|a| tabs.with(|t| t.iter().find(|t| t.key == a).map(|t| t.name.get())));
+        title.set(match name {
+            Some(n) => format!("{n} — Editor"),
+            None => "Editor".into(),
+        });
+    });
+    // The sidebar lists the active file's folder.
+    Effect::new(move |_| {
+        let Some(parent) = folder.get() else { return };
+        spawn_local(async move {
+            let path = match &parent {
+                Some(p) => format!("/files?parent={}", api::enc(p)),
+                None => "/files".into(),
+            };
+            if let Ok(list) = api::get::<FileList>(&path).await {
+                listing.set(list.items);
+            }
+        });
+    });
+
+    let activate = move |id: String| {
+        let ids: Vec<String> = tabs.with_untracked(|t| t.iter().map(|t| t.key.clone()).collect());
+        arg.set(Some(to_arg(Some(&id), &ids)));
+    };
+    let close_tab = move |id: String| {
+        if let Some(h) = handles.try_update_value(|h| h.remove(&id)).flatten() {
+            h.dispose();
+        }
+        tabs.update(|t| t.retain(|t| t.key != id));
+        let ids: Vec<String> = tabs.with_untracked(|t| t.iter().map(|t| t.key.clone()).collect());
+        let next = if active.get_untracked().as_deref() == Some(id.as_str()) {
+            ids.last().cloned()
+        } else {
+            active.get_untracked()
+        };
+        arg.set(Some(to_arg(next.as_deref(), &ids)));
+    };
+    let with_active = move |f: &dyn Fn(&Handle)| {
+        if let Some(a) = active.get_untracked() {
+            handles.with_value(|h| {
+                if let Some(h) = h.get(&a) {
+                    f(h)
+                }
+            });
+        }
+    };
+    on_cleanup(move || {
+        handles.update_value(|h| {
+            for (_, h) in h.drain() {
+                h.dispose();
+            }
+        })
+    });
+
+    let open_from_sidebar = move |f: File| {
+        if f.kind == FileKind::Folder {
+            folder.set(Some(Some(f.id)));
+        } else {
+            open_file(wm, &f.id);
+        }
+    };
+
+    view! {
+        <div class="editor-app" data-editor
+            on:keydown=move |ev: web_sys::KeyboardEvent| {
+                // Ctrl/Cmd+S: the room stores edits as they are typed; this says so.
+                if (ev.ctrl_key() || ev.meta_key()) && ev.key().eq_ignore_ascii_case("s") {
+                    ev.prevent_default();
+                    with_active(&|h| h.save());
+                }
+            }>
+            <nav class="editor-side" aria-label="Files beside this one">
+                {move || folder.get().flatten().map(|_| view! {
+                    <button class="editor-up" on:click=move |_| {
+                        let here = folder.get_untracked().flatten();
+                        spawn_local(async move {
+                            let Some(here) = here else { return };
+                            if let Ok(f) = api::get::<File>(&format!("/files/{}", api::enc(&here))).await {
+                                folder.set(Some(f.parent_id));
+                            }
+                        });
+                    }>"↑ Up"</button>
+                })}
+                <ul>
+                    {move || listing.get().into_iter().map(|f| {
+                        let name = f.name.clone();
+                        let is_folder = f.kind == FileKind::Folder;
+                        let id = f.id.clone();
+                        let current = move || active.get().as_deref() == Some(id.as_str());
+                        view! {
+                            <li><button class:current=current data-editor-file=name.clone()
+                                on:click=move |_| open_from_sidebar(f.clone())>
+                                {if is_folder { format!("{name}/") } else { name.clone() }}
+                            </button></li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </nav>
+            <div class="editor-main">
+                <div class="editor-tabs" role="tablist">
+                    {move || tabs.get().into_iter().map(|t| {
+                        let id = t.key.clone();
+                        let id2 = t.key.clone();
+                        let id3 = t.key.clone();
+                        let selected = move || active.get().as_deref() == Some(id.as_str());
+                        view! {
+                            <div class="editor-tab" class:active=selected.clone() role="tab"
+                                aria-selected=move || selected().to_string()
+                                data-tab=move || t.name.get()>
+                                <button class="editor-tab-name" on:click=move |_| activate(id2.clone())>
+                                    {move || t.name.get()}
+                                    {move || t.status.get().dirty().then(|| view! { <span class="dirty" title="Not saved yet">" ●"</span> })}
+                                </button>
+                                <button class="editor-tab-close" aria-label="Close tab" on:click=move |_| close_tab(id3.clone())>"×"</button>
+                            </div>
+                        }
+                    }).collect_view()}
+                </div>
+                <div class="editor-panes">
+                    <For each=move || tabs.get() key=|t| t.key.clone() let:tab>
+                        <Pane tab=tab active=active handles=handles />
+                    </For>
+                    {move || tabs.with(Vec::is_empty).then(|| view! {
+                        <p class="editor-empty">"Open a file from Files, or from the list on the left."</p>
+                    })}
+                </div>
+                <div class="editor-status" role="status" aria-live="polite" data-editor-status>
+                    {move || {
+                        let a = active.get();
+                        tabs.with(|t| t.iter().find(|t| Some(&t.key) == a.as_ref()).cloned()).map(|t| view! {
+                            <span data-status=move || format!("{:?}", t.status.get()).to_lowercase()>{move || t.status.get().text()}</span>
+                            <span class="editor-people">{move || {
+                                let p = t.people.get();
+                                if p.is_empty() { String::new() } else { format!("Also here: {}", p.join(", ")) }
+                            }}</span>
+                        })
+                    }}
+                    <span class="editor-spacer"></span>
+                    <button on:click=move |_| with_active(&|h| h.goto_line())>"Go to line"</button>
+                    <button on:click=move |_| with_active(&|h| h.format())>"Format"</button>
+                </div>
+            </div>
+        </div>
+    }
+}
+
+/// One tab's editor, created once its element exists and kept while the tab is open.
+#[component]
+fn Pane(
+    tab: Tab,
+    active: RwSignal<Option<String>>,
+    handles: StoredValue<HashMap<String, SendWrapper<Handle>>, LocalStorage>,
+) -> impl IntoView {
+    let host = NodeRef::<Div>::new();
+    let id = tab.key.clone();
+    let shown = {
+        let id = id.clone();
+        move || active.get().as_deref() == Some(id.as_str())
+    };
+    let started = StoredValue::new_local(false);
+    Effect::new(move |_| {
+        let Some(el) = host.get() else { return };
+        if started.get_value() {
+            return;
+        }
+        started.set_value(true);
+        let el: web_sys::HtmlElement = el.unchecked_into();
+        let tab = tab.clone();
+        spawn_local(async move {
+            let lib = match wasm_bindgen_futures::JsFuture::from(load_editor()).await {
+                Ok(lib) => lib.unchecked_into::<EditorLib>(),
+                Err(_) => {
+                    tab.status
+                        .set(TabStatus::Failed("The editor could not be loaded.".into()));
+                    return;
+                }
+            };
+            // The name decides the language: wait for it.
+            let (file, read_only) = match tab_file(&tab.id, tab.share.as_deref()).await {
+                Ok(f) => f,
+                Err(e) => return tab.status.set(TabStatus::Failed(e)),
+            };
+            let user = crate::session::saved_user();
+            let (user_id, user_name) = user
+                .map(|u| (u.id, u.name))
+                .unwrap_or_else(|| ("me".into(), "Me".into()));
+            let opts = js_sys::Object::new();
+            set(&opts, "fileId", &JsValue::from_str(&file.id));
+            set(&opts, "name", &JsValue::from_str(&file.name));
+            set(&opts, "readOnly", &JsValue::from_bool(read_only));
+            set(
+                &opts,
+                "base",
+                &JsValue::from_str(&room_base().unwrap_or_default()),
+            );
+            let person = js_sys::Object::new();
+            set(&person, "id", &JsValue::from_str(&user_id));
+            set(&person, "name", &JsValue::from_str(&user_name));
+            set(&person, "color", &JsValue::from_str(&colour_for(&user_id)));
+            set(&opts, "user", &person);
+            // Each connection needs a new single-use ticket; a link's tab adds the link (a
+            // view link works signed out, so it connects without a ticket if none is had).
+            let share = tab.share.clone();
+            let ticket = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
+                let share = share.clone();
+                wasm_bindgen_futures::future_to_promise(async move {
+                    let ticket = api::ws_ticket().await;
+                    let mut q = Vec::new();
+                    if let Some(t) = &ticket {
+                        q.push(format!("ticket={}", api::enc(t)));
+                    }
+                    if let Some(s) = &share {
+                        q.push(format!("share={}", api::enc(s)));
+                    }
+                    Ok(if q.is_empty() {
+                        JsValue::NULL
+                    } else {
+                        JsValue::from_str(&q.join("&"))
+                    })
+                })
+            });
+            set(&opts, "ticket", ticket.as_ref());
+            let status = tab.status;
+            let on_status =
+                Closure::<dyn FnMut(String, String)>::new(move |s: String, detail: String| {
+                    status.set(match s.as_str() {
+                        "connecting" => TabStatus::Connecting,
+                        "saved" => TabStatus::Saved,
+                        "saving" => TabStatus::Saving,
+                        "offline" => TabStatus::Offline,
+                        "ended" => TabStatus::Ended(detail),
+                        other => TabStatus::Failed(other.to_owned()),
+                    });
+                });
+            set(&opts, "onStatus", on_status.as_ref());
+            let people = tab.people;
+            let on_people = Closure::<dyn FnMut(js_sys::Array)>::new(move |list: js_sys::Array| {
+                people.set(list.iter().filter_map(|p| p.as_string()).collect());
+            });
+            set(&opts, "onPeople", on_people.as_ref());
+            tab.status.set(TabStatus::Connecting);
+            let handle = lib.open(&el, &opts);
+            handle.focus();
+            // The callbacks live as long as the page: a tab's editor may call them until it
+            // is disposed, and they hold nothing but signals.
+            ticket.forget();
+            on_status.forget();
+            on_people.forget();
+            handles.update_value(|h| {
+                h.insert(tab.key.clone(), SendWrapper::new(handle));
+            });
+        });
+    });
+    view! {
+        <div class="editor-pane" node_ref=host data-pane=id style:display=move || if shown() { "block" } else { "none" }></div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tabs_round_trip_through_the_window_arg() {
+        let arg = to_arg(Some("b"), &["a".into(), "b".into()]);
+        assert_eq!(
+            parse_arg(Some(&arg)),
+            (Some("b".into()), vec!["a".into(), "b".into()])
+        );
+        // A bare id (an older arg, or a link) is one tab, active.
+        assert_eq!(parse_arg(Some("x")), (Some("x".into()), vec!["x".into()]));
+        assert_eq!(parse_arg(None), (None, vec![]));
+    }
+}

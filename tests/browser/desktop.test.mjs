@@ -26,6 +26,11 @@ async function typeName(page, name) {
   await page.keyboard.press("Enter");
 }
 
+async function openWithViewer(page, name) {
+  await page.click(`${FILES} [data-file="${name}"]`, { button: "right" });
+  await page.click("[data-context-menu] >> text=Open with Viewer");
+}
+
 async function newFolder(page, name) {
   await page.click(`${FILES} [data-action=new-folder]`);
   await typeName(page, name);
@@ -218,7 +223,7 @@ test("Share makes a link that shows the file signed out, until it is revoked", a
   const url = await page.locator("[data-share-url]").inputValue();
   assert.match(url, /\/s\/[0-9a-f]{64}$/);
   await page.locator("[data-share-link=active]").waitFor();
-  await shot(page, "07-share-dialog");
+  await shot(page, "10-share-dialog");
 
   // Someone signed out opens it: the text, shown as text, no script run.
   const visitor = await newPage(browser);
@@ -307,7 +312,8 @@ test("previews: Markdown is rendered and sanitized, code is highlighted, images 
   ]);
   for (const n of ["README.md", "main.rs", "photo.png", "archive.bin"]) await page.locator(`${FILES} [data-file="${n}"]`).waitFor();
 
-  await page.dblclick(`${FILES} [data-file="README.md"]`);
+  // Text and code open in the Editor on a double-click; the Viewer is one menu away.
+  await openWithViewer(page, "README.md");
   const md = page.locator("[data-window=viewer] [data-preview=markdown]");
   await md.waitFor();
   assert.equal(await md.locator("h1").innerText(), "Hello");
@@ -323,7 +329,7 @@ test("previews: Markdown is rendered and sanitized, code is highlighted, images 
   await shot(page, "07-markdown");
   await page.keyboard.press("Alt+w");
 
-  await page.dblclick(`${FILES} [data-file="main.rs"]`);
+  await openWithViewer(page, "main.rs");
   const code = page.locator("[data-window=viewer] [data-preview=code]");
   await code.waitFor();
   assert.equal(await code.getAttribute("data-language"), "rust");

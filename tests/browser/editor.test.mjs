@@ -93,7 +93,7 @@ test("two people edit one file live, a third watches through a view link, and th
   );
   await saved(ann.page);
   await saved(bob.page);
-  await shot(ann.page, "08-editor-two-people");
+  await shot(ann.page, "11-editor-two-people");
 
   // Carol's editor is read-only: her keys change nothing for anyone.
   await carol.page.locator(`${EDITOR} .monaco-editor .view-lines`).click();

@@ -97,12 +97,26 @@ window.cloudosEditor = {
       maxBackoffTime: 10000,
     });
     provider.awareness.setLocalStateField("user", { name: opts.user.name, color: opts.user.color });
-    // Who else is here, by name, for the status bar.
+    // Who else is here: by name for the status bar, and their cursors and selections in
+    // their colours with their names (y-monaco marks them with per-client classes). Names
+    // and colours come from other people's browsers: only a plain colour is used, and a
+    // name only as CSS string text with nothing that could end it.
+    const style = document.createElement("style");
+    document.head.appendChild(style);
+    const safeColour = (c) => (typeof c === "string" && /^(#[0-9a-f]{3,8}|hsl\(\d{1,3}(, ?\d{1,3}%){2}\))$/i.test(c) ? c : "#d97706");
+    const safeName = (n) => String(n ?? "").replace(/[^\p{L}\p{N} ._@'-]/gu, "").slice(0, 40);
     provider.awareness.on("change", () => {
-      const names = [...provider.awareness.getStates().entries()]
-        .filter(([id, s]) => id !== doc.clientID && s.user)
-        .map(([, s]) => String(s.user.name));
-      opts.onPeople?.(names);
+      const others = [...provider.awareness.getStates().entries()].filter(([id, s]) => id !== doc.clientID && s.user);
+      opts.onPeople?.(others.map(([, s]) => safeName(s.user.name)));
+      style.textContent = others
+        .map(([id, s]) => {
+          const c = safeColour(s.user.color);
+          const n = safeName(s.user.name);
+          return `.yRemoteSelection-${Number(id)}{background-color:${c};opacity:.35}` +
+            `.yRemoteSelectionHead-${Number(id)}{border-color:${c}}` +
+            `.yRemoteSelectionHead-${Number(id)}::after{content:"${n}";background:${c}}`;
+        })
+        .join("\n");
     });
     const binding = new MonacoBinding(text, editor.getModel(), new Set([editor]), provider.awareness);
     let ended = false;
@@ -221,6 +235,7 @@ window.cloudosEditor = {
         editor.getModel()?.dispose();
         editor.dispose();
         local.destroy();
+        style.remove();
         doc.destroy();
       },
     };

@@ -102,7 +102,9 @@ pub async fn logout(token: Option<String>) {
 
 /// `GET path` as JSON.
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiErr> {
-    json(send(authed(Request::get(path)).build().map_err(build_err)?).await?).await
+    // Said outright: some paths answer browsers with a page (a share link's `/s/:token`).
+    let req = authed(Request::get(path)).header("Accept", "application/json");
+    json(send(req.build().map_err(build_err)?).await?).await
 }
 
 fn build_err(e: gloo_net::Error) -> ApiErr {

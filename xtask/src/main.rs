@@ -176,6 +176,7 @@ fn test(edge_only: bool) -> Result<()> {
         " (API suite on wrangler dev)",
         &[
             "test",
+            "--no-fail-fast",
             "-p",
             "cloudos-tests",
             "--test",

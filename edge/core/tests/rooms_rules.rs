@@ -387,3 +387,60 @@ fn a_save_that_only_deletes_is_merged() {
     assert_eq!(fx.stored.len(), 1);
     assert_eq!(fx.out.len(), 1);
 }
+
+#[test]
+fn nobody_speaks_for_someone_elses_presence() {
+    use yrs::sync::Awareness;
+    let mut room = Room::new(Room::doc_with_text(""), clock());
+    room.join(1, Access::Edit);
+    room.join(2, Access::View);
+    let mut ann = Awareness::with_clock(Doc::with_client_id(11), clock());
+    ann.set_local_state(serde_json::json!({"user": {"name": "Ann"}}))
+        .unwrap();
+    let fx = recv(
+        &mut room,
+        1,
+        &encode(&Message::Awareness(ann.update().unwrap())),
+    );
+    assert_eq!(fx.out.len(), 1, "Ann's presence goes to the others");
+    // A viewer replays Ann's client id with a state of its own: dropped, nothing sent.
+    let mut fake = Awareness::with_clock(Doc::with_client_id(11), clock());
+    fake.set_local_state(serde_json::json!({"user": {"name": "Not Ann"}}))
+        .unwrap();
+    let fx = recv(
+        &mut room,
+        2,
+        &encode(&Message::Awareness(fake.update().unwrap())),
+    );
+    assert!(fx.out.is_empty(), "{:?}", fx.out);
+    // And leaving does not take Ann's presence with it.
+    let fx = room.leave(2);
+    assert!(fx.out.is_empty(), "the viewer spoke for nobody");
+    // One connection speaks for a few client ids at most, each state a few KiB at most.
+    let mut sent = 0;
+    for id in 100..120u64 {
+        let mut a = Awareness::with_clock(Doc::with_client_id(id), clock());
+        a.set_local_state(serde_json::json!({"n": id})).unwrap();
+        let fx = recv(
+            &mut room,
+            1,
+            &encode(&Message::Awareness(a.update().unwrap())),
+        );
+        sent += fx.out.len();
+    }
+    assert_eq!(
+        sent,
+        cloudos_core::rooms::MAX_PRESENCE_IDS - 1,
+        "Ann's own id counts too"
+    );
+    room.join(3, Access::Edit);
+    let mut big = Awareness::with_clock(Doc::with_client_id(31), clock());
+    big.set_local_state(serde_json::json!({"pad": "x".repeat(10_000)}))
+        .unwrap();
+    let fx = recv(
+        &mut room,
+        3,
+        &encode(&Message::Awareness(big.update().unwrap())),
+    );
+    assert!(fx.out.is_empty(), "an oversized state is not passed on");
+}

@@ -562,11 +562,17 @@ impl Room {
         }
         {
             let mut live = self.live.lock().await;
-            match live.as_ref() {
+            match live.as_mut() {
                 None => *live = Some(self.open().await?),
-                // Marked again: the last socket may have left (and the mark with it) while
-                // this one waited for the room.
-                Some(l) => store::mark_open(&l.app, &l.file).await?,
+                Some(l) => {
+                    // Marked again: the last socket may have left (and the mark with it)
+                    // while this one waited for the room.
+                    store::mark_open(&l.app, &l.file).await?;
+                    // Still in memory after everyone left, the room merges a save made
+                    // meanwhile (when nobody was there to be told of it) before anyone joins,
+                    // as a room opening from storage does.
+                    self.write_back(l).await;
+                }
             }
         }
         let mut conn = [0u8; 8];

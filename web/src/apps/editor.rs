@@ -314,17 +314,19 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                 </ul>
             </nav>
             <div class="editor-main">
-                <div class="editor-tabs" role="tablist">
+                <div class="editor-tabs" role="group" aria-label="Open files">
                     {move || tabs.get().into_iter().map(|t| {
                         let id = t.key.clone();
                         let id2 = t.key.clone();
                         let id3 = t.key.clone();
+                        let id_for_aria = id.clone();
                         let selected = move || active.get().as_deref() == Some(id.as_str());
+                        let aria_current = move || (active.get().as_deref() == Some(id_for_aria.as_str())).to_string();
                         view! {
-                            <div class="editor-tab" class:active=selected.clone() role="tab"
-                                aria-selected=move || selected().to_string()
+                            <div class="editor-tab" class:active=selected
                                 data-tab=move || t.name.get()>
-                                <button class="editor-tab-name" on:click=move |_| activate(id2.clone())>
+                                <button class="editor-tab-name" aria-current=aria_current
+                                    on:click=move |_| activate(id2.clone())>
                                     {move || t.name.get()}
                                     {move || t.status.get().dirty().then(|| view! { <span class="dirty" title="Not saved yet">" ●"</span> })}
                                 </button>

@@ -109,7 +109,7 @@ pub fn Viewer(win: Win) -> impl IntoView {
         }
     });
     view! {
-        <div class="viewer" data-viewer>
+        <div class="viewer" data-viewer tabindex="0" aria-label="Preview">
             <Suspense fallback=|| view! { <p class="viewer-status">"Loading…"</p> }>
                 {move || meta.get().map(|r| match r {
                     Ok(f) => {

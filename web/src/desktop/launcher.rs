@@ -172,7 +172,7 @@ pub fn Launcher() -> impl IntoView {
                     on:input=move |ev| query.set(event_target_value(&ev))
                     on:keydown=on_key
                 />
-                <ul class="launcher-results" id="launcher-results" role="listbox">
+                <ul class="launcher-results" id="launcher-results" role="listbox" aria-label="Results">
                     {move || {
                         hits.get()
                             .into_iter()

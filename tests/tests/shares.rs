@@ -306,3 +306,39 @@ async fn links_are_their_owners_alone() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn signing_out_ends_ones_own_room_sockets_only() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await;
+    let bob = server.new_user("bob").await;
+    let file = ann.api.upload(None, &[("doc.txt", b"doc".to_vec())]).await[0].clone();
+    let link = share(&ann, &file.id, json!({"mode": "edit"})).await;
+    let bob_token = bob.api.token.as_deref().unwrap();
+    let mut b = YClient::connect(&room_url(
+        &server.base,
+        &file.id,
+        &format!("share={}&token={bob_token}", link.token),
+    ))
+    .await
+    .unwrap();
+    let mut a = YClient::connect(&owner_room(&server, &ann, &file.id))
+        .await
+        .unwrap();
+    let res = bob.api.post("/auth/logout", &json!({})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        b.wait_closed(Duration::from_secs(10)).await,
+        Some(cloudos_proto::terminal::CLOSE_REVOKED)
+    );
+    // Ann, still signed in, goes on editing.
+    a.insert(3, "!").await;
+    a.pump(Duration::from_millis(300)).await;
+    assert!(!a.closed);
+    let res = ann.api.post("/auth/logout", &json!({})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        a.wait_closed(Duration::from_secs(10)).await,
+        Some(cloudos_proto::terminal::CLOSE_REVOKED)
+    );
+}

@@ -421,6 +421,9 @@ pub enum SocketTarget {
         /// The link the socket came through (`None`: the owner's own): revoking it ends
         /// the socket ([`Sockets::share_revoked`]).
         share_id: Option<String>,
+        /// Who opened it, signed in (`None`: a view link's signed-out holder): signing out
+        /// ends the socket ([`Sockets::session_ended`]).
+        user_id: Option<crate::ids::UserId>,
     },
 }
 
@@ -439,6 +442,10 @@ pub trait Sockets: Send + Sync + 'static {
     /// The link `share_id` was revoked: the sockets opened through it, in the rooms of
     /// `files`, close now, and none opens through it again on this host.
     async fn share_revoked(&self, _share_id: &str, _files: &[crate::ids::FileId]) {}
+
+    /// `user` signed out: their sockets (opened as them, signed in) in the rooms of `files`
+    /// close now.
+    async fn session_ended(&self, _user: &crate::ids::UserId, _files: &[crate::ids::FileId]) {}
 
     /// `file` was saved without its room, which is open on some host: the room here, if it
     /// is open, merges the save in now.

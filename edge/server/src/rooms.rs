@@ -41,6 +41,8 @@ pub struct Joiner {
     pub until_ms: i64,
     /// The link it came through, if any: revoking it ends the socket.
     pub share_id: Option<String>,
+    /// Who opened it, signed in: signing out ends the socket.
+    pub user_id: Option<UserId>,
 }
 
 /// What a room sends one client.
@@ -59,7 +61,12 @@ enum Cmd {
         conn: ConnId,
         access: Access,
         share_id: Option<String>,
+        user_id: Option<UserId>,
         out: mpsc::Sender<ToClient>,
+    },
+    /// Someone signed out: their clients go.
+    EndUser {
+        user_id: UserId,
     },
     /// A link was revoked: its clients go.
     Revoke {
@@ -106,6 +113,18 @@ impl RoomHub {
             let _ = room
                 .send(Cmd::Revoke {
                     share_id: share_id.to_owned(),
+                })
+                .await;
+        }
+    }
+
+    /// `user` signed out: their sockets in every open room end.
+    pub async fn end_user(&self, user: &UserId) {
+        let rooms: Vec<_> = self.rooms.lock().await.values().cloned().collect();
+        for room in rooms {
+            let _ = room
+                .send(Cmd::EndUser {
+                    user_id: user.clone(),
                 })
                 .await;
         }
@@ -204,6 +223,7 @@ async fn relay(
             conn,
             access: joiner.access,
             share_id: joiner.share_id,
+            user_id: joiner.user_id,
             out: out_tx,
         })
         .await
@@ -273,6 +293,7 @@ const REVOKED_REASON: &str = "the link was revoked";
 struct Client {
     out: mpsc::Sender<ToClient>,
     share_id: Option<String>,
+    user_id: Option<UserId>,
 }
 
 struct RoomTask {
@@ -305,7 +326,7 @@ impl RoomTask {
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
                     let ok = match cmd {
-                        Cmd::Join { conn, access, share_id, out } => {
+                        Cmd::Join { conn, access, share_id, user_id, out } => {
                             // Revoked after the relay looked (the hub records a revocation
                             // before telling the rooms).
                             if self.hub.is_revoked(share_id.as_deref()) {
@@ -316,7 +337,7 @@ impl RoomTask {
                                 continue;
                             }
                             let frames = self.room.join(conn, access);
-                            self.clients.insert(conn, Client { out, share_id });
+                            self.clients.insert(conn, Client { out, share_id, user_id });
                             for f in frames {
                                 self.send(conn, f);
                             }
@@ -339,24 +360,18 @@ impl RoomTask {
                             ok
                         }
                         Cmd::Revoke { share_id } => {
-                            let gone: Vec<ConnId> = self
-                                .clients
-                                .iter()
-                                .filter(|(_, c)| c.share_id.as_deref() == Some(share_id.as_str()))
-                                .map(|(conn, _)| *conn)
-                                .collect();
-                            let mut ok = true;
-                            for conn in gone {
-                                if let Some(c) = self.clients.remove(&conn) {
-                                    let _ = c.out.try_send(ToClient::Close(
-                                        cloudos_proto::terminal::CLOSE_REVOKED,
-                                        REVOKED_REASON,
-                                    ));
-                                }
-                                let fx = self.room.leave(conn);
-                                ok &= self.apply(fx).await;
-                            }
-                            ok
+                            self.drop_clients(
+                                |c| c.share_id.as_deref() == Some(share_id.as_str()),
+                                REVOKED_REASON,
+                            )
+                            .await
+                        }
+                        Cmd::EndUser { user_id } => {
+                            self.drop_clients(
+                                |c| c.user_id.as_ref() == Some(&user_id),
+                                "signed out",
+                            )
+                            .await
                         }
                         Cmd::Saved => {
                             if self.checkpoint().await {
@@ -404,6 +419,33 @@ impl RoomTask {
                 }
             }
         }
+    }
+
+    /// Ends the clients `which` picks (close code 4403 with `reason`), and tells the others
+    /// they left; false when storing failed.
+    async fn drop_clients(
+        &mut self,
+        which: impl Fn(&Client) -> bool,
+        reason: &'static str,
+    ) -> bool {
+        let gone: Vec<ConnId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| which(c))
+            .map(|(conn, _)| *conn)
+            .collect();
+        let mut ok = true;
+        for conn in gone {
+            if let Some(c) = self.clients.remove(&conn) {
+                let _ = c.out.try_send(ToClient::Close(
+                    cloudos_proto::terminal::CLOSE_REVOKED,
+                    reason,
+                ));
+            }
+            let fx = self.room.leave(conn);
+            ok &= self.apply(fx).await;
+        }
+        ok
     }
 
     /// Stores what the room accepted, then sends what it says; false when storing failed

@@ -46,11 +46,13 @@ impl Sockets for NativeSockets {
                 access,
                 until_ms,
                 share_id,
+                user_id,
             } => {
                 let joiner = crate::rooms::Joiner {
                     access,
                     until_ms,
                     share_id,
+                    user_id,
                 };
                 crate::rooms::open(&self.rooms, &file_id, &owner_id, joiner, ws).await
             }
@@ -66,6 +68,14 @@ impl Sockets for NativeSockets {
         // Every open room here hears it: cheaper than being exact, and covers a room
         // joined through the link that the list has not recorded yet.
         self.rooms.revoke(share_id).await;
+    }
+
+    async fn session_ended(
+        &self,
+        user: &cloudos_core::ids::UserId,
+        _files: &[cloudos_core::ids::FileId],
+    ) {
+        self.rooms.end_user(user).await;
     }
 
     async fn file_saved(&self, file: &cloudos_core::ids::FileId) {

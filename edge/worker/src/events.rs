@@ -170,13 +170,7 @@ impl DurableObject for UserEvents {
         reason: String,
         _was_clean: bool,
     ) -> Result<()> {
-        // 1005/1006 describe a missing or abnormal close and may not be sent back.
-        let code = if (1005..=1006).contains(&code) {
-            1000
-        } else {
-            code as u16
-        };
-        let _ = ws.close(Some(code), Some(reason));
+        crate::sockets::echo_close(&ws, code, reason);
         Ok(())
     }
 

@@ -27,6 +27,7 @@ const OWNER_HEADER: &str = "x-cloudos-owner";
 const EDIT_HEADER: &str = "x-cloudos-edit";
 const UNTIL_HEADER: &str = "x-cloudos-until-ms";
 const SHARE_HEADER: &str = "x-cloudos-share";
+const USER_HEADER: &str = "x-cloudos-user";
 
 /// The most bytes one stored row holds (a Durable Object's SQLite rows are limited to
 /// 2 MB); longer snapshots and updates are stored in parts.
@@ -41,6 +42,9 @@ struct Attached {
     until_ms: i64,
     /// The link the socket came through: revoking it ends the socket.
     share_id: Option<String>,
+    /// Who opened it, signed in: signing out ends the socket.
+    #[serde(default)]
+    user_id: Option<String>,
 }
 
 impl Attached {
@@ -58,6 +62,7 @@ pub(crate) async fn connect(
     access: Access,
     until_ms: i64,
     share_id: Option<&str>,
+    user_id: Option<&UserId>,
 ) -> Result<Response> {
     let stub = namespace.id_from_name(file.as_str())?.get_stub()?;
     let headers = worker::Headers::new();
@@ -68,6 +73,9 @@ pub(crate) async fn connect(
     headers.set(UNTIL_HEADER, &until_ms.to_string())?;
     if let Some(share) = share_id {
         headers.set(SHARE_HEADER, share)?;
+    }
+    if let Some(user) = user_id {
+        headers.set(USER_HEADER, user.as_str())?;
     }
     let mut init = RequestInit::new();
     init.with_headers(headers);
@@ -92,9 +100,29 @@ pub(crate) async fn revoke(
     file: &FileId,
     share_id: &str,
 ) -> Result<()> {
+    end_sockets(namespace, file, SHARE_HEADER, share_id).await
+}
+
+/// Tells `file`'s room that `user` signed out: their sockets there close.
+pub(crate) async fn end_user(
+    namespace: &ObjectNamespace,
+    file: &FileId,
+    user: &UserId,
+) -> Result<()> {
+    end_sockets(namespace, file, USER_HEADER, user.as_str()).await
+}
+
+/// Asks `file`'s room to end the sockets whose link (`SHARE_HEADER`) or user
+/// (`USER_HEADER`) is `value`.
+async fn end_sockets(
+    namespace: &ObjectNamespace,
+    file: &FileId,
+    header: &str,
+    value: &str,
+) -> Result<()> {
     let stub = namespace.id_from_name(file.as_str())?.get_stub()?;
     let headers = worker::Headers::new();
-    headers.set(SHARE_HEADER, share_id)?;
+    headers.set(header, value)?;
     let mut init = RequestInit::new();
     init.with_method(worker::Method::Post).with_headers(headers);
     stub.fetch_with_request(Request::new_with_init("https://rooms/revoke", &init)?)
@@ -340,6 +368,30 @@ impl RoomLog for DoLog {
     }
 }
 
+/// Whose sockets a `/revoke` ends.
+enum Ending {
+    /// Those opened through a revoked link.
+    Link(String),
+    /// Those of a user who signed out.
+    User(String),
+}
+
+impl Ending {
+    fn picks(&self, a: &Attached) -> bool {
+        match self {
+            Ending::Link(id) => a.share_id.as_deref() == Some(id.as_str()),
+            Ending::User(id) => a.user_id.as_deref() == Some(id.as_str()),
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Ending::Link(_) => "the link was revoked",
+            Ending::User(_) => "signed out",
+        }
+    }
+}
+
 /// A room in memory: gone when the object hibernates, rebuilt from storage on the next
 /// message or alarm.
 struct Live {
@@ -350,6 +402,21 @@ struct Live {
     room: core_rooms::Room,
     next_seq: i64,
     schedule: Schedule,
+}
+
+impl Live {
+    /// The core's write-back: saves made without the room merged in, the text into the file.
+    async fn sync_file(&mut self) -> (Vec<Out>, std::result::Result<(), RoomError>) {
+        store::write_back(
+            &self.app,
+            &self.log,
+            &self.owner,
+            &self.file,
+            &mut self.room,
+            &mut self.next_seq,
+        )
+        .await
+    }
 }
 
 /// One file's live room.
@@ -423,15 +490,7 @@ impl Room {
                 live.room.join(at.conn, access);
             }
         }
-        let (out, done) = store::write_back(
-            &live.app,
-            &live.log,
-            &live.owner,
-            &live.file,
-            &mut live.room,
-            &mut live.next_seq,
-        )
-        .await;
+        let (out, done) = live.sync_file().await;
         self.deliver(out);
         done?;
         Ok(live)
@@ -508,15 +567,7 @@ impl Room {
     /// Writes the room back into its file (merging saves made meanwhile); on a failure the
     /// alarm tries again.
     async fn write_back(&self, live: &mut Live) {
-        let (out, done) = store::write_back(
-            &live.app,
-            &live.log,
-            &live.owner,
-            &live.file,
-            &mut live.room,
-            &mut live.next_seq,
-        )
-        .await;
+        let (out, done) = live.sync_file().await;
         self.deliver(out);
         match done {
             Ok(()) => live.schedule.written(),
@@ -549,6 +600,7 @@ impl Room {
         let edit = header(EDIT_HEADER)? == "1";
         let until_ms = header(UNTIL_HEADER)?.parse().unwrap_or(0);
         let share_id = header(SHARE_HEADER).ok();
+        let user_id = header(USER_HEADER).ok();
         let log = DoLog::new(&self.state)?;
         log.identify(&owner, &file)?;
         if log.identity()? != Some((UserId::from(owner), FileId::from(file))) {
@@ -588,6 +640,7 @@ impl Room {
             edit,
             until_ms,
             share_id,
+            user_id,
         };
         if let Err(e) = pair.server.serialize_attachment(attached) {
             let _ = pair
@@ -631,21 +684,27 @@ impl DurableObject for Room {
                 Ok(Response::empty()?.with_status(204))
             }
             "/revoke" => {
-                let Some(share) = req.headers().get(SHARE_HEADER)? else {
-                    return Response::error("no link named", 400);
+                let share = req.headers().get(SHARE_HEADER)?;
+                let user = req.headers().get(USER_HEADER)?;
+                let ending = match (share, user) {
+                    (Some(share), _) => {
+                        DoLog::new(&self.state)
+                            .and_then(|log| log.revoke(&share))
+                            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                        Ending::Link(share)
+                    }
+                    (None, Some(user)) => Ending::User(user),
+                    (None, None) => return Response::error("nothing named", 400),
                 };
-                DoLog::new(&self.state)
-                    .and_then(|log| log.revoke(&share))
-                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
                 let gone: Vec<Attached> = self
                     .sockets()
                     .into_iter()
-                    .filter(|(a, _)| a.share_id.as_deref() == Some(share.as_str()))
+                    .filter(|(a, _)| ending.picks(a))
                     .map(|(a, ws)| {
                         end(&ws, &a);
                         let _ = ws.close(
                             Some(cloudos_proto::terminal::CLOSE_REVOKED),
-                            Some("the link was revoked"),
+                            Some(ending.reason()),
                         );
                         a
                     })
@@ -722,13 +781,7 @@ impl DurableObject for Room {
         reason: String,
         _was_clean: bool,
     ) -> Result<()> {
-        // 1005/1006 describe a missing or abnormal close and may not be sent back.
-        let code = if (1005..=1006).contains(&code) {
-            1000
-        } else {
-            code as u16
-        };
-        let _ = ws.close(Some(code), Some(reason));
+        crate::sockets::echo_close(&ws, code, reason);
         let Some(at) = attached(&ws) else {
             return Ok(());
         };
@@ -772,10 +825,17 @@ impl DurableObject for Room {
                     return Response::empty();
                 }
             }
-            return Response::empty();
-        }
-        if let Some(live) = guard.as_mut() {
+        } else if let Some(live) = guard.as_mut() {
             self.write_back(live).await;
+        }
+        // Written back with nobody here (woken by its alarm after everyone left): the room
+        // is closed, and saves need not be sent to it.
+        if let Some(live) = guard.as_ref() {
+            if self.sockets().is_empty() && live.schedule.due().is_none() {
+                if let Err(e) = store::mark_closed(&live.app, &live.file).await {
+                    worker::console_error!("marking a room closed: {e}");
+                }
+            }
         }
         Response::empty()
     }

@@ -41,6 +41,7 @@ impl Sockets for WorkerSockets {
                     access,
                     until_ms,
                     share_id,
+                    user_id,
                 } => rooms::connect(
                     &self.rooms,
                     &file_id,
@@ -48,6 +49,7 @@ impl Sockets for WorkerSockets {
                     access,
                     until_ms,
                     share_id.as_deref(),
+                    user_id.as_ref(),
                 )
                 .await
                 .map_err(ApiError::internal)?,
@@ -69,6 +71,21 @@ impl Sockets for WorkerSockets {
         .await
     }
 
+    async fn session_ended(
+        &self,
+        user: &cloudos_core::ids::UserId,
+        files: &[cloudos_core::ids::FileId],
+    ) {
+        SendFuture::new(async move {
+            for file in files {
+                if let Err(e) = rooms::end_user(&self.rooms, file, user).await {
+                    worker::console_error!("telling a room of a sign-out: {e}");
+                }
+            }
+        })
+        .await
+    }
+
     async fn share_revoked(&self, share_id: &str, files: &[cloudos_core::ids::FileId]) {
         SendFuture::new(async move {
             for file in files {
@@ -79,4 +96,15 @@ impl Sockets for WorkerSockets {
         })
         .await
     }
+}
+
+/// Completes the close a client began on a hibernating socket, with its code (1005 and
+/// 1006 describe a missing or abnormal close and may not be sent back: 1000 instead).
+pub(crate) fn echo_close(ws: &worker::WebSocket, code: usize, reason: String) {
+    let code = if (1005..=1006).contains(&code) {
+        1000
+    } else {
+        code as u16
+    };
+    let _ = ws.close(Some(code), Some(reason));
 }

@@ -289,6 +289,7 @@ pub async fn logout(app: &App, session: &Session) -> Result<(), AuthError> {
         .events
         .publish(who, &cloudos_proto::Event::SessionEnded);
     crate::sandboxes::revocation::end_session(app, session).await;
+    crate::rooms::store::end_session(app, who).await;
     Ok(())
 }
 

@@ -52,12 +52,14 @@ pub async fn socket(
         other => other?,
     };
     let share_id = admitted.share_id.clone();
+    let user_id = user.as_ref().ok().map(|u| u.id.clone());
     let target = SocketTarget::Collab {
         file_id: file_id.clone(),
         owner_id: admitted.owner,
         access: admitted.access,
         until_ms: admitted.until_ms,
         share_id: admitted.share_id,
+        user_id,
     };
     let res = app.ports.sockets.open(req, target).await?;
     // A link revoked while the socket opened: the revocation may have looked for its rooms

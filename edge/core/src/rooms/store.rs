@@ -215,3 +215,32 @@ pub async fn saved_without_room(app: &App, file: &FileId) {
         Err(e) => tracing::warn!(file = %file, error = %e, "looking for a file's live room"),
     }
 }
+
+/// `who` signed out: their sockets in every open room end (their own files' rooms, and the
+/// rooms they joined through links). Best effort, like the rest of a sign-out's fan-out:
+/// their tokens are already refused, so nothing new opens.
+pub async fn end_session(app: &App, who: &UserId) {
+    let rows = app
+        .ports
+        .meta
+        .query(crate::stmt!(
+            "SELECT l.file_id FROM live_rooms l JOIN files f ON f.id = l.file_id
+             WHERE f.user_id = ?
+             UNION
+             SELECT l.file_id FROM live_rooms l
+             JOIN share_rooms r ON r.file_id = l.file_id
+             JOIN share_visits v ON v.share_id = r.share_id
+             WHERE v.visitor_id = ?
+             LIMIT 1000",
+            who,
+            who
+        ))
+        .await;
+    match rows {
+        Ok(rows) => {
+            let files: Vec<FileId> = rows.iter().map(|r| FileId::from(r.text(0))).collect();
+            app.ports.sockets.session_ended(who, &files).await;
+        }
+        Err(e) => tracing::warn!(error = %e, "looking for a signed-out user's rooms"),
+    }
+}

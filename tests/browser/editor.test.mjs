@@ -58,12 +58,23 @@ test("two people edit one file live, a third watches through a view link, and th
   const view = await api(ann.token, "POST", `/files/${file.id}/share`, { mode: "view" });
   assert.equal(edit.status, 201);
 
-  // Ann double-clicks the file in Files: it opens in the Editor, Monaco loaded on demand.
+  // Ann double-clicks the file in Files: it opens in the Editor, Monaco loaded on demand;
+  // a second file opens as a second tab, and the tabs switch back and forth.
+  await uploadText(ann.token, "notes.txt", "other file");
+  await ann.page.click("[data-app=files]");
+  await ann.page.dblclick(`[data-window=files] [data-file="notes.txt"]`);
+  await ann.page.locator(`${EDITOR} .monaco-editor`).waitFor({ timeout: 30000 });
+  await waitForText(ann.page, /other file/);
+  // Files to the front (the Editor covers it), then the second file.
   await ann.page.click("[data-app=files]");
   await ann.page.dblclick(`[data-window=files] [data-file="plan.md"]`);
-  await ann.page.locator(`${EDITOR} .monaco-editor`).waitFor({ timeout: 30000 });
+  await ann.page.locator(`${EDITOR} [data-tab="plan.md"]`).waitFor();
+  await waitForText(ann.page, /# Plan/);
+  await ann.page.click(`${EDITOR} [data-tab="notes.txt"] .editor-tab-name`);
+  await waitForText(ann.page, /other file/);
+  await ann.page.click(`${EDITOR} [data-tab="plan.md"] .editor-tab-name`);
+  await waitForText(ann.page, /# Plan/);
   await saved(ann.page);
-  assert.match(await editorText(ann.page), /# Plan/);
 
   // Bob opens the edit link, signed in as himself; Carol the view link.
   const bob = await desktopFor(browser);
@@ -73,30 +84,39 @@ test("two people edit one file live, a third watches through a view link, and th
   await waitForText(bob.page, /# Plan/);
 
   // Both type at once; both see both; Carol sees it change.
-  await ann.page.locator(`${EDITOR} .monaco-editor .view-lines`).click();
+  await ann.page.locator(`${EDITOR} .editor-pane[style*=block] .view-lines`).click();
   await ann.page.keyboard.press("Control+End");
   await ann.page.keyboard.type("- Ann's step\n");
-  await bob.page.locator(`${EDITOR} .monaco-editor .view-lines`).click();
+  await bob.page.locator(`${EDITOR} .editor-pane[style*=block] .view-lines`).click();
   await bob.page.keyboard.press("Control+End");
   await bob.page.keyboard.type("- Bob's step\n");
   for (const p of [ann.page, bob.page, carol.page]) {
     await waitForText(p, /- Ann's step/);
     await waitForText(p, /- Bob's step/);
   }
-  // Each sees the other's cursor (y-monaco draws remote carets) and name.
-  await ann.page.locator(`${EDITOR} .yRemoteSelectionHead`).first().waitFor({ timeout: 20000 });
-  await bob.page.locator(`${EDITOR} .yRemoteSelectionHead`).first().waitFor({ timeout: 20000 });
-  await ann.page.waitForFunction(
-    () => /Also here: .*Tester/.test(document.querySelector("[data-window=editor] .editor-people")?.textContent || ""),
-    null,
-    { timeout: 20000 },
-  );
+  // Each sees the other's cursor (y-monaco draws remote carets, in each person's colour)
+  // and name.
+  const bobName = bob.user.name;
+  const annName = ann.user.name;
+  for (const [page, other] of [[ann.page, bobName], [bob.page, annName]]) {
+    await page.waitForFunction(
+      (name) => (document.querySelector("[data-window=editor] .editor-people")?.textContent || "").includes(name),
+      other,
+      { timeout: 20000 },
+    );
+    await page.waitForFunction(
+      (name) => [...document.querySelectorAll("style")].some((s) => s.textContent.includes(`content:"${name}"`)) &&
+        document.querySelectorAll("[data-window=editor] .yRemoteSelectionHead").length > 0,
+      other,
+      { timeout: 20000 },
+    );
+  }
   await saved(ann.page);
   await saved(bob.page);
   await shot(ann.page, "11-editor-two-people");
 
   // Carol's editor is read-only: her keys change nothing for anyone.
-  await carol.page.locator(`${EDITOR} .monaco-editor .view-lines`).click();
+  await carol.page.locator(`${EDITOR} .editor-pane[style*=block] .view-lines`).click();
   await carol.page.keyboard.type("vandal");
   await new Promise((r) => setTimeout(r, 1000));
   assert.doesNotMatch(await editorText(ann.page), /vandal/);
@@ -121,5 +141,7 @@ test("two people edit one file live, a third watches through a view link, and th
     assert.ok(Date.now() < deadline, `the file holds ${JSON.stringify(now)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  assert.deepEqual(ann.page.errors, []);
+  assert.deepEqual(bob.page.errors, []);
   assert.deepEqual(carol.page.errors, []);
 });

@@ -46,6 +46,9 @@ async fn edits_before_an_eviction() {
     // Received by the other client: stored by the room, so acknowledged.
     b.wait_for(Duration::from_secs(5), |t| t == text).await;
     a.wait_for(Duration::from_secs(5), |t| t == text).await;
+    // Still only in the room's log: the file has not been written (the kill comes next,
+    // inside the room's 2 s checkpoint window).
+    assert_eq!(ann.api.content(&file.id).await, b"kept");
     let marker = Marker {
         token,
         file: file.id.clone(),

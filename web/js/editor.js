@@ -73,7 +73,9 @@ window.cloudosEditor = {
     const editor = monaco.editor.create(el, {
       model: monaco.editor.createModel("", opts.language || languageFor(opts.name)),
       automaticLayout: true,
-      readOnly: !!opts.readOnly,
+      // Writable once the text is here (from the room, or kept in this browser): a key
+      // typed into an empty document would land before or after the whole file.
+      readOnly: true,
       theme: dark() ? "vs-dark" : "vs",
       fontSize: 13,
       minimap: { enabled: false },
@@ -95,6 +97,9 @@ window.cloudosEditor = {
       connect: false,
       disableBc: true,
       maxBackoffTime: 10000,
+      // The provider drops a socket that heard nothing for 30 s; alone in a room an editor
+      // hears nothing, so it asks every 15 s (the room answers, and says what it holds).
+      resyncInterval: 15000,
     });
     provider.awareness.setLocalStateField("user", { name: opts.user.name, color: opts.user.color });
     // Who else is here: by name for the status bar, and their cursors and selections in
@@ -120,6 +125,7 @@ window.cloudosEditor = {
     });
     const binding = new MonacoBinding(text, editor.getModel(), new Set([editor]), provider.awareness);
     let ended = false;
+    let disposed = false;
     let dirty = false;
     let attempts = 0;
     const check = () => {
@@ -182,8 +188,19 @@ window.cloudosEditor = {
     void setup;
     // Synced: edits kept here from before (offline, or in this browser's store) go up now;
     // the room's answer to one more sync step 1 says when it has them all.
+    let ready = false;
+    const writable = () => {
+      if (!ready && !ended && !disposed) {
+        ready = true;
+        editor.updateOptions({ readOnly: !!opts.readOnly });
+      }
+    };
+    local.once("synced", () => {
+      if (text.length > 0) writable();
+    });
     provider.on("sync", (synced) => {
       if (synced) {
+        writable();
         dirty = true;
         say("saving");
         check();
@@ -205,7 +222,6 @@ window.cloudosEditor = {
       provider.params = Object.fromEntries(new URLSearchParams(query));
       provider.connect();
     }
-    let disposed = false;
     connect();
     return {
       editor,
@@ -224,7 +240,7 @@ window.cloudosEditor = {
         editor.getAction("editor.action.gotoLine")?.run();
       },
       /** Makes the editor read-only or writable (a lock held by someone else). */
-      setReadOnly: (ro) => editor.updateOptions({ readOnly: !!ro || ended }),
+      setReadOnly: (ro) => editor.updateOptions({ readOnly: !!ro || ended || !ready || !!opts.readOnly }),
       layout: () => editor.layout(),
       dispose() {
         disposed = true;

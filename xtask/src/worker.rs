@@ -120,6 +120,19 @@ impl LocalEdge {
             .args(["-s", "KILL", "--", &group])
             .status();
         let _ = child.wait();
+        // workerd is in the group too: its port is free once the whole group is gone.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let alive = Command::new("kill")
+                .args(["-0", "--", &group])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !alive {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         if let Some(log) = &self.log {
             let file = std::fs::OpenOptions::new().append(true).open(log)?;
             cmd.stdout(file.try_clone()?).stderr(file);

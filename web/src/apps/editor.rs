@@ -181,20 +181,23 @@ pub fn EditorApp(win: Win) -> impl IntoView {
     let handles: StoredValue<HashMap<String, SendWrapper<Handle>>, LocalStorage> =
         StoredValue::new_local(HashMap::new());
 
+    // A tab's signals belong to the window, not to the effect that makes them (an effect
+    // disposes what it made when it runs again, and it runs whenever the tabs change).
+    let owner = Owner::current().expect("a component has an owner");
     // The tabs follow the window's arg (Files adds to it); each new one gets its file's name.
     Effect::new(move |_| {
         let (want_active, ids) = parse_arg(arg.get().as_deref());
         let have: Vec<String> = tabs.with_untracked(|t| t.iter().map(|t| t.key.clone()).collect());
         for key in ids.iter().filter(|i| !have.contains(i)) {
             let (id, share) = split_key(key);
-            let tab = Tab {
+            let tab = owner.with(|| Tab {
                 key: key.clone(),
                 id,
                 share,
                 name: RwSignal::new("…".into()),
                 status: RwSignal::new(TabStatus::Loading),
                 people: RwSignal::new(vec![]),
-            };
+            });
             tabs.update(|t| t.push(tab.clone()));
             spawn_local(async move {
                 match tab_file(&tab.id, tab.share.as_deref()).await {
@@ -377,6 +380,12 @@ fn Pane(
         move || active.get().as_deref() == Some(id.as_str())
     };
     let started = StoredValue::new_local(false);
+    // Cleared when the tab (or its window) closes: an editor finished loading after that is
+    // disposed at once instead of living on unseen with its socket.
+    let alive = std::rc::Rc::new(std::cell::Cell::new(true));
+    let alive_drop = SendWrapper::new(alive.clone());
+    on_cleanup(move || alive_drop.set(false));
+    let alive = SendWrapper::new(alive);
     Effect::new(move |_| {
         let Some(el) = host.get() else { return };
         if started.get_value() {
@@ -385,6 +394,7 @@ fn Pane(
         started.set_value(true);
         let el: web_sys::HtmlElement = el.unchecked_into();
         let tab = tab.clone();
+        let alive = (*alive).clone();
         spawn_local(async move {
             let lib = match wasm_bindgen_futures::JsFuture::from(load_editor()).await {
                 Ok(lib) => lib.unchecked_into::<EditorLib>(),
@@ -465,9 +475,16 @@ fn Pane(
             ticket.forget();
             on_status.forget();
             on_people.forget();
-            handles.update_value(|h| {
-                h.insert(tab.key.clone(), SendWrapper::new(handle));
-            });
+            if !alive.get() {
+                handle.dispose();
+                return;
+            }
+            let replaced = handles
+                .try_update_value(|h| h.insert(tab.key.clone(), SendWrapper::new(handle)))
+                .flatten();
+            if let Some(old) = replaced {
+                old.dispose();
+            }
         });
     });
     view! {

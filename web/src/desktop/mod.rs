@@ -138,11 +138,19 @@ pub fn Desktop() -> impl IntoView {
         pending.set_value(Some(gloo_timers::callback::Timeout::new(
             SAVE_DELAY_MS,
             move || {
-                unsaved.set_value(false);
                 let body = layout_body();
+                let rev = wm.revision.get_untracked();
                 spawn_local(async move {
-                    if let Err(e) = api::put_no_content("/desktop", &body).await {
-                        web_sys::console::warn_1(&format!("saving the layout failed: {e}").into());
+                    match api::put_no_content("/desktop", &body).await {
+                        // Unsaved until the server has it (a reload cuts a request short),
+                        // and only if nothing changed meanwhile.
+                        Ok(()) if wm.revision.try_get_untracked() == Some(rev) => {
+                            let _ = unsaved.try_set_value(false);
+                        }
+                        Ok(()) => {}
+                        Err(e) => web_sys::console::warn_1(
+                            &format!("saving the layout failed: {e}").into(),
+                        ),
                     }
                 });
             },
@@ -150,13 +158,15 @@ pub fn Desktop() -> impl IntoView {
     });
     // A reload or a closed tab right after a change: the pending save goes now, in a
     // request that outlives the page.
-    let _pagehide = window_event_listener(leptos::ev::pagehide, move |_| {
-        if unsaved.get_value() {
-            unsaved.set_value(false);
-            pending.set_value(None);
+    let pagehide = window_event_listener(leptos::ev::pagehide, move |_| {
+        if unsaved.try_get_value() == Some(true) {
+            let _ = unsaved.try_set_value(false);
+            let _ = pending.try_set_value(None);
             api::put_keepalive("/desktop", &layout_body());
         }
     });
+    // Signed out, the desktop is gone and so is what the listener reads.
+    on_cleanup(move || pagehide.remove());
 
     let _resize = window_event_listener(leptos::ev::resize, move |_| wm.refresh_viewport());
     let _keys = window_event_listener(leptos::ev::keydown, move |ev| {

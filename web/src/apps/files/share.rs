@@ -8,6 +8,19 @@ use web_sys::KeyboardEvent;
 use super::state::FilesState;
 use crate::api;
 
+/// Puts `text` on the clipboard where the page may (a secure origin); elsewhere the link
+/// stays in its field to copy by hand.
+fn copy(text: &str) {
+    let Some(w) = web_sys::window() else { return };
+    let navigator = w.navigator();
+    let has = js_sys::Reflect::get(&navigator, &"clipboard".into())
+        .map(|c| !c.is_undefined())
+        .unwrap_or(false);
+    if has {
+        let _ = navigator.clipboard().write_text(text);
+    }
+}
+
 /// Selects the link's text when its field gets focus (to copy it by hand).
 fn select_all(ev: web_sys::FocusEvent) {
     event_target::<web_sys::HtmlInputElement>(&ev).select();
@@ -57,9 +70,7 @@ fn Dialog(file: File) -> impl IntoView {
             match api::post::<_, FileShare>(&format!("/files/{}/share", api::enc(&id)), &body).await
             {
                 Ok(share) => {
-                    if let Some(w) = web_sys::window() {
-                        let _ = w.navigator().clipboard().write_text(&share.url);
-                    }
+                    copy(&share.url);
                     made.set(Some(share));
                     refresh();
                 }
@@ -107,7 +118,7 @@ fn Dialog(file: File) -> impl IntoView {
                     <button data-action="create-link" disabled=move || busy.get() on:click=create autofocus>"Create link"</button>
                 </div>
                 {move || made.get().map(|m| view! {
-                    <p class="share-made">"Copied to the clipboard: "
+                    <p class="share-made">"The link (copied, where this browser allows): "
                         <input readonly aria-label="Share link" data-share-url value=m.url.clone()
                             on:focus=select_all />
                     </p>

@@ -121,6 +121,12 @@ test("two people edit one file live, a third watches through a view link, and th
   await new Promise((r) => setTimeout(r, 1000));
   assert.doesNotMatch(await editorText(ann.page), /vandal/);
 
+  // Nothing of Ann's file is kept in Carol's browser (a view link keeps no local copy),
+  // while Bob's editor keeps his edits there until the room has them.
+  const stores = (p) => p.evaluate(async () => (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith("cloudos:")));
+  assert.deepEqual(await stores(carol.page), []);
+  assert.equal((await stores(bob.page)).length, 1);
+
   // Revoking the view link ends Carol's room at once.
   const revoked = await api(ann.token, "DELETE", `/shares/${view.body.token}`);
   assert.equal(revoked.status, 204);

@@ -69,7 +69,9 @@ window.cloudosEditor = {
     const text = doc.getText("content");
     // Edits survive a reload or a lost connection: kept in this browser until the room has
     // them (IndexedDB, per user and file).
-    const local = new IndexeddbPersistence(`cloudos:${opts.user.id}:${opts.fileId}`, doc);
+    // A read-only tab (a view link) has no edits to keep, and keeps no copy of someone
+    // else's file in this browser.
+    const local = opts.readOnly ? null : new IndexeddbPersistence(`cloudos:${opts.user.id}:${opts.fileId}`, doc);
     const editor = monaco.editor.create(el, {
       model: monaco.editor.createModel("", opts.language || languageFor(opts.name)),
       automaticLayout: true,
@@ -139,7 +141,7 @@ window.cloudosEditor = {
     };
     let checkTimer = null;
     doc.on("update", (_update, origin) => {
-      if (origin === provider || origin === local) return;
+      if (origin === provider || (local && origin === local)) return;
       dirty = true;
       if (!provider.wsconnected) return say("offline");
       say("saving");
@@ -195,7 +197,7 @@ window.cloudosEditor = {
         editor.updateOptions({ readOnly: !!opts.readOnly });
       }
     };
-    local.once("synced", () => {
+    local?.once("synced", () => {
       if (text.length > 0) writable();
     });
     provider.on("sync", (synced) => {
@@ -250,7 +252,7 @@ window.cloudosEditor = {
         provider.destroy();
         editor.getModel()?.dispose();
         editor.dispose();
-        local.destroy();
+        local?.destroy();
         style.remove();
         doc.destroy();
       },

@@ -195,3 +195,26 @@ impl YClient {
 pub fn room_url(base: &str, file: &str, query: &str) -> String {
     format!("{}/collab/{file}?{query}", base.replacen("http", "ws", 1))
 }
+
+/// The room URL of `file` for its owner `api` (their token on the URL).
+pub fn owner_room_url(base: &str, api: &crate::Client, file: &str) -> String {
+    let token = api.token.as_deref().expect("a signed-in client");
+    room_url(base, file, &format!("token={token}"))
+}
+
+/// Waits until `file`'s content is `text` (a room writes it when idle or left; panics
+/// after 15 s, saying what the file holds).
+pub async fn wait_for_content(api: &crate::Client, file: &str, text: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = String::from_utf8_lossy(&api.content(file).await).into_owned();
+        if now == text {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the file holds {now:?}, not {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -4,15 +4,14 @@
 //! the room merges with live edits, and only the owner's text files open; natively,
 //! acknowledged edits survive a restart.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cloudos_tests::collab::{room_url, YClient};
+use cloudos_tests::collab::{owner_room_url, wait_for_content, YClient};
 use cloudos_tests::{ServerOptions, TestServer, User};
 use reqwest::StatusCode;
 
 fn collab_url(server: &TestServer, u: &User, file: &str) -> String {
-    let token = u.api.token.as_deref().unwrap();
-    room_url(&server.base, file, &format!("token={token}"))
+    owner_room_url(&server.base, &u.api, file)
 }
 
 /// Saves `text` through the API, based on `version`, as an editor without the room would.
@@ -26,22 +25,6 @@ async fn save(u: &User, file: &str, version: i64, text: &str) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-}
-
-/// Waits until the file's content is `text` (the room writes it when idle or left).
-async fn wait_for_content(u: &User, file: &str, text: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let now = String::from_utf8(u.api.content(file).await).unwrap();
-        if now == text {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the file holds {now:?}, not {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -85,7 +68,7 @@ async fn two_editors_converge_and_the_file_gets_their_text() {
     assert!(text.contains("hello world"), "{text}");
     a.close().await;
     b.close().await;
-    wait_for_content(&ann, &file.id, &text).await;
+    wait_for_content(&ann.api, &file.id, &text).await;
     let after: cloudos_proto::File = ann
         .api
         .get(&format!("/files/{}", file.id))
@@ -159,7 +142,7 @@ async fn a_save_made_without_the_room_merges_with_live_edits() {
     let both = "> once upon a time, there was a room";
     a.wait_for(Duration::from_secs(10), |t| t == both).await;
     a.close().await;
-    wait_for_content(&ann, &file.id, both).await;
+    wait_for_content(&ann.api, &file.id, both).await;
 }
 
 #[tokio::test]
@@ -210,7 +193,7 @@ async fn a_room_opens_with_saves_made_while_it_was_closed() {
     let mut a = YClient::connect(&url).await.unwrap();
     a.insert(3, " two").await;
     a.close().await;
-    wait_for_content(&ann, &file.id, "one two").await;
+    wait_for_content(&ann.api, &file.id, "one two").await;
     let now: cloudos_proto::File = ann
         .api
         .get(&format!("/files/{}", file.id))

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use cloudos_tests::collab::{room_url, YClient};
+use cloudos_tests::collab::{room_url, wait_for_content, YClient};
 use cloudos_tests::TestServer;
 use serde::{Deserialize, Serialize};
 
@@ -77,17 +77,5 @@ async fn edits_survive_the_eviction() {
         http: reqwest::Client::new(),
         token: Some(marker.token.clone()),
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let now = api.content(&marker.file).await;
-        if now == marker.text.as_bytes() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the file holds {:?}",
-            String::from_utf8_lossy(&now)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_content(&api, &marker.file, &marker.text).await;
 }

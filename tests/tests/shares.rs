@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use cloudos_proto::{File, FileShare, PublicShare, ShareList};
-use cloudos_tests::collab::{room_url, YClient};
+use cloudos_tests::collab::{owner_room_url, room_url, wait_for_content, YClient};
 use cloudos_tests::{expect_not_found, expect_problem, TestServer, User};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -34,8 +34,7 @@ async fn public(server: &TestServer, token: &str, file: Option<&str>) -> reqwest
 }
 
 fn owner_room(server: &TestServer, u: &User, file: &str) -> String {
-    let token = u.api.token.as_deref().unwrap();
-    room_url(&server.base, file, &format!("token={token}"))
+    owner_room_url(&server.base, &u.api, file)
 }
 
 #[tokio::test]
@@ -104,19 +103,7 @@ async fn a_view_link_shows_the_file_and_its_live_edits_to_anyone() {
     assert_eq!(owner.text(), "Ann: <b>hello</b>");
     owner.close().await;
     viewer.close().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let now = ann.api.content(&file.id).await;
-        if now == b"Ann: <b>hello</b>" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            String::from_utf8_lossy(&now)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_content(&ann.api, &file.id, "Ann: <b>hello</b>").await;
 }
 
 #[tokio::test]

@@ -53,6 +53,10 @@ pub const DESKTOP_HEADERS: &[(&str, &str)] = &[
     ("x-content-type-options", "nosniff"),
 ];
 
+/// The most text (UTF-8 bytes) a live room holds: bigger files are edited by saving, and
+/// the desktop opens them in the Viewer.
+pub const MAX_ROOM_BYTES: u64 = 2 * 1024 * 1024;
+
 /// Answer of signup and login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -79,9 +79,8 @@ pub fn preview_for(name: &str, mime: &str, size: u64) -> Preview {
 /// Whether the Editor opens `f` (text and code a live room holds: at most 2 MiB); the
 /// Viewer opens the rest.
 pub fn editable(f: &File) -> bool {
-    const MAX_ROOM_BYTES: u64 = 2 * 1024 * 1024;
     let mime = f.mime.as_deref().unwrap_or("");
-    f.size <= MAX_ROOM_BYTES
+    f.size <= cloudos_proto::MAX_ROOM_BYTES
         && matches!(
             preview_for(&f.name, mime, f.size),
             Preview::Code(_) | Preview::Text | Preview::Markdown

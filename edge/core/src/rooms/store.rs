@@ -12,8 +12,7 @@ use crate::files::{content, listing, FilesError};
 use crate::ids::{FileId, UserId};
 use crate::App;
 
-/// The most text (UTF-8 bytes) a live room holds; bigger files are edited by saving.
-pub const MAX_ROOM_BYTES: u64 = 2 * 1024 * 1024;
+pub use cloudos_proto::MAX_ROOM_BYTES;
 
 /// A room's document as stored, ready to serve.
 pub struct Opened {

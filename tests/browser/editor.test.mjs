@@ -43,6 +43,9 @@ async function saved(page) {
   await page.locator(`${EDITOR} [data-editor-status] [data-status=saved]`).waitFor({ timeout: 20000 });
 }
 
+/** The Editor's IndexedDB stores in a page's browser. */
+const stores = (p) => p.evaluate(async () => (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith("cloudos:")));
+
 /** Opens the file a link names in the desktop's Editor. */
 async function openThroughLink(page, fileId, token) {
   await page.goto(`${BASE}/#editor?file=${fileId}&share=${token}`);
@@ -123,7 +126,6 @@ test("two people edit one file live, a third watches through a view link, and th
 
   // Nothing of Ann's file is kept in Carol's browser (a view link keeps no local copy),
   // while Bob's editor keeps his edits there until the room has them.
-  const stores = (p) => p.evaluate(async () => (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith("cloudos:")));
   assert.deepEqual(await stores(carol.page), []);
   assert.equal((await stores(bob.page)).length, 1);
 
@@ -150,4 +152,101 @@ test("two people edit one file live, a third watches through a view link, and th
   assert.deepEqual(ann.page.errors, []);
   assert.deepEqual(bob.page.errors, []);
   assert.deepEqual(carol.page.errors, []);
+});
+
+/**
+ * Lets a test cut a page's room sockets and keep new ones from reaching the server, as a
+ * lost network would: `window.__cut(true)` closes them and sends new ones nowhere,
+ * `window.__cut(false)` lets the page reconnect.
+ */
+async function cuttable(page) {
+  await page.addInitScript(() => {
+    const Real = window.WebSocket;
+    const open = [];
+    let cut = false;
+    window.WebSocket = class extends Real {
+      constructor(url, protocols) {
+        const room = String(url).includes("/collab/");
+        // Port 9 (discard) on loopback: nothing listens, the socket fails at once.
+        super(room && cut ? "ws://127.0.0.1:9/" : url, protocols);
+        if (room) open.push(this);
+      }
+    };
+    window.__cut = (on) => {
+      cut = on;
+      if (on) for (const s of open.splice(0)) s.close();
+    };
+  });
+}
+
+
+test("a tab whose link died while it was offline says so, unsent edits ask before they go, and signing out leaves no copies", async () => {
+  const ann = await desktopFor(browser);
+  const file = await uploadText(ann.token, "draft.md", "# Draft\n");
+  const edit = await api(ann.token, "POST", `/files/${file.id}/share`, { mode: "edit" });
+  const bob = await desktopFor(browser);
+  await cuttable(bob.page);
+  await openThroughLink(bob.page, file.id, edit.body.token);
+  await waitForText(bob.page, /# Draft/);
+  await saved(bob.page);
+
+  // Bob loses the network and types on: the tab marks edits that wait in his browser.
+  await bob.page.evaluate(() => window.__cut(true));
+  await bob.page.locator(`${EDITOR} [data-editor-status] [data-status=offline]`).waitFor({ timeout: 20000 });
+  await bob.page.locator(`${EDITOR} .editor-pane[style*=block] .view-lines`).click();
+  await bob.page.keyboard.press("Control+End");
+  await bob.page.keyboard.type("- typed offline\n");
+  await bob.page.locator(`${EDITOR} [data-tab="draft.md"] .dirty`).waitFor();
+  // Closing that tab asks first; "Cancel" keeps it.
+  const asked = new Promise((resolve) => bob.page.once("dialog", async (d) => { resolve(d.message()); await d.dismiss(); }));
+  await bob.page.click(`${EDITOR} [data-tab="draft.md"] .editor-tab-close`);
+  assert.match(await asked, /draft\.md have not reached the server/);
+  await bob.page.locator(`${EDITOR} [data-tab="draft.md"]`).waitFor();
+
+  // While he is away Ann revokes the link: no socket of his is there to close. When his
+  // network is back the room refuses him, and the tab says the link is dead instead of
+  // "Offline" for ever.
+  const revoked = await api(ann.token, "DELETE", `/shares/${edit.body.token}`);
+  assert.equal(revoked.status, 204);
+  await bob.page.evaluate(() => window.__cut(false));
+  await bob.page.locator(`${EDITOR} [data-editor-status] [data-status^=ended]`).waitFor({ timeout: 30000 });
+  assert.match(await bob.page.textContent(`${EDITOR} [data-editor-status]`), /revoked/);
+  assert.doesNotMatch(await (await fetch(`${BASE}/files/${file.id}/content`, { headers: { authorization: `Bearer ${ann.token}` } })).text(), /typed offline/);
+
+  // Ann, offline with an unsent edit of her own, is asked before signing out deletes it.
+  await cuttable(ann.page);
+  await ann.page.goto(`${BASE}/#editor?file=${file.id}`);
+  await ann.page.reload();
+  await ann.page.waitForSelector("[data-desktop][data-ready=true]");
+  await waitForText(ann.page, /# Draft/);
+  await saved(ann.page);
+  assert.equal((await stores(ann.page)).length, 1);
+  await ann.page.evaluate(() => window.__cut(true));
+  await ann.page.locator(`${EDITOR} .editor-pane[style*=block] .view-lines`).click();
+  await ann.page.keyboard.press("Control+End");
+  await ann.page.keyboard.type("- Ann offline\n");
+  await ann.page.locator(`${EDITOR} [data-tab="draft.md"] .dirty`).waitFor();
+  const signOut = async (page) => {
+    await page.click(".dock-account .avatar");
+    await page.click("[data-logout]");
+  };
+  const warned = new Promise((resolve) => ann.page.once("dialog", async (d) => { resolve(d.message()); await d.dismiss(); }));
+  await signOut(ann.page);
+  assert.match(await warned, /have not reached the server yet/);
+  await ann.page.waitForSelector("[data-desktop][data-ready=true]");
+  // Back online the edit goes up, and signing out then asks nothing and keeps no copy.
+  await ann.page.evaluate(() => window.__cut(false));
+  await saved(ann.page);
+  let dialogs = 0;
+  ann.page.on("dialog", async (d) => { dialogs += 1; await d.dismiss(); });
+  await signOut(ann.page);
+  await ann.page.waitForSelector("input[name=email]");
+  await ann.page.waitForFunction(async () => (await indexedDB.databases()).every((d) => !d.name.startsWith("cloudos:")), null, { timeout: 10000 });
+  assert.equal(dialogs, 0);
+  // Bob's copy of Ann's file goes when he signs out too.
+  await signOut(bob.page);
+  await bob.page.waitForSelector("input[name=email]");
+  await bob.page.waitForFunction(async () => (await indexedDB.databases()).every((d) => !d.name.startsWith("cloudos:")), null, { timeout: 10000 });
+  assert.deepEqual(ann.page.errors, []);
+  assert.deepEqual(bob.page.errors, []);
 });

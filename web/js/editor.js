@@ -60,9 +60,12 @@ window.cloudosEditor = {
   /**
    * Opens a file's room in `el`. `opts`: `{ fileId, name, readOnly, user: {name, color},
    * ticket: () => Promise<string|null> (a query string for the room's URL, e.g.
-   * "ticket=…" or "share=…"), base: the room's ws base URL, onStatus(status, detail) }`.
+   * "ticket=…" or "share=…"), probe: () => Promise<string|null> (after a socket that never
+   * opened: why the room refuses this tab for good, or null to try again), base: the room's
+   * ws base URL, onStatus(status, detail) }`.
    * Statuses: "connecting", "saved", "saving", "offline" (edits kept here and sent on
-   * reconnect), "ended" (the link was revoked or the session expired: detail says which).
+   * reconnect), "ended" (the link was revoked, the session expired or the file is gone:
+   * detail says which).
    */
   open(el, opts) {
     const doc = new Y.Doc();
@@ -148,7 +151,14 @@ window.cloudosEditor = {
       clearTimeout(checkTimer);
       checkTimer = setTimeout(check, 300);
     });
+    const end = (why) => {
+      ended = true;
+      provider.shouldConnect = false;
+      editor.updateOptions({ readOnly: true });
+      say("ended", why);
+    };
     const watch = (ws) => {
+      let opened = false;
       ws.addEventListener("message", (ev) => {
         const theirs = serverStateVector(ev.data);
         if (!theirs) return;
@@ -161,21 +171,28 @@ window.cloudosEditor = {
         }
       });
       ws.addEventListener("open", () => {
-        attempts = 0;
+        opened = true;
       });
-      ws.addEventListener("close", (ev) => {
-        if (ev.code === 4403 || ev.code === 4401) {
-          ended = true;
-          provider.shouldConnect = false;
-          editor.updateOptions({ readOnly: true });
-          say("ended", ev.code === 4403 ? "revoked" : "expired");
-        } else if (!ended && !disposed) {
-          say("offline");
-          // A ticket opens one socket: the next connection gets a new one, sooner or later.
-          provider.shouldConnect = false;
-          attempts += 1;
-          setTimeout(connect, Math.min(10000, 500 * 2 ** Math.min(attempts, 5)));
+      ws.addEventListener("close", async (ev) => {
+        if (ev.code === 4403 || ev.code === 4401) return end(ev.code === 4403 ? "revoked" : "expired");
+        if (ended || disposed) return;
+        say("offline");
+        // A ticket opens one socket: the next connection gets a new one, sooner or later.
+        provider.shouldConnect = false;
+        attempts += 1;
+        // A refused upgrade (a dead link, a deleted file) reaches a page only as 1006 on a
+        // socket that never opened; the server's answer to a plain request says which.
+        if (!opened && opts.probe) {
+          let why = null;
+          try {
+            why = await opts.probe();
+          } catch {
+            why = null;
+          }
+          if (ended || disposed) return;
+          if (why) return end(why);
         }
+        setTimeout(connect, Math.min(10000, 500 * 2 ** Math.min(attempts, 5)));
       });
     };
     // Each new socket is watched from its start (the provider makes one per connection).
@@ -202,6 +219,8 @@ window.cloudosEditor = {
     });
     provider.on("sync", (synced) => {
       if (synced) {
+        // Backoff restarts only once a connection has worked, not on every open socket.
+        attempts = 0;
         writable();
         dirty = true;
         say("saving");

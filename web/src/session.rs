@@ -44,8 +44,18 @@ impl Session {
             let _ = s.set_item(TOKEN_KEY, token);
             let _ = s.set_item(USER_KEY, &serde_json::to_string(&user).unwrap_or_default());
         }
+        // Copies of someone else's unsent edits have no business here any more.
+        forget_local_copies(Some(user.id.clone()));
         self.ended.set(None);
         self.user.set(Some(user));
+    }
+
+    /// Signs out on purpose: forgets the session and every copy of a file this browser
+    /// keeps for the Editor (a shared computer keeps nothing of the user's files). An
+    /// expired session keeps them, so the same user signing in again sends what waited.
+    pub fn sign_out_here(&self) {
+        forget_local_copies(None);
+        self.sign_out(None);
     }
 
     /// Forgets the session.
@@ -80,4 +90,49 @@ pub fn expired() {
             }
         }
     }
+}
+
+/// Deletes the Editor's IndexedDB stores (`cloudos:<user>:<file>`), all of them or those of
+/// users other than `keep`. A store still open is deleted once its editor closes.
+fn forget_local_copies(keep: Option<String>) {
+    use wasm_bindgen::{JsCast, JsValue};
+    let Some(idb) = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("indexedDB")).ok())
+        .filter(|v| v.is_object())
+    else {
+        return;
+    };
+    let call = move |name: &str, args: &js_sys::Array| {
+        js_sys::Reflect::get(&idb, &JsValue::from_str(name))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            .and_then(|f| f.apply(&idb, args).ok())
+    };
+    let Some(list) = call("databases", &js_sys::Array::new()) else {
+        return;
+    };
+    let Ok(list) = list.dyn_into::<js_sys::Promise>() else {
+        return;
+    };
+    let mine = keep.map(|u| format!("cloudos:{u}:"));
+    leptos::task::spawn_local(async move {
+        let Ok(dbs) = wasm_bindgen_futures::JsFuture::from(list).await else {
+            return;
+        };
+        for db in js_sys::Array::from(&dbs).iter() {
+            let Some(name) = js_sys::Reflect::get(&db, &JsValue::from_str("name"))
+                .ok()
+                .and_then(|n| n.as_string())
+            else {
+                continue;
+            };
+            let theirs = mine.as_ref().is_none_or(|m| !name.starts_with(m.as_str()));
+            if name.starts_with("cloudos:") && theirs {
+                let _ = call(
+                    "deleteDatabase",
+                    &js_sys::Array::of1(&JsValue::from_str(&name)),
+                );
+            }
+        }
+    });
 }

@@ -3,7 +3,8 @@
 //! file's folder and a status bar that says whether the room has every edit. The window's
 //! `arg` keeps its tabs (`<active>|<id>,<id>…`), so a reload reopens them.
 
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 
 use cloudos_proto::{File, FileKind, FileList};
 use leptos::html::Div;
@@ -40,6 +41,40 @@ extern "C" {
     fn dispose(this: &Handle);
 }
 
+thread_local! {
+    /// The panes (in any Editor window) whose edits the room may not have yet.
+    static UNSENT: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+    static NEXT_PANE: Cell<u64> = const { Cell::new(0) };
+    static UNLOAD_GUARD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether any open tab holds edits the server may not have yet (they wait in this
+/// browser's IndexedDB, and are sent when the file is next opened here).
+pub fn unsent_edits() -> bool {
+    UNSENT.with(|u| !u.borrow().is_empty())
+}
+
+/// Asks the user to confirm `question` (true when there is no window to ask in).
+pub fn confirm(question: &str) -> bool {
+    web_sys::window().is_none_or(|w| w.confirm_with_message(question).unwrap_or(true))
+}
+
+/// Makes the browser ask before the page goes while edits are unsent (once per page).
+fn guard_unload() {
+    if UNLOAD_GUARD.with(|g| g.replace(true)) {
+        return;
+    }
+    let Some(w) = web_sys::window() else { return };
+    let guard = Closure::<dyn FnMut(web_sys::Event)>::new(|ev: web_sys::Event| {
+        if unsent_edits() {
+            ev.prevent_default();
+            let _ = js_sys::Reflect::set(&ev, &JsValue::from_str("returnValue"), &JsValue::TRUE);
+        }
+    });
+    let _ = w.add_event_listener_with_callback("beforeunload", guard.as_ref().unchecked_ref());
+    guard.forget();
+}
+
 /// What the status bar says of a tab.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TabStatus {
@@ -48,7 +83,7 @@ pub enum TabStatus {
     Saved,
     Saving,
     Offline,
-    /// The link was revoked or the session expired: read-only from now on.
+    /// The link was revoked, the session expired or the file is gone: read-only from now on.
     Ended(String),
     Failed(String),
 }
@@ -63,6 +98,9 @@ impl TabStatus {
             TabStatus::Offline => "Offline — changes kept locally and sent on reconnect".into(),
             TabStatus::Ended(why) if why == "revoked" => {
                 "Your access was revoked — read only".into()
+            }
+            TabStatus::Ended(why) if why == "gone" => {
+                "This file was deleted or moved out of your reach — read only".into()
             }
             TabStatus::Ended(_) => "Your session expired — sign in again to edit".into(),
             TabStatus::Failed(why) => why.clone(),
@@ -84,6 +122,8 @@ struct Tab {
     share: Option<String>,
     name: RwSignal<String>,
     status: RwSignal<TabStatus>,
+    /// Whether edits made in this tab may not be in the room yet (never for a view link).
+    unsent: RwSignal<bool>,
     people: RwSignal<Vec<String>>,
 }
 
@@ -130,20 +170,29 @@ fn split_key(key: &str) -> (String, Option<String>) {
 
 /// A tab's file, and whether it is only to be watched: the caller's own, or the one a link
 /// shows (a view link's is read-only).
-async fn tab_file(id: &str, share: Option<&str>) -> Result<(File, bool), String> {
+async fn tab_file(id: &str, share: Option<&str>) -> Result<(File, bool), api::ApiErr> {
     match share {
         None => api::get::<File>(&format!("/files/{}", api::enc(id)))
             .await
-            .map(|f| (f, false))
-            .map_err(|e| e.message),
+            .map(|f| (f, false)),
         Some(token) => api::get::<cloudos_proto::PublicShare>(&format!(
             "/s/{}?file={}",
             api::enc(token),
             api::enc(id)
         ))
         .await
-        .map(|s| (s.file, s.mode != "edit"))
-        .map_err(|e| e.message),
+        .map(|s| (s.file, s.mode != "edit")),
+    }
+}
+
+/// Why a tab's room refused it, in the words `TabStatus::Ended` knows; `None` when it may
+/// let it in again (the server could not be reached, or the file is still there for it).
+async fn refused_because(id: &str, share: Option<&str>) -> Option<&'static str> {
+    match tab_file(id, share).await {
+        Err(e) if e.status == 410 => Some("revoked"),
+        Err(e) if e.status == 401 => Some("expired"),
+        Err(e) if e.status == 404 => Some("gone"),
+        _ => None,
     }
 }
 
@@ -196,6 +245,7 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                 share,
                 name: RwSignal::new("…".into()),
                 status: RwSignal::new(TabStatus::Loading),
+                unsent: RwSignal::new(false),
                 people: RwSignal::new(vec![]),
             });
             tabs.update(|t| t.push(tab.clone()));
@@ -208,7 +258,7 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                             folder.set(Some(f.parent_id.clone()));
                         }
                     }
-                    Err(e) => tab.status.set(TabStatus::Failed(e)),
+                    Err(e) => tab.status.set(TabStatus::Failed(e.message)),
                 }
             });
         }
@@ -243,6 +293,20 @@ pub fn EditorApp(win: Win) -> impl IntoView {
         arg.set(Some(to_arg(Some(&id), &ids)));
     };
     let close_tab = move |id: String| {
+        let unsent = tabs.with_untracked(|t| {
+            t.iter()
+                .find(|t| t.key == id && t.unsent.get_untracked())
+                .map(|t| t.name.get_untracked())
+        });
+        if let Some(name) = unsent {
+            let ask = format!(
+                "Some edits to {name} have not reached the server yet. They stay in this browser \
+                 and are sent the next time you open the file here. Close the tab anyway?"
+            );
+            if !confirm(&ask) {
+                return;
+            }
+        }
         if let Some(h) = handles.try_update_value(|h| h.remove(&id)).flatten() {
             h.dispose();
         }
@@ -331,7 +395,7 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                                 <button class="editor-tab-name" aria-current=aria_current
                                     on:click=move |_| activate(id2.clone())>
                                     {move || t.name.get()}
-                                    {move || t.status.get().dirty().then(|| view! { <span class="dirty" title="Not saved yet">" ●"</span> })}
+                                    {move || t.unsent.get().then(|| view! { <span class="dirty" title="Not saved yet">" ●"</span> })}
                                 </button>
                                 <button class="editor-tab-close" aria-label="Close tab" on:click=move |_| close_tab(id3.clone())>"×"</button>
                             </div>
@@ -384,7 +448,11 @@ fn Pane(
     // disposed at once instead of living on unseen with its socket.
     let alive = std::rc::Rc::new(std::cell::Cell::new(true));
     let alive_drop = SendWrapper::new(alive.clone());
-    on_cleanup(move || alive_drop.set(false));
+    let pane = NEXT_PANE.with(|n| n.replace(n.get() + 1));
+    on_cleanup(move || {
+        alive_drop.set(false);
+        UNSENT.with(|u| u.borrow_mut().remove(&pane));
+    });
     let alive = SendWrapper::new(alive);
     Effect::new(move |_| {
         let Some(el) = host.get() else { return };
@@ -407,7 +475,7 @@ fn Pane(
             // The name decides the language: wait for it.
             let (file, read_only) = match tab_file(&tab.id, tab.share.as_deref()).await {
                 Ok(f) => f,
-                Err(e) => return tab.status.set(TabStatus::Failed(e)),
+                Err(e) => return tab.status.set(TabStatus::Failed(e.message)),
             };
             let user = crate::session::saved_user();
             let (user_id, user_name) = user
@@ -449,17 +517,40 @@ fn Pane(
                 })
             });
             set(&opts, "ticket", ticket.as_ref());
-            let status = tab.status;
+            // A refused upgrade reaches the page only as a socket that never opened; the
+            // file's page (or the link's) says whether it was refused for good.
+            let (file_id, share) = (tab.id.clone(), tab.share.clone());
+            let probe = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
+                let (file_id, share) = (file_id.clone(), share.clone());
+                wasm_bindgen_futures::future_to_promise(async move {
+                    Ok(refused_because(&file_id, share.as_deref())
+                        .await
+                        .map_or(JsValue::NULL, JsValue::from_str))
+                })
+            });
+            set(&opts, "probe", probe.as_ref());
+            let (status, unsent) = (tab.status, tab.unsent);
             let on_status =
                 Closure::<dyn FnMut(String, String)>::new(move |s: String, detail: String| {
-                    status.set(match s.as_str() {
+                    let now = match s.as_str() {
                         "connecting" => TabStatus::Connecting,
                         "saved" => TabStatus::Saved,
                         "saving" => TabStatus::Saving,
                         "offline" => TabStatus::Offline,
                         "ended" => TabStatus::Ended(detail),
                         other => TabStatus::Failed(other.to_owned()),
+                    };
+                    let waiting = now.dirty() && !read_only;
+                    UNSENT.with(|u| {
+                        let mut u = u.borrow_mut();
+                        if waiting {
+                            u.insert(pane);
+                        } else {
+                            u.remove(&pane);
+                        }
                     });
+                    unsent.set(waiting);
+                    status.set(now);
                 });
             set(&opts, "onStatus", on_status.as_ref());
             let people = tab.people;
@@ -468,11 +559,13 @@ fn Pane(
             });
             set(&opts, "onPeople", on_people.as_ref());
             tab.status.set(TabStatus::Connecting);
+            guard_unload();
             let handle = lib.open(&el, &opts);
             handle.focus();
             // The callbacks live as long as the page: a tab's editor may call them until it
             // is disposed, and they hold nothing but signals.
             ticket.forget();
+            probe.forget();
             on_status.forget();
             on_people.forget();
             if !alive.get() {

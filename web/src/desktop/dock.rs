@@ -97,8 +97,14 @@ pub fn Dock() -> impl IntoView {
                             <div class="menu-header">{move || session.user.get().map(|u| u.email).unwrap_or_default()}</div>
                             <button role="menuitem" on:click=move |_| { account_open.set(false); wm.open("about", None); }>"About Cloud OS"</button>
                             <button role="menuitem" data-logout on:click=move |_| {
+                                account_open.set(false);
+                                if crate::apps::editor::unsent_edits() && !crate::apps::editor::confirm(
+                                    "Some edits in the Editor have not reached the server yet. Signing out deletes the copies kept in this browser, and those edits with them. Sign out anyway?",
+                                ) {
+                                    return;
+                                }
                                 leptos::task::spawn_local(crate::api::logout(crate::session::token()));
-                                session.sign_out(None);
+                                session.sign_out_here();
                             }>"Sign out"</button>
                         </div>
                     </Show>

@@ -36,8 +36,8 @@ pub fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
 }
 
 /// Opens what a link names: a terminal to watch (`#terminal?sandbox=…&share=…&session=…`)
-/// or a file in the Editor through a share link (`#editor?file=…&share=…`), then takes the
-/// link out of the address bar.
+/// or a file in the Editor, one's own or through a share link (`#editor?file=…[&share=…]`),
+/// then takes the link out of the address bar.
 fn open_shared_terminal(wm: Wm) {
     let Some(window) = web_sys::window() else {
         return;
@@ -47,8 +47,12 @@ fn open_shared_terminal(wm: Wm) {
         let Ok(params) = web_sys::UrlSearchParams::new_with_str(query) else {
             return;
         };
-        if let (Some(file), Some(share)) = (params.get("file"), params.get("share")) {
-            crate::apps::editor::open_file(wm, &format!("{file}~{share}"));
+        match (params.get("file"), params.get("share")) {
+            (Some(file), Some(share)) => {
+                crate::apps::editor::open_file(wm, &format!("{file}~{share}"))
+            }
+            (Some(file), None) => crate::apps::editor::open_file(wm, &file),
+            _ => {}
         }
         if let Ok(history) = window.history() {
             let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));

@@ -31,6 +31,8 @@ pub struct YClient {
     pub closed: bool,
     /// The code the room closed the socket with, if it did.
     pub close_code: Option<u16>,
+    /// Everyone's presence as last heard (JSON per Yjs client id; `null` once gone).
+    pub presence: std::collections::HashMap<u64, String>,
 }
 
 impl YClient {
@@ -49,6 +51,7 @@ impl YClient {
             doc: Doc::new(),
             closed: false,
             close_code: None,
+            presence: Default::default(),
         };
         let sv = c.doc.transact().state_vector();
         c.send(encode(&Message::Sync(SyncMessage::SyncStep1(sv))))
@@ -99,6 +102,11 @@ impl YClient {
                         synced = true;
                     }
                     Message::Sync(SyncMessage::Update(u)) => self.apply(&u),
+                    Message::Awareness(update) => {
+                        for (id, entry) in update.clients {
+                            self.presence.insert(id.get(), entry.json.to_string());
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -155,6 +163,31 @@ impl YClient {
                     return;
                 }
             }
+        }
+    }
+
+    /// The room's lock as this client last heard of it (the room's own presence), if any.
+    pub fn lock(&self) -> Option<serde_json::Value> {
+        self.presence.values().find_map(|json| {
+            let v: serde_json::Value = serde_json::from_str(json).ok()?;
+            Some(v.get("room")?.get("lock")?.clone())
+        })
+    }
+
+    /// Asks the room for its state (sync step 1, as the Editor does every 15 s): it sends
+    /// what this client lacks and asks for what it lacks.
+    pub async fn resync(&mut self) {
+        let sv = self.doc.transact().state_vector();
+        self.send(encode(&Message::Sync(SyncMessage::SyncStep1(sv))))
+            .await;
+    }
+
+    /// Reads until `done` holds of this client (panics after `within`).
+    pub async fn wait_until(&mut self, within: Duration, done: impl Fn(&YClient) -> bool) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !done(self) {
+            assert!(tokio::time::Instant::now() < deadline, "timed out");
+            self.pump(Duration::from_millis(50)).await;
         }
     }
 

@@ -193,6 +193,8 @@ fn test(edge_only: bool) -> Result<()> {
             "collab_yjs",
             "--test",
             "shares",
+            "--test",
+            "locks",
             // A native restart; the Worker's rooms are in Durable Objects' storage.
             "--",
             "--skip",

@@ -199,6 +199,21 @@ impl From<crate::rooms::RoomError> for ApiError {
     }
 }
 
+impl From<crate::locks::LocksError> for ApiError {
+    fn from(e: crate::locks::LocksError) -> Self {
+        use crate::locks::LocksError::*;
+        let detail = e.to_string();
+        match e {
+            Held { .. } => ApiError::new(StatusCode::LOCKED, "locked", detail),
+            Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            SignInNeeded => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail),
+            Files(e) => e.into(),
+            Shares(e) => e.into(),
+            Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<SharesError> for ApiError {
     fn from(e: SharesError) -> Self {
         let detail = e.to_string();
@@ -246,6 +261,7 @@ impl From<FilesError> for ApiError {
                 )
             },
             BadSignature => ApiError::new(StatusCode::FORBIDDEN, "bad-signature", detail),
+            Locked { .. } => ApiError::new(StatusCode::LOCKED, "locked", detail),
             Db(e) => e.into(),
             Blob(e) => e.into(),
         }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod ids;
+pub mod locks;
 pub mod metrics;
 pub mod notifications;
 pub mod ports;
@@ -228,6 +229,11 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(shares::handlers::delete))
         .routes(routes!(shares::handlers::share_file))
         .routes(routes!(shares::handlers::file_shares))
+        .routes(routes!(
+            locks::handlers::take,
+            locks::handlers::get,
+            locks::handlers::release
+        ))
         .routes(routes!(shares::handlers::public))
         .routes(routes!(shares::handlers::public_content))
         .routes(routes!(sandboxes::terminal::attach))

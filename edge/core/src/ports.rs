@@ -450,6 +450,10 @@ pub trait Sockets: Send + Sync + 'static {
     /// `file` was saved without its room, which is open on some host: the room here, if it
     /// is open, merges the save in now.
     async fn file_saved(&self, _file: &crate::ids::FileId) {}
+
+    /// `file`'s lock was taken, renewed or released, and its room is open on some host: the
+    /// room here, if it is open, reads the lock again.
+    async fn lock_changed(&self, _file: &crate::ids::FileId) {}
 }
 
 /// The socket port of a host that carries none (tests of the HTTP routes).

@@ -68,6 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_rooms_and_links",
         sql: include_str!("../../../schema/0011_rooms_and_links.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_locks",
+        sql: include_str!("../../../schema/0012_locks.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

@@ -108,7 +108,7 @@ impl Rng {
     }
 }
 
-fn clock() -> impl yrs::sync::time::Clock + 'static {
+fn clock() -> impl yrs::sync::time::Clock + Clone + 'static {
     || 1_000_u64
 }
 
@@ -135,7 +135,7 @@ fn recv(room: &mut Room, conn: ConnId, bytes: &[u8]) -> Effects {
 
 /// Connects a client: the room's hello to it, its hello to the room.
 fn connect(room: &mut Room, c: &mut Client, access: Access) -> Effects {
-    c.inbox.extend(room.join(c.conn, access));
+    c.inbox.extend(room.join(c.conn, access, None));
     recv(room, c.conn, &c.hello())
 }
 
@@ -288,8 +288,8 @@ fn a_save_made_without_the_room_merges_with_live_edits() {
 fn presence_is_shared_and_goes_with_its_connection() {
     use yrs::sync::Awareness;
     let mut room = Room::new(Room::doc_with_text(""), clock());
-    room.join(1, Access::Edit);
-    room.join(2, Access::View);
+    room.join(1, Access::Edit, None);
+    room.join(2, Access::View, None);
     let mut ann = Awareness::with_clock(Doc::with_client_id(11), clock());
     ann.set_local_state(serde_json::json!({"user": {"name": "Ann", "color": "#e06c75"}}))
         .unwrap();
@@ -298,7 +298,7 @@ fn presence_is_shared_and_goes_with_its_connection() {
     assert!(fx.stored.is_empty(), "presence is not stored");
     assert_eq!(fx.out, [Out::AllBut(1, hello.clone())]);
     // A viewer's presence is shared too (their cursor shows), a joiner gets everyone's.
-    let first = room.join(3, Access::Edit);
+    let first = room.join(3, Access::Edit, None);
     assert_eq!(
         first.len(),
         2,
@@ -351,7 +351,7 @@ fn presence_is_shared_and_goes_with_its_connection() {
 fn an_update_ahead_of_its_dependency_is_kept_and_logged_with_it() {
     let mut room = Room::new(Room::doc_with_text(""), clock());
     let start = room.snapshot();
-    room.join(1, Access::Edit);
+    room.join(1, Access::Edit, None);
     let author = Doc::with_client_id(77);
     let t = author.get_or_insert_text(TEXT);
     let sv0 = author.transact().state_vector();
@@ -381,7 +381,7 @@ fn an_update_ahead_of_its_dependency_is_kept_and_logged_with_it() {
 #[test]
 fn a_save_that_only_deletes_is_merged() {
     let mut room = Room::new(Room::doc_with_text("keep this, drop that"), clock());
-    room.join(1, Access::Edit);
+    room.join(1, Access::Edit, None);
     let fx = room.merge_text("keep this");
     assert_eq!(room.text(), "keep this");
     assert_eq!(fx.stored.len(), 1);
@@ -392,8 +392,8 @@ fn a_save_that_only_deletes_is_merged() {
 fn nobody_speaks_for_someone_elses_presence() {
     use yrs::sync::Awareness;
     let mut room = Room::new(Room::doc_with_text(""), clock());
-    room.join(1, Access::Edit);
-    room.join(2, Access::View);
+    room.join(1, Access::Edit, None);
+    room.join(2, Access::View, None);
     let mut ann = Awareness::with_clock(Doc::with_client_id(11), clock());
     ann.set_local_state(serde_json::json!({"user": {"name": "Ann"}}))
         .unwrap();
@@ -433,7 +433,7 @@ fn nobody_speaks_for_someone_elses_presence() {
         cloudos_core::rooms::MAX_PRESENCE_IDS - 1,
         "Ann's own id counts too"
     );
-    room.join(3, Access::Edit);
+    room.join(3, Access::Edit, None);
     let mut big = Awareness::with_clock(Doc::with_client_id(31), clock());
     big.set_local_state(serde_json::json!({"pad": "x".repeat(10_000)}))
         .unwrap();
@@ -443,4 +443,109 @@ fn nobody_speaks_for_someone_elses_presence() {
         &encode(&Message::Awareness(big.update().unwrap())),
     );
     assert!(fx.out.is_empty(), "an oversized state is not passed on");
+}
+
+/// Whether some frame of `fx` goes to `conn` and contains `needle`.
+fn tells(fx: &Effects, conn: ConnId, needle: &str) -> bool {
+    fx.out.iter().any(|o| match o {
+        Out::To(to, bytes) => *to == conn && String::from_utf8_lossy(bytes).contains(needle),
+        Out::AllBut(from, bytes) => {
+            *from != conn && String::from_utf8_lossy(bytes).contains(needle)
+        }
+    })
+}
+
+/// A client's typed text as the update message it sends.
+fn typed(c: &Client, what: &str) -> Vec<u8> {
+    let t = c.doc.get_or_insert_text(TEXT);
+    let before = c.doc.transact().state_vector();
+    t.insert(&mut c.doc.transact_mut(), 0, what);
+    let update = c.doc.transact().encode_state_as_update_v1(&before);
+    encode(&Message::Sync(SyncMessage::Update(update)))
+}
+
+#[test]
+fn a_lock_lets_only_its_holder_edit_and_goes_when_they_leave() {
+    use cloudos_core::rooms::RoomLock;
+    // The clock says 1 000 ms.
+    let mut room = Room::new(Room::doc_with_text("start"), clock());
+    let mut clients = [Client::new(1), Client::new(2), Client::new(3)];
+    let mut log = Vec::new();
+    clients[0]
+        .inbox
+        .extend(room.join(1, Access::Edit, Some("ann".into())));
+    clients[1]
+        .inbox
+        .extend(room.join(2, Access::Edit, Some("bob".into())));
+    drain(&mut room, &mut clients[..2], &mut log);
+    let fx = room.set_lock(Some(RoomLock {
+        holder: "ann".into(),
+        name: "Ann".into(),
+        until_ms: 60_000,
+    }));
+    // Everyone is told who holds it, as the room's own presence.
+    assert!(tells(&fx, 1, "\"holder\":\"ann\"") && tells(&fx, 2, "\"name\":\"Ann\""));
+    // Someone joining later hears of it with everyone's presence.
+    let hello = room.join(3, Access::Edit, Some("cat".into()));
+    assert!(hello
+        .iter()
+        .any(|f| String::from_utf8_lossy(f).contains("\"holder\":\"ann\"")));
+    room.leave(3);
+
+    // Bob's edit is dropped; Ann's goes in.
+    let bobs = typed(&clients[1], "bob ");
+    assert!(recv(&mut room, 2, &bobs).stored.is_empty());
+    let anns = typed(&clients[0], "ann ");
+    assert_eq!(recv(&mut room, 1, &anns).stored.len(), 1);
+    assert_eq!(room.text(), "ann start");
+
+    // Nobody speaks for the room: presence claiming a lock is dropped.
+    let mut fake = yrs::sync::Awareness::with_clock(Doc::with_client_id(22), clock());
+    fake.set_local_state(serde_json::json!({"room": {"lock": {"holder": "bob", "name": "Bob"}}}))
+        .unwrap();
+    let forged = encode(&Message::Awareness(fake.update().unwrap()));
+    assert!(recv(&mut room, 2, &forged).out.is_empty());
+
+    // A client asking for the room's state (every 15 s) hears of the lock again, renewed.
+    let ask = clients[1].hello();
+    assert!(tells(&recv(&mut room, 2, &ask), 2, "\"holder\":\"ann\""));
+
+    // Ann leaves: the lock goes with her, Bob is told, and his edits go in again.
+    let fx = room.leave(1);
+    assert_eq!(fx.unlocked.as_deref(), Some("ann"));
+    assert!(tells(&fx, 2, "") && room.lock().is_none());
+    // Bob's client sends what the room lacks when it next syncs (every 15 s), the
+    // dropped edit among it.
+    let fx = recv(&mut room, 2, &clients[1].hello());
+    route(fx, &mut clients[1..2], &mut log);
+    drain(&mut room, &mut clients[1..2], &mut log);
+    assert!(room.text().contains("bob "), "{}", room.text());
+    assert_eq!(clients[1].text(), room.text());
+}
+
+#[test]
+fn an_expired_lock_stops_holding_and_a_holder_with_two_tabs_keeps_it() {
+    use cloudos_core::rooms::RoomLock;
+    let mut room = Room::new(Room::doc_with_text("x"), clock());
+    let bob = Client::new(2);
+    room.join(1, Access::Edit, Some("ann".into()));
+    room.join(4, Access::Edit, Some("ann".into()));
+    room.join(2, Access::Edit, Some("bob".into()));
+    recv(&mut room, 2, &bob.hello());
+    room.set_lock(Some(RoomLock {
+        holder: "ann".into(),
+        name: "Ann".into(),
+        until_ms: 60_000,
+    }));
+    // One of Ann's two tabs closes: she is still here, and still holds it.
+    assert_eq!(room.leave(4).unlocked, None);
+    assert!(room.lock().is_some());
+    // A lease that ended (the clock is past it) holds nothing, even before anyone says so.
+    room.set_lock(Some(RoomLock {
+        holder: "ann".into(),
+        name: "Ann".into(),
+        until_ms: 999,
+    }));
+    let edit = typed(&bob, "bob ");
+    assert_eq!(recv(&mut room, 2, &edit).stored.len(), 1);
 }

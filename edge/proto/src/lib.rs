@@ -114,6 +114,46 @@ pub struct FileShareRequest {
     pub expires_in: Option<i64>,
 }
 
+/// Body of `POST /files/:id/lock` (optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LockRequest {
+    /// Seconds the lease lasts unless renewed (default 120, from 15 to 3600); taking the
+    /// lock again renews it.
+    #[serde(default)]
+    pub ttl: Option<i64>,
+}
+
+/// Who holds a file's lock, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FileLock {
+    pub file_id: String,
+    pub holder: LockHolder,
+    /// RFC 3339: the lease ends then unless renewed.
+    pub expires_at: String,
+    /// The same, in milliseconds since the Unix epoch.
+    pub expires_at_ms: i64,
+    /// Whether the caller holds it.
+    pub mine: bool,
+}
+
+/// The holder of a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LockHolder {
+    pub id: String,
+    pub name: String,
+}
+
+/// Answer of `GET /files/:id/lock`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LockState {
+    /// `null` when nobody holds the file.
+    pub lock: Option<FileLock>,
+}
+
 /// Answer of `POST /files/:id/share`: the token is shown here only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -74,6 +74,8 @@ enum Cmd {
     },
     /// The file was saved without the room: merge it in now.
     Saved,
+    /// The file's lock changed: read it again.
+    Lock,
     Receive {
         conn: ConnId,
         bytes: Vec<u8>,
@@ -130,11 +132,20 @@ impl RoomHub {
         }
     }
 
+    /// The file's lock changed: the room, if open here, enforces the new one.
+    pub async fn lock_changed(&self, file: &FileId) {
+        self.tell(file, Cmd::Lock).await;
+    }
+
     /// The file was saved without its room: the room, if open here, merges the save now.
     pub async fn saved(&self, file: &FileId) {
+        self.tell(file, Cmd::Saved).await;
+    }
+
+    async fn tell(&self, file: &FileId, cmd: Cmd) {
         let room = self.rooms.lock().await.get(file.as_str()).cloned();
         if let Some(room) = room {
-            let _ = room.send(Cmd::Saved).await;
+            let _ = room.send(cmd).await;
         }
     }
 
@@ -315,6 +326,8 @@ impl RoomTask {
             self.close(&mut rx).await;
             return;
         }
+        // Nobody is here yet to be told: the lock goes out with each join.
+        let _ = store::refresh_lock(&self.app, &mut self.room, &self.file).await;
         let mut schedule = Schedule::default();
         let mut empty_since = Some(Instant::now());
         loop {
@@ -336,7 +349,8 @@ impl RoomTask {
                                 ));
                                 continue;
                             }
-                            let frames = self.room.join(conn, access);
+                            let user = user_id.as_ref().map(|u| u.to_string());
+                            let frames = self.room.join(conn, access, user);
                             self.clients.insert(conn, Client { out, share_id, user_id });
                             for f in frames {
                                 self.send(conn, f);
@@ -378,6 +392,10 @@ impl RoomTask {
                                 schedule.written();
                             }
                             true
+                        }
+                        Cmd::Lock => {
+                            let fx = store::refresh_lock(&self.app, &mut self.room, &self.file).await;
+                            self.apply(fx).await
                         }
                         Cmd::Leave { conn } => {
                             self.clients.remove(&conn);
@@ -459,6 +477,7 @@ impl RoomTask {
             self.next_seq += 1;
         }
         self.deliver(fx.out);
+        store::after(&self.app, &self.file, fx.unlocked).await;
         true
     }
 

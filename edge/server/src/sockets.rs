@@ -81,4 +81,8 @@ impl Sockets for NativeSockets {
     async fn file_saved(&self, file: &cloudos_core::ids::FileId) {
         self.rooms.saved(file).await;
     }
+
+    async fn lock_changed(&self, file: &cloudos_core::ids::FileId) {
+        self.rooms.lock_changed(file).await;
+    }
 }

@@ -51,6 +51,14 @@ impl Attached {
     fn expired(&self, now_ms: i64) -> bool {
         self.until_ms <= now_ms
     }
+
+    fn access(&self) -> Access {
+        if self.edit {
+            Access::Edit
+        } else {
+            Access::View
+        }
+    }
 }
 
 /// The upgrade of one `WS /collab/:fileId` socket, answered by the file's `Room` object (or
@@ -83,12 +91,24 @@ pub(crate) async fn connect(
         .await
 }
 
-/// Tells `file`'s room that the file was saved without it (it merges the save now).
-pub(crate) async fn saved(namespace: &ObjectNamespace, file: &FileId) -> Result<()> {
+/// What a room is told of its file.
+pub(crate) enum News {
+    /// The file was saved without the room: it merges the save now.
+    Saved,
+    /// The file's lock changed: it reads the lock again.
+    Lock,
+}
+
+/// Tells `file`'s room the news.
+pub(crate) async fn tell(namespace: &ObjectNamespace, file: &FileId, news: News) -> Result<()> {
     let stub = namespace.id_from_name(file.as_str())?.get_stub()?;
     let mut init = RequestInit::new();
     init.with_method(worker::Method::Post);
-    stub.fetch_with_request(Request::new_with_init("https://rooms/saved", &init)?)
+    let url = match news {
+        News::Saved => "https://rooms/saved",
+        News::Lock => "https://rooms/lock",
+    };
+    stub.fetch_with_request(Request::new_with_init(url, &init)?)
         .await?;
     Ok(())
 }
@@ -470,7 +490,9 @@ impl Room {
             other => other?,
         };
         store::mark_open(&app, &file).await?;
-        let room = core_rooms::Room::new(opened.doc, core_rooms::clock_of(&app));
+        let mut room = core_rooms::Room::new(opened.doc, core_rooms::clock_of(&app));
+        // Nobody has joined yet to be told: the lock goes out with each join.
+        let _ = store::refresh_lock(&app, &mut room, &file).await;
         let mut live = Live {
             app,
             log,
@@ -486,8 +508,7 @@ impl Room {
         let now = now_ms();
         for (at, _) in self.sockets() {
             if !at.expired(now) {
-                let access = if at.edit { Access::Edit } else { Access::View };
-                live.room.join(at.conn, access);
+                live.room.join(at.conn, at.access(), at.user_id.clone());
             }
         }
         let (out, done) = live.sync_file().await;
@@ -548,6 +569,7 @@ impl Room {
         }
         let edited = !fx.stored.is_empty();
         self.deliver(fx.out);
+        store::after(&live.app, &live.file, fx.unlocked).await;
         if edited {
             let now = now_ms();
             live.schedule.edited(now);
@@ -683,6 +705,15 @@ impl DurableObject for Room {
                 }
                 Ok(Response::empty()?.with_status(204))
             }
+            "/lock" => {
+                // Asleep, the room reads the lock when it opens.
+                let mut guard = self.live.lock().await;
+                if let Some(live) = guard.as_mut() {
+                    let fx = store::refresh_lock(&live.app, &mut live.room, &live.file).await;
+                    self.apply(live, fx).await;
+                }
+                Ok(Response::empty()?.with_status(204))
+            }
             "/revoke" => {
                 let share = req.headers().get(SHARE_HEADER)?;
                 let user = req.headers().get(USER_HEADER)?;
@@ -753,8 +784,7 @@ impl DurableObject for Room {
             return Ok(());
         };
         if !live.room.contains(at.conn) {
-            let access = if at.edit { Access::Edit } else { Access::View };
-            for frame in live.room.join(at.conn, access) {
+            for frame in live.room.join(at.conn, at.access(), at.user_id.clone()) {
                 let _ = ws.send_with_bytes(&frame);
             }
         }

@@ -64,8 +64,17 @@ impl Sockets for WorkerSockets {
 
     async fn file_saved(&self, file: &cloudos_core::ids::FileId) {
         SendFuture::new(async move {
-            if let Err(e) = rooms::saved(&self.rooms, file).await {
+            if let Err(e) = rooms::tell(&self.rooms, file, rooms::News::Saved).await {
                 worker::console_error!("telling a room of a save: {e}");
+            }
+        })
+        .await
+    }
+
+    async fn lock_changed(&self, file: &cloudos_core::ids::FileId) {
+        SendFuture::new(async move {
+            if let Err(e) = rooms::tell(&self.rooms, file, rooms::News::Lock).await {
+                worker::console_error!("telling a room of its lock: {e}");
             }
         })
         .await

@@ -20,6 +20,7 @@ const FITS_REPLACING_ROW: &str = "(SELECT COALESCE(SUM(size), 0) FROM files WHER
 /// the answer says which version is current ([`FilesError::IfMatchFailed`]). A save landing
 /// between the check and the write still makes this one [`FilesError::Stale`]. This is a
 /// save made without the file's live room: an open room is told, and merges it at once.
+/// While someone else holds the file's lock it is [`FilesError::Locked`].
 pub async fn save_if_based_on<S, E>(
     app: &App,
     who: &UserId,
@@ -36,6 +37,7 @@ where
     if !based_on(current) {
         return Err(FilesError::IfMatchFailed { current });
     }
+    crate::locks::check_save(app, who, id).await?;
     let file = save_content(app, who, id, current, body, len).await?;
     crate::rooms::store::saved_without_room(app, id).await;
     Ok(file)

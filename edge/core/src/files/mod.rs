@@ -69,6 +69,11 @@ pub enum FilesError {
     RangeNotSatisfiable { size: u64 },
     #[error("the download link is invalid or has expired")]
     BadSignature,
+    /// Someone else holds the file's lock.
+    #[error(
+        "{name} is editing this file (locked until {until}); it is read-only until they release it"
+    )]
+    Locked { name: String, until: String },
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

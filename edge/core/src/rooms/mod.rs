@@ -5,7 +5,10 @@
 //! to whom; the room never touches a socket, a task or storage. Every update it accepts is
 //! returned as [`Effects::stored`], which the host appends to the room's durable log before
 //! sending anything on (so nothing is acknowledged that is not kept); a read-only
-//! connection's updates are dropped here, whatever the host does.
+//! connection's updates are dropped here, whatever the host does, and so are everyone's but
+//! the holder's while the file is locked ([`crate::locks`]). The room tells its clients of
+//! the lock as its own presence (`{"room": {"lock": {holder, name, until}}}`), which any Yjs
+//! client receives and no client can forge.
 
 pub mod admit;
 pub mod handlers;
@@ -81,10 +84,25 @@ pub struct Effects {
     /// Updates (Yjs v1) to append to the room's log, in order, before `out` is sent.
     pub stored: Vec<Vec<u8>>,
     pub out: Vec<Out>,
+    /// The lock's holder left the room (their last connection): the host releases it
+    /// ([`crate::locks::left_room`]).
+    pub unlocked: Option<String>,
+}
+
+/// A file's lock as its room enforces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomLock {
+    /// The holder's user id.
+    pub holder: String,
+    pub name: String,
+    /// When the lease ends (ms since the epoch): from then on anyone who edits, edits.
+    pub until_ms: i64,
 }
 
 struct Conn {
     access: Access,
+    /// Who opened it, signed in (a view link's holder may be nobody).
+    user: Option<String>,
     /// The awareness clients this connection spoke for, removed when it leaves.
     clients: HashSet<yrs::block::ClientID>,
 }
@@ -97,10 +115,12 @@ pub struct Room {
     /// and passed on (an update held back for a missing dependency changes nothing until
     /// the dependency arrives, and then comes out with it).
     changes: Arc<Mutex<Vec<Vec<u8>>>>,
+    lock: Option<RoomLock>,
+    clock: Box<dyn Clock>,
 }
 
 /// Dates presence with `app`'s clock (hosts build rooms without naming `yrs`).
-pub fn clock_of(app: &crate::App) -> impl Clock + 'static {
+pub fn clock_of(app: &crate::App) -> impl Clock + Clone + 'static {
     let clock = app.ports.clock.clone();
     move || clock.now_ms().max(0) as u64
 }
@@ -113,8 +133,8 @@ fn encode(msg: &Message) -> Vec<u8> {
 
 impl Room {
     /// A room over `doc` (loaded by the host from the file, or from its snapshot and log).
-    /// `clock` dates presence (milliseconds; the host's clock).
-    pub fn new(doc: Doc, clock: impl Clock + 'static) -> Self {
+    /// `clock` dates presence and lock leases (milliseconds; the host's clock).
+    pub fn new(doc: Doc, clock: impl Clock + Clone + 'static) -> Self {
         let changes = Arc::new(Mutex::new(Vec::new()));
         let sink = changes.clone();
         // A new document has no transaction open, so subscribing cannot fail.
@@ -124,9 +144,11 @@ impl Room {
             }
         });
         Room {
-            awareness: Awareness::with_clock(doc, clock),
+            awareness: Awareness::with_clock(doc, clock.clone()),
             conns: HashMap::new(),
             changes,
+            lock: None,
+            clock: Box::new(clock),
         }
     }
 
@@ -202,14 +224,15 @@ impl Room {
         self.conns.is_empty()
     }
 
-    /// Someone joins: the frames to send them first (the room's sync step 1, so they send
-    /// what it lacks, then everyone's presence; one message per frame, as y-websocket's
-    /// clients read them).
-    pub fn join(&mut self, conn: ConnId, access: Access) -> Vec<Vec<u8>> {
+    /// Someone joins (`user`: who, when signed in): the frames to send them first (the
+    /// room's sync step 1, so they send what it lacks, then everyone's presence, the lock
+    /// among it; one message per frame, as y-websocket's clients read them).
+    pub fn join(&mut self, conn: ConnId, access: Access, user: Option<String>) -> Vec<Vec<u8>> {
         self.conns.insert(
             conn,
             Conn {
                 access,
+                user,
                 clients: HashSet::new(),
             },
         );
@@ -238,11 +261,11 @@ impl Room {
         bytes: &[u8],
         fx: &mut Effects,
     ) -> Result<(), RoomError> {
-        let access = self
+        let (access, user) = self
             .conns
             .get(&conn)
-            .ok_or(RoomError::UnknownConnection)?
-            .access;
+            .map(|c| (c.access, c.user.clone()))
+            .ok_or(RoomError::UnknownConnection)?;
         let mut decoder = DecoderV1::new(Cursor::new(bytes));
         for msg in MessageReader::new(&mut decoder) {
             let msg = msg.map_err(|e| RoomError::Malformed(e.to_string()))?;
@@ -258,9 +281,17 @@ impl Room {
                     fx.out.push(Out::To(conn, encode(&reply)));
                     let state = Message::Sync(SyncMessage::SyncStep1(mine));
                     fx.out.push(Out::To(conn, encode(&state)));
+                    // Clients forget presence not renewed within 30 s: a client asking
+                    // (every 15 s for the Editor) hears of the lock again.
+                    if self.lock.is_some() {
+                        if let Some(frame) = self.own_state() {
+                            fx.out.push(Out::To(conn, frame));
+                        }
+                    }
                 }
                 Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
-                    if access == Access::View {
+                    let now = self.clock.now() as i64;
+                    if !crate::locks::may_edit(access, user.as_deref(), self.lock.as_ref(), now) {
                         continue;
                     }
                     let applied = self.apply(&update);
@@ -300,9 +331,45 @@ impl Room {
         Ok(())
     }
 
+    /// The room's own presence (the lock), renewed, as a frame.
+    fn own_state(&mut self) -> Option<Vec<u8>> {
+        match &self.lock {
+            Some(l) => {
+                let state = serde_json::json!({"room": {"lock": {
+                    "holder": l.holder, "name": l.name, "until": l.until_ms}}});
+                self.awareness.set_local_state_raw(state.to_string());
+            }
+            None => self.awareness.clean_local_state(),
+        }
+        let me = self.awareness.client_id();
+        let update = self.awareness.update_with_clients([me]).ok()?;
+        Some(encode(&Message::Awareness(update)))
+    }
+
+    /// The file's lock changed (taken, renewed, released or broken): the room enforces the
+    /// new one and tells everyone.
+    pub fn set_lock(&mut self, lock: Option<RoomLock>) -> Effects {
+        let mut fx = Effects::default();
+        if lock.is_none() && self.lock.is_none() {
+            return fx;
+        }
+        self.lock = lock;
+        if let Some(frame) = self.own_state() {
+            fx.out
+                .extend(self.conns.keys().map(|c| Out::To(*c, frame.clone())));
+        }
+        fx
+    }
+
+    /// The lock the room enforces.
+    pub fn lock(&self) -> Option<&RoomLock> {
+        self.lock.as_ref()
+    }
+
     /// Keeps of a presence update what `conn` may say: about client ids no other connection
-    /// speaks for (nobody moves or removes someone else's cursor), at most
-    /// [`MAX_PRESENCE_IDS`] of them, each state at most [`MAX_PRESENCE_BYTES`].
+    /// speaks for (nobody moves or removes someone else's cursor, or the room's own
+    /// presence, or claims to speak for the room), at most [`MAX_PRESENCE_IDS`] of them,
+    /// each state at most [`MAX_PRESENCE_BYTES`].
     fn own_presence(&self, conn: ConnId, update: &mut yrs::sync::AwarenessUpdate) {
         let mine = self
             .conns
@@ -316,8 +383,12 @@ impl Room {
             .flat_map(|(_, c)| c.clients.iter().copied())
             .collect();
         let mut room_for = MAX_PRESENCE_IDS.saturating_sub(mine.len());
+        let room = self.awareness.client_id();
         update.clients.retain(|id, entry| {
-            if theirs.contains(id) || entry.json.len() > MAX_PRESENCE_BYTES {
+            if theirs.contains(id) || *id == room || entry.json.len() > MAX_PRESENCE_BYTES {
+                return false;
+            }
+            if speaks_for_room(&entry.json) {
                 return false;
             }
             if mine.contains(id) {
@@ -340,12 +411,21 @@ impl Room {
             .map_err(|e| RoomError::BadUpdate(e.to_string()))
     }
 
-    /// Someone leaves: their presence goes, and everyone else is told.
+    /// Someone leaves: their presence goes, and everyone else is told. The lock's holder
+    /// leaving with their last connection takes the lock with them.
     pub fn leave(&mut self, conn: ConnId) -> Effects {
         let mut fx = Effects::default();
         let Some(gone) = self.conns.remove(&conn) else {
             return fx;
         };
+        let holder = self.lock.as_ref().map(|l| l.holder.clone());
+        if holder.is_some() && gone.user == holder {
+            let still_here = self.conns.values().any(|c| c.user == gone.user);
+            if !still_here {
+                fx = self.set_lock(None);
+                fx.unlocked = holder;
+            }
+        }
         if gone.clients.is_empty() {
             return fx;
         }
@@ -402,6 +482,12 @@ impl Room {
         }
         self.to_everyone()
     }
+}
+
+/// Whether a presence state claims to be the room's own (a `room` field at its top).
+fn speaks_for_room(json: &str) -> bool {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
+        .is_ok_and(|state| state.contains_key("room"))
 }
 
 /// The smallest single edit turning `old` into `new`: where it starts, how much it removes

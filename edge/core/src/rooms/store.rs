@@ -200,6 +200,13 @@ pub async fn mark_closed(app: &App, file: &FileId) -> Result<(), RoomError> {
 /// for a while). Failing to tell is logged, not the save's failure: the room merges the
 /// save at its next checkpoint anyway.
 pub async fn saved_without_room(app: &App, file: &FileId) {
+    if is_live(app, file).await {
+        app.ports.sockets.file_saved(file).await;
+    }
+}
+
+/// Whether `file`'s room is open on some host (as far as the hosts recorded).
+pub async fn is_live(app: &App, file: &FileId) -> bool {
     let open = app
         .ports
         .meta
@@ -209,9 +216,31 @@ pub async fn saved_without_room(app: &App, file: &FileId) {
         ))
         .await;
     match open {
-        Ok(rows) if !rows.is_empty() => app.ports.sockets.file_saved(file).await,
-        Ok(_) => {}
-        Err(e) => tracing::warn!(file = %file, error = %e, "looking for a file's live room"),
+        Ok(rows) => !rows.is_empty(),
+        Err(e) => {
+            tracing::warn!(file = %file, error = %e, "looking for a file's live room");
+            false
+        }
+    }
+}
+
+/// The room reads its file's lock again (when it opens, and when told the lock changed):
+/// what to send.
+pub async fn refresh_lock(app: &App, room: &mut Room, file: &FileId) -> Effects {
+    match crate::locks::for_room(app, file).await {
+        Ok(lock) => room.set_lock(lock),
+        Err(e) => {
+            tracing::warn!(file = %file, error = %e, "reading a file's lock");
+            Effects::default()
+        }
+    }
+}
+
+/// What the host does after a room's effects are stored and sent: a lock whose holder
+/// left goes.
+pub async fn after(app: &App, file: &FileId, fx_unlocked: Option<String>) {
+    if let Some(holder) = fx_unlocked {
+        crate::locks::left_room(app, file, &holder).await;
     }
 }
 

@@ -250,3 +250,67 @@ test("a tab whose link died while it was offline says so, unsent edits ask befor
   assert.deepEqual(ann.page.errors, []);
   assert.deepEqual(bob.page.errors, []);
 });
+
+test("a lock makes the file read-only for the colleague, with a banner naming its holder, until it is released", async () => {
+  const ann = await desktopFor(browser);
+  const file = await uploadText(ann.token, "spec.md", "# Spec\n");
+  const edit = await api(ann.token, "POST", `/files/${file.id}/share`, { mode: "edit" });
+  await ann.page.goto(`${BASE}/#editor?file=${file.id}`);
+  await ann.page.reload();
+  await ann.page.waitForSelector("[data-desktop][data-ready=true]");
+  await waitForText(ann.page, /# Spec/);
+  const bob = await desktopFor(browser);
+  await openThroughLink(bob.page, file.id, edit.body.token);
+  await waitForText(bob.page, /# Spec/);
+  await saved(bob.page);
+
+  // Ann locks it: she is told she holds it; Bob is told who does, and cannot type.
+  await ann.page.click(`${EDITOR} [data-editor-lock-button]`);
+  await ann.page.locator(`${EDITOR} [data-editor-lock]`, { hasText: "Locked by you" }).waitFor({ timeout: 20000 });
+  await bob.page.locator(`${EDITOR} [data-editor-lock]`, { hasText: `Locked by ${ann.user.name}:` }).waitFor({ timeout: 20000 });
+  assert.equal(await bob.page.textContent(`${EDITOR} [data-editor-lock-button]`), "Locked");
+  assert.ok(await bob.page.isDisabled(`${EDITOR} [data-editor-lock-button]`));
+  await bob.page.locator(`${EDITOR} .editor-pane[style*=block] .view-lines`).click();
+  await bob.page.keyboard.press("Control+End");
+  await bob.page.keyboard.type("bob was here");
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.doesNotMatch(await editorText(bob.page), /bob was here/);
+  assert.doesNotMatch(await editorText(ann.page), /bob was here/);
+  // Ann's edits go on reaching Bob.
+  await ann.page.locator(`${EDITOR} .editor-pane[style*=block] .view-lines`).click();
+  await ann.page.keyboard.press("Control+End");
+  await ann.page.keyboard.type("- locked edit\n");
+  await waitForText(bob.page, /- locked edit/);
+  await shot(bob.page, "12-editor-locked-by-someone-else");
+
+  // She unlocks: the banner goes and Bob types again.
+  await ann.page.click(`${EDITOR} [data-editor-lock-button]`);
+  await bob.page.locator(`${EDITOR} [data-editor-lock]`).waitFor({ state: "detached", timeout: 20000 });
+  await bob.page.locator(`${EDITOR} .editor-pane[style*=block] .view-lines`).click();
+  await bob.page.keyboard.press("Control+End");
+  await bob.page.keyboard.type("- Bob again\n");
+  await waitForText(ann.page, /- Bob again/);
+  assert.deepEqual(ann.page.errors, []);
+  assert.deepEqual(bob.page.errors, []);
+});
+
+test("Files locks and unlocks any file, an image too", async () => {
+  const ann = await desktopFor(browser);
+  const form = new FormData();
+  form.append("file", new Blob([Buffer.from("89504e470d0a1a0a", "hex")], { type: "image/png" }), "logo.png");
+  const up = await fetch(`${BASE}/files`, { method: "POST", headers: { authorization: `Bearer ${ann.token}` }, body: form });
+  const image = (await up.json()).files[0];
+  const lockOf = async () => (await api(ann.token, "GET", `/files/${image.id}/lock`)).body.lock;
+  await ann.page.click("[data-app=files]");
+  await ann.page.click(`[data-window=files] [data-file="logo.png"]`, { button: "right" });
+  await ann.page.click("[data-context-menu] [data-action=lock]");
+  await ann.page.locator(".toast", { hasText: "logo.png is locked until" }).waitFor({ timeout: 10000 });
+  const lock = await lockOf();
+  assert.equal(lock.mine, true);
+  assert.ok(lock.expires_at_ms - Date.now() > 50 * 60 * 1000, "an hour's lease");
+  await ann.page.click(`[data-window=files] [data-file="logo.png"]`, { button: "right" });
+  await ann.page.click("[data-context-menu] [data-action=unlock]");
+  await ann.page.locator(".toast", { hasText: "logo.png is unlocked" }).waitFor({ timeout: 10000 });
+  assert.equal(await lockOf(), null);
+  assert.deepEqual(ann.page.errors, []);
+});

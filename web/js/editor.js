@@ -62,7 +62,9 @@ window.cloudosEditor = {
    * ticket: () => Promise<string|null> (a query string for the room's URL, e.g.
    * "ticket=…" or "share=…"), probe: () => Promise<string|null> (after a socket that never
    * opened: why the room refuses this tab for good, or null to try again), base: the room's
-   * ws base URL, onStatus(status, detail) }`.
+   * ws base URL, onStatus(status, detail), onPeople(names), onLock({holder, name, until} or
+   * null: the file's lock, as the room tells it) }`. A lock held by someone else makes the
+   * editor read-only until it goes.
    * Statuses: "connecting", "saved", "saving", "offline" (edits kept here and sent on
    * reconnect), "ended" (the link was revoked, the session expired or the file is gone:
    * detail says which).
@@ -115,8 +117,20 @@ window.cloudosEditor = {
     document.head.appendChild(style);
     const safeColour = (c) => (typeof c === "string" && /^(#[0-9a-f]{3,8}|hsl\(\d{1,3}(, ?\d{1,3}%){2}\))$/i.test(c) ? c : "#d97706");
     const safeName = (n) => String(n ?? "").replace(/[^\p{L}\p{N} ._@'-]/gu, "").slice(0, 40);
+    let lockedByOther = false;
+    let lastLock = "null";
     provider.awareness.on("change", () => {
-      const others = [...provider.awareness.getStates().entries()].filter(([id, s]) => id !== doc.clientID && s.user);
+      const states = [...provider.awareness.getStates().entries()];
+      // The room speaks for itself in presence (no client may): its lock.
+      const lock = states.map(([, s]) => s.room?.lock).find((l) => l && typeof l.holder === "string") || null;
+      const lockKey = JSON.stringify(lock);
+      if (lockKey !== lastLock) {
+        lastLock = lockKey;
+        lockedByOther = !!lock && lock.holder !== opts.user.id;
+        applyReadOnly();
+        opts.onLock?.(lock && { holder: lock.holder, name: safeName(lock.name), until: Number(lock.until) || 0 });
+      }
+      const others = states.filter(([id, s]) => id !== doc.clientID && s.user);
       opts.onPeople?.(others.map(([, s]) => safeName(s.user.name)));
       style.textContent = others
         .map(([id, s]) => {
@@ -131,6 +145,12 @@ window.cloudosEditor = {
     const binding = new MonacoBinding(text, editor.getModel(), new Set([editor]), provider.awareness);
     let ended = false;
     let disposed = false;
+    let ready = false;
+    // Writable once the text is here, unless the tab is a view link's, its access ended, or
+    // someone else holds the file's lock.
+    function applyReadOnly() {
+      editor.updateOptions({ readOnly: !!opts.readOnly || ended || !ready || lockedByOther });
+    }
     let dirty = false;
     let attempts = 0;
     const check = () => {
@@ -154,7 +174,7 @@ window.cloudosEditor = {
     const end = (why) => {
       ended = true;
       provider.shouldConnect = false;
-      editor.updateOptions({ readOnly: true });
+      applyReadOnly();
       say("ended", why);
     };
     const watch = (ws) => {
@@ -207,11 +227,10 @@ window.cloudosEditor = {
     void setup;
     // Synced: edits kept here from before (offline, or in this browser's store) go up now;
     // the room's answer to one more sync step 1 says when it has them all.
-    let ready = false;
     const writable = () => {
       if (!ready && !ended && !disposed) {
         ready = true;
-        editor.updateOptions({ readOnly: !!opts.readOnly });
+        applyReadOnly();
       }
     };
     local?.once("synced", () => {
@@ -260,8 +279,6 @@ window.cloudosEditor = {
         editor.focus();
         editor.getAction("editor.action.gotoLine")?.run();
       },
-      /** Makes the editor read-only or writable (a lock held by someone else). */
-      setReadOnly: (ro) => editor.updateOptions({ readOnly: !!ro || ended || !ready || !!opts.readOnly }),
       layout: () => editor.layout(),
       dispose() {
         disposed = true;

@@ -113,6 +113,24 @@ impl TabStatus {
     }
 }
 
+/// A file's lock as a tab shows it.
+#[derive(Debug, Clone, PartialEq)]
+struct LockView {
+    name: String,
+    until_ms: f64,
+    /// Whether this person holds it.
+    mine: bool,
+}
+
+/// How often a held lock is renewed (its lease is the server's default, 120 s).
+const RENEW_MS: u32 = 45_000;
+
+/// "14:05", in this browser's time zone.
+pub fn clock_time(ms: f64) -> String {
+    let d = js_sys::Date::new(&JsValue::from_f64(ms));
+    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+}
+
 /// One open file.
 #[derive(Clone)]
 struct Tab {
@@ -124,6 +142,12 @@ struct Tab {
     status: RwSignal<TabStatus>,
     /// Whether edits made in this tab may not be in the room yet (never for a view link).
     unsent: RwSignal<bool>,
+    /// Whether this person may edit the file (not through a view link), once known.
+    editable: RwSignal<bool>,
+    /// The file's lock, as its room tells it.
+    lock: RwSignal<Option<LockView>>,
+    /// Why the last Lock or Unlock did not work.
+    lock_note: RwSignal<Option<String>>,
     people: RwSignal<Vec<String>>,
 }
 
@@ -185,6 +209,24 @@ async fn tab_file(id: &str, share: Option<&str>) -> Result<(File, bool), api::Ap
     }
 }
 
+/// The lock route of a tab's file (through its link, for a colleague's).
+fn lock_path(id: &str, share: Option<&str>) -> String {
+    match share {
+        Some(t) => format!("/files/{}/lock?share={}", api::enc(id), api::enc(t)),
+        None => format!("/files/{}/lock", api::enc(id)),
+    }
+}
+
+/// Takes (or renews) a lock.
+async fn take_lock(path: &str) -> Result<LockView, api::ApiErr> {
+    let l: cloudos_proto::FileLock = api::post(path, &serde_json::json!({})).await?;
+    Ok(LockView {
+        name: l.holder.name,
+        until_ms: l.expires_at_ms as f64,
+        mine: l.mine,
+    })
+}
+
 /// Why a tab's room refused it, in the words `TabStatus::Ended` knows; `None` when it may
 /// let it in again (the server could not be reached, or the file is still there for it).
 async fn refused_because(id: &str, share: Option<&str>) -> Option<&'static str> {
@@ -229,6 +271,9 @@ pub fn EditorApp(win: Win) -> impl IntoView {
     let listing = RwSignal::new(Vec::<File>::new());
     let handles: StoredValue<HashMap<String, SendWrapper<Handle>>, LocalStorage> =
         StoredValue::new_local(HashMap::new());
+    // Held locks are renewed while their tab is open (the lease ends by itself otherwise).
+    let renewals: StoredValue<HashMap<String, gloo_timers::callback::Interval>, LocalStorage> =
+        StoredValue::new_local(HashMap::new());
 
     // A tab's signals belong to the window, not to the effect that makes them (an effect
     // disposes what it made when it runs again, and it runs whenever the tabs change).
@@ -246,13 +291,17 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                 name: RwSignal::new("…".into()),
                 status: RwSignal::new(TabStatus::Loading),
                 unsent: RwSignal::new(false),
+                editable: RwSignal::new(false),
+                lock: RwSignal::new(None),
+                lock_note: RwSignal::new(None),
                 people: RwSignal::new(vec![]),
             });
             tabs.update(|t| t.push(tab.clone()));
             spawn_local(async move {
                 match tab_file(&tab.id, tab.share.as_deref()).await {
-                    Ok((f, _)) => {
+                    Ok((f, read_only)) => {
                         tab.name.set(f.name.clone());
+                        tab.editable.set(!read_only);
                         // Someone else's folder is not listed beside their file.
                         if tab.share.is_none() && folder.get_untracked().is_none() {
                             folder.set(Some(f.parent_id.clone()));
@@ -310,6 +359,10 @@ pub fn EditorApp(win: Win) -> impl IntoView {
         if let Some(h) = handles.try_update_value(|h| h.remove(&id)).flatten() {
             h.dispose();
         }
+        // Leaving the room releases a lock held in it; renewing it stops too.
+        renewals.update_value(|r| {
+            r.remove(&id);
+        });
         tabs.update(|t| t.retain(|t| t.key != id));
         let ids: Vec<String> = tabs.with_untracked(|t| t.iter().map(|t| t.key.clone()).collect());
         let next = if active.get_untracked().as_deref() == Some(id.as_str()) {
@@ -318,6 +371,50 @@ pub fn EditorApp(win: Win) -> impl IntoView {
             active.get_untracked()
         };
         arg.set(Some(to_arg(next.as_deref(), &ids)));
+    };
+    let toggle_lock = move || {
+        let Some(key) = active.get_untracked() else {
+            return;
+        };
+        let Some(tab) = tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned()) else {
+            return;
+        };
+        let path = lock_path(&tab.id, tab.share.as_deref());
+        let held = tab.lock.get_untracked().is_some_and(|l| l.mine);
+        tab.lock_note.set(None);
+        spawn_local(async move {
+            if held {
+                renewals.update_value(|r| {
+                    r.remove(&tab.key);
+                });
+                match api::delete(&path).await {
+                    Ok(()) => tab.lock.set(None),
+                    Err(e) => tab.lock_note.set(Some(e.message)),
+                }
+                return;
+            }
+            match take_lock(&path).await {
+                Ok(l) => {
+                    tab.lock.set(Some(l));
+                    let (renew, note, lock) = (path.clone(), tab.lock_note, tab.lock);
+                    let every = gloo_timers::callback::Interval::new(RENEW_MS, move || {
+                        let renew = renew.clone();
+                        spawn_local(async move {
+                            if !lock.try_get_untracked().flatten().is_some_and(|l| l.mine) {
+                                return;
+                            }
+                            if let Err(e) = take_lock(&renew).await {
+                                let _ = note.try_set(Some(e.message));
+                            }
+                        });
+                    });
+                    renewals.update_value(|r| {
+                        r.insert(tab.key.clone(), every);
+                    });
+                }
+                Err(e) => tab.lock_note.set(Some(e.message)),
+            }
+        });
     };
     let with_active = move |f: &dyn Fn(&Handle)| {
         if let Some(a) = active.get_untracked() {
@@ -402,6 +499,20 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                         }
                     }).collect_view()}
                 </div>
+                {move || {
+                    let a = active.get();
+                    tabs.with(|t| t.iter().find(|t| Some(&t.key) == a.as_ref()).cloned()).and_then(|t| {
+                        let note = t.lock_note.get();
+                        let lock = t.lock.get();
+                        let text = match (&lock, &note) {
+                            (_, Some(n)) => n.clone(),
+                            (Some(l), _) if l.mine => "Locked by you: others can only watch until you unlock it or close this tab.".to_owned(),
+                            (Some(l), _) => format!("Locked by {}: read only until they unlock it or leave (their lease ends at {} unless renewed).", l.name, clock_time(l.until_ms)),
+                            (None, None) => return None,
+                        };
+                        Some(view! { <div class="editor-lock" role="status" data-editor-lock>{text}</div> })
+                    })
+                }}
                 <div class="editor-panes">
                     <For each=move || tabs.get() key=|t| t.key.clone() let:tab>
                         <Pane tab=tab active=active handles=handles />
@@ -422,6 +533,24 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                         })
                     }}
                     <span class="editor-spacer"></span>
+                    {move || {
+                        let a = active.get();
+                        tabs.with(|t| t.iter().find(|t| Some(&t.key) == a.as_ref()).cloned())
+                            .filter(|t| t.editable.get())
+                            .map(|t| {
+                                let label = move || match t.lock.get() {
+                                    Some(l) if l.mine => "Unlock",
+                                    Some(_) => "Locked",
+                                    None => "Lock",
+                                };
+                                let theirs = move || t.lock.get().is_some_and(|l| !l.mine);
+                                view! {
+                                    <button data-editor-lock-button disabled=theirs
+                                        title="Lock: only you edit this file until you unlock it or leave"
+                                        on:click=move |_| toggle_lock()>{label}</button>
+                                }
+                            })
+                    }}
                     <button on:click=move |_| with_active(&|h| h.goto_line())>"Go to line"</button>
                     <button on:click=move |_| with_active(&|h| h.format())>"Format"</button>
                 </div>
@@ -558,6 +687,20 @@ fn Pane(
                 people.set(list.iter().filter_map(|p| p.as_string()).collect());
             });
             set(&opts, "onPeople", on_people.as_ref());
+            let (lock, me) = (tab.lock, user_id.clone());
+            let on_lock = Closure::<dyn FnMut(JsValue)>::new(move |l: JsValue| {
+                let field = |k: &str| js_sys::Reflect::get(&l, &JsValue::from_str(k)).ok();
+                let seen = (!l.is_null() && !l.is_undefined()).then(|| LockView {
+                    mine: field("holder").and_then(|h| h.as_string()).as_deref()
+                        == Some(me.as_str()),
+                    name: field("name")
+                        .and_then(|n| n.as_string())
+                        .unwrap_or_default(),
+                    until_ms: field("until").and_then(|u| u.as_f64()).unwrap_or(0.0),
+                });
+                let _ = lock.try_set(seen);
+            });
+            set(&opts, "onLock", on_lock.as_ref());
             tab.status.set(TabStatus::Connecting);
             guard_unload();
             let handle = lib.open(&el, &opts);
@@ -568,6 +711,7 @@ fn Pane(
             probe.forget();
             on_status.forget();
             on_people.forget();
+            on_lock.forget();
             if !alive.get() {
                 handle.dispose();
                 return;

@@ -510,6 +510,47 @@ fn ContextMenu() -> impl IntoView {
             f(st, wm);
         }
     };
+    // A lock from Files is for files nobody edits live (an image, a document): it lasts
+    // the longest lease, an hour, or until unlocked here.
+    let notes = expect_context::<Notifications>();
+    let lock = move |take: bool| {
+        move |_| {
+            st.menu.set(None);
+            let Some(f) = st
+                .selection()
+                .first()
+                .filter(|f| f.kind == FileKind::File)
+                .cloned()
+            else {
+                return;
+            };
+            leptos::task::spawn_local(async move {
+                let path = format!("/files/{}/lock", crate::api::enc(&f.id));
+                let said = if take {
+                    crate::api::post::<_, cloudos_proto::FileLock>(
+                        &path,
+                        &serde_json::json!({"ttl": 3600}),
+                    )
+                    .await
+                    .map(|l| {
+                        format!(
+                            "{} is locked until {}: nobody else can change it until you unlock it.",
+                            f.name,
+                            crate::apps::editor::clock_time(l.expires_at_ms as f64)
+                        )
+                    })
+                } else {
+                    crate::api::delete(&path)
+                        .await
+                        .map(|()| format!("{} is unlocked.", f.name))
+                };
+                match said {
+                    Ok(msg) => notes.say(if take { "Locked" } else { "Unlocked" }, &msg),
+                    Err(e) => notes.say("Lock", &e.message),
+                }
+            });
+        }
+    };
     view! {
         {move || st.menu.get().map(|m| view! {
             <div class="menu context-menu" role="menu" node_ref=menu_ref data-context-menu
@@ -522,6 +563,8 @@ fn ContextMenu() -> impl IntoView {
                     <button role="menuitem" on:click=act(|st, _| st.download(st.selection()))>"Download"</button>
                     <button role="menuitem" on:click=act(|st, _| { if let Some(f) = st.selection().first() { st.renaming.set(Some(f.id.clone())) } })>"Rename"</button>
                     <button role="menuitem" data-action="share" on:click=act(|st, _| { if let Some(f) = st.selection().first() { st.sharing.set(Some(f.clone())) } })>"Share…"</button>
+                    <button role="menuitem" data-action="lock" on:click=lock(true)>"Lock"</button>
+                    <button role="menuitem" data-action="unlock" on:click=lock(false)>"Unlock"</button>
                     <button role="menuitem" class="danger" on:click=act(|st, _| st.confirm.set(Some(st.selection())))>"Delete…"</button>
                 </Show>
                 <Show when=move || !m.on_item>

@@ -72,6 +72,19 @@ test("the sign-in page, the desktop, the launcher and every app have no serious 
   await page.dblclick("[data-window=files] [data-file='notes.md']");
   await page.waitForSelector("[data-window=editor] .monaco-editor", { timeout: 30000 });
   report.editor = await violations(page, "[data-window=editor] .editor-side, [data-window=editor] .editor-tabs, [data-window=editor] .editor-status");
+  await page.click("[data-window=editor] [data-editor-lock-button]");
+  await page.waitForSelector("[data-window=editor] [data-editor-lock]");
+  report.lockBanner = await violations(page, "[data-window=editor] [data-editor-lock], [data-window=editor] .editor-status");
+
+  // Someone signed out opening a view link gets the file's live page.
+  const files = await (await fetch(`${BASE}/files`, { headers: { authorization: `Bearer ${token}` } })).json();
+  const notes = files.items.find((f) => f.name === "notes.md");
+  const link = await (await fetch(`${BASE}/files/${notes.id}/share`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: "{}" })).json();
+  const guest = await (await browser.newContext({ viewport: { width: 1280, height: 800 }, bypassCSP: true })).newPage();
+  await guest.goto(`${BASE}/#editor?file=${notes.id}&share=${link.token}`);
+  await guest.waitForSelector("[data-link-page] .monaco-editor", { timeout: 30000 });
+  report.linkPage = await violations(guest, "[data-link-page] .link-page-head, [data-link-page] .editor-status");
+  await guest.context().close();
 
   const failing = Object.fromEntries(Object.entries(report).filter(([, found]) => found.length > 0));
   assert.deepEqual(failing, {}, JSON.stringify(failing, null, 1));

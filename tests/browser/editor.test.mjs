@@ -3,7 +3,7 @@
 // watches it change through a view link; the status bar says when the room has every edit.
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, api, closePages, desktopFor, launch, shot } from "./harness.mjs";
+import { BASE, api, closePages, desktopFor, launch, newPage, newUser, shot, signupApi } from "./harness.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -313,4 +313,53 @@ test("Files locks and unlocks any file, an image too", async () => {
   await ann.page.locator(".toast", { hasText: "logo.png is unlocked" }).waitFor({ timeout: 10000 });
   assert.equal(await lockOf(), null);
   assert.deepEqual(ann.page.errors, []);
+});
+
+test("signed out, a view link opens the file alone and follows the owner's edits live", async () => {
+  const ann = await desktopFor(browser);
+  const file = await uploadText(ann.token, "live.md", "# Live\n");
+  const view = await api(ann.token, "POST", `/files/${file.id}/share`, { mode: "view" });
+  const edit = await api(ann.token, "POST", `/files/${file.id}/share`, { mode: "edit" });
+  // The link's page (no script) offers the live view.
+  const pageHtml = await (await fetch(`${BASE}/s/${view.body.token}`)).text();
+  assert.match(pageHtml, new RegExp(`href="/#editor\\?file=${file.id}&amp;share=${view.body.token}"`));
+
+  const guest = await newPage(browser);
+  await guest.goto(`${BASE}/#editor?file=${file.id}&share=${view.body.token}`);
+  await guest.locator("[data-link-page] .monaco-editor").waitFor({ timeout: 30000 });
+  assert.equal(await guest.textContent("[data-link-page] h1"), "live.md");
+  const text = () => guest.evaluate(() => [...document.querySelectorAll("[data-link-page] .view-line")].map((l) => l.textContent.replace(/\u00a0/g, " ")).join("\n"));
+  await guest.waitForFunction(() => document.querySelector("[data-link-page]").textContent.includes("Live: following every edit"), null, { timeout: 20000 });
+  assert.match(await text(), /# Live/);
+
+  // Ann types; the guest sees it as she types, and cannot type himself.
+  await ann.page.goto(`${BASE}/#editor?file=${file.id}`);
+  await ann.page.reload();
+  await ann.page.waitForSelector("[data-desktop][data-ready=true]");
+  await waitForText(ann.page, /# Live/);
+  await ann.page.locator(`${EDITOR} .editor-pane[style*=block] .view-lines`).click();
+  await ann.page.keyboard.press("Control+End");
+  await ann.page.keyboard.type("typed by Ann\n");
+  await guest.waitForFunction(() => [...document.querySelectorAll("[data-link-page] .view-line")].some((l) => l.textContent.replace(/\u00a0/g, " ").includes("typed by Ann")), null, { timeout: 20000 });
+  await guest.locator("[data-link-page] .view-lines").click();
+  await guest.keyboard.type("guest typing");
+  await new Promise((r) => setTimeout(r, 800));
+  assert.doesNotMatch(await text(), /guest typing/);
+  await shot(guest, "13-link-page-signed-out");
+
+  // An edit link signed out asks for sign-in; "Sign in" shows the login form, and after
+  // signing in the desktop opens the file to edit.
+  const bob = await newPage(browser);
+  await bob.goto(`${BASE}/#editor?file=${file.id}&share=${edit.body.token}`);
+  await bob.locator("[data-link-page]", { hasText: "sign in to edit" }).waitFor({ timeout: 20000 });
+  await bob.click("[data-link-page] button >> text=Sign in");
+  const bobUser = newUser();
+  await signupApi(bobUser);
+  await bob.fill("input[name=email]", bobUser.email);
+  await bob.fill("input[name=password]", bobUser.password);
+  await bob.click("button[type=submit]");
+  await bob.waitForSelector("[data-desktop][data-ready=true]");
+  await bob.locator(`${EDITOR} [data-tab="live.md"]`).waitFor({ timeout: 30000 });
+  assert.deepEqual(guest.errors, []);
+  assert.deepEqual(bob.errors, []);
 });

@@ -204,3 +204,42 @@ test("through links: a viewer follows the edits and changes nothing, an editor e
     return (await res.text()) === "Bob: start typing";
   });
 });
+
+test("a lock: only its holder's edits go in, every client hears who holds it, and it expires", async () => {
+  const ann = await signUp("owner");
+  const bob = await signUp("colleague");
+  const file = await upload(ann, "turns.txt", "draft");
+  const edit = await shareLink(ann, file.id, "edit");
+  const owner = await join(ann, file.id);
+  const colleague = await join(bob, file.id, edit.token);
+  const lockSeen = (c) =>
+    [...c.provider.awareness.getStates().values()].map((s) => s.room?.lock).find((l) => l) || null;
+
+  // Bob takes the shortest lease (15 s): Ann's client hears of it from the room itself.
+  const res = await api(
+    `/files/${file.id}/lock?share=${edit.token}`,
+    { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ttl: 15 }) },
+    bob,
+  );
+  assert.equal(res.status, 200);
+  const lock = await res.json();
+  await until("Ann hears who holds the lock", () => lockSeen(owner)?.name === "colleague");
+
+  // Ann's edit does not go in; Bob's does.
+  owner.text.insert(0, "ANN ");
+  colleague.text.insert(5, " by Bob");
+  await until("Ann sees Bob's edit", () => owner.text.toString().endsWith("draft by Bob"));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(colleague.text.toString(), "draft by Bob");
+
+  // The lease ends by itself; then what Ann types goes in (y-websocket resends what the
+  // room lacks when it next syncs: a reconnect here).
+  await new Promise((r) => setTimeout(r, Math.max(0, lock.expires_at_ms - Date.now()) + 300));
+  const state = await (await api(`/files/${file.id}/lock`, {}, ann)).json();
+  assert.equal(state.lock, null);
+  leave(owner);
+  const again = await join(ann, file.id);
+  again.text.insert(0, "Ann: ");
+  await until("Bob sees Ann's edit after the lease", () => colleague.text.toString().startsWith("Ann: "));
+  for (const c of [again, colleague]) leave(c);
+});

@@ -15,9 +15,15 @@ fn Root() -> impl IntoView {
     let session = session::Session::restore();
     session::install(session);
     provide_context(session);
+    // Signed out, a view link to a text file opens the file alone, following its edits
+    // live; "Sign in" leaves it for the login screen (the desktop then opens the link).
+    let link = RwSignal::new(apps::editor::link_in_address());
     view! {
         {move || if session.user.get().is_some() {
             view! { <desktop::Desktop /> }.into_any()
+        } else if let Some((file, share)) = link.get() {
+            let leave = Callback::new(move |()| link.set(None));
+            view! { <apps::editor::LinkPage file=file share=share on_sign_in=leave /> }.into_any()
         } else {
             view! { <login::Login /> }.into_any()
         }}

@@ -559,6 +559,89 @@ pub fn EditorApp(win: Win) -> impl IntoView {
     }
 }
 
+/// The file and link a `#editor?file=…&share=…` address names, if it does.
+pub fn link_in_address() -> Option<(String, String)> {
+    let hash = web_sys::window()?.location().hash().ok()?;
+    let params = web_sys::UrlSearchParams::new_with_str(hash.strip_prefix("#editor?")?).ok()?;
+    Some((params.get("file")?, params.get("share")?))
+}
+
+/// A file opened through a link by someone signed out: the Editor alone, read-only,
+/// following the owner's edits live. An edit link needs someone signed in: it says so.
+#[component]
+pub fn LinkPage(file: String, share: String, on_sign_in: Callback<()>) -> impl IntoView {
+    let key = format!("{file}~{share}");
+    let tab = Tab {
+        key: key.clone(),
+        id: file.clone(),
+        share: Some(share.clone()),
+        name: RwSignal::new("…".into()),
+        status: RwSignal::new(TabStatus::Loading),
+        unsent: RwSignal::new(false),
+        editable: RwSignal::new(false),
+        lock: RwSignal::new(None),
+        lock_note: RwSignal::new(None),
+        people: RwSignal::new(vec![]),
+    };
+    // None until known; then whether this is a view link (watched here) or an edit link.
+    let view_link = RwSignal::new(None::<bool>);
+    {
+        let tab = tab.clone();
+        spawn_local(async move {
+            match tab_file(&tab.id, tab.share.as_deref()).await {
+                Ok((f, read_only)) => {
+                    tab.name.set(f.name);
+                    view_link.set(Some(read_only));
+                }
+                Err(e) => {
+                    tab.status.set(TabStatus::Failed(e.message));
+                    view_link.set(Some(true));
+                }
+            }
+        });
+    }
+    let active = RwSignal::new(Some(key));
+    let handles: StoredValue<HashMap<String, SendWrapper<Handle>>, LocalStorage> =
+        StoredValue::new_local(HashMap::new());
+    on_cleanup(move || {
+        handles.update_value(|h| {
+            for (_, h) in h.drain() {
+                h.dispose();
+            }
+        })
+    });
+    let (name, status, people) = (tab.name, tab.status, tab.people);
+    view! {
+        <main class="link-page" data-link-page>
+            <header class="link-page-head">
+                <h1>{move || name.get()}</h1>
+                <span class="link-page-note">{move || match view_link.get() {
+                    Some(false) => "An edit link: sign in to edit this file with them.",
+                    _ => "Shared with you by link: you see every edit as it is made.",
+                }}</span>
+                <span class="editor-spacer"></span>
+                <button on:click=move |_| on_sign_in.run(())>"Sign in"</button>
+            </header>
+            {move || (view_link.get() == Some(true)).then(|| view! {
+                <div class="editor-panes">
+                    <Pane tab=tab.clone() active=active handles=handles />
+                </div>
+            })}
+            <div class="editor-status" role="status" aria-live="polite" data-editor-status>
+                <span data-status=move || format!("{:?}", status.get()).to_lowercase()>{move || match status.get() {
+                    // Nothing of a viewer's is sent: in sync is all "Saved" would mean.
+                    TabStatus::Saved | TabStatus::Saving => "Live: following every edit".to_owned(),
+                    other => other.text(),
+                }}</span>
+                <span class="editor-people">{move || {
+                    let p = people.get();
+                    if p.is_empty() { String::new() } else { format!("Also here: {}", p.join(", ")) }
+                }}</span>
+            </div>
+        </main>
+    }
+}
+
 /// One tab's editor, created once its element exists and kept while the tab is open.
 #[component]
 fn Pane(
@@ -609,7 +692,7 @@ fn Pane(
             let user = crate::session::saved_user();
             let (user_id, user_name) = user
                 .map(|u| (u.id, u.name))
-                .unwrap_or_else(|| ("me".into(), "Me".into()));
+                .unwrap_or_else(|| ("guest".into(), "Guest".into()));
             let opts = js_sys::Object::new();
             set(&opts, "fileId", &JsValue::from_str(&file.id));
             set(&opts, "name", &JsValue::from_str(&file.name));

@@ -302,8 +302,8 @@ async fn page(app: &App, token: &str, opened: &Opened, share: &PublicShare) -> i
                 attr(&content)
             ));
         } else if is_text(f) && f.size <= PREVIEW_BYTES {
-            // Signed in, the desktop's Editor follows the owner's edits live (and edits,
-            // with an edit link).
+            // The desktop's Editor follows the owner's edits live: signed out too for a view
+            // link (a page of its own), signed in to edit with an edit link.
             let q = form_urlencoded::Serializer::new(String::new())
                 .append_pair("file", &f.id)
                 .append_pair("share", token)

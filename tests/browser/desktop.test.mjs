@@ -242,6 +242,42 @@ test("Share makes a link that shows the file signed out, until it is revoked", a
   assert.deepEqual(visitor.errors, []);
 });
 
+test("a link with a password asks for it, then shows the file and its live page", async () => {
+  const { page, token } = await desktopFor(browser);
+  const up = await fetch(`${BASE}/files`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    body: (() => { const f = new FormData(); f.append("file", new Blob(["the secret plan"], { type: "text/plain" }), "secret.txt"); return f; })(),
+  });
+  assert.equal(up.status, 201);
+  await openFilesFromDock(page);
+  await page.click(`${FILES} [data-file="secret.txt"]`, { button: "right" });
+  await page.click("[data-context-menu] >> text=Share…");
+  await page.fill("[data-share-password]", "open sesame");
+  await page.click("[data-action=create-link]");
+  const url = await page.locator("[data-share-url]").inputValue();
+  await page.locator("[data-share-link=active]", { hasText: "password" }).waitFor();
+  assert.equal(await page.inputValue("[data-share-password]"), "", "the dialog forgets the password");
+
+  // Signed out: a form, not the file; a wrong password says so; the right one opens it.
+  const visitor = await newPage(browser);
+  const first = await visitor.goto(url);
+  assert.equal(first.status(), 401);
+  assert.doesNotMatch(await visitor.content(), /the secret plan/);
+  await visitor.fill("input[name=password]", "sesame");
+  await visitor.click("button >> text=Open");
+  await visitor.locator("[role=alert]", { hasText: "not the link's password" }).waitFor();
+  await visitor.fill("input[name=password]", "open sesame");
+  await visitor.click("button >> text=Open");
+  await visitor.locator("pre", { hasText: "the secret plan" }).waitFor();
+  // Its "Watch live" carries the pass: the live page opens without asking again.
+  await visitor.click("[data-open-editor]");
+  await visitor.locator("[data-link-page] .monaco-editor").waitFor({ timeout: 30000 });
+  await visitor.waitForFunction(() => document.querySelector("[data-link-page]").textContent.includes("Live: following every edit"), null, { timeout: 20000 });
+  assert.deepEqual(page.errors, []);
+  assert.deepEqual(visitor.errors, []);
+});
+
 test("a folder of 1,000 items draws only what is in view; scrolling and the keyboard reach every item", async () => {
   const { page, token } = await desktopFor(browser);
   const form = new FormData();

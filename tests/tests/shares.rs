@@ -329,3 +329,162 @@ async fn signing_out_ends_ones_own_room_sockets_only() {
         Some(cloudos_proto::terminal::CLOSE_REVOKED)
     );
 }
+
+#[tokio::test]
+async fn a_link_with_a_password_opens_nothing_until_it_is_given() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await;
+    let file = ann
+        .api
+        .upload(None, &[("secret.txt", b"the plan".to_vec())])
+        .await[0]
+        .clone();
+    let link = share(&ann, &file.id, json!({"password": "open sesame"})).await;
+    let list: ShareList = ann
+        .api
+        .get(&format!("/files/{}/shares", file.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(list.items[0].has_password);
+
+    // Without it: the JSON says so, the content and the room are shut, and a browser gets
+    // a form (no script) that posts the password.
+    expect_problem(
+        public(&server, &link.token, None).await,
+        401,
+        "/errors/password-required",
+    )
+    .await;
+    let content = server
+        .client()
+        .get(&format!("/s/{}/content", link.token))
+        .await;
+    expect_problem(content, 401, "/errors/password-required").await;
+    assert_eq!(
+        YClient::connect(&room_url(
+            &server.base,
+            &file.id,
+            &format!("share={}", link.token)
+        ))
+        .await
+        .err(),
+        Some(401)
+    );
+    let page = server.client().get(&format!("/s/{}", link.token)).await;
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("action=\"/s/{}/unlock\"", link.token)),
+        "{html}"
+    );
+    assert!(!html.contains("the plan"));
+
+    // A wrong password is refused; a forged or stretched pass opens nothing.
+    let unlock_path = format!("/s/{}/unlock", link.token);
+    let client = server.client();
+    let unlock = |password: &'static str| {
+        let (client, path) = (client.clone(), unlock_path.clone());
+        async move { client.post(&path, &json!({ "password": password })).await }
+    };
+    expect_problem(unlock("sesame").await, 401, "/errors/wrong-password").await;
+    for forged in ["99999999999.00", "1.zz", "garbage"] {
+        let res = public(&server, &format!("{}.{forged}", link.token), None).await;
+        expect_problem(res, 401, "/errors/password-required").await;
+    }
+
+    // The right one gives the token with a pass: it opens the page, the content and the
+    // room; the form does the same for a browser (303 back to the page, with the pass).
+    let res = unlock("open sesame").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let unlocked: serde_json::Value = res.json().await.unwrap();
+    let pass_token = unlocked["token"].as_str().unwrap().to_owned();
+    assert!(pass_token.starts_with(&format!("{}.", link.token)));
+    let shown: PublicShare = public(&server, &pass_token, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown.file.name, "secret.txt");
+    let bytes = server
+        .client()
+        .get(&format!("/s/{pass_token}/content"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), b"the plan");
+    let mut viewer = YClient::connect(&room_url(
+        &server.base,
+        &file.id,
+        &format!("share={pass_token}"),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(viewer.text(), "the plan");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = no_redirects
+        .post(format!("{}/s/{}/unlock", server.base, link.token))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("password=open+sesame")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::SEE_OTHER);
+    let to = form.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with(&format!("/s/{}.", link.token)), "{to}");
+
+    // Revoking the link ends what its pass opened.
+    let revoked = ann.api.delete(&format!("/shares/{}", link.token)).await;
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        viewer.wait_closed(Duration::from_secs(10)).await,
+        Some(4403)
+    );
+    expect_problem(
+        public(&server, &pass_token, None).await,
+        410,
+        "/errors/share-expired",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn guessing_a_links_password_is_throttled() {
+    let server = TestServer::suite();
+    let ann = server.new_user("ann").await;
+    let file = ann.api.upload(None, &[("secret.txt", b"x".to_vec())]).await[0].clone();
+    let link = share(&ann, &file.id, json!({"password": "right"})).await;
+    let path = format!("/s/{}/unlock", link.token);
+    let mut limited = false;
+    for _ in 0..8 {
+        let res = server
+            .client()
+            .post(&path, &json!({"password": "wrong"}))
+            .await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+        expect_problem(res, 401, "/errors/wrong-password").await;
+    }
+    assert!(limited, "guesses are limited like logins");
+    // Even the right password waits out the window now.
+    let res = server
+        .client()
+        .post(&path, &json!({"password": "right"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}

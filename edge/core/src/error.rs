@@ -220,6 +220,14 @@ impl From<SharesError> for ApiError {
         match e {
             SharesError::NotFound => ApiError::not_found(detail),
             SharesError::Gone => ApiError::new(StatusCode::GONE, "share-expired", detail),
+            SharesError::PasswordRequired => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "password-required", detail)
+            }
+            SharesError::WrongPassword => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "wrong-password", detail)
+            }
+            SharesError::BadPassword(_) => ApiError::bad_request(detail),
+            SharesError::Auth(e) => (*e).into(),
             SharesError::Files(e) => (*e).into(),
             SharesError::Db(e) => e.into(),
         }

@@ -236,6 +236,7 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(shares::handlers::public))
         .routes(routes!(shares::handlers::public_content))
+        .routes(routes!(shares::handlers::unlock))
         .routes(routes!(sandboxes::terminal::attach))
         .routes(routes!(events::socket))
         .routes(routes!(rooms::handlers::socket))

@@ -73,6 +73,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0012_locks",
         sql: include_str!("../../../schema/0012_locks.sql"),
     },
+    Migration {
+        version: 13,
+        name: "0013_link_passwords",
+        sql: include_str!("../../../schema/0013_link_passwords.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

@@ -74,7 +74,7 @@ async fn a_folders_link_reaches_below_it_and_nothing_else() {
     );
     let deep = write(&t, &ann, Some(&css), "main.css").await;
     let beside = write(&t, &ann, None, "secret.txt").await;
-    let link = links::share(&t.app, &ann, &site, ShareMode::View, None)
+    let link = links::share(&t.app, &ann, &site, ShareMode::View, None, None)
         .await
         .unwrap();
 
@@ -90,7 +90,7 @@ async fn a_folders_link_reaches_below_it_and_nothing_else() {
         ));
     }
     // A link to a file reaches that file only, even if it were a "folder" below.
-    let file_link = links::share(&t.app, &ann, &deep, ShareMode::View, None)
+    let file_link = links::share(&t.app, &ann, &deep, ShareMode::View, None, None)
         .await
         .unwrap();
     assert!(matches!(
@@ -100,7 +100,7 @@ async fn a_folders_link_reaches_below_it_and_nothing_else() {
     // Someone else cannot share, or list the links of, Ann's files.
     let bob = t.user("bob").await;
     assert!(matches!(
-        links::share(&t.app, &bob, &deep, ShareMode::Edit, None).await,
+        links::share(&t.app, &bob, &deep, ShareMode::Edit, None, None).await,
         Err(SharesError::NotFound)
     ));
     assert!(matches!(
@@ -130,9 +130,16 @@ async fn a_room_admits_its_owner_a_view_links_holder_and_a_signed_in_editor() {
         Err(RoomError::SignInNeeded)
     ));
 
-    let view = links::share(&t.app, &ann.user_id, &file, ShareMode::View, Some(3600))
-        .await
-        .unwrap();
+    let view = links::share(
+        &t.app,
+        &ann.user_id,
+        &file,
+        ShareMode::View,
+        Some(3600),
+        None,
+    )
+    .await
+    .unwrap();
     let viewer = admit(&t.app, None, &file, Some(&view.token)).await.unwrap();
     assert_eq!(viewer.access, Access::View);
     assert_eq!(viewer.owner, ann.user_id);
@@ -141,9 +148,16 @@ async fn a_room_admits_its_owner_a_view_links_holder_and_a_signed_in_editor() {
         "a signed-out viewer until the link ends"
     );
 
-    let edit = links::share(&t.app, &ann.user_id, &file, ShareMode::Edit, Some(3600))
-        .await
-        .unwrap();
+    let edit = links::share(
+        &t.app,
+        &ann.user_id,
+        &file,
+        ShareMode::Edit,
+        Some(3600),
+        None,
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         admit(&t.app, None, &file, Some(&edit.token)).await,
         Err(RoomError::SignInNeeded)
@@ -164,7 +178,7 @@ async fn revoking_a_link_names_the_rooms_it_was_used_in_and_ends_it() {
     let a = write(&t, &ann, Some(&dir), "a.txt").await;
     let b = write(&t, &ann, Some(&dir), "b.txt").await;
     let closed = write(&t, &ann, Some(&dir), "closed.txt").await;
-    let link = links::share(&t.app, &ann, &dir, ShareMode::View, None)
+    let link = links::share(&t.app, &ann, &dir, ShareMode::View, None, None)
         .await
         .unwrap();
     for f in [&a, &b, &closed] {

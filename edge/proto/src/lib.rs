@@ -92,6 +92,9 @@ pub struct ShareLink {
     /// How many times it was opened.
     pub access_count: i64,
     pub last_access_at: Option<String>,
+    /// Whether it asks for a password.
+    #[serde(default)]
+    pub has_password: bool,
 }
 
 /// A list of share links, newest first.
@@ -112,6 +115,26 @@ pub struct FileShareRequest {
     /// Seconds the link works (default 30 days, at most a year).
     #[serde(default)]
     pub expires_in: Option<i64>,
+    /// A password the link asks for before it opens anything (none when absent or empty).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Body of `POST /s/:token/unlock` (JSON, or a form's `password` field).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LinkPassword {
+    pub password: String,
+}
+
+/// Answer of `POST /s/:token/unlock`: the link's token with a pass, which opens what the
+/// link opens (page, content, room) without the password until `expires_at`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UnlockedLink {
+    pub token: String,
+    /// RFC 3339.
+    pub expires_at: String,
 }
 
 /// Body of `POST /files/:id/lock` (optional).

@@ -151,6 +151,42 @@ pub async fn login(
     })
 }
 
+/// Counts a password attempt that is not a login (a link's password) under `key`, and under
+/// its `client` with logins: the same limits and window as a login's email and client.
+pub(crate) async fn count_attempt(
+    app: &App,
+    key: &str,
+    client: Option<&ClientAddr>,
+) -> Result<(), AuthError> {
+    let now = app.now_ms();
+    Throttle::by_email(app).take(app, key, now).await?;
+    if let Some(client) = client {
+        Throttle::by_client(app)
+            .take(app, &client.throttle_key(), now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A counted attempt succeeded: `key`'s failures are forgotten, and the client gets its
+/// attempt back.
+pub(crate) async fn attempt_succeeded(
+    app: &App,
+    key: &str,
+    client: Option<&ClientAddr>,
+) -> Result<(), AuthError> {
+    app.ports
+        .meta
+        .execute(stmt!("DELETE FROM login_failures WHERE email = ?", key))
+        .await?;
+    if let Some(client) = client {
+        Throttle::by_client(app)
+            .give_back(app, &client.throttle_key())
+            .await?;
+    }
+    Ok(())
+}
+
 /// Failed logins counted under a key (an email, or a client) within the login window.
 struct Throttle {
     table: &'static str,

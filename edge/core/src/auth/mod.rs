@@ -5,7 +5,7 @@
 
 pub mod accounts;
 pub mod handlers;
-mod passwords;
+pub mod passwords;
 pub mod tickets;
 mod tokens;
 

@@ -135,5 +135,14 @@ pub async fn share(
     let ttl = expires_in_secs
         .unwrap_or(SHARE_TTL_SECS)
         .clamp(60, SHARE_MAX_TTL_SECS);
-    Ok(shares::create(app, who, ShareKind::Sandbox, &row.id, ShareMode::View, ttl).await?)
+    Ok(shares::create(
+        app,
+        who,
+        ShareKind::Sandbox,
+        &row.id,
+        ShareMode::View,
+        ttl,
+        None,
+    )
+    .await?)
 }

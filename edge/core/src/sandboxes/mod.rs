@@ -68,8 +68,12 @@ impl From<crate::shares::SharesError> for SandboxesError {
             SharesError::NotFound => SandboxesError::NotFound,
             SharesError::Gone => SandboxesError::BadShare,
             SharesError::Db(e) => SandboxesError::Db(e),
-            // Sandbox links open no files.
-            SharesError::Files(_) => SandboxesError::BadShare,
+            // Sandbox links open no files and have no password.
+            SharesError::Files(_)
+            | SharesError::PasswordRequired
+            | SharesError::WrongPassword
+            | SharesError::BadPassword(_)
+            | SharesError::Auth(_) => SandboxesError::BadShare,
         }
     }
 }

@@ -22,17 +22,18 @@ fn not_found(e: FilesError) -> SharesError {
 }
 
 /// A new link to the owner's file or folder `id`, working for `expires_in_secs` (clamped
-/// to one minute … a year; 30 days when not given).
+/// to one minute … a year; 30 days when not given), behind `password` if given.
 pub async fn share(
     app: &App,
     who: &UserId,
     id: &FileId,
     mode: ShareMode,
     expires_in_secs: Option<i64>,
+    password: Option<&str>,
 ) -> Result<NewShare, SharesError> {
     listing::get(app, who, id).await.map_err(not_found)?;
     let ttl = expires_in_secs.unwrap_or(TTL_SECS).clamp(60, MAX_TTL_SECS);
-    let share = super::create(app, who, ShareKind::File, id, mode, ttl).await?;
+    let share = super::create(app, who, ShareKind::File, id, mode, ttl, password).await?;
     app.ports
         .meta
         .execute(stmt!(

@@ -6,11 +6,13 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use cloudos_proto::{File, FileKind, FileShare, FileShareRequest, PublicShare, ShareList};
+use cloudos_proto::{
+    File, FileKind, FileShare, FileShareRequest, LinkPassword, PublicShare, ShareList, UnlockedLink,
+};
 use serde::Deserialize;
 
 use super::files::{self as file_links, Opened};
-use super::{revoke, ShareMode, SharesError};
+use super::{passwords, revoke, ShareMode, SharesError};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiPath, ApiQuery};
 use crate::files::listing::{self, Reader};
@@ -60,7 +62,15 @@ pub async fn share_file(
             )))
         }
     };
-    let share = file_links::share(&app, &user.id, &id, mode, req.expires_in).await?;
+    let share = file_links::share(
+        &app,
+        &user.id,
+        &id,
+        mode,
+        req.expires_in,
+        req.password.as_deref(),
+    )
+    .await?;
     let url = format!("{}/s/{}", origin(&app, &headers), share.token);
     Ok((
         StatusCode::CREATED,
@@ -205,15 +215,116 @@ pub async fn public(
             .into_response(),
         Ok((opened, share)) => page(&app, &token, &opened, &share).await.into_response(),
         Err(e) if json => e.into_response(),
-        Err(e) => {
-            let status = e.status;
-            let body = format!(
-                "<!doctype html><meta charset=utf-8><title>Link unavailable</title>\
-                 <style>{STYLE}</style><main><h1>This link does not work</h1><p>{}</p></main>",
-                html_escape::encode_text(&e.detail)
-            );
-            (status, page_headers(), Html(body)).into_response()
+        Err(e) if e.slug == "password-required" => {
+            password_page(&token, file.as_ref().map(FileId::as_str), None)
         }
+        Err(e) => error_page(e),
+    }
+}
+
+fn error_page(e: ApiError) -> Response {
+    let body = format!(
+        "<!doctype html><meta charset=utf-8><title>Link unavailable</title>\
+         <style>{STYLE}</style><main><h1>This link does not work</h1><p>{}</p></main>",
+        html_escape::encode_text(&e.detail)
+    );
+    (e.status, page_headers(), Html(body)).into_response()
+}
+
+/// The page a link with a password shows first: a form (no script) that posts the password
+/// to `/s/:token/unlock`, which comes back here with a pass.
+fn password_page(token: &str, file: Option<&str>, wrong: Option<&str>) -> Response {
+    use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+    let action = format!("/s/{}/unlock", passwords::split(token).0);
+    let file = file.map_or(String::new(), |f| {
+        format!("<input type=hidden name=file value=\"{}\">", attr(f))
+    });
+    let wrong = wrong.map_or(String::new(), |w| format!("<p role=alert>{}</p>", text(w)));
+    let body = format!(
+        "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>Password needed</title><style>{STYLE}</style><main><h1>This link asks for a password</h1>{wrong}\
+         <form method=post action=\"{}\">{file}<label>Password <input type=password name=password \
+         autocomplete=off required autofocus></label> <button>Open</button></form></main></html>",
+        attr(&action)
+    );
+    let mut headers = page_headers();
+    headers[1].1 = HeaderValue::from_static(
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    );
+    (StatusCode::UNAUTHORIZED, headers, Html(body)).into_response()
+}
+
+/// `POST /s/:token/unlock`: the link's password (JSON `{password}`, or the password page's
+/// form): the token with a pass that opens what the link opens until it ends (JSON), or
+/// back to the link's page with it (the form). Attempts are throttled like logins.
+#[utoipa::path(post, path = "/s/{token}/unlock", tag = "shares",
+    params(("token" = String, Path)),
+    request_body(content = LinkPassword, description = "or a form with `password` (and `file`)"),
+    responses((status = 200, body = UnlockedLink),
+        (status = 303, description = "the form: back to the link's page, with the pass"),
+        (status = 401, body = cloudos_proto::Problem, description = "`/errors/wrong-password`"),
+        (status = 410, body = cloudos_proto::Problem, description = "revoked or expired"),
+        (status = 429, body = cloudos_proto::Problem, description = "too many attempts")))]
+pub async fn unlock(
+    State(app): State<App>,
+    client: Option<axum::Extension<crate::auth::ClientAddr>>,
+    headers: HeaderMap,
+    ApiPath(token): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let client = client.map(|axum::Extension(c)| c);
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let (password, file) = if form {
+        let mut password = String::new();
+        let mut file = None;
+        for (k, v) in form_urlencoded::parse(&body) {
+            match k.as_ref() {
+                "password" => password = v.into_owned(),
+                "file" => file = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        (password, file)
+    } else {
+        match serde_json::from_slice::<LinkPassword>(&body) {
+            Ok(p) => (p.password, None),
+            Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
+        }
+    };
+    match passwords::unlock(&app, &token, &password, client.as_ref()).await {
+        Ok((unlocked, _)) if form => {
+            let mut to = format!("/s/{unlocked}");
+            if let Some(f) = &file {
+                let q = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("file", f)
+                    .finish();
+                to = format!("{to}?{q}");
+            }
+            let location = HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/"));
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::LOCATION, location),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                ],
+            )
+                .into_response()
+        }
+        Ok((unlocked, until)) => Json(UnlockedLink {
+            token: unlocked,
+            expires_at: rfc3339(until),
+        })
+        .into_response(),
+        Err(SharesError::WrongPassword) if form => password_page(
+            &token,
+            file.as_deref(),
+            Some("That is not the link's password."),
+        ),
+        Err(e) if form => error_page(e.into()),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod files;
 pub mod handlers;
+pub mod passwords;
 
 use sha2::{Digest, Sha256};
 
@@ -24,6 +25,16 @@ pub enum SharesError {
     /// The link is unknown, revoked, expired, or for something else.
     #[error("invalid, revoked or expired share link")]
     Gone,
+    /// The link has a password and none (or no valid pass) was given.
+    #[error("this link asks for a password")]
+    PasswordRequired,
+    #[error("that is not the link's password")]
+    WrongPassword,
+    #[error("{0}")]
+    BadPassword(String),
+    /// Too many password attempts, or the server too busy to check one.
+    #[error(transparent)]
+    Auth(Box<crate::auth::AuthError>),
     /// The shared file cannot do what was asked (a folder has no text, say).
     #[error(transparent)]
     Files(Box<crate::files::FilesError>),
@@ -115,7 +126,7 @@ fn hash(token: &str) -> String {
 }
 
 /// A new link to `target_id` (which the caller has checked `owner` may share) that works
-/// for `ttl_secs`.
+/// for `ttl_secs`, asking for `password` first when one is given.
 pub async fn create(
     app: &App,
     owner: &UserId,
@@ -123,7 +134,9 @@ pub async fn create(
     target_id: &str,
     mode: ShareMode,
     ttl_secs: i64,
+    password: Option<&str>,
 ) -> Result<NewShare, SharesError> {
+    let password_hash = passwords::hash_new(app, password).await?;
     let now = app.now_ms();
     let share = NewShare {
         id: app.ports.ids.new_id(),
@@ -134,8 +147,8 @@ pub async fn create(
         .meta
         .execute(stmt!(
             "INSERT INTO shares (id, token_hash, owner_id, kind, target_id, mode, created_at,
-                                 expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                 expires_at, password_hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             share.id.as_str(),
             hash(&share.token),
             owner,
@@ -143,7 +156,8 @@ pub async fn create(
             target_id,
             mode.as_str(),
             now,
-            share.expires_at
+            share.expires_at,
+            password_hash
         ))
         .await?;
     Ok(share)
@@ -159,6 +173,7 @@ pub struct ShareInfo {
     pub revoked_at: Option<i64>,
     pub access_count: i64,
     pub last_access_at: Option<i64>,
+    pub has_password: bool,
 }
 
 /// The owner's links to `target_id`, newest first (revoked and expired ones too, for the
@@ -173,7 +188,8 @@ pub async fn list(
         .ports
         .meta
         .query(stmt!(
-            "SELECT id, mode, created_at, expires_at, revoked_at, access_count, last_access_at
+            "SELECT id, mode, created_at, expires_at, revoked_at, access_count, last_access_at,
+                    password_hash IS NOT NULL
              FROM shares WHERE owner_id = ? AND kind = ? AND target_id = ?
              ORDER BY created_at DESC, id DESC LIMIT 100",
             owner,
@@ -191,6 +207,7 @@ pub async fn list(
             revoked_at: r.opt_int(4),
             access_count: r.int(5),
             last_access_at: r.opt_int(6),
+            has_password: r.int(7) != 0,
         })
         .collect())
 }
@@ -214,6 +231,7 @@ impl ShareInfo {
             revoked_at: self.revoked_at.map(crate::rfc3339),
             access_count: self.access_count,
             last_access_at: self.last_access_at.map(crate::rfc3339),
+            has_password: self.has_password,
         }
     }
 }
@@ -235,35 +253,56 @@ pub async fn open(
     Ok(grant)
 }
 
-/// Opens `token`, a link of `kind` that is unrevoked and unexpired, whatever it opens: the
-/// grant and the link's target. Counts the access and remembers the `visitor`.
+/// Opens `token` (with its pass, `<token>.<pass>`, for a link with a password), a link of
+/// `kind` that is unrevoked and unexpired, whatever it opens: the grant and the link's
+/// target. Counts the access and remembers the `visitor`.
 pub async fn open_link(
     app: &App,
     token: &str,
     kind: ShareKind,
     visitor: Option<&UserId>,
 ) -> Result<(Grant, String), SharesError> {
+    let (token, pass) = passwords::split(token);
     let now = app.now_ms();
     let rows = app
         .ports
         .meta
         .query(stmt!(
-            "UPDATE shares SET access_count = access_count + 1, last_access_at = ?
-             WHERE token_hash = ? AND kind = ? AND revoked_at IS NULL AND expires_at > ?
-             RETURNING id, owner_id, mode, expires_at, target_id",
-            now,
+            "SELECT id, owner_id, mode, expires_at, target_id, password_hash FROM shares
+             WHERE token_hash = ? AND kind = ? AND revoked_at IS NULL AND expires_at > ?",
             hash(token),
             kind.as_str(),
             now
         ))
         .await?;
     let row = rows.first().ok_or(SharesError::Gone)?;
-    let grant = Grant {
+    let mut grant = Grant {
         share_id: row.text(0),
         owner_id: row.text(1).into(),
         mode: ShareMode::parse(&row.text(2)),
         expires_at: row.int(3),
     };
+    if row.opt_text(5).is_some() {
+        let pass = pass.ok_or(SharesError::PasswordRequired)?;
+        if !passwords::pass_holds(&app.config.secret, &grant.share_id, pass, now / 1000) {
+            return Err(SharesError::PasswordRequired);
+        }
+        // What was opened with a pass ends with it (a socket, say).
+        let until = pass
+            .split_once('.')
+            .and_then(|(u, _)| u.parse::<i64>().ok());
+        if let Some(until) = until {
+            grant.expires_at = grant.expires_at.min(until * 1000);
+        }
+    }
+    app.ports
+        .meta
+        .execute(stmt!(
+            "UPDATE shares SET access_count = access_count + 1, last_access_at = ? WHERE id = ?",
+            now,
+            grant.share_id.as_str()
+        ))
+        .await?;
     if let Some(visitor) = visitor {
         app.ports
             .meta

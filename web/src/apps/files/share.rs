@@ -1,5 +1,6 @@
-//! The Share dialog: a link to a file or folder (view or edit, with an expiry), copied in
-//! one click, and the item's links with their use and a Revoke each.
+//! The Share dialog: a link to a file or folder (view or edit, with an expiry and an
+//! optional password), copied in one click, and the item's links with their use and a
+//! Revoke each.
 
 use cloudos_proto::{File, FileShare, FileShareRequest, ShareLink, ShareList};
 use leptos::prelude::*;
@@ -47,6 +48,7 @@ fn Dialog(file: File) -> impl IntoView {
     let st = expect_context::<FilesState>();
     let mode = RwSignal::new("view".to_owned());
     let days = RwSignal::new(30_i64);
+    let password = RwSignal::new(String::new());
     let made = RwSignal::new(None::<FileShare>);
     let list = RwSignal::new(Vec::<ShareLink>::new());
     let error = RwSignal::new(None::<String>);
@@ -66,10 +68,13 @@ fn Dialog(file: File) -> impl IntoView {
             let body = FileShareRequest {
                 mode: Some(mode.get_untracked()),
                 expires_in: Some(days.get_untracked() * 24 * 3600),
+                password: Some(password.get_untracked()).filter(|p| !p.is_empty()),
             };
             match api::post::<_, FileShare>(&format!("/files/{}/share", api::enc(&id)), &body).await
             {
                 Ok(share) => {
+                    // The password is not kept here once the link has it.
+                    password.set(String::new());
                     copy(&share.url);
                     made.set(Some(share));
                     refresh();
@@ -115,6 +120,11 @@ fn Dialog(file: File) -> impl IntoView {
                             <option value="365">"a year"</option>
                         </select>
                     </label>
+                    <label>" password "
+                        <input type="password" autocomplete="new-password" placeholder="none" data-share-password
+                            aria-label="Link password (optional)" prop:value=move || password.get()
+                            on:input=move |ev| password.set(event_target_value(&ev)) />
+                    </label>
                     <button data-action="create-link" disabled=move || busy.get() on:click=create autofocus>"Create link"</button>
                 </div>
                 {move || made.get().map(|m| view! {
@@ -137,7 +147,8 @@ fn Dialog(file: File) -> impl IntoView {
                             let opened = match l.access_count { 0 => "never opened".to_owned(), 1 => "opened once".to_owned(), n => format!("opened {n} times") };
                             view! {
                                 <li data-share-link=l.state.clone()>
-                                    <span>{l.mode.clone()} " · " {l.state.clone()} " · " {opened}</span>
+                                    <span>{l.mode.clone()} " · " {l.state.clone()} " · " {opened}
+                                        {l.has_password.then_some(" · password")}</span>
                                     {active.then(|| view! {
                                         <button class="danger" data-action="revoke-link" on:click=move |_| revoke(id.clone())>"Revoke"</button>
                                     })}

@@ -363,3 +363,38 @@ test("signed out, a view link opens the file alone and follows the owner's edits
   assert.deepEqual(guest.errors, []);
   assert.deepEqual(bob.errors, []);
 });
+
+test("the Editor's tree shows the whole Home, opened down to the active file, and follows changes", async () => {
+  const ann = await desktopFor(browser);
+  const src = (await api(ann.token, "POST", "/folders", { parent_id: null, name: "src" })).body;
+  const upInto = async (parent, name, text) => {
+    const form = new FormData();
+    form.append("parent_id", parent);
+    form.append("file", new Blob([text], { type: "text/plain" }), name);
+    const res = await fetch(`${BASE}/files`, { method: "POST", headers: { authorization: `Bearer ${ann.token}` }, body: form });
+    assert.equal(res.status, 201);
+    return (await res.json()).files[0];
+  };
+  const main = await upInto(src.id, "main.rs", "fn main() {}\n");
+  await upInto(src.id, "lib.rs", "pub fn lib() {}\n");
+  await uploadText(ann.token, "README.md", "# Top\n");
+  await ann.page.goto(`${BASE}/#editor?file=${main.id}`);
+  await ann.page.reload();
+  await ann.page.waitForSelector("[data-desktop][data-ready=true]");
+  await waitForText(ann.page, /fn main/);
+  const tree = `${EDITOR} .editor-tree`;
+  // Home's top level, and src opened down to the active file, marked as current.
+  await ann.page.locator(`${tree} [data-editor-file="README.md"]`).waitFor({ timeout: 10000 });
+  await ann.page.locator(`${tree} [data-editor-file="main.rs"].current`).waitFor({ timeout: 10000 });
+  // A click on another file opens it in a tab.
+  await ann.page.click(`${tree} [data-editor-file="lib.rs"]`);
+  await ann.page.locator(`${EDITOR} [data-tab="lib.rs"]`).waitFor();
+  await waitForText(ann.page, /pub fn lib/);
+  // A file added elsewhere shows up; a folder folds.
+  await upInto(src.id, "new.rs", "// new\n");
+  await ann.page.locator(`${tree} [data-editor-file="new.rs"]`).waitFor({ timeout: 10000 });
+  await ann.page.click(`${tree} [data-editor-folder="src"]`);
+  await ann.page.locator(`${tree} [data-editor-file="lib.rs"]`).waitFor({ state: "detached" });
+  assert.equal(await ann.page.getAttribute(`${tree} li:has(> [data-editor-folder="src"])`, "aria-expanded"), "false");
+  assert.deepEqual(ann.page.errors, []);
+});

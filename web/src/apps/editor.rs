@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 
-use cloudos_proto::{File, FileKind, FileList};
+use cloudos_proto::File;
 use leptos::html::Div;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -263,12 +263,9 @@ fn set(obj: &js_sys::Object, key: &str, value: &JsValue) {
 /// The Editor window.
 #[component]
 pub fn EditorApp(win: Win) -> impl IntoView {
-    let wm = expect_context::<Wm>();
     let (arg, title) = (win.arg, win.title);
     let tabs = RwSignal::new(Vec::<Tab>::new());
     let active = RwSignal::new(None::<String>);
-    let folder = RwSignal::new(None::<Option<String>>);
-    let listing = RwSignal::new(Vec::<File>::new());
     let handles: StoredValue<HashMap<String, SendWrapper<Handle>>, LocalStorage> =
         StoredValue::new_local(HashMap::new());
     // Held locks are renewed while their tab is open (the lease ends by itself otherwise).
@@ -302,10 +299,6 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                     Ok((f, read_only)) => {
                         tab.name.set(f.name.clone());
                         tab.editable.set(!read_only);
-                        // Someone else's folder is not listed beside their file.
-                        if tab.share.is_none() && folder.get_untracked().is_none() {
-                            folder.set(Some(f.parent_id.clone()));
-                        }
                     }
                     Err(e) => tab.status.set(TabStatus::Failed(e.message)),
                 }
@@ -323,19 +316,8 @@ pub fn EditorApp(win: Win) -> impl IntoView {
             None => "Editor".into(),
         });
     });
-    // The sidebar lists the active file's folder.
-    Effect::new(move |_| {
-        let Some(parent) = folder.get() else { return };
-        spawn_local(async move {
-            let path = match &parent {
-                Some(p) => format!("/files?parent={}", api::enc(p)),
-                None => "/files".into(),
-            };
-            if let Ok(list) = api::get::<FileList>(&path).await {
-                listing.set(list.items);
-            }
-        });
-    });
+    // The tree shows the active tab's file when it is one's own (not a link's).
+    let own_active = Signal::derive(move || active.get().filter(|k| !k.contains('~')));
 
     let activate = move |id: String| {
         let ids: Vec<String> = tabs.with_untracked(|t| t.iter().map(|t| t.key.clone()).collect());
@@ -433,14 +415,6 @@ pub fn EditorApp(win: Win) -> impl IntoView {
         })
     });
 
-    let open_from_sidebar = move |f: File| {
-        if f.kind == FileKind::Folder {
-            folder.set(Some(Some(f.id)));
-        } else {
-            open_file(wm, &f.id);
-        }
-    };
-
     view! {
         <div class="editor-app" data-editor
             on:keydown=move |ev: web_sys::KeyboardEvent| {
@@ -450,32 +424,8 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                     with_active(&|h| h.save());
                 }
             }>
-            <nav class="editor-side" aria-label="Files beside this one">
-                {move || folder.get().flatten().map(|_| view! {
-                    <button class="editor-up" on:click=move |_| {
-                        let here = folder.get_untracked().flatten();
-                        spawn_local(async move {
-                            let Some(here) = here else { return };
-                            if let Ok(f) = api::get::<File>(&format!("/files/{}", api::enc(&here))).await {
-                                folder.set(Some(f.parent_id));
-                            }
-                        });
-                    }>"↑ Up"</button>
-                })}
-                <ul>
-                    {move || listing.get().into_iter().map(|f| {
-                        let name = f.name.clone();
-                        let is_folder = f.kind == FileKind::Folder;
-                        let id = f.id.clone();
-                        let current = move || active.get().as_deref() == Some(id.as_str());
-                        view! {
-                            <li><button class:current=current data-editor-file=name.clone()
-                                on:click=move |_| open_from_sidebar(f.clone())>
-                                {if is_folder { format!("{name}/") } else { name.clone() }}
-                            </button></li>
-                        }
-                    }).collect_view()}
-                </ul>
+            <nav class="editor-side" aria-label="Your files">
+                <super::editor_tree::EditorTree active=own_active />
             </nav>
             <div class="editor-main">
                 <div class="editor-tabs" role="group" aria-label="Open files">

@@ -2,6 +2,7 @@
 
 pub mod about;
 pub mod editor;
+mod editor_tree;
 pub mod files;
 pub mod terminal;
 pub mod viewer;

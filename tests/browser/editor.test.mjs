@@ -260,6 +260,7 @@ test("a lock makes the file read-only for the colleague, with a banner naming it
   await ann.page.waitForSelector("[data-desktop][data-ready=true]");
   await waitForText(ann.page, /# Spec/);
   const bob = await desktopFor(browser);
+  await cuttable(bob.page);
   await openThroughLink(bob.page, file.id, edit.body.token);
   await waitForText(bob.page, /# Spec/);
   await saved(bob.page);
@@ -290,6 +291,21 @@ test("a lock makes the file read-only for the colleague, with a banner naming it
   await bob.page.keyboard.press("Control+End");
   await bob.page.keyboard.type("- Bob again\n");
   await waitForText(ann.page, /- Bob again/);
+
+  // Bob types offline while Ann takes the lock: back online, the room drops his edits and
+  // his tab says so (Conflict, naming Ann); once she unlocks they go in.
+  await saved(bob.page);
+  await bob.page.evaluate(() => window.__cut(true));
+  await bob.page.locator(`${EDITOR} [data-editor-status] [data-status=offline]`).waitFor({ timeout: 20000 });
+  await bob.page.keyboard.type("- typed before the lock\n");
+  await ann.page.click(`${EDITOR} [data-editor-lock-button]`);
+  await ann.page.locator(`${EDITOR} [data-editor-lock]`, { hasText: "Locked by you" }).waitFor({ timeout: 20000 });
+  await bob.page.evaluate(() => window.__cut(false));
+  await bob.page.locator(`${EDITOR} [data-editor-status] [data-status^=conflict]`, { hasText: ann.user.name }).waitFor({ timeout: 30000 });
+  assert.doesNotMatch(await editorText(ann.page), /typed before the lock/);
+  await ann.page.click(`${EDITOR} [data-editor-lock-button]`);
+  await waitForText(ann.page, /- typed before the lock/);
+  await saved(bob.page);
   assert.deepEqual(ann.page.errors, []);
   assert.deepEqual(bob.page.errors, []);
 });

@@ -66,7 +66,8 @@ window.cloudosEditor = {
    * null: the file's lock, as the room tells it) }`. A lock held by someone else makes the
    * editor read-only until it goes.
    * Statuses: "connecting", "saved", "saving", "offline" (edits kept here and sent on
-   * reconnect), "ended" (the link was revoked, the session expired or the file is gone:
+   * reconnect), "conflict" (edits here that the room refused because someone else, named
+   * in the detail, holds the lock: they wait here and go up once it is released), "ended" (the link was revoked, the session expired or the file is gone:
    * detail says which).
    */
   open(el, opts) {
@@ -118,6 +119,7 @@ window.cloudosEditor = {
     const safeColour = (c) => (typeof c === "string" && /^(#[0-9a-f]{3,8}|hsl\(\d{1,3}(, ?\d{1,3}%){2}\))$/i.test(c) ? c : "#d97706");
     const safeName = (n) => String(n ?? "").replace(/[^\p{L}\p{N} ._@'-]/gu, "").slice(0, 40);
     let lockedByOther = false;
+    let lockName = "";
     let lastLock = "null";
     provider.awareness.on("change", () => {
       const states = [...provider.awareness.getStates().entries()];
@@ -126,8 +128,13 @@ window.cloudosEditor = {
       const lockKey = JSON.stringify(lock);
       if (lockKey !== lastLock) {
         lastLock = lockKey;
+        const was = lockedByOther;
         lockedByOther = !!lock && lock.holder !== opts.user.id;
+        lockName = lock ? String(lock.name || "") : "";
         applyReadOnly();
+        // Released: edits the room dropped while it was held go up now, not at the next
+        // periodic sync.
+        if (was && !lockedByOther && dirty) check();
         opts.onLock?.(lock && { holder: lock.holder, name: safeName(lock.name), until: Number(lock.until) || 0 });
       }
       const others = states.filter(([id, s]) => id !== doc.clientID && s.user);
@@ -152,6 +159,7 @@ window.cloudosEditor = {
       editor.updateOptions({ readOnly: !!opts.readOnly || ended || !ready || lockedByOther });
     }
     let dirty = false;
+    let rechecks = 0;
     let attempts = 0;
     const check = () => {
       if (provider.wsconnected && provider.ws) {
@@ -187,7 +195,17 @@ window.cloudosEditor = {
         const held = [...ours.entries()].every(([client, clock]) => (theirs.get(client) || 0) >= clock);
         if (held) {
           dirty = false;
+          rechecks = 0;
           say("saved");
+        } else if (lockedByOther) {
+          // The room dropped them: someone else holds the lock.
+          say("conflict", safeName(lockName));
+        } else {
+          // Our answer to this very message carries what the room lacks: ask again soon
+          // (less often the longer it takes) to learn when it has them.
+          rechecks += 1;
+          clearTimeout(checkTimer);
+          checkTimer = setTimeout(check, Math.min(15000, 300 * 2 ** Math.min(rechecks, 6)));
         }
       });
       ws.addEventListener("open", () => {

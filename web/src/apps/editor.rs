@@ -83,6 +83,8 @@ pub enum TabStatus {
     Saved,
     Saving,
     Offline,
+    /// Edits here the room refused: someone else (named) holds the lock.
+    Conflict(String),
     /// The link was revoked, the session expired or the file is gone: read-only from now on.
     Ended(String),
     Failed(String),
@@ -96,6 +98,9 @@ impl TabStatus {
             TabStatus::Saved => "Saved".into(),
             TabStatus::Saving => "Saving…".into(),
             TabStatus::Offline => "Offline — changes kept locally and sent on reconnect".into(),
+            TabStatus::Conflict(who) => format!(
+                "Conflict — {who} holds the lock: your edits here wait until it is released"
+            ),
             TabStatus::Ended(why) if why == "revoked" => {
                 "Your access was revoked — read only".into()
             }
@@ -109,7 +114,10 @@ impl TabStatus {
 
     /// Whether the tab holds edits the room may not have yet.
     fn dirty(&self) -> bool {
-        matches!(self, TabStatus::Saving | TabStatus::Offline)
+        matches!(
+            self,
+            TabStatus::Saving | TabStatus::Offline | TabStatus::Conflict(_)
+        )
     }
 }
 
@@ -699,6 +707,7 @@ fn Pane(
                         "saved" => TabStatus::Saved,
                         "saving" => TabStatus::Saving,
                         "offline" => TabStatus::Offline,
+                        "conflict" => TabStatus::Conflict(detail),
                         "ended" => TabStatus::Ended(detail),
                         other => TabStatus::Failed(other.to_owned()),
                     };

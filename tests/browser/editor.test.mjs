@@ -20,10 +20,12 @@ async function uploadText(token, name, text) {
   return (await res.json()).files[0];
 }
 
-/** The text of the active tab's Monaco model. */
+/** The text the active tab shows, line by line from the top (Monaco reuses its line
+ * elements, so their order in the page is not the text's). */
 function editorText(page) {
   return page.evaluate(() => {
     const lines = [...document.querySelectorAll("[data-window=editor] .editor-pane[style*=block] .view-line")];
+    lines.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
     return lines.map((l) => l.textContent.replace(/\u00a0/g, " ")).join("\n");
   });
 }
@@ -32,6 +34,7 @@ async function waitForText(page, re) {
   await page.waitForFunction(
     (src) => {
       const lines = [...document.querySelectorAll("[data-window=editor] .editor-pane[style*=block] .view-line")];
+      lines.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
       return new RegExp(src).test(lines.map((l) => l.textContent.replace(/\u00a0/g, " ")).join("\n"));
     },
     re.source,
@@ -412,5 +415,39 @@ test("the Editor's tree shows the whole Home, opened down to the active file, an
   await ann.page.click(`${tree} [data-editor-folder="src"]`);
   await ann.page.locator(`${tree} [data-editor-file="lib.rs"]`).waitFor({ state: "detached" });
   assert.equal(await ann.page.getAttribute(`${tree} li:has(> [data-editor-folder="src"])`, "aria-expanded"), "false");
+  assert.deepEqual(ann.page.errors, []);
+});
+
+test("Format tidies Markdown and YAML too (Prettier, loaded the first time it is needed)", async () => {
+  const ann = await desktopFor(browser);
+  const md = await uploadText(ann.token, "notes.md", "#   Notes\n*   one\n*   two\n");
+  const yml = await uploadText(ann.token, "ci.yaml", "steps:\n    -   run:   test\n");
+  const formatterLoaded = () => ann.page.evaluate(() => !!window.cloudosFormat);
+  await ann.page.goto(`${BASE}/#editor?file=${md.id}`);
+  await ann.page.reload();
+  await ann.page.waitForSelector("[data-desktop][data-ready=true]");
+  await waitForText(ann.page, /#   Notes/);
+  await saved(ann.page);
+  assert.equal(await formatterLoaded(), false, "not loaded with the editor");
+  await ann.page.click(`${EDITOR} .editor-status button >> text=Format`);
+  await waitForText(ann.page, /^# Notes\n\n- one\n- two/);
+  assert.equal(await formatterLoaded(), true);
+  await saved(ann.page);
+  // The formatted text is the file's.
+  const deadline = Date.now() + 15000;
+  while (!(await (await fetch(`${BASE}/files/${md.id}/content`, { headers: { authorization: `Bearer ${ann.token}` } })).text()).startsWith("# Notes\n\n- one")) {
+    assert.ok(Date.now() < deadline, "the file has the formatted text");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // The keyboard on YAML.
+  await ann.page.click("[data-app=files]");
+  await ann.page.dblclick(`[data-window=files] [data-file="ci.yaml"]`);
+  await ann.page.locator(`${EDITOR} [data-tab="ci.yaml"]`).waitFor();
+  await waitForText(ann.page, /run: {3}test/);
+  await saved(ann.page);
+  await ann.page.locator(`${EDITOR} .editor-pane[style*=block] .view-lines`).click();
+  // Monaco's Format Document key on Linux (Shift+Alt+F on Windows and macOS).
+  await ann.page.keyboard.press("Control+Shift+I");
+  await waitForText(ann.page, /^steps:\n {2}- run: test/);
   assert.deepEqual(ann.page.errors, []);
 });

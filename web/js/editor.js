@@ -31,6 +31,62 @@ self.MonacoEnvironment = {
   },
 };
 
+/** Prettier's bundle (`window.cloudosFormat`), loaded the first time it is needed. */
+let formatter = null;
+function loadFormatter() {
+  if (!formatter) {
+    formatter = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = workerUrls.format;
+      script.onload = () => resolve(window.cloudosFormat);
+      script.onerror = () => {
+        formatter = null;
+        reject(new Error("the formatter could not be loaded"));
+      };
+      document.head.appendChild(script);
+    });
+  }
+  return formatter;
+}
+
+/** The languages Prettier formats here (Monaco has no formatter for them). */
+const PRETTIER = ["markdown", "yaml", "graphql"];
+
+/** The smallest edit turning the model's text into `next` (what did not change keeps
+ * everyone's cursors, and goes through the room as nothing). */
+function smallestEdit(model, next) {
+  const prev = model.getValue();
+  if (prev === next) return [];
+  let start = 0;
+  while (start < prev.length && start < next.length && prev[start] === next[start]) start++;
+  let end = 0;
+  while (end < prev.length - start && end < next.length - start && prev[prev.length - 1 - end] === next[next.length - 1 - end]) end++;
+  const from = model.getPositionAt(start);
+  const to = model.getPositionAt(prev.length - end);
+  return [{
+    range: new monaco.Range(from.lineNumber, from.column, to.lineNumber, to.column),
+    text: next.slice(start, next.length - end),
+  }];
+}
+
+// Prettier formats what Monaco has no formatter for, through Monaco's own Format Document
+// (the button, and its key: Ctrl+Shift+I on Linux, Shift+Alt+F on Windows and macOS).
+for (const language of PRETTIER) {
+  monaco.languages.registerDocumentFormattingEditProvider(language, {
+    async provideDocumentFormattingEdits(model) {
+      try {
+        const lib = await loadFormatter();
+        const next = await lib.format(model.getValue(), language);
+        return next == null ? [] : smallestEdit(model, next);
+      } catch (e) {
+        // Text Prettier cannot parse stays as it is.
+        console.warn("formatting:", e?.message || e);
+        return [];
+      }
+    },
+  });
+}
+
 /** Monaco's language for a file name (by extension, as Monaco's languages declare them). */
 function languageFor(name) {
   const lower = name.toLowerCase();
@@ -290,7 +346,8 @@ window.cloudosEditor = {
       /** Asks the room whether it has every edit now (Ctrl+S). */
       save: () => (dirty ? check() : say("saved")),
       focus: () => editor.focus(),
-      /** Formats the document with the language's formatter, where Monaco has one. */
+      /** Formats the document: Monaco's formatters, and Prettier for Markdown, YAML and
+       * GraphQL. */
       format: () => editor.getAction("editor.action.formatDocument")?.run(),
       /** Opens Monaco's go-to-line box. */
       gotoLine: () => {

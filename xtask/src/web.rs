@@ -97,6 +97,8 @@ pub fn build() -> Result<PathBuf> {
     editor
         .current_dir(root())
         .arg("editor=web/js/editor.js")
+        // Prettier for what Monaco cannot format: loaded only when such a file is formatted.
+        .arg("format=web/js/format.js")
         .arg(format!("editor.worker={monaco}/editor/editor.worker.js"))
         .arg(format!("json.worker={monaco}/language/json/json.worker.js"))
         .arg(format!("css.worker={monaco}/language/css/css.worker.js"))
@@ -137,6 +139,8 @@ pub fn build() -> Result<PathBuf> {
         )?;
         workers.insert(label.to_owned(), url.into());
     }
+    let format_js = hashed(&editor_dir.join("format.js"), &dist, "format", "js")?;
+    workers.insert("format".to_owned(), format_js.into());
     // The CSS names its font files by their own (hashed) names, next to it.
     for entry in std::fs::read_dir(&editor_dir)? {
         let path = entry?.path();

@@ -176,6 +176,93 @@ pub fn terminal() -> Result<()> {
     write_section("terminal", &std::fs::read_to_string(&report)?)
 }
 
+/// The peers of the rooms benchmark, with their versions (fixed: the comparison names them).
+const YWS_VERSION: &str = "0.1.1";
+const YSWEET_VERSION: &str = "0.9.1";
+
+/// `@y/websocket-server` from npm into a directory of its own under the target dir (not the
+/// project's packages: only this benchmark needs it); fast when already there.
+fn y_websocket_server() -> Result<std::path::PathBuf> {
+    let dir = target_dir().join("bench-collab-npm");
+    let script = dir.join("node_modules/@y/websocket-server/src/server.js");
+    let manifest = dir.join("node_modules/@y/websocket-server/package.json");
+    let installed = std::fs::read_to_string(&manifest)
+        .is_ok_and(|m| m.contains(&format!("\"version\": \"{YWS_VERSION}\"")));
+    if !installed {
+        std::fs::create_dir_all(&dir)?;
+        let mut npm = Command::new("npm");
+        npm.args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg(format!("@y/websocket-server@{YWS_VERSION}"));
+        status(npm, "npm install @y/websocket-server")?;
+    }
+    Ok(script)
+}
+
+/// y-sweet from crates.io (`cargo install --locked`) into a root of its own under the
+/// target dir; fast when already there.
+fn y_sweet() -> Result<std::path::PathBuf> {
+    let root_dir = target_dir().join("bench-ysweet");
+    let bin = root_dir.join("bin/y-sweet");
+    let installed = Command::new(&bin)
+        .arg("version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(YSWEET_VERSION));
+    if !installed {
+        let mut cargo = Command::new("cargo");
+        cargo
+            .args([
+                "install",
+                "--locked",
+                "y-sweet",
+                "--version",
+                YSWEET_VERSION,
+                "--root",
+            ])
+            .arg(&root_dir)
+            .env_remove("CARGO_TARGET_DIR");
+        status(cargo, "cargo install y-sweet")?;
+    }
+    Ok(bin)
+}
+
+/// Live rooms side by side with @y/websocket-server and y-sweet: fan-out latency and memory
+/// for one room of 50 and 200 rooms of 3.
+pub fn collab() -> Result<()> {
+    let yws = y_websocket_server()?;
+    let ysweet = y_sweet()?;
+    let server = build_release_server(&["-p", "cloudos-tests", "--bin", "bench-collab"])?;
+    let release = target_dir().join("release");
+    let report = target_dir().join("bench-collab.md");
+    let mut cmd = Command::new(release.join("bench-collab"));
+    cmd.arg(&report)
+        .env("CLOUDOS_BIN", &server)
+        .env("YWS_SERVER", &yws)
+        .env("YWS_VERSION", YWS_VERSION)
+        .env("YSWEET_BIN", &ysweet)
+        .env("YSWEET_VERSION", YSWEET_VERSION)
+        .current_dir(root());
+    status(cmd, "bench-collab")?;
+    // The Editor itself: its bundle and the time to open a long file, in Chromium.
+    crate::web::build()?;
+    let web = crate::web::dist_dir().display().to_string();
+    let native = NativeServer::start(&server, "collab", &[("CLOUDOS_WEB_DIR", web)])?;
+    let editor = target_dir().join("bench-editor.md");
+    let mut cmd = Command::new("node");
+    cmd.arg("tests/browser/bench-editor.mjs")
+        .arg(&editor)
+        .env("CLOUDOS_BASE_URL", &native.base)
+        .current_dir(root());
+    status(cmd, "bench-editor.mjs")?;
+    drop(native);
+    let rooms = std::fs::read_to_string(&report)?;
+    let editor = std::fs::read_to_string(&editor)?;
+    write_section(
+        "collab",
+        &format!("## Live rooms and the Editor (`cargo xtask bench collab`)\n\n{rooms}\n{editor}"),
+    )
+}
+
 /// Replaces (or appends) the `<!-- bench:NAME -->` section of BENCHMARKS.md.
 fn write_section(name: &str, body: &str) -> Result<()> {
     let path = root().join("BENCHMARKS.md");

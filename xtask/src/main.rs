@@ -92,6 +92,8 @@ enum Benchmark {
     Edge,
     /// Terminals (echo, throughput, idle memory, cold start) beside terminado.
     Terminal,
+    /// Live rooms (fan-out latency, memory) beside @y/websocket-server and y-sweet.
+    Collab,
 }
 
 fn main() -> Result<()> {
@@ -125,6 +127,7 @@ fn main() -> Result<()> {
                 Benchmark::Desktop => bench::desktop(),
                 Benchmark::Edge => bench::edge(),
                 Benchmark::Terminal => bench::terminal(),
+                Benchmark::Collab => bench::collab(),
             }
         }
     }

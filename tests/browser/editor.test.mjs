@@ -451,3 +451,32 @@ test("Format tidies Markdown and YAML too (Prettier, loaded the first time it is
   await waitForText(ann.page, /^steps:\n {2}- run: test/);
   assert.deepEqual(ann.page.errors, []);
 });
+
+test("a lock survives its holder's reload, and the owner breaking it sticks", async () => {
+  const ann = await desktopFor(browser);
+  const file = await uploadText(ann.token, "turns.md", "# Turns\n");
+  const edit = await api(ann.token, "POST", `/files/${file.id}/share`, { mode: "edit" });
+  const bob = await desktopFor(browser);
+  await openThroughLink(bob.page, file.id, edit.body.token);
+  await waitForText(bob.page, /# Turns/);
+  await saved(bob.page);
+  await bob.page.click(`${EDITOR} [data-editor-lock-button]`);
+  await bob.page.locator(`${EDITOR} [data-editor-lock]`, { hasText: "Locked by you" }).waitFor({ timeout: 20000 });
+  const holder = async () => (await api(ann.token, "GET", `/files/${file.id}/lock`)).body.lock?.holder.name ?? null;
+
+  // Bob reloads: back within seconds, his tab keeps the lock up, past the 10 s a leaving
+  // holder's lock lasts.
+  await bob.page.reload();
+  await bob.page.waitForSelector("[data-desktop][data-ready=true]");
+  await bob.page.locator(`${EDITOR} [data-editor-lock]`, { hasText: "Locked by you" }).waitFor({ timeout: 20000 });
+  await new Promise((r) => setTimeout(r, 15000));
+  assert.equal(await holder(), bob.user.name);
+
+  // Ann, the owner, breaks it: Bob's tab says so and does not take it back.
+  const broken = await api(ann.token, "DELETE", `/files/${file.id}/lock`);
+  assert.equal(broken.status, 204);
+  await bob.page.locator(`${EDITOR} [data-editor-lock]`, { hasText: "Your lock ended" }).waitFor({ timeout: 20000 });
+  await new Promise((r) => setTimeout(r, 7000));
+  assert.equal(await holder(), null);
+  assert.deepEqual(bob.page.errors, []);
+});

@@ -124,17 +124,24 @@ async fn a_lock_makes_a_file_read_only_for_everyone_else_until_its_holder_leaves
     b.pump(Duration::from_millis(500)).await;
     assert_eq!(b.text(), "plan B");
 
-    // Bob leaves: the lock goes with him, and Ann is told.
+    // Bob leaves: his lock ends 10 s later (time to come back after a lost network), and
+    // Ann is told when it has.
     b.close().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let left = tokio::time::Instant::now();
+    let deadline = left + Duration::from_secs(20);
     while lock_of(&ann, &file.id).await.is_some() {
         assert!(tokio::time::Instant::now() < deadline, "the lock stayed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert!(
+        left.elapsed() >= Duration::from_secs(8),
+        "a grace before it ends"
+    );
+    // Her next sync (the Editor's come every 15 s) hears it is gone, and sends what was
+    // dropped, which now goes in.
+    a.resync().await;
     a.wait_until(Duration::from_secs(10), |c| c.lock().is_none())
         .await;
-    // Her next sync sends what was dropped, and now it goes in.
-    a.resync().await;
     a.pump(Duration::from_millis(500)).await;
     a.close().await;
     wait_for_content(&ann.api, &file.id, "ANN plan B").await;

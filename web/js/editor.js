@@ -133,7 +133,19 @@ window.cloudosEditor = {
     // them (IndexedDB, per user and file).
     // A read-only tab (a view link) has no edits to keep, and keeps no copy of someone
     // else's file in this browser.
-    const local = opts.readOnly ? null : new IndexeddbPersistence(`cloudos:${opts.user.id}:${opts.fileId}`, doc);
+    const storeName = `cloudos:${opts.user.id}:${opts.fileId}`;
+    if (!opts.readOnly) {
+      // Named in localStorage too, for sign-out to find where indexedDB.databases() is
+      // missing (Firefox before 126).
+      try {
+        const known = new Set(JSON.parse(localStorage.getItem("cloudos.stores") || "[]"));
+        known.add(storeName);
+        localStorage.setItem("cloudos.stores", JSON.stringify([...known]));
+      } catch {
+        // A full or blocked localStorage leaves only indexedDB.databases() to find it.
+      }
+    }
+    const local = opts.readOnly ? null : new IndexeddbPersistence(storeName, doc);
     const editor = monaco.editor.create(el, {
       model: monaco.editor.createModel("", opts.language || languageFor(opts.name)),
       automaticLayout: true,
@@ -177,22 +189,30 @@ window.cloudosEditor = {
     let lockedByOther = false;
     let lockName = "";
     let lastLock = "null";
+    // The room speaks for itself in presence (no client may): its lock, until its lease
+    // ends (looked at again then, in case the room has not said so yet).
+    let lockTimer = null;
+    const lockSeen = () => {
+      const states = [...provider.awareness.getStates().values()];
+      const lock = states.map((s) => s?.room?.lock).find((l) => l && typeof l.holder === "string") || null;
+      const live = lock && Number(lock.until) > Date.now() ? lock : null;
+      const lockKey = JSON.stringify(live);
+      if (lockKey === lastLock) return;
+      lastLock = lockKey;
+      const was = lockedByOther;
+      lockedByOther = !!live && live.holder !== opts.user.id;
+      lockName = live ? String(live.name || "") : "";
+      applyReadOnly();
+      // Released: edits the room dropped while it was held go up now, not at the next
+      // periodic sync.
+      if (was && !lockedByOther && dirty) check();
+      clearTimeout(lockTimer);
+      if (live) lockTimer = setTimeout(lockSeen, Math.min(2 ** 31 - 1, Number(live.until) - Date.now() + 50));
+      opts.onLock?.(live && { holder: live.holder, name: safeName(live.name), until: Number(live.until) });
+    };
     provider.awareness.on("change", () => {
       const states = [...provider.awareness.getStates().entries()];
-      // The room speaks for itself in presence (no client may): its lock.
-      const lock = states.map(([, s]) => s.room?.lock).find((l) => l && typeof l.holder === "string") || null;
-      const lockKey = JSON.stringify(lock);
-      if (lockKey !== lastLock) {
-        lastLock = lockKey;
-        const was = lockedByOther;
-        lockedByOther = !!lock && lock.holder !== opts.user.id;
-        lockName = lock ? String(lock.name || "") : "";
-        applyReadOnly();
-        // Released: edits the room dropped while it was held go up now, not at the next
-        // periodic sync.
-        if (was && !lockedByOther && dirty) check();
-        opts.onLock?.(lock && { holder: lock.holder, name: safeName(lock.name), until: Number(lock.until) || 0 });
-      }
+      lockSeen();
       const others = states.filter(([id, s]) => id !== doc.clientID && s.user);
       opts.onPeople?.(others.map(([, s]) => safeName(s.user.name)));
       style.textContent = others
@@ -358,6 +378,7 @@ window.cloudosEditor = {
       dispose() {
         disposed = true;
         clearTimeout(checkTimer);
+        clearTimeout(lockTimer);
         provider.shouldConnect = false;
         binding.destroy();
         provider.destroy();

@@ -205,6 +205,7 @@ impl From<crate::locks::LocksError> for ApiError {
         let detail = e.to_string();
         match e {
             Held { .. } => ApiError::new(StatusCode::LOCKED, "locked", detail),
+            Broken => ApiError::new(StatusCode::CONFLICT, "conflict", detail),
             Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
             SignInNeeded => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail),
             Files(e) => e.into(),

@@ -467,8 +467,13 @@ fn typed(c: &Client, what: &str) -> Vec<u8> {
 #[test]
 fn a_lock_lets_only_its_holder_edit_and_goes_when_they_leave() {
     use cloudos_core::rooms::RoomLock;
-    // The clock says 1 000 ms.
-    let mut room = Room::new(Room::doc_with_text("start"), clock());
+    // The clock says 1 000 ms; the room speaks for itself as client 77.
+    let now = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1_000));
+    let time = {
+        let now = now.clone();
+        move || now.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let mut room = Room::new(Room::doc_with_text("start"), time).with_presence_id(77);
     let mut clients = [Client::new(1), Client::new(2), Client::new(3)];
     let mut log = Vec::new();
     clients[0]
@@ -499,21 +504,39 @@ fn a_lock_lets_only_its_holder_edit_and_goes_when_they_leave() {
     assert_eq!(recv(&mut room, 1, &anns).stored.len(), 1);
     assert_eq!(room.text(), "ann start");
 
-    // Nobody speaks for the room: presence claiming a lock is dropped.
+    // Nobody speaks for the room: presence claiming a lock is dropped, and so is what only
+    // a lenient parser reads (a browser's JSON.parse takes a lone surrogate, serde does not).
     let mut fake = yrs::sync::Awareness::with_clock(Doc::with_client_id(22), clock());
     fake.set_local_state(serde_json::json!({"room": {"lock": {"holder": "bob", "name": "Bob"}}}))
         .unwrap();
     let forged = encode(&Message::Awareness(fake.update().unwrap()));
     assert!(recv(&mut room, 2, &forged).out.is_empty());
+    fake.set_local_state_raw(
+        r#"{"room":{"lock":{"holder":"x","name":"Ann","until":9e15}},"z":"\udc00"}"#,
+    );
+    let sneaky = encode(&Message::Awareness(fake.update().unwrap()));
+    assert!(recv(&mut room, 2, &sneaky).out.is_empty());
+    // Nor may a client speak under the room's own id.
+    let mut twin = yrs::sync::Awareness::with_clock(Doc::with_client_id(77), clock());
+    twin.set_local_state(serde_json::json!({"user": {"name": "Bob"}}))
+        .unwrap();
+    let as_room = encode(&Message::Awareness(twin.update().unwrap()));
+    assert!(recv(&mut room, 2, &as_room).out.is_empty());
 
     // A client asking for the room's state (every 15 s) hears of the lock again, renewed.
     let ask = clients[1].hello();
     assert!(tells(&recv(&mut room, 2, &ask), 2, "\"holder\":\"ann\""));
 
-    // Ann leaves: the lock goes with her, Bob is told, and his edits go in again.
+    // Ann leaves: her lock ends 10 s later unless she comes back (the clock says 1 000 ms,
+    // so it ends at 11 000 ms), and Bob is told so.
     let fx = room.leave(1);
-    assert_eq!(fx.unlocked.as_deref(), Some("ann"));
-    assert!(tells(&fx, 2, "") && room.lock().is_none());
+    assert_eq!(fx.holder_left.as_deref(), Some("ann"));
+    assert!(tells(&fx, 2, "\"until\":11000"));
+    assert_eq!(room.lock().map(|l| l.until_ms), Some(11_000));
+    // Once that has passed, the room forgets it, and says so to whoever asks.
+    now.store(11_000, std::sync::atomic::Ordering::SeqCst);
+    let fx = recv(&mut room, 2, &clients[1].hello());
+    assert!(tells(&fx, 2, "null") && room.lock().is_none());
     // Bob's client sends what the room lacks when it next syncs (every 15 s), the
     // dropped edit among it.
     let fx = recv(&mut room, 2, &clients[1].hello());
@@ -538,7 +561,7 @@ fn an_expired_lock_stops_holding_and_a_holder_with_two_tabs_keeps_it() {
         until_ms: 60_000,
     }));
     // One of Ann's two tabs closes: she is still here, and still holds it.
-    assert_eq!(room.leave(4).unlocked, None);
+    assert_eq!(room.leave(4).holder_left, None);
     assert!(room.lock().is_some());
     // A lease that ended (the clock is past it) holds nothing, even before anyone says so.
     room.set_lock(Some(RoomLock {

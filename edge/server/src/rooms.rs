@@ -180,7 +180,7 @@ impl RoomHub {
             hub: self.clone(),
             file: file.clone(),
             owner: owner.clone(),
-            room: Room::new(opened.doc, cloudos_core::rooms::clock_of(app)),
+            room: store::room(app, opened.doc, file).await,
             next_seq: opened.next_seq,
             clients: HashMap::new(),
             me: tx.clone(),
@@ -326,8 +326,6 @@ impl RoomTask {
             self.close(&mut rx).await;
             return;
         }
-        // Nobody is here yet to be told: the lock goes out with each join.
-        let _ = store::refresh_lock(&self.app, &mut self.room, &self.file).await;
         let mut schedule = Schedule::default();
         let mut empty_since = Some(Instant::now());
         loop {
@@ -477,7 +475,7 @@ impl RoomTask {
             self.next_seq += 1;
         }
         self.deliver(fx.out);
-        store::after(&self.app, &self.file, fx.unlocked).await;
+        store::after(&self.app, &self.file, fx.holder_left).await;
         true
     }
 

@@ -490,9 +490,7 @@ impl Room {
             other => other?,
         };
         store::mark_open(&app, &file).await?;
-        let mut room = core_rooms::Room::new(opened.doc, core_rooms::clock_of(&app));
-        // Nobody has joined yet to be told: the lock goes out with each join.
-        let _ = store::refresh_lock(&app, &mut room, &file).await;
+        let room = store::room(&app, opened.doc, &file).await;
         let mut live = Live {
             app,
             log,
@@ -569,7 +567,7 @@ impl Room {
         }
         let edited = !fx.stored.is_empty();
         self.deliver(fx.out);
-        store::after(&live.app, &live.file, fx.unlocked).await;
+        store::after(&live.app, &live.file, fx.holder_left).await;
         if edited {
             let now = now_ms();
             live.schedule.edited(now);
@@ -706,11 +704,25 @@ impl DurableObject for Room {
                 Ok(Response::empty()?.with_status(204))
             }
             "/lock" => {
-                // Asleep, the room reads the lock when it opens.
+                // Nobody here: the room reads the lock when it opens. Asleep with sockets,
+                // it wakes (opening reads the lock) so they hear of it now.
+                if self.sockets().is_empty() {
+                    return Ok(Response::empty()?.with_status(204));
+                }
                 let mut guard = self.live.lock().await;
-                if let Some(live) = guard.as_mut() {
-                    let fx = store::refresh_lock(&live.app, &mut live.room, &live.file).await;
-                    self.apply(live, fx).await;
+                match guard.as_mut() {
+                    Some(live) => {
+                        let fx = store::refresh_lock(&live.app, &mut live.room, &live.file).await;
+                        self.apply(live, fx).await;
+                    }
+                    None => match self.open().await {
+                        Ok(mut live) => {
+                            let fx = live.room.set_lock(live.room.lock().cloned());
+                            self.apply(&mut live, fx).await;
+                            *guard = Some(live);
+                        }
+                        Err(e) => worker::console_error!("opening a room: {}", e.detail),
+                    },
                 }
                 Ok(Response::empty()?.with_status(204))
             }
@@ -816,10 +828,24 @@ impl DurableObject for Room {
             return Ok(());
         };
         let mut guard = self.live.lock().await;
-        // Asleep, the room has nobody joined in memory; its alarm writes what is unwritten.
+        // Asleep, the room wakes to see this one leave (its alarm writes what is unwritten,
+        // but the lock of a holder who left must start to end now, as natively).
+        if guard.is_none() {
+            match self.open().await {
+                Ok(live) => *guard = Some(live),
+                Err(e) => {
+                    worker::console_error!("opening a room for a leave: {}", e.detail);
+                    return Ok(());
+                }
+            }
+        }
         let Some(live) = guard.as_mut() else {
             return Ok(());
         };
+        if !live.room.contains(at.conn) {
+            // Woken by this close: the socket joins for the room to see it leave.
+            live.room.join(at.conn, at.access(), at.user_id.clone());
+        }
         let fx = live.room.leave(at.conn);
         self.apply(live, fx).await;
         let others = self.sockets().iter().any(|(a, _)| a.conn != at.conn);

@@ -104,6 +104,9 @@ impl TabStatus {
             TabStatus::Ended(why) if why == "revoked" => {
                 "Your access was revoked — read only".into()
             }
+            TabStatus::Ended(why) if why == "password" => {
+                "This link asks for its password again: open the link's page to enter it".into()
+            }
             TabStatus::Ended(why) if why == "gone" => {
                 "This file was deleted or moved out of your reach — read only".into()
             }
@@ -130,8 +133,10 @@ struct LockView {
     mine: bool,
 }
 
-/// How often a held lock is renewed (its lease is the server's default, 120 s).
-const RENEW_MS: u32 = 45_000;
+/// How often held locks are looked after, and how much of a lease (the server's default is
+/// 120 s) may be left before it is renewed.
+const LOCK_TICK_MS: u32 = 5_000;
+const RENEW_WHEN_LEFT_MS: f64 = 75_000.0;
 
 /// "14:05", in this browser's time zone.
 pub fn clock_time(ms: f64) -> String {
@@ -154,8 +159,10 @@ struct Tab {
     editable: RwSignal<bool>,
     /// The file's lock, as its room tells it.
     lock: RwSignal<Option<LockView>>,
-    /// Why the last Lock or Unlock did not work.
+    /// Why the last Lock or Unlock did not work, or why a held lock ended.
     lock_note: RwSignal<Option<String>>,
+    /// Whether this person means to hold the file's lock (took it here, has not unlocked).
+    holding: RwSignal<bool>,
     people: RwSignal<Vec<String>>,
 }
 
@@ -239,6 +246,7 @@ async fn take_lock(path: &str) -> Result<LockView, api::ApiErr> {
 /// let it in again (the server could not be reached, or the file is still there for it).
 async fn refused_because(id: &str, share: Option<&str>) -> Option<&'static str> {
     match tab_file(id, share).await {
+        Err(e) if e.kind.ends_with("password-required") => Some("password"),
         Err(e) if e.status == 410 => Some("revoked"),
         Err(e) if e.status == 401 => Some("expired"),
         Err(e) if e.status == 404 => Some("gone"),
@@ -276,9 +284,48 @@ pub fn EditorApp(win: Win) -> impl IntoView {
     let active = RwSignal::new(None::<String>);
     let handles: StoredValue<HashMap<String, SendWrapper<Handle>>, LocalStorage> =
         StoredValue::new_local(HashMap::new());
-    // Held locks are renewed while their tab is open (the lease ends by itself otherwise).
-    let renewals: StoredValue<HashMap<String, gloo_timers::callback::Interval>, LocalStorage> =
-        StoredValue::new_local(HashMap::new());
+    // Held locks are renewed while their tab is open (the lease ends by itself otherwise),
+    // also after a lost connection (the room keeps a leaving holder's lock a few seconds);
+    // a lock that ended while this tab was connected (the owner broke it, someone else has
+    // it) is not taken back.
+    let lock_keeper = gloo_timers::callback::Interval::new(LOCK_TICK_MS, move || {
+        let now = js_sys::Date::now();
+        for tab in tabs.try_get_untracked().unwrap_or_default() {
+            if !tab.holding.get_untracked() {
+                continue;
+            }
+            let connected = matches!(
+                tab.status.get_untracked(),
+                TabStatus::Saved | TabStatus::Saving | TabStatus::Conflict(_)
+            );
+            match tab.lock.get_untracked() {
+                Some(l) if l.mine && l.until_ms - now < RENEW_WHEN_LEFT_MS => {
+                    let path = lock_path(&tab.id, tab.share.as_deref());
+                    spawn_local(async move {
+                        if let Err(e) = take_lock(&path).await {
+                            let _ = tab.holding.try_set(false);
+                            let _ = tab.lock_note.try_set(Some(e.message));
+                        }
+                    });
+                }
+                Some(l) if l.mine => {}
+                Some(l) => {
+                    tab.holding.set(false);
+                    tab.lock_note
+                        .set(Some(format!("{} has the lock now.", l.name)));
+                }
+                None if connected => {
+                    tab.holding.set(false);
+                    tab.lock_note.set(Some(
+                        "Your lock ended: the file's owner released it, or it expired.".into(),
+                    ));
+                }
+                None => {}
+            }
+        }
+    });
+    let lock_keeper = StoredValue::new_local(Some(lock_keeper));
+    on_cleanup(move || lock_keeper.set_value(None));
 
     // A tab's signals belong to the window, not to the effect that makes them (an effect
     // disposes what it made when it runs again, and it runs whenever the tabs change).
@@ -299,6 +346,7 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                 editable: RwSignal::new(false),
                 lock: RwSignal::new(None),
                 lock_note: RwSignal::new(None),
+                holding: RwSignal::new(false),
                 people: RwSignal::new(vec![]),
             });
             tabs.update(|t| t.push(tab.clone()));
@@ -349,10 +397,6 @@ pub fn EditorApp(win: Win) -> impl IntoView {
         if let Some(h) = handles.try_update_value(|h| h.remove(&id)).flatten() {
             h.dispose();
         }
-        // Leaving the room releases a lock held in it; renewing it stops too.
-        renewals.update_value(|r| {
-            r.remove(&id);
-        });
         tabs.update(|t| t.retain(|t| t.key != id));
         let ids: Vec<String> = tabs.with_untracked(|t| t.iter().map(|t| t.key.clone()).collect());
         let next = if active.get_untracked().as_deref() == Some(id.as_str()) {
@@ -374,9 +418,7 @@ pub fn EditorApp(win: Win) -> impl IntoView {
         tab.lock_note.set(None);
         spawn_local(async move {
             if held {
-                renewals.update_value(|r| {
-                    r.remove(&tab.key);
-                });
+                tab.holding.set(false);
                 match api::delete(&path).await {
                     Ok(()) => tab.lock.set(None),
                     Err(e) => tab.lock_note.set(Some(e.message)),
@@ -386,21 +428,7 @@ pub fn EditorApp(win: Win) -> impl IntoView {
             match take_lock(&path).await {
                 Ok(l) => {
                     tab.lock.set(Some(l));
-                    let (renew, note, lock) = (path.clone(), tab.lock_note, tab.lock);
-                    let every = gloo_timers::callback::Interval::new(RENEW_MS, move || {
-                        let renew = renew.clone();
-                        spawn_local(async move {
-                            if !lock.try_get_untracked().flatten().is_some_and(|l| l.mine) {
-                                return;
-                            }
-                            if let Err(e) = take_lock(&renew).await {
-                                let _ = note.try_set(Some(e.message));
-                            }
-                        });
-                    });
-                    renewals.update_value(|r| {
-                        r.insert(tab.key.clone(), every);
-                    });
+                    tab.holding.set(true);
                 }
                 Err(e) => tab.lock_note.set(Some(e.message)),
             }
@@ -539,6 +567,7 @@ pub fn LinkPage(file: String, share: String, on_sign_in: Callback<()>) -> impl I
         editable: RwSignal::new(false),
         lock: RwSignal::new(None),
         lock_note: RwSignal::new(None),
+        holding: RwSignal::new(false),
         people: RwSignal::new(vec![]),
     };
     // None until known; then whether this is a view link (watched here) or an edit link.
@@ -729,7 +758,7 @@ fn Pane(
                 people.set(list.iter().filter_map(|p| p.as_string()).collect());
             });
             set(&opts, "onPeople", on_people.as_ref());
-            let (lock, me) = (tab.lock, user_id.clone());
+            let (lock, holding, me) = (tab.lock, tab.holding, user_id.clone());
             let on_lock = Closure::<dyn FnMut(JsValue)>::new(move |l: JsValue| {
                 let field = |k: &str| js_sys::Reflect::get(&l, &JsValue::from_str(k)).ok();
                 let seen = (!l.is_null() && !l.is_undefined()).then(|| LockView {
@@ -740,6 +769,10 @@ fn Pane(
                         .unwrap_or_default(),
                     until_ms: field("until").and_then(|u| u.as_f64()).unwrap_or(0.0),
                 });
+                // One's own lock seen from a new tab (after a reload, say) is kept up here too.
+                if seen.as_ref().is_some_and(|l| l.mine) {
+                    let _ = holding.try_set(true);
+                }
                 let _ = lock.try_set(seen);
             });
             set(&opts, "onLock", on_lock.as_ref());

@@ -49,18 +49,19 @@ pub fn EditorTree(active: Signal<Option<String>>) -> impl IntoView {
 fn folder(id: Option<String>, depth: usize) -> AnyView {
     let notes = expect_context::<Notifications>();
     let items = RwSignal::new(Vec::<File>::new());
+    let loaded = StoredValue::new(false);
     let path = match &id {
         Some(id) => format!("/files?parent={}", api::enc(id)),
         None => "/files".into(),
     };
     Effect::new(move |_| {
         let (_, changed) = notes.files_changed.get();
-        // Home's listing loads once; then only a change in this folder reloads it.
-        let first = items.with_untracked(Vec::is_empty);
+        // The listing loads once; then only a change in this folder reloads it.
         let mine = changed.as_deref() == id.as_deref();
-        if !first && !mine {
+        if loaded.get_value() && !mine {
             return;
         }
+        loaded.set_value(true);
         let path = path.clone();
         spawn_local(async move {
             if let Ok(list) = api::get::<FileList>(&path).await {

@@ -34,6 +34,9 @@ pub enum LocksError {
     Forbidden(&'static str),
     #[error("sign in to lock a file")]
     SignInNeeded,
+    /// Released (by the owner) as it was taken.
+    #[error("the lock was released as it was taken; try again")]
+    Broken,
     #[error(transparent)]
     Files(#[from] FilesError),
     #[error(transparent)]
@@ -65,7 +68,8 @@ async fn reach(
             edit: true,
         });
     };
-    let opened = crate::shares::files::open(app, token, Some(file), Some(who)).await?;
+    // A lock is taken and renewed by the holder's client on its own: not an access to count.
+    let opened = crate::shares::files::reach(app, token, Some(file)).await?;
     if opened.file.kind == FileKind::Folder {
         return Err(LocksError::Forbidden("folders are not locked; lock a file"));
     }
@@ -154,9 +158,10 @@ pub async fn take(
             now
         ))
         .await?;
-    let lock = live(app, file)
-        .await?
-        .ok_or_else(|| DbError::Other("a lock just taken is not there".into()))?;
+    // Broken by the owner the moment it was taken: nobody holds it now.
+    let Some(lock) = live(app, file).await? else {
+        return Err(LocksError::Broken);
+    };
     if lock.holder != who.as_str() {
         return Err(held(lock));
     }
@@ -181,6 +186,8 @@ pub async fn release(
 ) -> Result<(), LocksError> {
     let reached = reach(app, who, file, share).await?;
     let Some(lock) = live(app, file).await? else {
+        // Nothing to release here; a room still showing an ended lock is told.
+        tell_room(app, file).await;
         return Ok(());
     };
     if lock.holder != who.as_str() && reached.owner != *who {
@@ -198,14 +205,17 @@ pub async fn release(
     Ok(())
 }
 
-/// The lock's holder left the file's room (their last socket closed): the lock goes with
-/// them. Called by the hosts with what the room reported ([`crate::rooms::Effects::unlocked`]).
+/// The lock's holder left the file's room (their last socket closed): the lock ends
+/// [`crate::rooms::LEAVE_GRACE_MS`] from now unless they come back and renew it. Called by
+/// the hosts with what the room reported ([`crate::rooms::Effects::holder_left`]).
 pub async fn left_room(app: &App, file: &FileId, holder: &str) {
+    let until = app.ports.clock.now_ms() + crate::rooms::LEAVE_GRACE_MS;
     let gone = app
         .ports
         .meta
         .execute(stmt!(
-            "DELETE FROM file_locks WHERE file_id = ? AND holder_id = ?",
+            "UPDATE file_locks SET until_ms = MIN(until_ms, ?) WHERE file_id = ? AND holder_id = ?",
+            until,
             file,
             holder
         ))
@@ -238,12 +248,12 @@ async fn tell_room(app: &App, file: &FileId) {
     }
 }
 
-/// Whether a room's connection may edit under `lock` at `now_ms`.
-pub fn may_edit(access: Access, user: Option<&str>, lock: Option<&RoomLock>, now_ms: i64) -> bool {
+/// Whether a room's connection may edit under `lock` (one whose lease has not ended).
+pub fn may_edit(access: Access, user: Option<&str>, lock: Option<&RoomLock>) -> bool {
     access == Access::Edit
         && match lock {
-            Some(l) if l.until_ms > now_ms => user == Some(l.holder.as_str()),
-            _ => true,
+            Some(l) => user == Some(l.holder.as_str()),
+            None => true,
         }
 }
 
@@ -252,19 +262,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_holder_edits_a_locked_room_until_the_lease_ends() {
+    fn only_the_holder_edits_a_locked_room() {
         let lock = RoomLock {
             holder: "ann".into(),
             name: "Ann".into(),
             until_ms: 1_000,
         };
-        assert!(may_edit(Access::Edit, Some("ann"), Some(&lock), 999));
-        assert!(!may_edit(Access::Edit, Some("bob"), Some(&lock), 999));
-        assert!(!may_edit(Access::Edit, None, Some(&lock), 999));
-        // Expired: anyone who edits, edits.
-        assert!(may_edit(Access::Edit, Some("bob"), Some(&lock), 1_000));
+        assert!(may_edit(Access::Edit, Some("ann"), Some(&lock)));
+        assert!(!may_edit(Access::Edit, Some("bob"), Some(&lock)));
+        assert!(!may_edit(Access::Edit, None, Some(&lock)));
+        // No lock (or one whose lease ended): anyone who edits, edits.
+        assert!(may_edit(Access::Edit, Some("bob"), None));
         // A view link never edits, lock or not.
-        assert!(!may_edit(Access::View, Some("ann"), Some(&lock), 999));
-        assert!(!may_edit(Access::View, Some("ann"), None, 0));
+        assert!(!may_edit(Access::View, Some("ann"), Some(&lock)));
+        assert!(!may_edit(Access::View, Some("ann"), None));
     }
 }

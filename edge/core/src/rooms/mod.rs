@@ -34,6 +34,9 @@ pub const TEXT: &str = "content";
 pub const MAX_PRESENCE_IDS: usize = 8;
 /// The largest presence state (JSON) kept for one client: a name, a colour, a cursor.
 pub const MAX_PRESENCE_BYTES: usize = 4 * 1024;
+/// How long a lock outlives its holder's last connection: a reconnect within it (a lost
+/// network, a reload) keeps the lock; otherwise it ends then.
+pub const LEAVE_GRACE_MS: i64 = 10_000;
 
 /// A connection to a room, numbered by its host.
 pub type ConnId = u64;
@@ -84,9 +87,9 @@ pub struct Effects {
     /// Updates (Yjs v1) to append to the room's log, in order, before `out` is sent.
     pub stored: Vec<Vec<u8>>,
     pub out: Vec<Out>,
-    /// The lock's holder left the room (their last connection): the host releases it
-    /// ([`crate::locks::left_room`]).
-    pub unlocked: Option<String>,
+    /// The lock's holder left the room (their last connection): the host shortens the lock
+    /// to [`LEAVE_GRACE_MS`] ([`crate::locks::left_room`]).
+    pub holder_left: Option<String>,
 }
 
 /// A file's lock as its room enforces it.
@@ -117,6 +120,10 @@ pub struct Room {
     changes: Arc<Mutex<Vec<Vec<u8>>>>,
     lock: Option<RoomLock>,
     clock: Box<dyn Clock>,
+    /// The Yjs client id the room speaks for itself under (its lock), the same across
+    /// restarts of the room, and no client may use; and that presence's clock.
+    presence_id: u64,
+    presence_clock: u32,
 }
 
 /// Dates presence with `app`'s clock (hosts build rooms without naming `yrs`).
@@ -149,7 +156,16 @@ impl Room {
             changes,
             lock: None,
             clock: Box::new(clock),
+            presence_id: 0,
+            presence_clock: 0,
         }
+    }
+
+    /// The room speaks for itself under `id` (derived from its file, so a restarted room
+    /// replaces what clients heard from it before).
+    pub fn with_presence_id(mut self, id: u64) -> Self {
+        self.presence_id = id;
+        self
     }
 
     /// The changes committed since the last call.
@@ -243,6 +259,9 @@ impl Room {
                 frames.push(encode(&Message::Awareness(update)));
             }
         }
+        if self.lock_now().is_some() {
+            frames.push(self.own_state());
+        }
         frames
     }
 
@@ -282,16 +301,21 @@ impl Room {
                     let state = Message::Sync(SyncMessage::SyncStep1(mine));
                     fx.out.push(Out::To(conn, encode(&state)));
                     // Clients forget presence not renewed within 30 s: a client asking
-                    // (every 15 s for the Editor) hears of the lock again.
+                    // (every 15 s for the Editor) hears of the lock again. A lease that
+                    // ended since is told to everyone as gone.
                     if self.lock.is_some() {
-                        if let Some(frame) = self.own_state() {
+                        let ended = self.lock_now().is_none();
+                        let frame = self.own_state();
+                        if ended {
+                            fx.out
+                                .extend(self.conns.keys().map(|c| Out::To(*c, frame.clone())));
+                        } else {
                             fx.out.push(Out::To(conn, frame));
                         }
                     }
                 }
                 Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
-                    let now = self.clock.now() as i64;
-                    if !crate::locks::may_edit(access, user.as_deref(), self.lock.as_ref(), now) {
+                    if !crate::locks::may_edit(access, user.as_deref(), self.lock_now()) {
                         continue;
                     }
                     let applied = self.apply(&update);
@@ -331,19 +355,34 @@ impl Room {
         Ok(())
     }
 
-    /// The room's own presence (the lock), renewed, as a frame.
-    fn own_state(&mut self) -> Option<Vec<u8>> {
-        match &self.lock {
-            Some(l) => {
-                let state = serde_json::json!({"room": {"lock": {
-                    "holder": l.holder, "name": l.name, "until": l.until_ms}}});
-                self.awareness.set_local_state_raw(state.to_string());
-            }
-            None => self.awareness.clean_local_state(),
+    /// The lock, unless its lease has ended (then it is forgotten).
+    fn lock_now(&mut self) -> Option<&RoomLock> {
+        let now = self.clock.now() as i64;
+        if self.lock.as_ref().is_some_and(|l| l.until_ms <= now) {
+            self.lock = None;
         }
-        let me = self.awareness.client_id();
-        let update = self.awareness.update_with_clients([me]).ok()?;
-        Some(encode(&Message::Awareness(update)))
+        self.lock.as_ref()
+    }
+
+    /// The room's own presence, renewed, as a frame: the lock, or `null` (none). Its clock
+    /// is wall-clock seconds at least, so a restarted room's word is newer than its last.
+    fn own_state(&mut self) -> Vec<u8> {
+        let json = match self.lock_now() {
+            Some(l) => serde_json::json!({"room": {"lock": {
+                "holder": l.holder, "name": l.name, "until": l.until_ms}}})
+            .to_string(),
+            None => "null".to_owned(),
+        };
+        let now_secs = (self.clock.now() / 1000).min(u64::from(u32::MAX)) as u32;
+        self.presence_clock = (self.presence_clock.saturating_add(1)).max(now_secs);
+        let entry = yrs::sync::awareness::AwarenessUpdateEntry {
+            clock: self.presence_clock,
+            json: json.into(),
+        };
+        let update = yrs::sync::AwarenessUpdate {
+            clients: HashMap::from([(yrs::block::ClientID::new(self.presence_id), entry)]),
+        };
+        encode(&Message::Awareness(update))
     }
 
     /// The file's lock changed (taken, renewed, released or broken): the room enforces the
@@ -354,10 +393,9 @@ impl Room {
             return fx;
         }
         self.lock = lock;
-        if let Some(frame) = self.own_state() {
-            fx.out
-                .extend(self.conns.keys().map(|c| Out::To(*c, frame.clone())));
-        }
+        let frame = self.own_state();
+        fx.out
+            .extend(self.conns.keys().map(|c| Out::To(*c, frame.clone())));
         fx
     }
 
@@ -383,12 +421,12 @@ impl Room {
             .flat_map(|(_, c)| c.clients.iter().copied())
             .collect();
         let mut room_for = MAX_PRESENCE_IDS.saturating_sub(mine.len());
-        let room = self.awareness.client_id();
+        let room = yrs::block::ClientID::new(self.presence_id);
         update.clients.retain(|id, entry| {
             if theirs.contains(id) || *id == room || entry.json.len() > MAX_PRESENCE_BYTES {
                 return false;
             }
-            if speaks_for_room(&entry.json) {
+            if !plain_presence(&entry.json) {
                 return false;
             }
             if mine.contains(id) {
@@ -412,18 +450,24 @@ impl Room {
     }
 
     /// Someone leaves: their presence goes, and everyone else is told. The lock's holder
-    /// leaving with their last connection takes the lock with them.
+    /// leaving with their last connection leaves the lock [`LEAVE_GRACE_MS`] more (enough
+    /// to come back after a lost network or a reload).
     pub fn leave(&mut self, conn: ConnId) -> Effects {
         let mut fx = Effects::default();
         let Some(gone) = self.conns.remove(&conn) else {
             return fx;
         };
-        let holder = self.lock.as_ref().map(|l| l.holder.clone());
+        let holder = self.lock_now().map(|l| l.holder.clone());
         if holder.is_some() && gone.user == holder {
             let still_here = self.conns.values().any(|c| c.user == gone.user);
             if !still_here {
-                fx = self.set_lock(None);
-                fx.unlocked = holder;
+                let until = self.clock.now() as i64 + LEAVE_GRACE_MS;
+                let lock = self.lock.clone().map(|mut l| {
+                    l.until_ms = l.until_ms.min(until);
+                    l
+                });
+                fx = self.set_lock(lock);
+                fx.holder_left = holder;
             }
         }
         if gone.clients.is_empty() {
@@ -484,10 +528,13 @@ impl Room {
     }
 }
 
-/// Whether a presence state claims to be the room's own (a `room` field at its top).
-fn speaks_for_room(json: &str) -> bool {
-    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
-        .is_ok_and(|state| state.contains_key("room"))
+/// Whether a client's presence state is one it may send: `null` (gone), or a JSON object
+/// without the room's own `room` field. Anything else (what only a lenient parser reads, a
+/// claim to speak for the room) is dropped, so no client can show others a lock.
+fn plain_presence(json: &str) -> bool {
+    json.trim() == "null"
+        || serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
+            .is_ok_and(|state| !state.contains_key("room"))
 }
 
 /// The smallest single edit turning `old` into `new`: where it starts, how much it removes

@@ -236,12 +236,24 @@ pub async fn refresh_lock(app: &App, room: &mut Room, file: &FileId) -> Effects 
     }
 }
 
-/// What the host does after a room's effects are stored and sent: a lock whose holder
-/// left goes.
-pub async fn after(app: &App, file: &FileId, fx_unlocked: Option<String>) {
-    if let Some(holder) = fx_unlocked {
+/// What the host does after a room's effects are stored and sent: the lock of a holder
+/// who left ends soon.
+pub async fn after(app: &App, file: &FileId, holder_left: Option<String>) {
+    if let Some(holder) = holder_left {
         crate::locks::left_room(app, file, &holder).await;
     }
+}
+
+/// The live room over an opened file: dated by the app's clock, speaking for itself under
+/// an id derived from the file, enforcing the file's lock.
+pub async fn room(app: &App, doc: Doc, file: &FileId) -> Room {
+    let digest = Sha256::digest(file.as_str().as_bytes());
+    // A Yjs client id as JavaScript clients make them (32 bits).
+    let id = u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    let mut room = Room::new(doc, super::clock_of(app)).with_presence_id(u64::from(id));
+    // Nobody has joined yet to be told: the lock goes out with each join.
+    let _ = refresh_lock(app, &mut room, file).await;
+    room
 }
 
 /// `who` signed out: their sockets in every open room end (their own files' rooms, and the

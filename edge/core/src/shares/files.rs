@@ -85,7 +85,14 @@ pub async fn open(
     id: Option<&FileId>,
     visitor: Option<&UserId>,
 ) -> Result<Opened, SharesError> {
-    let (grant, target) = super::open_link(app, token, ShareKind::File, visitor).await?;
+    let opened = reach(app, token, id).await?;
+    super::count_access(app, &opened.grant.share_id, visitor).await?;
+    Ok(opened)
+}
+
+/// What [`open`] opens, without counting an access (a holder's client renewing a lock).
+pub async fn reach(app: &App, token: &str, id: Option<&FileId>) -> Result<Opened, SharesError> {
+    let (grant, target) = super::peek_link(app, token, ShareKind::File).await?;
     let target = FileId::from(target);
     let owner = grant.owner_id.clone();
     let root = listing::get(app, &owner, &target)

@@ -262,6 +262,27 @@ pub async fn open_link(
     kind: ShareKind,
     visitor: Option<&UserId>,
 ) -> Result<(Grant, String), SharesError> {
+    let opened = check_link(app, token, kind).await?;
+    count_access(app, &opened.0.share_id, visitor).await?;
+    Ok(opened)
+}
+
+/// [`open_link`] without counting an access (for what a link holder's client does on its
+/// own, like renewing a lock).
+pub async fn peek_link(
+    app: &App,
+    token: &str,
+    kind: ShareKind,
+) -> Result<(Grant, String), SharesError> {
+    check_link(app, token, kind).await
+}
+
+/// The link's grant and target, when it works (and its pass holds, for one with a password).
+async fn check_link(
+    app: &App,
+    token: &str,
+    kind: ShareKind,
+) -> Result<(Grant, String), SharesError> {
     let (token, pass) = passwords::split(token);
     let now = app.now_ms();
     let rows = app
@@ -295,12 +316,21 @@ pub async fn open_link(
             grant.expires_at = grant.expires_at.min(until * 1000);
         }
     }
+    Ok((grant, row.text(4)))
+}
+
+/// Counts an access to the link `share_id`, and remembers the `visitor`.
+pub(super) async fn count_access(
+    app: &App,
+    share_id: &str,
+    visitor: Option<&UserId>,
+) -> Result<(), SharesError> {
     app.ports
         .meta
         .execute(stmt!(
             "UPDATE shares SET access_count = access_count + 1, last_access_at = ? WHERE id = ?",
-            now,
-            grant.share_id.as_str()
+            app.now_ms(),
+            share_id
         ))
         .await?;
     if let Some(visitor) = visitor {
@@ -309,12 +339,12 @@ pub async fn open_link(
             .execute(stmt!(
                 "INSERT INTO share_visits (share_id, visitor_id) VALUES (?, ?)
                  ON CONFLICT DO NOTHING",
-                grant.share_id.as_str(),
+                share_id,
                 visitor
             ))
             .await?;
     }
-    Ok((grant, row.text(4)))
+    Ok(())
 }
 
 /// Whether the link `share_id` still works (not revoked, not expired): `Gone` otherwise.

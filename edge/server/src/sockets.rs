@@ -22,6 +22,9 @@ pub struct NativeSockets {
     pub rooms: Arc<crate::rooms::RoomHub>,
 }
 
+/// The read buffer of an event or room socket.
+const SMALL_READ_BUFFER: usize = 4 * 1024;
+
 #[async_trait]
 impl Sockets for NativeSockets {
     async fn open(&self, req: Request, target: SocketTarget) -> Result<Response, ApiError> {
@@ -33,9 +36,13 @@ impl Sockets for NativeSockets {
         };
         // Bounded messages: a desktop only listens on /events, and terminal input is keys
         // and pastes; a larger message closes the socket (1009) instead of being buffered.
+        // Event and room sockets are many and mostly idle: each reads through a small
+        // buffer (tungstenite allocates 128 KiB per socket by default; a room of 200
+        // editors kept 25 MiB in them), larger messages still arrive in pieces.
         match target {
             SocketTarget::Events { user_id, until_ms } => {
                 let ws = ws
+                    .read_buffer_size(SMALL_READ_BUFFER)
                     .max_message_size(EVENTS_MAX_MESSAGE)
                     .max_frame_size(EVENTS_MAX_MESSAGE);
                 events::open(&self.hub, &user_id, until_ms, ws).await
@@ -54,6 +61,7 @@ impl Sockets for NativeSockets {
                     share_id,
                     user_id,
                 };
+                let ws = ws.read_buffer_size(SMALL_READ_BUFFER);
                 crate::rooms::open(&self.rooms, &file_id, &owner_id, joiner, ws).await
             }
             SocketTarget::Terminal(ticket) => {

@@ -25,7 +25,11 @@ for (const [name, text] of Object.entries(files)) {
 
 const browser = await launch();
 const results = {};
-for (const name of Object.keys(files)) {
+// Two ways to come to the click: at once when Files shows the file (the bundle is fetched
+// and started after it), and after 3 s in Files, as a person finding the file (Files loads
+// the Editor's bundle in the background meanwhile).
+const cases = Object.keys(files).flatMap((name) => [[name, 0], [name, 3000]]);
+for (const [name, pause] of cases) {
   const ms = [];
   let kb = 0;
   for (let run = 0; run < RUNS; run++) {
@@ -40,6 +44,7 @@ for (const name of Object.keys(files)) {
     await page.waitForSelector("[data-desktop][data-ready=true]");
     await page.click("[data-app=files]");
     await page.waitForSelector(`[data-window=files] [data-file="${name}"]`);
+    if (pause) await new Promise((r) => setTimeout(r, pause));
     const t = await page.evaluate((file) => new Promise((resolve) => {
       const row = document.querySelector(`[data-window=files] [data-file="${file}"]`);
       const t0 = performance.now();
@@ -69,12 +74,12 @@ for (const name of Object.keys(files)) {
     kb = bytes / 1000;
     await page.context().close();
   }
-  results[name] = { ms, kb };
+  results[`${name}@${pause}`] = { ms, kb };
 }
 await browser.close();
 
-const row = (name, what) => {
-  const r = results[name];
+const row = (key, what) => {
+  const r = results[key];
   const p50 = pct(r.ms, 50);
   return `| ${what} | ${r.kb.toFixed(0)} KB | ${p50.toFixed(0)} ms / ${Math.max(...r.ms).toFixed(0)} ms | ≤ ${BUDGET_MS} ms: **${p50 <= BUDGET_MS ? "met" : "missed"}** |`;
 };
@@ -82,8 +87,10 @@ const report = `**The Editor in headless Chromium** (release server on loopback,
 
 | double-click in Files on a 5,000-line file → shown and taking keys | editor bundle + workers fetched (gzip) | p50 / max | budget |
 |---|---|---|---|
-${row("long.md", `Markdown (\`long.md\`, ${(files["long.md"].length / 1000).toFixed(0)} KB)`)}
-${row("long.ts", `TypeScript (\`long.ts\`, ${(files["long.ts"].length / 1000).toFixed(0)} KB; its language worker too)`)}
+${row("long.md@0", `Markdown (\`long.md\`, ${(files["long.md"].length / 1000).toFixed(0)} KB), clicked as soon as Files shows it`)}
+${row("long.md@3000", "the same, clicked after 3 s in Files")}
+${row("long.ts@0", `TypeScript (\`long.ts\`, ${(files["long.ts"].length / 1000).toFixed(0)} KB; its language worker too), clicked at once`)}
+${row("long.ts@3000", "the same, clicked after 3 s in Files")}
 `;
 writeFileSync(process.argv[2], report);
 console.log(report);

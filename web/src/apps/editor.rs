@@ -46,6 +46,7 @@ thread_local! {
     static UNSENT: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
     static NEXT_PANE: Cell<u64> = const { Cell::new(0) };
     static UNLOAD_GUARD: Cell<bool> = const { Cell::new(false) };
+    static WARMED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Whether any open tab holds edits the server may not have yet (they wait in this
@@ -183,6 +184,22 @@ fn parse_arg(arg: Option<&str>) -> (Option<String>, Vec<String>) {
 
 fn to_arg(active: Option<&str>, ids: &[String]) -> String {
     format!("{}|{}", active.unwrap_or(""), ids.join(","))
+}
+
+/// Loads the Editor's bundle (Monaco, Yjs) in the background once per page, a moment after
+/// Files opens: opening a file is then a matter of making its editor, not of fetching and
+/// starting 1 MB of script first.
+pub fn warm_up() {
+    if WARMED.with(|w| w.replace(true)) {
+        return;
+    }
+    gloo_timers::callback::Timeout::new(1_500, || {
+        spawn_local(async {
+            // A failure here is met again, and shown, when a file is opened.
+            let _ = wasm_bindgen_futures::JsFuture::from(load_editor()).await;
+        });
+    })
+    .forget();
 }
 
 /// Opens `file` in the Editor: a new tab in the open editor window, or a new window.

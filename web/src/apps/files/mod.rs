@@ -81,6 +81,8 @@ pub fn FilesApp(win: Win) -> impl IntoView {
     let st = FilesState::new(&win);
     provide_context(st);
     st.reload();
+    // Files is where files are opened from: the Editor gets ready meanwhile.
+    crate::apps::editor::warm_up();
 
     // Another window or tab changed this folder: show it.
     Effect::new(move |prev: Option<u64>| {

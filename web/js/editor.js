@@ -341,7 +341,9 @@ window.cloudosEditor = {
       }
     });
     async function connect() {
-      if (ended || disposed) return;
+      // A second reconnect timer (each failed socket sets one) finding the tab connected
+      // again does nothing: it must not say "offline" over a live connection.
+      if (ended || disposed || provider.wsconnected || provider.wsconnecting) return;
       say(status === "connecting" ? "connecting" : "offline");
       let query;
       try {

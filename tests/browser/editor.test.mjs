@@ -46,6 +46,12 @@ async function saved(page) {
   await page.locator(`${EDITOR} [data-editor-status] [data-status=saved]`).waitFor({ timeout: 20000 });
 }
 
+/** Signs out through the account menu. */
+async function signOut(page) {
+  await page.click(".dock-account .avatar");
+  await page.click("[data-logout]");
+}
+
 /** The Editor's IndexedDB stores in a page's browser. */
 const stores = (p) => p.evaluate(async () => (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith("cloudos:")));
 
@@ -229,10 +235,6 @@ test("a tab whose link died while it was offline says so, unsent edits ask befor
   await ann.page.keyboard.press("Control+End");
   await ann.page.keyboard.type("- Ann offline\n");
   await ann.page.locator(`${EDITOR} [data-tab="draft.md"] .dirty`).waitFor();
-  const signOut = async (page) => {
-    await page.click(".dock-account .avatar");
-    await page.click("[data-logout]");
-  };
   const warned = new Promise((resolve) => ann.page.once("dialog", async (d) => { resolve(d.message()); await d.dismiss(); }));
   await signOut(ann.page);
   assert.match(await warned, /have not reached the server yet/);
@@ -321,6 +323,8 @@ test("Files locks and unlocks any file, an image too", async () => {
   const image = (await up.json()).files[0];
   const lockOf = async () => (await api(ann.token, "GET", `/files/${image.id}/lock`)).body.lock;
   await ann.page.click("[data-app=files]");
+  // Files readies the Editor's bundle in the background (no file opened yet).
+  await ann.page.waitForFunction(() => !!window.cloudosEditor, null, { timeout: 15000 });
   await ann.page.click(`[data-window=files] [data-file="logo.png"]`, { button: "right" });
   await ann.page.click("[data-context-menu] [data-action=lock]");
   await ann.page.locator(".toast", { hasText: "logo.png is locked until" }).waitFor({ timeout: 10000 });
@@ -379,6 +383,14 @@ test("signed out, a view link opens the file alone and follows the owner's edits
   await bob.click("button[type=submit]");
   await bob.waitForSelector("[data-desktop][data-ready=true]");
   await bob.locator(`${EDITOR} [data-tab="live.md"]`).waitFor({ timeout: 30000 });
+  // A page that loaded with a link's address while signed in ends at the sign-in form when
+  // its person signs out, not at the link's page.
+  await bob.evaluate((to) => history.replaceState(null, "", to), `/#editor?file=${file.id}&share=${view.body.token}`);
+  await bob.reload();
+  await bob.waitForSelector("[data-desktop][data-ready=true]");
+  await signOut(bob);
+  await bob.waitForSelector("input[name=email]");
+  assert.equal(await bob.locator("[data-link-page]").count(), 0);
   assert.deepEqual(guest.errors, []);
   assert.deepEqual(bob.errors, []);
 });

@@ -411,6 +411,18 @@ impl Client {
         res.json::<UploadResponse>().await.unwrap().files
     }
 
+    /// Uploads one file into the root.
+    pub async fn upload_one(&self, name: &str, bytes: &[u8]) -> File {
+        self.upload(None, &[(name, bytes.to_vec())]).await.remove(0)
+    }
+
+    /// The links to one of the caller's files or folders (`GET /files/:id/shares`).
+    pub async fn links(&self, id: &str) -> Vec<cloudos_proto::ShareLink> {
+        let res = self.get(&format!("/files/{id}/shares")).await;
+        assert_eq!(res.status(), StatusCode::OK, "links of {id}");
+        res.json::<cloudos_proto::ShareList>().await.unwrap().items
+    }
+
     /// Lists a folder (the root for `None`).
     pub async fn list(&self, parent: Option<&str>) -> Vec<File> {
         let path = match parent {

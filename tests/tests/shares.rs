@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cloudos_proto::{File, FileShare, PublicShare, ShareList};
+use cloudos_proto::{File, FileShare, PublicShare};
 use cloudos_tests::collab::{owner_room_url, room_url, wait_for_content, YClient};
 use cloudos_tests::{expect_not_found, expect_problem, TestServer, User};
 use reqwest::StatusCode;
@@ -41,11 +41,7 @@ fn owner_room(server: &TestServer, u: &User, file: &str) -> String {
 async fn a_view_link_shows_the_file_and_its_live_edits_to_anyone() {
     let server = TestServer::suite();
     let ann = server.new_user("ann").await;
-    let file = ann
-        .api
-        .upload(None, &[("notes.txt", b"<b>hello</b>".to_vec())])
-        .await[0]
-        .clone();
+    let file = ann.api.upload_one("notes.txt", b"<b>hello</b>").await;
     let link = share(&ann, &file.id, json!({})).await;
     assert_eq!(link.mode, "view");
     assert!(link.token.len() >= 32, "at least 128 random bits");
@@ -110,7 +106,7 @@ async fn a_view_link_shows_the_file_and_its_live_edits_to_anyone() {
 async fn revoking_a_link_closes_its_sockets_and_its_page_is_gone() {
     let server = TestServer::suite();
     let ann = server.new_user("ann").await;
-    let file = ann.api.upload(None, &[("a.md", b"# A".to_vec())]).await[0].clone();
+    let file = ann.api.upload_one("a.md", b"# A").await;
     let link = share(&ann, &file.id, json!({"mode": "view"})).await;
     let url = room_url(&server.base, &file.id, &format!("share={}", link.token));
     let mut viewer = YClient::connect(&url).await.unwrap();
@@ -145,17 +141,11 @@ async fn revoking_a_link_closes_its_sockets_and_its_page_is_gone() {
         .unwrap();
     assert!(!listed.shared, "no link to it works any more");
     // The owner's list keeps it, marked.
-    let links: ShareList = ann
-        .api
-        .get(&format!("/files/{}/shares", file.id))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(links.items.len(), 1);
-    assert_eq!(links.items[0].state, "revoked");
+    let links = ann.api.links(&file.id).await;
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].state, "revoked");
     // The one socket that opened through it.
-    assert_eq!(links.items[0].access_count, 1, "{:?}", links.items[0]);
+    assert_eq!(links[0].access_count, 1, "{:?}", links[0]);
 }
 
 #[tokio::test]
@@ -163,11 +153,7 @@ async fn an_edit_link_lets_a_signed_in_colleague_edit() {
     let server = TestServer::suite();
     let ann = server.new_user("ann").await;
     let bob = server.new_user("bob").await;
-    let file = ann
-        .api
-        .upload(None, &[("plan.txt", b"plan".to_vec())])
-        .await[0]
-        .clone();
+    let file = ann.api.upload_one("plan.txt", b"plan").await;
     let link = share(&ann, &file.id, json!({"mode": "edit", "expires_in": 3600})).await;
     assert_eq!(link.mode, "edit");
     let share_q = format!("share={}", link.token);
@@ -209,11 +195,7 @@ async fn an_edit_link_lets_a_signed_in_colleague_edit() {
 async fn a_folder_link_reaches_below_it_never_above() {
     let server = TestServer::suite();
     let ann = server.new_user("ann").await;
-    let outside = ann
-        .api
-        .upload(None, &[("secret.txt", b"no".to_vec())])
-        .await[0]
-        .clone();
+    let outside = ann.api.upload_one("secret.txt", b"no").await;
     let folder = ann.api.mkdir(None, "site").await;
     let sub = ann.api.mkdir(Some(&folder.id), "css").await;
     let inside = ann
@@ -259,7 +241,7 @@ async fn links_are_their_owners_alone() {
     let server = TestServer::suite();
     let ann = server.new_user("ann").await;
     let bob = server.new_user("bob").await;
-    let file = ann.api.upload(None, &[("a.txt", b"a".to_vec())]).await[0].clone();
+    let file = ann.api.upload_one("a.txt", b"a").await;
     expect_not_found(
         bob.api
             .post(&format!("/files/{}/share", file.id), &json!({}))
@@ -299,7 +281,7 @@ async fn signing_out_ends_ones_own_room_sockets_only() {
     let server = TestServer::suite();
     let ann = server.new_user("ann").await;
     let bob = server.new_user("bob").await;
-    let file = ann.api.upload(None, &[("doc.txt", b"doc".to_vec())]).await[0].clone();
+    let file = ann.api.upload_one("doc.txt", b"doc").await;
     let link = share(&ann, &file.id, json!({"mode": "edit"})).await;
     let bob_token = bob.api.token.as_deref().unwrap();
     let mut b = YClient::connect(&room_url(
@@ -334,20 +316,10 @@ async fn signing_out_ends_ones_own_room_sockets_only() {
 async fn a_link_with_a_password_opens_nothing_until_it_is_given() {
     let server = TestServer::suite();
     let ann = server.new_user("ann").await;
-    let file = ann
-        .api
-        .upload(None, &[("secret.txt", b"the plan".to_vec())])
-        .await[0]
-        .clone();
+    let file = ann.api.upload_one("secret.txt", b"the plan").await;
     let link = share(&ann, &file.id, json!({"password": "open sesame"})).await;
-    let list: ShareList = ann
-        .api
-        .get(&format!("/files/{}/shares", file.id))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(list.items[0].has_password);
+    let list = ann.api.links(&file.id).await;
+    assert!(list[0].has_password);
 
     // Without it: the JSON says so, the content and the room are shut, and a browser gets
     // a form (no script) that posts the password.
@@ -465,7 +437,16 @@ async fn a_link_with_a_password_opens_nothing_until_it_is_given() {
 async fn guessing_a_links_password_is_throttled() {
     let server = TestServer::suite();
     let ann = server.new_user("ann").await;
-    let file = ann.api.upload(None, &[("secret.txt", b"x".to_vec())]).await[0].clone();
+    let file = ann.api.upload_one("secret.txt", b"x").await;
+    // A password longer than an account's is refused, not cut.
+    let long = ann
+        .api
+        .post(
+            &format!("/files/{}/share", file.id),
+            &json!({ "password": "x".repeat(300) }),
+        )
+        .await;
+    expect_problem(long, 400, "/errors/bad-request").await;
     let link = share(&ann, &file.id, json!({"password": "right"})).await;
     let path = format!("/s/{}/unlock", link.token);
     let mut limited = false;

@@ -16,8 +16,21 @@ fn Root() -> impl IntoView {
     session::install(session);
     provide_context(session);
     // Signed out, a view link to a text file opens the file alone, following its edits
-    // live; "Sign in" leaves it for the login screen (the desktop then opens the link).
-    let link = RwSignal::new(apps::editor::link_in_address());
+    // live; "Sign in" leaves it for the login screen (the desktop then opens the link). It
+    // is for a page opened signed out: signing out later always ends at the login screen.
+    let link = RwSignal::new(
+        session
+            .user
+            .get_untracked()
+            .is_none()
+            .then(apps::editor::link_in_address)
+            .flatten(),
+    );
+    Effect::new(move |_| {
+        if session.user.get().is_some() {
+            link.set(None);
+        }
+    });
     view! {
         {move || if session.user.get().is_some() {
             view! { <desktop::Desktop /> }.into_any()

@@ -207,7 +207,6 @@ impl From<crate::locks::LocksError> for ApiError {
             Held { .. } => ApiError::new(StatusCode::LOCKED, "locked", detail),
             Broken => ApiError::new(StatusCode::CONFLICT, "conflict", detail),
             Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
-            SignInNeeded => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail),
             Files(e) => e.into(),
             Shares(e) => e.into(),
             Db(e) => e.into(),
@@ -288,16 +287,46 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = bytes::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-json",
-                format!("malformed JSON body: {e}"),
-            )
-        })
+        let bytes = body_of(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A request's whole body, or a 400 problem.
+async fn body_of<S: Send + Sync>(req: Request, state: &S) -> Result<bytes::Bytes, ApiError> {
+    bytes::Bytes::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))
+}
+
+/// JSON, or the 400 `/errors/invalid-json` problem.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+            format!("malformed JSON body: {e}"),
+        )
+    })
+}
+
+/// An optional JSON body: none (or only whitespace) is `T::default()`; anything else must
+/// parse, or it is the same 400 `/errors/invalid-json` as [`ApiJson`].
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_of(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJson)
     }
 }
 

@@ -167,6 +167,26 @@ struct Tab {
     people: RwSignal<Vec<String>>,
 }
 
+impl Tab {
+    /// A tab for `key` (`<id>` or `<id>~<link token>`), its file not loaded yet.
+    fn new(key: &str) -> Self {
+        let (id, share) = split_key(key);
+        Tab {
+            key: key.to_owned(),
+            id,
+            share,
+            name: RwSignal::new("…".into()),
+            status: RwSignal::new(TabStatus::Loading),
+            unsent: RwSignal::new(false),
+            editable: RwSignal::new(false),
+            lock: RwSignal::new(None),
+            lock_note: RwSignal::new(None),
+            holding: RwSignal::new(false),
+            people: RwSignal::new(vec![]),
+        }
+    }
+}
+
 /// The window's tabs as kept in its `arg`.
 fn parse_arg(arg: Option<&str>) -> (Option<String>, Vec<String>) {
     let Some(arg) = arg else {
@@ -352,20 +372,7 @@ pub fn EditorApp(win: Win) -> impl IntoView {
         let (want_active, ids) = parse_arg(arg.get().as_deref());
         let have: Vec<String> = tabs.with_untracked(|t| t.iter().map(|t| t.key.clone()).collect());
         for key in ids.iter().filter(|i| !have.contains(i)) {
-            let (id, share) = split_key(key);
-            let tab = owner.with(|| Tab {
-                key: key.clone(),
-                id,
-                share,
-                name: RwSignal::new("…".into()),
-                status: RwSignal::new(TabStatus::Loading),
-                unsent: RwSignal::new(false),
-                editable: RwSignal::new(false),
-                lock: RwSignal::new(None),
-                lock_note: RwSignal::new(None),
-                holding: RwSignal::new(false),
-                people: RwSignal::new(vec![]),
-            });
+            let tab = owner.with(|| Tab::new(key));
             tabs.update(|t| t.push(tab.clone()));
             spawn_local(async move {
                 match tab_file(&tab.id, tab.share.as_deref()).await {
@@ -539,7 +546,8 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                     {move || {
                         let a = active.get();
                         tabs.with(|t| t.iter().find(|t| Some(&t.key) == a.as_ref()).cloned())
-                            .filter(|t| t.editable.get())
+                            // Nothing to lock in a tab whose access ended.
+                            .filter(|t| t.editable.get() && !matches!(t.status.get(), TabStatus::Ended(_) | TabStatus::Failed(_)))
                             .map(|t| {
                                 let label = move || match t.lock.get() {
                                     Some(l) if l.mine => "Unlock",
@@ -574,19 +582,7 @@ pub fn link_in_address() -> Option<(String, String)> {
 #[component]
 pub fn LinkPage(file: String, share: String, on_sign_in: Callback<()>) -> impl IntoView {
     let key = format!("{file}~{share}");
-    let tab = Tab {
-        key: key.clone(),
-        id: file.clone(),
-        share: Some(share.clone()),
-        name: RwSignal::new("…".into()),
-        status: RwSignal::new(TabStatus::Loading),
-        unsent: RwSignal::new(false),
-        editable: RwSignal::new(false),
-        lock: RwSignal::new(None),
-        lock_note: RwSignal::new(None),
-        holding: RwSignal::new(false),
-        people: RwSignal::new(vec![]),
-    };
+    let tab = Tab::new(&key);
     // None until known; then whether this is a view link (watched here) or an edit link.
     let view_link = RwSignal::new(None::<bool>);
     {

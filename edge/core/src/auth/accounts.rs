@@ -95,15 +95,9 @@ pub async fn login(
     }
     let email = email.as_str();
     let now = app.now_ms();
-    let client = client.map(|c| c.throttle_key());
-    let by_email = Throttle::by_email(app);
-    let by_client = Throttle::by_client(app);
     // Each attempt is counted before any hashing, in one statement, so a burst of attempts
     // at once cannot all pass a check made before any of them was recorded.
-    by_email.take(app, email, now).await?;
-    if let Some(client) = &client {
-        by_client.take(app, client, now).await?;
-    }
+    count_attempt(app, email, client.as_ref()).await?;
     let rows = app
         .ports
         .meta
@@ -126,13 +120,7 @@ pub async fn login(
         return Err(AuthError::WrongCredentials);
     };
     // A success forgets the email's failures, and gives its client back the attempt.
-    app.ports
-        .meta
-        .execute(stmt!("DELETE FROM login_failures WHERE email = ?", email))
-        .await?;
-    if let Some(client) = &client {
-        by_client.give_back(app, client).await?;
-    }
+    attempt_succeeded(app, email, client.as_ref()).await?;
     let id = row.text(0);
     let token = issue_token(
         &app.config.secret,
@@ -151,8 +139,8 @@ pub async fn login(
     })
 }
 
-/// Counts a password attempt that is not a login (a link's password) under `key`, and under
-/// its `client` with logins: the same limits and window as a login's email and client.
+/// Counts a password attempt under `key` (an email, or `link:<id>` for a link's password)
+/// and under its `client`, with the login limits and window.
 pub(crate) async fn count_attempt(
     app: &App,
     key: &str,

@@ -8,7 +8,7 @@ use cloudos_proto::{FileLock, LockRequest, LockState};
 use serde::Deserialize;
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiPath, ApiQuery};
+use crate::error::{ApiError, ApiPath, ApiQuery, OptionalJson};
 use crate::ids::FileId;
 use crate::App;
 
@@ -35,13 +35,8 @@ pub async fn take(
     user: AuthUser,
     ApiPath(id): ApiPath<FileId>,
     ApiQuery(q): ApiQuery<LockQuery>,
-    body: axum::body::Bytes,
+    OptionalJson(req): OptionalJson<LockRequest>,
 ) -> Result<Json<FileLock>, ApiError> {
-    let req: LockRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        LockRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
     let lock = super::take(&app, &user.id, &id, q.share.as_deref(), req.ttl).await?;
     Ok(Json(lock))
 }

@@ -32,8 +32,6 @@ pub enum LocksError {
     /// A view link, or a folder: nothing to lock through it.
     #[error("{0}")]
     Forbidden(&'static str),
-    #[error("sign in to lock a file")]
-    SignInNeeded,
     /// Released (by the owner) as it was taken.
     #[error("the lock was released as it was taken; try again")]
     Broken,

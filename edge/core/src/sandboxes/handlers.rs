@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::lifecycle;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiPath};
+use crate::error::{ApiError, ApiPath, OptionalJson};
 use crate::ids::SandboxId;
 use crate::{origin, rfc3339, App};
 
@@ -87,13 +87,8 @@ pub async fn share(
     user: AuthUser,
     headers: HeaderMap,
     ApiPath(id): ApiPath<SandboxId>,
-    body: axum::body::Bytes,
+    OptionalJson(req): OptionalJson<ShareRequest>,
 ) -> Result<(StatusCode, Json<SandboxShare>), ApiError> {
-    let req: ShareRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ShareRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
     let share = lifecycle::share(&app, &user.id, &id, req.expires_in).await?;
     let fragment = form_urlencoded::Serializer::new(String::new())
         .append_pair("sandbox", &id)

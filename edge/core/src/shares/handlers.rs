@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::files::{self as file_links, Opened};
 use super::{passwords, revoke, ShareMode, SharesError};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiPath, ApiQuery};
+use crate::error::{ApiError, ApiPath, ApiQuery, OptionalJson};
 use crate::files::listing::{self, Reader};
 use crate::ids::FileId;
 use crate::{origin, rfc3339, App};
@@ -46,13 +46,8 @@ pub async fn share_file(
     user: AuthUser,
     headers: HeaderMap,
     ApiPath(id): ApiPath<FileId>,
-    body: axum::body::Bytes,
+    OptionalJson(req): OptionalJson<FileShareRequest>,
 ) -> Result<(StatusCode, Json<FileShare>), ApiError> {
-    let req: FileShareRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        FileShareRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
-    };
     let mode = match req.mode.as_deref() {
         None | Some("view") => ShareMode::View,
         Some("edit") => ShareMode::Edit,

@@ -3,33 +3,19 @@
 //! opens everything the link opens (its page, content, room, lock) until the pass or the
 //! link ends. Attempts are throttled like logins, per link and per client.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use super::{hash, SharesError};
 use crate::auth::{accounts, passwords, AuthError, ClientAddr};
+use crate::files::signing::{self, Purpose};
 use crate::{stmt, App};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// How long a pass lasts (at most the link's own life).
 pub const PASS_SECS: i64 = 12 * 60 * 60;
 /// The longest password a link takes (what an account takes too).
 pub const MAX_PASSWORD_BYTES: usize = 256;
 
-fn mac(secret: &[u8], share_id: &str, until_secs: i64) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-    // A distinct prefix keeps these signatures from ever validating anything else.
-    mac.update(b"cloudos-link-pass\0");
-    mac.update(share_id.as_bytes());
-    mac.update(b"\0");
-    mac.update(until_secs.to_string().as_bytes());
-    mac
-}
-
 /// A pass for the link `share_id` until `until_secs`: what follows the token's dot.
 pub fn pass(secret: &[u8], share_id: &str, until_secs: i64) -> String {
-    let sig = hex::encode(mac(secret, share_id, until_secs).finalize().into_bytes());
+    let sig = signing::sign_for(secret, Purpose::LinkPass, share_id, until_secs);
     format!("{until_secs}.{sig}")
 }
 
@@ -38,10 +24,10 @@ pub fn pass_holds(secret: &[u8], share_id: &str, pass: &str, now_secs: i64) -> b
     let Some((until, sig)) = pass.split_once('.') else {
         return false;
     };
-    let (Ok(until), Ok(sig)) = (until.parse::<i64>(), hex::decode(sig)) else {
+    let Ok(until) = until.parse::<i64>() else {
         return false;
     };
-    now_secs < until && mac(secret, share_id, until).verify_slice(&sig).is_ok()
+    signing::holds(secret, Purpose::LinkPass, share_id, until, sig, now_secs)
 }
 
 /// A link token as given (`<token>` or `<token>.<pass>`): the token, and the pass.

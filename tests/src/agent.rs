@@ -229,7 +229,7 @@ impl TestAgent {
 
     /// Runs a command through `POST /exec`.
     pub async fn exec(&self, argv: &[&str]) -> ExecResponse {
-        let res = reqwest::Client::new()
+        let res = crate::http_client()
             .post(format!("{}/exec", self.base))
             .bearer_auth(self.token(Role::Driver))
             .json(&ExecRequest {

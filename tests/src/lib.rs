@@ -186,7 +186,7 @@ impl TestServer {
     pub fn client(&self) -> Client {
         Client {
             base: self.base.clone(),
-            http: reqwest::Client::new(),
+            http: http_client(),
             token: None,
         }
     }
@@ -207,7 +207,7 @@ impl TestServer {
             id: auth.user.id.clone(),
             api: Client {
                 base: self.base.clone(),
-                http: reqwest::Client::new(),
+                http: http_client(),
                 token: Some(auth.token),
             },
         }
@@ -230,11 +230,21 @@ impl TestServer {
             id: auth.user.id.clone(),
             api: Client {
                 base: self.base.clone(),
-                http: reqwest::Client::new(),
+                http: http_client(),
                 token: Some(auth.token),
             },
         }
     }
+}
+
+/// The tests' HTTP client: a request that gets no answer fails after two minutes instead of
+/// holding the suite until CI's own limit (a stalled server must read as a failure).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("a reqwest client")
 }
 
 impl Drop for TestServer {

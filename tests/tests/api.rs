@@ -732,7 +732,7 @@ async fn signed_download_urls_work_without_a_token_until_they_expire() {
         .await
         .unwrap();
     let url = meta.download_url.expect("download_url");
-    let anon = reqwest::Client::new();
+    let anon = cloudos_tests::http_client();
     let res = anon.get(&url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap(), bytes);
@@ -968,7 +968,13 @@ async fn an_upload_cut_off_midway_leaves_no_file() {
     );
     sock.write_all(req.as_bytes()).await.unwrap();
     let mut answer = String::new();
-    sock.read_to_string(&mut answer).await.unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        sock.read_to_string(&mut answer),
+    )
+    .await
+    .expect("an answer to a malformed upload within a minute")
+    .unwrap();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("application/problem+json"), "{answer}");
     let names: Vec<_> = u.list(None).await.into_iter().map(|f| f.name).collect();

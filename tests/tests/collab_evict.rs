@@ -74,7 +74,7 @@ async fn edits_survive_the_eviction() {
     c.close().await;
     let api = cloudos_tests::Client {
         base: server.base.clone(),
-        http: reqwest::Client::new(),
+        http: cloudos_tests::http_client(),
         token: Some(marker.token.clone()),
     };
     wait_for_content(&api, &marker.file, &marker.text).await;

@@ -140,7 +140,7 @@ fn protocol_v3_cursor_conditions_stored_sql_and_describe_work_for_the_typescript
 }
 
 async fn pipeline(server: &TestServer, body: Value) -> (u16, Value) {
-    let res = reqwest::Client::new()
+    let res = cloudos_tests::http_client()
         .post(format!("{}/v3/pipeline", server.base))
         .bearer_auth(TOKEN)
         .json(&body)
@@ -184,7 +184,7 @@ async fn a_baton_is_good_for_one_request_and_close_ends_the_stream() {
     assert_eq!(closed["results"][1]["type"], "error");
 
     // A body that is not Hrana: 400 with a code, not a dropped connection.
-    let res = reqwest::Client::new()
+    let res = cloudos_tests::http_client()
         .post(format!("{}/v3/pipeline", server.base))
         .bearer_auth(TOKEN)
         .body("{not json")
@@ -198,7 +198,7 @@ async fn a_baton_is_good_for_one_request_and_close_ends_the_stream() {
     );
 
     // Without the token: 401.
-    let res = reqwest::Client::new()
+    let res = cloudos_tests::http_client()
         .post(format!("{}/v3/pipeline", server.base))
         .body(r#"{"baton":null,"requests":[]}"#)
         .send()
@@ -207,7 +207,7 @@ async fn a_baton_is_good_for_one_request_and_close_ends_the_stream() {
     assert_eq!(res.status(), 401);
     // A web page (a browser always sends Origin on a cross-site POST) gets nothing, even
     // with the token: a page on any site could otherwise reach a loopback endpoint.
-    let res = reqwest::Client::new()
+    let res = cloudos_tests::http_client()
         .post(format!("{}/v3/pipeline", server.base))
         .bearer_auth(TOKEN)
         .header("origin", "https://evil.example")

@@ -439,7 +439,7 @@ fn client_at(last: u8) -> reqwest::Client {
 #[tokio::test]
 async fn a_login_flood_does_not_stall_other_requests() {
     let server = TestServer::native(ServerOptions::default());
-    let client = reqwest::Client::new();
+    let client = cloudos_tests::http_client();
     let flood: Vec<_> = (0..32)
         .map(|c| {
             let (client, base) = (client_at(10 + c as u8), server.base.clone());
@@ -547,14 +547,14 @@ async fn links_ignore_forwarded_hosts_and_metrics_can_need_a_token() {
     let metrics = format!("{}/metrics", configured.base);
     let anon = reqwest::get(&metrics).await.unwrap();
     cloudos_tests::expect_problem(anon, 401, "/errors/unauthorized").await;
-    let wrong = reqwest::Client::new()
+    let wrong = cloudos_tests::http_client()
         .get(&metrics)
         .bearer_auth("metrics-token-0123456780")
         .send()
         .await
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let scraped = reqwest::Client::new()
+    let scraped = cloudos_tests::http_client()
         .get(&metrics)
         .bearer_auth(token)
         .send()

@@ -145,7 +145,7 @@ async fn only_tokens_for_this_sandbox_are_accepted() {
     assert_eq!(refused(&other).await, 401);
     let none = format!("{}/attach", agent.base.replacen("http", "ws", 1));
     assert_eq!(refused(&none).await, 401);
-    let res = reqwest::Client::new()
+    let res = cloudos_tests::http_client()
         .post(format!("{}/exec", agent.base))
         .bearer_auth(agent.token(Role::Viewer))
         .json(&serde_json::json!({"argv": ["true"]}))
@@ -183,7 +183,7 @@ async fn a_revoked_or_expired_grant_ends_its_sockets_and_nothing_else() {
     let revoke = |token: String| {
         let base = agent.base.clone();
         async move {
-            reqwest::Client::new()
+            cloudos_tests::http_client()
                 .post(format!("{base}/revoke"))
                 .bearer_auth(token)
                 .json(&serde_json::json!({"grants": ["share:a", "session:w:1"]}))
@@ -306,7 +306,7 @@ async fn exec_returns_exit_codes_output_and_timeouts() {
     let missing = agent.exec(&["no-such-program"]).await;
     assert_ne!(missing.exit_code, Some(0));
 
-    let res = reqwest::Client::new()
+    let res = cloudos_tests::http_client()
         .post(format!("{}/exec", agent.base))
         .bearer_auth(agent.token(Role::Driver))
         .json(&serde_json::json!({"argv": ["sleep", "30"], "timeout_secs": 1}))
@@ -319,7 +319,7 @@ async fn exec_returns_exit_codes_output_and_timeouts() {
     assert!(slow.duration_ms < 10_000);
 
     // The streaming variant sends output as it comes, then the exit.
-    let res = reqwest::Client::new()
+    let res = cloudos_tests::http_client()
         .post(format!("{}/exec/stream", agent.base))
         .bearer_auth(agent.token(Role::Driver))
         .json(&serde_json::json!({"argv": ["sh", "-c", "echo one; sleep 0.2; echo two; exit 4"]}))
@@ -358,7 +358,7 @@ async fn exec_returns_exit_codes_output_and_timeouts() {
 
     // Nothing to run is a typed error on both variants.
     for path in ["/exec", "/exec/stream"] {
-        let res = reqwest::Client::new()
+        let res = cloudos_tests::http_client()
             .post(format!("{}{path}", agent.base))
             .bearer_auth(agent.token(Role::Driver))
             .json(&serde_json::json!({"argv": []}))
@@ -576,7 +576,7 @@ async fn exec_variables_reach_only_the_sandboxed_program() {
             timeout_secs: Some(20),
             stdin: None,
         };
-        reqwest::Client::new()
+        cloudos_tests::http_client()
             .post(format!("{}/exec", agent.base))
             .bearer_auth(agent.token(Role::Driver))
             .json(&req)

@@ -370,7 +370,8 @@ async fn bad_requests_get_typed_errors() {
             &json!({"expires_in": "soon"}),
         )
         .await;
-    expect_problem(res, 400, "/errors/bad-request").await;
+    // A body that is not the request's shape is the same problem as one that is not JSON.
+    expect_problem(res, 400, "/errors/invalid-json").await;
     expect_not_found(ann.api.get("/sandbox/nope").await).await;
     let anon = server.client().post("/sandbox", &json!({})).await;
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);

@@ -158,7 +158,12 @@ fn test(edge_only: bool) -> Result<()> {
     let native = if edge_only {
         Ok(())
     } else {
-        util::cargo_test("", &["test", "--workspace", "--no-fail-fast"], &[])
+        util::cargo_test(
+            "",
+            &["test", "--workspace", "--no-fail-fast"],
+            &[],
+            minutes(30),
+        )
     };
     // The same API suite, unchanged, against the Worker under `wrangler dev` (workerd) with
     // the local libSQL endpoint, on fresh state.
@@ -204,6 +209,7 @@ fn test(edge_only: bool) -> Result<()> {
             "acknowledged_edits_survive_a_restart",
         ],
         &base,
+        minutes(20),
     );
     // What only the Worker host has (its Cron Trigger), run alone so no upload is in flight.
     if on_edge.is_ok() {
@@ -220,6 +226,7 @@ fn test(edge_only: bool) -> Result<()> {
                 "--ignored",
             ],
             &[base[0], ("CLOUDOS_TEST_EDGE_LOG", &log.to_string_lossy())],
+            minutes(10),
         );
     }
     if on_edge.is_ok() {
@@ -265,6 +272,7 @@ fn eviction_story(edge: &mut worker::LocalEdge, state: &std::path::Path) -> Resu
                     name,
                 ],
                 &env,
+                minutes(5),
             )
         }
     };
@@ -309,4 +317,9 @@ fn check_wasm() -> Result<()> {
     let dir = dir.to_string_lossy().into_owned();
     args.extend(["--target-dir", &dir]);
     util::cargo_with(&args, &wasm.env())
+}
+
+/// A suite's time limit (see [`util::cargo_test`]).
+fn minutes(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n * 60)
 }

@@ -73,19 +73,59 @@ pub fn cargo_with(args: &[&str], env: &[(String, String)]) -> Result<()> {
     status(cmd, &format!("cargo {}", args.join(" ")))
 }
 
-/// Runs `cargo test …`, passing its output through, and ends with one total line
+/// Runs `cargo test` with `args`, passing its output through, and ends with one total line
 /// (`tests<label>: N passed, M failed`) over every test binary.
-pub fn cargo_test(label: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+///
+/// The tests are built first, then run under `limit`: a suite still running after it is
+/// killed, whole process group, and fails with the names libtest last reported as slow, so
+/// a stalled server costs minutes and says where instead of outlasting CI's own limit.
+pub fn cargo_test(
+    label: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> Result<()> {
     use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Building is not part of the limit: a cold cache may take most of it.
+    let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+    let mut build: Vec<&str> = args[..split].to_vec();
+    build.push("--no-run");
+    let st = Command::new(&cargo)
+        .args(&build)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .status()
+        .context("building the tests")?;
+    if !st.success() {
+        bail!("building the tests failed ({st})");
+    }
     let mut child = Command::new(cargo)
         .args(args)
         .envs(env.iter().copied())
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
+        .process_group(0)
         .spawn()
         .context("starting cargo test")?;
+    let group = format!("-{}", child.id());
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let timed_out = matches!(
+            finished.recv_timeout(limit),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        );
+        if timed_out {
+            // procps kill needs `--` before a negative id.
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &group])
+                .status();
+        }
+        timed_out
+    });
     let (mut passed, mut failed) = (0u64, 0u64);
+    let mut slow = Vec::new();
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
         let line = line?;
         println!("{line}");
@@ -93,9 +133,28 @@ pub fn cargo_test(label: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()
             passed += count_before(rest, " passed");
             failed += count_before(rest, " failed");
         }
+        if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.strip_suffix(" has been running for over 60 seconds"))
+        {
+            slow.push(name.to_owned());
+        }
     }
     let st = child.wait()?;
+    drop(done);
+    let timed_out = watchdog.join().unwrap_or(false);
     println!("tests{label}: {passed} passed, {failed} failed");
+    if timed_out {
+        bail!(
+            "tests{label} still running after {} min and killed; running for over a minute: {}",
+            limit.as_secs() / 60,
+            if slow.is_empty() {
+                "none named".to_owned()
+            } else {
+                slow.join(", ")
+            }
+        );
+    }
     if !st.success() {
         bail!("cargo test failed ({st})");
     }

@@ -492,3 +492,23 @@ test("a lock survives its holder's reload, and the owner breaking it sticks", as
   assert.equal(await holder(), null);
   assert.deepEqual(bob.page.errors, []);
 });
+
+test("Monaco's language services mark errors in JSON and TypeScript, each loaded when a file of its language opens", async () => {
+  const ann = await desktopFor(browser);
+  await uploadText(ann.token, "config.json", '{\n  "name": "demo",\n  "port": 8080,,\n}\n');
+  await uploadText(ann.token, "main.ts", 'const port: number = "eighty";\nexport { port };\n');
+  const loaded = () => ann.page.evaluate(() => performance.getEntriesByType("resource").map((e) => e.name).filter((n) => /\/assets\/(editor|json\.worker|ts\.worker)/.test(n)).length);
+  await ann.page.click("[data-app=files]");
+  await ann.page.dblclick(`[data-window=files] [data-file="config.json"]`);
+  await ann.page.locator(`${EDITOR} [data-tab="config.json"]`).waitFor({ timeout: 30000 });
+  const squiggle = `${EDITOR} .editor-pane[style*=block] .squiggly-error`;
+  await ann.page.locator(squiggle).first().waitFor({ timeout: 30000 });
+  const afterJson = await loaded();
+  await ann.page.click("[data-app=files]");
+  await ann.page.dblclick(`[data-window=files] [data-file="main.ts"]`);
+  await ann.page.locator(`${EDITOR} [data-tab="main.ts"]`).waitFor({ timeout: 30000 });
+  // The type error comes from TypeScript's own checker, in its worker.
+  await ann.page.locator(squiggle).first().waitFor({ timeout: 30000 });
+  assert.ok((await loaded()) > afterJson, "TypeScript's mode and worker came with the first .ts file");
+  assert.deepEqual(ann.page.errors, []);
+});

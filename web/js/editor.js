@@ -31,6 +31,16 @@ self.MonacoEnvironment = {
   },
 };
 
+// Closing an editor cancels what Monaco had pending for it (a hover, word highlights, a
+// language worker's answer), and Monaco rejects those promises with its own "Canceled"
+// error that nobody awaits any more: not a failure, so not reported as one.
+window.addEventListener("unhandledrejection", (event) => {
+  const reason = event.reason;
+  if (reason && reason.name === "Canceled" && reason.message === "Canceled") {
+    event.preventDefault();
+  }
+});
+
 /** Prettier's bundle (`window.cloudosFormat`), loaded the first time it is needed. */
 let formatter = null;
 function loadFormatter() {

@@ -36,7 +36,7 @@ const loading = {};
 
 /** Loads the bundle the page's `<meta name=…>` names (its script and CSS) once; resolves to
  * the global it sets. */
-function loadBundle(name, global) {
+function loadBundle(name, global, module = false) {
   if (!loading[name]) {
     loading[name] = new Promise((resolve, reject) => {
       const meta = document.querySelector(`meta[name="${name}"]`);
@@ -46,9 +46,12 @@ function loadBundle(name, global) {
       css.href = meta.dataset.css;
       document.head.appendChild(css);
       const js = document.createElement("script");
+      if (module) js.type = "module";
       js.src = meta.dataset.js;
-      js.onload = () => resolve(window[global]);
-      js.onerror = () => { loading[name] = null; reject(new Error(`could not load ${name}`)); };
+      const failed = () => { loading[name] = null; reject(new Error(`could not load ${name}`)); };
+      // A module that failed to run still fires load: only its global says it ran.
+      js.onload = () => (window[global] ? resolve(window[global]) : failed());
+      js.onerror = failed;
       document.head.appendChild(js);
     });
   }
@@ -62,7 +65,8 @@ window.cloudosVendor = {
   },
   /** Loads the editor bundle (Monaco, Yjs) once; resolves when ready. */
   loadEditor() {
-    return loadBundle("cloudos-editor", "cloudosEditor");
+    // An ES module: its chunks (a language's grammar, a language service) load on demand.
+    return loadBundle("cloudos-editor", "cloudosEditor", true);
   },
   /** Markdown to HTML that is safe to insert: no scripts, handlers or javascript: URLs. */
   markdown(text) {

@@ -88,8 +88,10 @@ pub fn build() -> Result<PathBuf> {
         ])
         .arg(format!("--outfile={}", stage.join("terminal.js").display()));
     status(terminal, "esbuild (terminal bundle)")?;
-    // The Editor app's Monaco + Yjs, loaded only when an editor opens, with Monaco's
-    // language workers as their own files and its icon font beside its CSS.
+    // The Editor app's Monaco + Yjs, loaded only when an editor opens: an ES module split
+    // at Monaco's own lazy imports, so what a file does not need (80 languages' grammars,
+    // the JSON/CSS/HTML/TS modes) is fetched and parsed only when a file of that language
+    // opens. Its icon font goes beside its CSS.
     let editor_dir = stage.join("editor");
     let _ = std::fs::remove_dir_all(&editor_dir);
     let monaco = "node_modules/monaco-editor/esm/vs";
@@ -97,6 +99,23 @@ pub fn build() -> Result<PathBuf> {
     editor
         .current_dir(root())
         .arg("editor=web/js/editor.js")
+        .args([
+            "--bundle",
+            "--minify",
+            "--format=esm",
+            "--splitting",
+            "--chunk-names=editor-[name]-[hash]",
+            "--log-level=error",
+            "--loader:.ttf=file",
+            "--asset-names=[name]-[hash]",
+        ])
+        .arg(format!("--outdir={}", editor_dir.display()));
+    status(editor, "esbuild (editor bundle)")?;
+    // Monaco's language workers and Prettier: classic scripts (a worker started from a URL,
+    // a script tag), so one file each, without shared chunks.
+    let mut workers = Command::new(&esbuild);
+    workers
+        .current_dir(root())
         // Prettier for what Monaco cannot format: loaded only when such a file is formatted.
         .arg("format=web/js/format.js")
         .arg(format!("editor.worker={monaco}/editor/editor.worker.js"))
@@ -106,16 +125,9 @@ pub fn build() -> Result<PathBuf> {
         .arg(format!(
             "ts.worker={monaco}/language/typescript/ts.worker.js"
         ))
-        .args([
-            "--bundle",
-            "--minify",
-            "--format=iife",
-            "--log-level=error",
-            "--loader:.ttf=file",
-            "--asset-names=[name]-[hash]",
-        ])
+        .args(["--bundle", "--minify", "--format=iife", "--log-level=error"])
         .arg(format!("--outdir={}", editor_dir.display()));
-    status(editor, "esbuild (editor bundle)")?;
+    status(workers, "esbuild (editor workers)")?;
 
     let dist = dist_dir();
     let _ = std::fs::remove_dir_all(&dist);
@@ -141,12 +153,18 @@ pub fn build() -> Result<PathBuf> {
     }
     let format_js = hashed(&editor_dir.join("format.js"), &dist, "format", "js")?;
     workers.insert("format".to_owned(), format_js.into());
-    // The CSS names its font files by their own (hashed) names, next to it.
+    // The CSS names its font files, and the editor module its chunks, by their own (hashed)
+    // names, next to it.
     for entry in std::fs::read_dir(&editor_dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "ttf") {
-            let to = dist.join("assets").join(path.file_name().expect("a file"));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let chunk = name.starts_with("editor-") && name.ends_with(".js");
+        if name.ends_with(".ttf") || chunk {
+            let to = dist.join("assets").join(name);
             std::fs::copy(&path, &to)?;
+            if chunk {
+                gzip(&to)?;
+            }
         }
     }
     let editor_workers = serde_json::Value::Object(workers).to_string();

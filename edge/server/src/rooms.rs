@@ -29,6 +29,8 @@ const PING_EVERY: Duration = Duration::from_secs(25);
 const CLIENT_BACKLOG: usize = 256;
 /// Messages waiting for a room's task.
 const ROOM_BACKLOG: usize = 1024;
+/// The most client messages a room's task handles (and stores) as one burst.
+const MAX_BURST: usize = 64;
 /// The largest message a client may send (an update pasting the largest text a room holds,
 /// with room to spare); a larger one closes its socket.
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
@@ -328,113 +330,157 @@ impl RoomTask {
         }
         let mut schedule = Schedule::default();
         let mut empty_since = Some(Instant::now());
+        // A command taken from the queue while gathering a burst, handled next.
+        let mut pending = None;
         loop {
-            let due = schedule.due().map(|at| {
-                Instant::now() + Duration::from_millis((at - self.app.now_ms()).max(0) as u64)
-            });
-            let give_up = empty_since.map(|t| t + EMPTY_FOR);
-            tokio::select! {
-                cmd = rx.recv() => {
-                    let Some(cmd) = cmd else { break };
-                    let ok = match cmd {
-                        Cmd::Join { conn, access, share_id, user_id, out } => {
-                            // Revoked after the relay looked (the hub records a revocation
-                            // before telling the rooms).
-                            if self.hub.is_revoked(share_id.as_deref()) {
-                                let _ = out.try_send(ToClient::Close(
-                                    cloudos_proto::terminal::CLOSE_REVOKED,
-                                    REVOKED_REASON,
-                                ));
-                                continue;
-                            }
-                            let user = user_id.as_ref().map(|u| u.to_string());
-                            let frames = self.room.join(conn, access, user);
-                            self.clients.insert(conn, Client { out, share_id, user_id });
-                            for f in frames {
-                                self.send(conn, f);
-                            }
-                            empty_since = None;
-                            true
-                        }
-                        Cmd::Receive { conn, bytes } => {
-                            let (fx, error) = self.room.receive(conn, &bytes);
-                            let stored = !fx.stored.is_empty();
-                            let ok = self.apply(fx).await;
-                            if ok && stored {
-                                schedule.edited(self.app.now_ms());
-                            }
-                            if let Some(e) = error {
-                                tracing::warn!(file = %self.file, error = %e, "dropping a room client");
-                                self.clients.remove(&conn);
-                                let fx = self.room.leave(conn);
-                                self.apply(fx).await;
-                            }
-                            ok
-                        }
-                        Cmd::Revoke { share_id } => {
-                            self.drop_clients(
-                                |c| c.share_id.as_deref() == Some(share_id.as_str()),
-                                REVOKED_REASON,
-                            )
-                            .await
-                        }
-                        Cmd::EndUser { user_id } => {
-                            self.drop_clients(
-                                |c| c.user_id.as_ref() == Some(&user_id),
-                                "signed out",
-                            )
-                            .await
-                        }
-                        Cmd::Saved => {
+            let cmd = match pending.take() {
+                Some(cmd) => cmd,
+                None => {
+                    let due = schedule.due().map(|at| {
+                        Instant::now()
+                            + Duration::from_millis((at - self.app.now_ms()).max(0) as u64)
+                    });
+                    let give_up = empty_since.map(|t| t + EMPTY_FOR);
+                    tokio::select! {
+                        cmd = rx.recv() => match cmd {
+                            Some(cmd) => cmd,
+                            None => break,
+                        },
+                        () = sleep_until_opt(due) => {
                             if self.checkpoint().await {
                                 schedule.written();
+                            } else {
+                                // Tried again later (an error was logged).
+                                schedule.failed(self.app.now_ms());
                             }
-                            true
+                            continue;
                         }
-                        Cmd::Lock => {
-                            let fx = store::refresh_lock(&self.app, &mut self.room, &self.file).await;
-                            self.apply(fx).await
-                        }
-                        Cmd::Leave { conn } => {
-                            self.clients.remove(&conn);
-                            let fx = self.room.leave(conn);
-                            let ok = self.apply(fx).await;
-                            if ok && self.room.is_empty() {
-                                empty_since = Some(Instant::now());
-                                if self.checkpoint().await {
-                                    schedule.written();
-                                }
-                                if self.close_if_still_empty(&mut rx).await {
-                                    break;
-                                }
+                        () = sleep_until_opt(give_up) => {
+                            if self.room.is_empty() && self.close_if_still_empty(&mut rx).await {
+                                break;
                             }
-                            ok
+                            empty_since = None;
+                            continue;
                         }
-                    };
-                    if !ok {
-                        // Something accepted could not be stored: the room in memory is
-                        // ahead of its log. It closes (its clients resync on reconnect) and
-                        // the next join opens it from what is stored.
-                        self.close(&mut rx).await;
-                        break;
                     }
                 }
-                () = sleep_until_opt(due) => {
-                    if self.checkpoint().await {
-                        schedule.written();
-                    } else {
-                        // Tried again later (an error was logged).
-                        schedule.failed(self.app.now_ms());
+            };
+            let ok = match cmd {
+                Cmd::Join {
+                    conn,
+                    access,
+                    share_id,
+                    user_id,
+                    out,
+                } => {
+                    // Revoked after the relay looked (the hub records a revocation before
+                    // telling the rooms).
+                    if self.hub.is_revoked(share_id.as_deref()) {
+                        let _ = out.try_send(ToClient::Close(
+                            cloudos_proto::terminal::CLOSE_REVOKED,
+                            REVOKED_REASON,
+                        ));
+                        continue;
                     }
-                }
-                () = sleep_until_opt(give_up) => {
-                    if self.room.is_empty() && self.close_if_still_empty(&mut rx).await {
-                        break;
+                    let user = user_id.as_ref().map(|u| u.to_string());
+                    let frames = self.room.join(conn, access, user);
+                    self.clients.insert(
+                        conn,
+                        Client {
+                            out,
+                            share_id,
+                            user_id,
+                        },
+                    );
+                    for f in frames {
+                        self.send(conn, f);
                     }
                     empty_since = None;
+                    true
                 }
+                Cmd::Receive { conn, bytes } => {
+                    // What else clients already sent is handled with it, and stored in one
+                    // write: under heavy typing the queue drains in a few writes instead of
+                    // one per keystroke.
+                    let mut burst = vec![(conn, bytes)];
+                    while burst.len() < MAX_BURST {
+                        match rx.try_recv() {
+                            Ok(Cmd::Receive { conn, bytes }) => burst.push((conn, bytes)),
+                            Ok(other) => {
+                                pending = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let (ok, edited) = self.receive(burst).await;
+                    if ok && edited {
+                        schedule.edited(self.app.now_ms());
+                    }
+                    ok
+                }
+                Cmd::Revoke { share_id } => {
+                    self.drop_clients(
+                        |c| c.share_id.as_deref() == Some(share_id.as_str()),
+                        REVOKED_REASON,
+                    )
+                    .await
+                }
+                Cmd::EndUser { user_id } => {
+                    self.drop_clients(|c| c.user_id.as_ref() == Some(&user_id), "signed out")
+                        .await
+                }
+                Cmd::Saved => {
+                    if self.checkpoint().await {
+                        schedule.written();
+                    }
+                    true
+                }
+                Cmd::Lock => {
+                    let fx = store::refresh_lock(&self.app, &mut self.room, &self.file).await;
+                    self.apply(fx).await
+                }
+                Cmd::Leave { conn } => {
+                    self.clients.remove(&conn);
+                    let fx = self.room.leave(conn);
+                    let ok = self.apply(fx).await;
+                    if ok && self.room.is_empty() {
+                        empty_since = Some(Instant::now());
+                        if self.checkpoint().await {
+                            schedule.written();
+                        }
+                        if self.close_if_still_empty(&mut rx).await {
+                            break;
+                        }
+                    }
+                    ok
+                }
+            };
+            if !ok {
+                // Something accepted could not be stored: the room in memory is ahead of
+                // its log. It closes (its clients resync on reconnect) and the next join
+                // opens it from what is stored.
+                self.close(&mut rx).await;
+                break;
             }
         }
+    }
+
+    /// Handles a burst of clients' bytes, in order: whether storing succeeded, and whether
+    /// the text changed.
+    async fn receive(&mut self, burst: Vec<(ConnId, Vec<u8>)>) -> (bool, bool) {
+        let mut fx = Effects::default();
+        for (conn, bytes) in burst {
+            let (more, error) = self.room.receive(conn, &bytes);
+            fx.then(more);
+            if let Some(e) = error {
+                tracing::warn!(file = %self.file, error = %e, "dropping a room client");
+                self.clients.remove(&conn);
+                fx.then(self.room.leave(conn));
+            }
+        }
+        let edited = !fx.stored.is_empty();
+        (self.apply(fx).await, edited)
     }
 
     /// Ends the clients `which` picks (close code 4403 with `reason`), and tells the others
@@ -467,12 +513,12 @@ impl RoomTask {
     /// Stores what the room accepted, then sends what it says; false when storing failed
     /// (nothing of it was sent).
     async fn apply(&mut self, fx: Effects) -> bool {
-        for update in &fx.stored {
-            if let Err(e) = self.log.append(self.next_seq, update).await {
-                tracing::error!(file = %self.file, error = %e, "storing a room update");
+        if !fx.stored.is_empty() {
+            if let Err(e) = self.log.append_all(self.next_seq, &fx.stored).await {
+                tracing::error!(file = %self.file, error = %e, "storing room updates");
                 return false;
             }
-            self.next_seq += 1;
+            self.next_seq += fx.stored.len() as i64;
         }
         self.deliver(fx.out);
         store::after(&self.app, &self.file, fx.holder_left).await;

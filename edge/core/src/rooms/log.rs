@@ -31,6 +31,14 @@ pub trait RoomLog: Send + Sync {
     async fn start(&self, state: Vec<u8>, file_version: i64, now_ms: i64) -> Result<(), RoomError>;
     /// Logs one accepted update as number `seq`.
     async fn append(&self, seq: i64, update: &[u8]) -> Result<(), RoomError>;
+    /// Logs a burst of accepted updates from number `first_seq`, all or nothing: one
+    /// write where the store can (a room under heavy typing stores its queue at once).
+    async fn append_all(&self, first_seq: i64, updates: &[Vec<u8>]) -> Result<(), RoomError> {
+        for (seq, update) in (first_seq..).zip(updates) {
+            self.append(seq, update).await?;
+        }
+        Ok(())
+    }
     /// The base document and the file version it is.
     async fn base(&self) -> Result<(Vec<u8>, i64), RoomError>;
     /// Logs `updates` from number `first_seq` and records the new base, all or nothing.
@@ -132,6 +140,18 @@ impl RoomLog for SqlLog {
             .meta
             .execute(insert_update(&self.file, seq, update.to_vec()))
             .await?;
+        Ok(())
+    }
+
+    async fn append_all(&self, first_seq: i64, updates: &[Vec<u8>]) -> Result<(), RoomError> {
+        if let [one] = updates {
+            return self.append(first_seq, one).await;
+        }
+        let batch = (first_seq..)
+            .zip(updates)
+            .map(|(seq, u)| insert_update(&self.file, seq, u.clone()))
+            .collect();
+        self.app.ports.meta.batch(batch).await?;
         Ok(())
     }
 

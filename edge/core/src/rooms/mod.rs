@@ -92,6 +92,16 @@ pub struct Effects {
     pub holder_left: Option<String>,
 }
 
+impl Effects {
+    /// Adds what handling later bytes led to, keeping the order: a host handling a burst
+    /// stores everything once, then sends everything.
+    pub fn then(&mut self, later: Effects) {
+        self.stored.extend(later.stored);
+        self.out.extend(later.out);
+        self.holder_left = self.holder_left.take().or(later.holder_left);
+    }
+}
+
 /// A file's lock as its room enforces it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomLock {

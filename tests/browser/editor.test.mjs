@@ -507,6 +507,7 @@ test("Monaco's language services mark errors in JSON and TypeScript, each loaded
   await ann.page.click("[data-app=files]");
   await ann.page.dblclick(`[data-window=files] [data-file="main.ts"]`);
   await ann.page.locator(`${EDITOR} [data-tab="main.ts"]`).waitFor({ timeout: 30000 });
+  await waitForText(ann.page, /const port: number = "eighty"/);
   // The type error comes from TypeScript's own checker, in its worker.
   await ann.page.locator(squiggle).first().waitFor({ timeout: 30000 });
   assert.ok((await loaded()) > afterJson, "TypeScript's mode and worker came with the first .ts file");

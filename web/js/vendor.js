@@ -33,6 +33,8 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 });
 
 const loading = {};
+/** Tries per bundle: a retry asks for a new URL, as a browser keeps a module's failure. */
+const tries = {};
 
 /** Loads the bundle the page's `<meta name=…>` names (its script and CSS) once; resolves to
  * the global it sets. */
@@ -41,13 +43,17 @@ function loadBundle(name, global, module = false) {
     loading[name] = new Promise((resolve, reject) => {
       const meta = document.querySelector(`meta[name="${name}"]`);
       if (!meta) return reject(new Error(`this build has no ${name} bundle`));
-      const css = document.createElement("link");
-      css.rel = "stylesheet";
-      css.href = meta.dataset.css;
-      document.head.appendChild(css);
+      if (!document.querySelector(`link[data-bundle="${name}"]`)) {
+        const css = document.createElement("link");
+        css.rel = "stylesheet";
+        css.href = meta.dataset.css;
+        css.dataset.bundle = name;
+        document.head.appendChild(css);
+      }
       const js = document.createElement("script");
       if (module) js.type = "module";
-      js.src = meta.dataset.js;
+      tries[name] = (tries[name] || 0) + 1;
+      js.src = tries[name] > 1 ? `${meta.dataset.js}?try=${tries[name]}` : meta.dataset.js;
       const failed = () => { loading[name] = null; reject(new Error(`could not load ${name}`)); };
       // A module that failed to run still fires load: only its global says it ran.
       js.onload = () => (window[global] ? resolve(window[global]) : failed());

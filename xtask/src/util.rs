@@ -106,10 +106,13 @@ pub fn cargo_test(
         .envs(env.iter().copied())
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
+        // A group of its own, so a stalled suite can be killed whole (test servers, agents
+        // and browsers included); Ctrl-C is passed on to it by `stop_on_interrupt`.
         .process_group(0)
         .spawn()
         .context("starting cargo test")?;
-    let group = format!("-{}", child.id());
+    let group = child.id();
+    stop_on_interrupt(group, true);
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         let timed_out = matches!(
@@ -117,15 +120,13 @@ pub fn cargo_test(
             Err(std::sync::mpsc::RecvTimeoutError::Timeout)
         );
         if timed_out {
-            // procps kill needs `--` before a negative id.
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", "--", &group])
-                .status();
+            kill_group(group);
         }
         timed_out
     });
     let (mut passed, mut failed) = (0u64, 0u64);
-    let mut slow = Vec::new();
+    // Tests libtest reported as slow and that have not finished since.
+    let mut slow: Vec<String> = Vec::new();
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
         let line = line?;
         println!("{line}");
@@ -133,16 +134,21 @@ pub fn cargo_test(
             passed += count_before(rest, " passed");
             failed += count_before(rest, " failed");
         }
-        if let Some(name) = line
-            .strip_prefix("test ")
-            .and_then(|l| l.strip_suffix(" has been running for over 60 seconds"))
-        {
-            slow.push(name.to_owned());
+        if line.trim_start().starts_with("Running ") {
+            slow.clear();
+        } else if let Some(rest) = line.strip_prefix("test ") {
+            if let Some(name) = rest.strip_suffix(" has been running for over 60 seconds") {
+                slow.push(name.to_owned());
+            } else if let Some((name, _)) = rest.split_once(" ... ") {
+                slow.retain(|s| s != name);
+            }
         }
     }
     let st = child.wait()?;
     drop(done);
-    let timed_out = watchdog.join().unwrap_or(false);
+    stop_on_interrupt(group, false);
+    // A suite that ended on its own just as the limit came is not a stalled one.
+    let timed_out = watchdog.join().unwrap_or(false) && !st.success();
     println!("tests{label}: {passed} passed, {failed} failed");
     if timed_out {
         bail!(
@@ -159,6 +165,39 @@ pub fn cargo_test(
         bail!("cargo test failed ({st})");
     }
     Ok(())
+}
+
+/// The process groups of the test runs going on now (the eviction story runs two at once).
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Records (or forgets) a test run's process group, so Ctrl-C or SIGTERM, which no longer
+/// reaches a group of its own from the terminal, kills it before xtask exits.
+fn stop_on_interrupt(group: u32, running: bool) {
+    static HANDLER: std::sync::Once = std::sync::Once::new();
+    HANDLER.call_once(|| {
+        // Another task may have its own handler already; then that one decides.
+        let _ = ctrlc::set_handler(|| {
+            let groups = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
+            for group in groups {
+                kill_group(group);
+            }
+            std::process::exit(130);
+        });
+    });
+    if let Ok(mut groups) = RUNNING.lock() {
+        groups.retain(|g| *g != group);
+        if running {
+            groups.push(group);
+        }
+    }
+}
+
+/// SIGKILL to a whole process group.
+fn kill_group(group: u32) {
+    // procps kill needs `--` before a negative id, or it takes it for an option.
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{group}")])
+        .status();
 }
 
 /// The number just before `word` in a `test result:` line.

@@ -236,16 +236,23 @@ async fn a_burst_of_updates_is_logged_all_or_nothing() {
     let file = write(&t, &ann, None, "notes.txt").await;
     let log = SqlLog::new(&t.app, &file);
     log.start(vec![0], 1, 0).await.unwrap();
-    log.append_all(1, &[vec![1], vec![2], vec![3]])
+    log.append_all(1, vec![vec![1], vec![2], vec![3]])
         .await
         .unwrap();
-    // A burst that fails part way (its first number is taken) stores none of it: the room
+    log.append(5, &[5]).await.unwrap();
+    // A burst that fails part way (its second number is taken) stores none of it: the room
     // then closes and reopens from what is stored, so nothing is half kept.
-    assert!(log.append_all(3, &[vec![9], vec![9]]).await.is_err());
-    log.append_all(4, &[vec![4]]).await.unwrap();
+    assert!(log.append_all(4, vec![vec![9], vec![9]]).await.is_err());
+    log.append_all(4, vec![vec![4]]).await.unwrap();
     let logged = log.load().await.unwrap().unwrap();
     assert_eq!(
         logged.updates,
-        [(1, vec![1]), (2, vec![2]), (3, vec![3]), (4, vec![4])]
+        [
+            (1, vec![1]),
+            (2, vec![2]),
+            (3, vec![3]),
+            (4, vec![4]),
+            (5, vec![5])
+        ]
     );
 }

@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, Mutex};
 
 /// A room nobody is in closes after this long (a join whose upgrade never completed).
 const EMPTY_FOR: Duration = Duration::from_secs(30);
-/// How long one write to a client may take before the client is dropped.
+/// How long one write to a client (a frame, or a batch of up to [`BURST_BYTES`]) may take
+/// before the client is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Keeps idle sockets open through proxies and finds dead peers.
 const PING_EVERY: Duration = Duration::from_secs(25);
@@ -29,8 +30,12 @@ const PING_EVERY: Duration = Duration::from_secs(25);
 const CLIENT_BACKLOG: usize = 256;
 /// Messages waiting for a room's task.
 const ROOM_BACKLOG: usize = 1024;
-/// The most client messages a room's task handles (and stores) as one burst.
+/// The most messages a room's task handles (and stores) as one burst, and a relay writes
+/// to its client in one flush...
 const MAX_BURST: usize = 64;
+/// ...and the most bytes: past it, the rest waits for the next burst (a burst of pasted
+/// 4 MiB messages is not held, copied and stored all at once).
+const BURST_BYTES: usize = 1024 * 1024;
 /// The largest message a client may send (an update pasting the largest text a room holds,
 /// with room to spare); a larger one closes its socket.
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
@@ -49,7 +54,8 @@ pub struct Joiner {
 
 /// What a room sends one client.
 enum ToClient {
-    Frame(Vec<u8>),
+    /// Shared by every client it goes to (one copy however many are in the room).
+    Frame(bytes::Bytes),
     /// End the socket with this close code and reason.
     Close(u16, &'static str),
 }
@@ -271,9 +277,32 @@ async fn relay(
                     break;
                 }
                 Some(ToClient::Frame(bytes)) => {
+                    // What else is already waiting goes out with it, in one flush: under
+                    // heavy typing a client gets a few writes instead of one per keystroke.
+                    let mut size = bytes.len();
+                    let mut frames = vec![bytes];
+                    while frames.len() < MAX_BURST && size < BURST_BYTES {
+                        match out_rx.try_recv() {
+                            Ok(ToClient::Frame(more)) => {
+                                size += more.len();
+                                frames.push(more);
+                            }
+                            Ok(ToClient::Close(code, reason)) => {
+                                close = Some(CloseFrame { code, reason: reason.into() });
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     // A client that stopped reading is dropped rather than waited on.
-                    let sent = tokio::time::timeout(WRITE_TIMEOUT, tx.send(Message::Binary(bytes.into()))).await;
-                    if !matches!(sent, Ok(Ok(()))) {
+                    let sent = tokio::time::timeout(WRITE_TIMEOUT, async {
+                        for frame in frames {
+                            tx.feed(Message::Binary(frame)).await?;
+                        }
+                        tx.flush().await
+                    })
+                    .await;
+                    if !matches!(sent, Ok(Ok(()))) || close.is_some() {
                         break;
                     }
                 }
@@ -393,7 +422,7 @@ impl RoomTask {
                         },
                     );
                     for f in frames {
-                        self.send(conn, f);
+                        self.send(conn, f.into());
                     }
                     empty_since = None;
                     true
@@ -402,10 +431,14 @@ impl RoomTask {
                     // What else clients already sent is handled with it, and stored in one
                     // write: under heavy typing the queue drains in a few writes instead of
                     // one per keystroke.
+                    let mut size = bytes.len();
                     let mut burst = vec![(conn, bytes)];
-                    while burst.len() < MAX_BURST {
+                    while burst.len() < MAX_BURST && size < BURST_BYTES {
                         match rx.try_recv() {
-                            Ok(Cmd::Receive { conn, bytes }) => burst.push((conn, bytes)),
+                            Ok(Cmd::Receive { conn, bytes }) => {
+                                size += bytes.len();
+                                burst.push((conn, bytes));
+                            }
                             Ok(other) => {
                                 pending = Some(other);
                                 break;
@@ -512,13 +545,15 @@ impl RoomTask {
 
     /// Stores what the room accepted, then sends what it says; false when storing failed
     /// (nothing of it was sent).
-    async fn apply(&mut self, fx: Effects) -> bool {
-        if !fx.stored.is_empty() {
-            if let Err(e) = self.log.append_all(self.next_seq, &fx.stored).await {
+    async fn apply(&mut self, mut fx: Effects) -> bool {
+        let stored = std::mem::take(&mut fx.stored);
+        let n = stored.len() as i64;
+        if n > 0 {
+            if let Err(e) = self.log.append_all(self.next_seq, stored).await {
                 tracing::error!(file = %self.file, error = %e, "storing room updates");
                 return false;
             }
-            self.next_seq += fx.stored.len() as i64;
+            self.next_seq += n;
         }
         self.deliver(fx.out);
         store::after(&self.app, &self.file, fx.holder_left).await;
@@ -528,8 +563,9 @@ impl RoomTask {
     fn deliver(&mut self, out: Vec<Out>) {
         for out in out {
             match out {
-                Out::To(conn, bytes) => self.send(conn, bytes),
+                Out::To(conn, bytes) => self.send(conn, bytes.into()),
                 Out::AllBut(from, bytes) => {
+                    let bytes = bytes::Bytes::from(bytes);
                     let to: Vec<ConnId> = self
                         .clients
                         .keys()
@@ -544,7 +580,7 @@ impl RoomTask {
         }
     }
 
-    fn send(&mut self, conn: ConnId, bytes: Vec<u8>) {
+    fn send(&mut self, conn: ConnId, bytes: bytes::Bytes) {
         let Some(client) = self.clients.get(&conn) else {
             return;
         };

@@ -31,10 +31,11 @@ pub trait RoomLog: Send + Sync {
     async fn start(&self, state: Vec<u8>, file_version: i64, now_ms: i64) -> Result<(), RoomError>;
     /// Logs one accepted update as number `seq`.
     async fn append(&self, seq: i64, update: &[u8]) -> Result<(), RoomError>;
-    /// Logs a burst of accepted updates from number `first_seq`, all or nothing: one
-    /// write where the store can (a room under heavy typing stores its queue at once).
-    async fn append_all(&self, first_seq: i64, updates: &[Vec<u8>]) -> Result<(), RoomError> {
-        for (seq, update) in (first_seq..).zip(updates) {
+    /// Logs a burst of accepted updates from number `first_seq`, in order: one write, all
+    /// or nothing, where the store overrides this (a room under heavy typing stores its
+    /// queue at once); one `append` after another otherwise.
+    async fn append_all(&self, first_seq: i64, updates: Vec<Vec<u8>>) -> Result<(), RoomError> {
+        for (seq, update) in (first_seq..).zip(&updates) {
             self.append(seq, update).await?;
         }
         Ok(())
@@ -143,13 +144,13 @@ impl RoomLog for SqlLog {
         Ok(())
     }
 
-    async fn append_all(&self, first_seq: i64, updates: &[Vec<u8>]) -> Result<(), RoomError> {
-        if let [one] = updates {
+    async fn append_all(&self, first_seq: i64, updates: Vec<Vec<u8>>) -> Result<(), RoomError> {
+        if let [one] = updates.as_slice() {
             return self.append(first_seq, one).await;
         }
         let batch = (first_seq..)
             .zip(updates)
-            .map(|(seq, u)| insert_update(&self.file, seq, u.clone()))
+            .map(|(seq, u)| insert_update(&self.file, seq, u))
             .collect();
         self.app.ports.meta.batch(batch).await?;
         Ok(())

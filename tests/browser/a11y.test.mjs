@@ -69,6 +69,18 @@ test("the sign-in page, the desktop, the launcher and every app have no serious 
   report.share = await violations(page, "[data-share-dialog]");
   await page.click("[data-share-dialog] >> text=Done");
 
+  await page.click("[data-window=files] [data-file='notes.md']", { button: "right" });
+  await page.click("[data-context-menu] >> text=History…");
+  await page.waitForSelector("[data-history-list] li");
+  await page.click("[data-history-list] [data-action=preview-version]");
+  await page.waitForSelector("[data-history-text]");
+  report.history = await violations(page, "[data-history]");
+  await page.keyboard.press("Escape");
+  await page.click("[data-window=files] [data-action=open-trash]");
+  await page.waitForSelector("[data-trash-list] >> text=The Trash is empty.");
+  report.trash = await violations(page, "[data-trash]");
+  await page.click("[data-trash] [aria-label='Back to the folder']");
+
   await page.dblclick("[data-window=files] [data-file='notes.md']");
   await page.waitForSelector("[data-window=editor] .monaco-editor", { timeout: 30000 });
   report.editor = await violations(page, "[data-window=editor] .editor-side, [data-window=editor] .editor-tabs, [data-window=editor] .editor-status");

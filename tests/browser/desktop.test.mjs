@@ -242,6 +242,70 @@ test("Share makes a link that shows the file signed out, until it is revoked", a
   assert.deepEqual(visitor.errors, []);
 });
 
+test("History previews, compares and restores a version; a deleted folder comes back from the Trash", async () => {
+  const { page, token } = await desktopFor(browser);
+  const { body: folder } = await api(token, "POST", "/folders", { parent_id: null, name: "app" });
+  const form = new FormData();
+  form.append("parent_id", folder.id);
+  form.append("file", new Blob(["line 1\nline 2\nline 3\n"], { type: "text/plain" }), "notes.txt");
+  const up = await fetch(`${BASE}/files`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form });
+  assert.equal(up.status, 201);
+  const [file] = (await up.json()).files;
+  const put = await fetch(`${BASE}/files/${file.id}/content`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${token}`, "if-match": '"1"' },
+    body: "line 1\nline two\nline 3\n",
+  });
+  assert.equal(put.status, 200);
+
+  await openFilesFromDock(page);
+  await page.dblclick(`${FILES} [data-file="app"]`);
+  await page.click(`${FILES} [data-file="notes.txt"]`, { button: "right" });
+  await page.click("[data-context-menu] >> text=History…");
+  const versions = page.locator("[data-history-list] li");
+  await versions.nth(1).waitFor();
+  assert.equal(await versions.count(), 2);
+  assert.match(await versions.nth(0).innerText(), /Version 2 · Saved by .* · current/);
+  assert.match(await versions.nth(1).innerText(), /Version 1 · Uploaded/);
+  await versions.nth(1).locator("[data-action=preview-version]").click();
+  assert.match(await page.locator("[data-history-text]").innerText(), /line 2/);
+  await versions.nth(1).locator("[data-action=compare-version]").click();
+  const diff = page.locator("[data-history-diff]");
+  await diff.waitFor();
+  assert.equal((await diff.locator(".del").innerText()).trim(), "- line 2");
+  assert.equal((await diff.locator(".ins").innerText()).trim(), "+ line two");
+  await shot(page, "07-history");
+  await versions.nth(1).locator("[data-action=restore-version]").click();
+  assert.match(await page.locator("[data-history-status]").innerText(), /Version 1 is back, as version 3/);
+  await page.locator("[data-history-list] li").nth(2).waitFor();
+  assert.match(await versions.nth(0).innerText(), /Version 3 · Restored/);
+  await page.keyboard.press("Escape");
+  await page.locator("[data-history]").waitFor({ state: "detached" });
+  const restored = await fetch(`${BASE}/files/${file.id}/content`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(await restored.text(), "line 1\nline 2\nline 3\n");
+
+  // Deleted by mistake: the folder waits in the Trash and comes back with its file.
+  await page.click(`${FILES} [data-crumb="Home"]`);
+  await page.click(`${FILES} [data-file="app"]`, { button: "right" });
+  await page.click("[data-context-menu] >> text=Delete…");
+  assert.match(await page.locator("[data-confirm-delete]").innerText(), /Trash/);
+  await page.click("[data-action=confirm-delete]");
+  await page.locator(`${FILES} [data-file="app"]`).waitFor({ state: "detached" });
+  await page.click(`${FILES} [data-action=open-trash]`);
+  const entry = page.locator('[data-trash-item="app"]');
+  await entry.waitFor();
+  assert.match(await entry.innerText(), /from \/app/);
+  assert.match(await entry.innerText(), /1 item inside/);
+  await shot(page, "08-trash");
+  await entry.locator("[data-action=restore-trashed]").click();
+  assert.match(await page.locator("[data-trash-status]").innerText(), /“app” is back/);
+  await page.locator("[data-trash-list] >> text=The Trash is empty.").waitFor();
+  await page.click(`${FILES} [data-trash] >> [aria-label="Back to the folder"]`);
+  await page.dblclick(`${FILES} [data-file="app"]`);
+  await page.locator(`${FILES} [data-file="notes.txt"]`).waitFor();
+  assert.deepEqual(page.errors, []);
+});
+
 test("a link with a password asks for it, then shows the file and its live page", async () => {
   const { page, token } = await desktopFor(browser);
   const up = await fetch(`${BASE}/files`, {

@@ -513,3 +513,28 @@ test("Monaco's language services mark errors in JSON and TypeScript, each loaded
   assert.ok((await loaded()) > afterJson, "TypeScript's mode and worker came with the first .ts file");
   assert.deepEqual(ann.page.errors, []);
 });
+
+test("History in the Editor restores an older version, and the open tab shows it at once", async () => {
+  const ann = await desktopFor(browser);
+  const file = await uploadText(ann.token, "story.md", "first draft\n");
+  const put = await fetch(`${BASE}/files/${file.id}/content`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${ann.token}`, "if-match": '"1"' },
+    body: "second draft\n",
+  });
+  assert.equal(put.status, 200);
+  await ann.page.goto(`${BASE}/#editor?file=${file.id}`);
+  await waitForText(ann.page, /second draft/);
+  await ann.page.click(`${EDITOR} [data-action=editor-history]`);
+  const first = ann.page.locator('[data-history-list] li[data-version="1"]');
+  await first.waitFor();
+  assert.match(await first.innerText(), /Uploaded/);
+  await first.locator("[data-action=restore-version]").click();
+  await ann.page.locator("[data-history-status]").waitFor();
+  // The restore is merged into the live room like any save: the tab follows.
+  await waitForText(ann.page, /^first draft/);
+  await ann.page.keyboard.press("Escape");
+  await ann.page.locator("[data-history]").waitFor({ state: "detached" });
+  await saved(ann.page);
+  assert.deepEqual(ann.page.errors, []);
+});

@@ -90,6 +90,11 @@ async fn the_user_story_from_signup_to_delete() {
         StatusCode::NO_CONTENT
     );
     assert!(ann.list(None).await.is_empty());
+    // Both wait in the Trash, and count, until it is emptied.
+    let trash: Value = ann.get("/trash").await.json().await.unwrap();
+    assert_eq!(trash["items"].as_array().unwrap().len(), 2, "{trash}");
+    assert!(ann.used_bytes().await > 0);
+    assert_eq!(ann.delete("/trash").await.status(), StatusCode::NO_CONTENT);
     assert_eq!(ann.used_bytes().await, 0);
 }
 
@@ -712,6 +717,10 @@ async fn delete_is_recursive() {
         expect_not_found(u.get(&format!("/files/{id}")).await).await;
     }
     expect_not_found(u.delete(&format!("/files/{}", top.id)).await).await;
+    assert_eq!(u.used_bytes().await, 5004, "the Trash still holds it");
+    let res = u.delete(&format!("/trash/{}", top.id)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    expect_not_found(u.delete(&format!("/trash/{}", top.id)).await).await;
     assert_eq!(u.used_bytes().await, 4);
     assert_eq!(u.content(&keep.id).await, b"keep");
 }
@@ -823,7 +832,7 @@ async fn quota_refuses_before_storing_past_it() {
         .unwrap();
     expect_problem(res, 413, "/errors/quota-exceeded").await;
 
-    // Replacing content counts the old size as freed, and still refuses past the quota.
+    // A new version counts on top of the old one (kept in the history): refused past the quota.
     let path = format!("/files/{}/content", kept.id);
     let res = u
         .req(Method::PUT, &path)

@@ -79,28 +79,26 @@ async fn concurrent_saves_never_store_more_than_the_quota() {
     });
     let saved = succeeded(join_all(saves).await, StatusCode::OK).await;
     assert_eq!(saved, 1, "exactly one 9 MiB save fits in 16 MiB");
-    assert_eq!(ann.used_bytes().await, (size + 2) as u64);
+    // The three 1-byte first versions stay in the history beside it.
+    assert_eq!(ann.used_bytes().await, (size + 3) as u64);
 
-    // A save frees the bytes it replaces: 9 MiB become 14 MiB beside the two 1-byte files.
+    // A save keeps the version it replaces: 9 MiB more do not fit, 6 MiB do.
     let big = ann
         .list(None)
         .await
         .into_iter()
         .find(|f| f.size == size as u64)
         .unwrap();
-    let res = ann
-        .req(Method::PUT, &format!("/files/{}/content", big.id))
-        .header("if-match", format!("\"{}\"", big.version))
-        .body(pattern(14 * MIB, 300))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::OK,
-        "replacing the largest file fits"
-    );
-    assert_eq!(ann.used_bytes().await, (14 * MIB + 2) as u64);
+    let put = |len: usize| {
+        ann.req(Method::PUT, &format!("/files/{}/content", big.id))
+            .header("if-match", format!("\"{}\"", big.version))
+            .body(pattern(len, 300))
+            .send()
+    };
+    expect_problem(put(size).await.unwrap(), 413, "/errors/quota-exceeded").await;
+    let res = put(6 * MIB).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "a version that fits is saved");
+    assert_eq!(ann.used_bytes().await, (15 * MIB + 3) as u64);
 }
 
 #[tokio::test]
@@ -114,13 +112,23 @@ async fn an_upload_into_a_folder_deleted_at_the_same_moment_leaves_nothing_behin
         let (uploaded, deleted) =
             tokio::join!(ann.upload_raw(Some(&folder.id), &files), ann.delete(&path));
         assert_eq!(deleted.status(), StatusCode::NO_CONTENT, "round {round}");
+        let arrived = u64::from(uploaded.status() == StatusCode::CREATED);
         if uploaded.status() != StatusCode::CREATED {
             expect_problem(uploaded, 404, "/errors/not-found").await;
         }
-        // Either the file went with its folder or it never arrived: no row is left
-        // without a folder, still counted against the quota.
-        assert_eq!(ann.used_bytes().await, 0, "round {round}");
+        // Either the file went with its folder into the Trash or it never arrived: no row
+        // is left without a folder, and emptying the Trash gives every byte back.
         assert!(ann.list(None).await.is_empty(), "round {round}");
+        let trash: cloudos_proto::TrashList = ann.get("/trash").await.json().await.unwrap();
+        assert_eq!(trash.items.len(), 1, "round {round}");
+        assert_eq!(trash.items[0].items, arrived, "round {round}");
+        assert_eq!(
+            ann.used_bytes().await,
+            arrived * 256 * 1024,
+            "round {round}"
+        );
+        assert_eq!(ann.delete("/trash").await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(ann.used_bytes().await, 0, "round {round}");
     }
 }
 

@@ -299,6 +299,8 @@ window.cloudosEditor = {
       });
       ws.addEventListener("close", async (ev) => {
         if (ev.code === 4403 || ev.code === 4401) return end(ev.code === 4403 ? "revoked" : "expired");
+        // The file went to the Trash.
+        if (ev.code === 4404) return end("gone");
         if (ended || disposed) return;
         say("offline");
         // A ticket opens one socket: the next connection gets a new one, sooner or later.

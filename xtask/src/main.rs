@@ -203,6 +203,8 @@ fn test(edge_only: bool) -> Result<()> {
             "shares",
             "--test",
             "locks",
+            "--test",
+            "history",
             // A native restart; the Worker's rooms are in Durable Objects' storage.
             "--",
             "--skip",

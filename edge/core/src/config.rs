@@ -31,6 +31,8 @@ pub mod vars {
     pub const LOGIN_MAX_CLIENT_FAILURES: &str = "CLOUDOS_LOGIN_MAX_CLIENT_FAILURES";
     pub const MAX_ITEMS_PER_USER: &str = "CLOUDOS_MAX_ITEMS_PER_USER";
     pub const ORPHAN_GRACE_SECS: &str = "CLOUDOS_ORPHAN_GRACE_SECS";
+    pub const TRASH_KEEP_SECS: &str = "CLOUDOS_TRASH_KEEP_SECS";
+    pub const HISTORY_KEEP_ALL_SECS: &str = "CLOUDOS_HISTORY_KEEP_ALL_SECS";
     pub const PUBLIC_URL: &str = "CLOUDOS_PUBLIC_URL";
     pub const METRICS_TOKEN: &str = "CLOUDOS_METRICS_TOKEN";
 }
@@ -76,6 +78,16 @@ pub const SETTINGS: &[Setting] = &[
         var: vars::ORPHAN_GRACE_SECS,
         default: "3600",
         about: "age an unreferenced blob or unfinished upload must reach before the sweep removes it, in seconds",
+    },
+    Setting {
+        var: vars::TRASH_KEEP_SECS,
+        default: "2592000",
+        about: "how long deleted files and folders wait in the Trash before the sweep removes them, in seconds",
+    },
+    Setting {
+        var: vars::HISTORY_KEEP_ALL_SECS,
+        default: "2592000",
+        about: "how long every version of a file is kept, in seconds; older ones are thinned to the last of each day (the current version is always kept)",
     },
     Setting {
         var: vars::PUBLIC_URL,
@@ -132,6 +144,10 @@ pub struct Config {
     pub login_window_secs: i64,
     /// How old an unreferenced blob or pending upload must be before the sweep removes it.
     pub orphan_grace_secs: i64,
+    /// How long the Trash keeps what was deleted.
+    pub trash_keep_secs: i64,
+    /// How long every version is kept before the retention rule thins them to one a day.
+    pub history_keep_all_secs: i64,
     /// `scheme://host[:port]` users reach the desktop at, for absolute links.
     pub public_url: Option<String>,
     /// The bearer token `GET /metrics` requires, if any.
@@ -173,6 +189,9 @@ impl Config {
                 .number(vars::LOGIN_MAX_CLIENT_FAILURES, 1..=1_000_000_000)?,
             login_window_secs: read.number(vars::LOGIN_WINDOW_SECS, 1..=30 * 86_400)?,
             orphan_grace_secs: read.number(vars::ORPHAN_GRACE_SECS, 0..=365 * 86_400)?,
+            trash_keep_secs: read.number(vars::TRASH_KEEP_SECS, 0..=10 * 365 * 86_400)?,
+            history_keep_all_secs: read
+                .number(vars::HISTORY_KEEP_ALL_SECS, 0..=10 * 365 * 86_400)?,
             public_url: read.origin(vars::PUBLIC_URL)?,
             metrics_token: read.secret(vars::METRICS_TOKEN, 16)?,
         })
@@ -272,6 +291,8 @@ impl fmt::Debug for Config {
             .field("max_items_per_user", &self.max_items_per_user)
             .field("login_window_secs", &self.login_window_secs)
             .field("orphan_grace_secs", &self.orphan_grace_secs)
+            .field("trash_keep_secs", &self.trash_keep_secs)
+            .field("history_keep_all_secs", &self.history_keep_all_secs)
             .field("public_url", &self.public_url)
             .field(
                 "metrics_token",
@@ -320,6 +341,10 @@ mod tests {
             ),
             (300, 5, 3600)
         );
+        assert_eq!(
+            (c.trash_keep_secs, c.history_keep_all_secs),
+            (30 * 86_400, 30 * 86_400)
+        );
     }
 
     #[test]
@@ -332,8 +357,11 @@ mod tests {
             (vars::LOGIN_MAX_CLIENT_FAILURES, "7"),
             (vars::LOGIN_WINDOW_SECS, "60"),
             (vars::ORPHAN_GRACE_SECS, "0"),
+            (vars::TRASH_KEEP_SECS, "86400"),
+            (vars::HISTORY_KEEP_ALL_SECS, "3600"),
         ])
         .unwrap();
+        assert_eq!((c.trash_keep_secs, c.history_keep_all_secs), (86_400, 3600));
         assert_eq!(
             (c.token_ttl_secs, c.download_ttl_secs, c.default_quota_bytes),
             (120, 30, 16_777_216)

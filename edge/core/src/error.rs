@@ -239,13 +239,15 @@ impl From<FilesError> for ApiError {
         use FilesError::*;
         let detail = e.to_string();
         match e {
-            NotFound => ApiError::not_found(detail),
+            NotFound | NoSuchVersion(_) => ApiError::not_found(detail),
             BadSearch(_) => ApiError::bad_request(detail),
             NotText(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not-text", detail),
             BadName(_) | IntoOwnSubtree | NotAFolder | BadUpload(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid", detail)
             }
-            NameTaken(_) => ApiError::new(StatusCode::CONFLICT, "conflict", detail),
+            NameTaken(_) | CurrentVersion(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", detail)
+            }
             QuotaExceeded { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota-exceeded", detail)
             }

@@ -211,6 +211,16 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::handlers::me))
         .routes(routes!(files::handlers::create_folder))
         .routes(routes!(files::handlers::search))
+        .routes(routes!(files::recovery::versions))
+        .routes(routes!(files::recovery::version_content))
+        .routes(routes!(files::recovery::restore_version))
+        .routes(routes!(files::recovery::remove_version))
+        .routes(routes!(
+            files::recovery::list_trash,
+            files::recovery::empty_trash
+        ))
+        .routes(routes!(files::recovery::restore_trashed))
+        .routes(routes!(files::recovery::purge_trashed))
         .routes(routes!(files::handlers::ancestors))
         .routes(routes!(desktop::handlers::apps))
         .routes(routes!(

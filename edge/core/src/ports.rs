@@ -451,6 +451,11 @@ pub trait Sockets: Send + Sync + 'static {
     /// is open, merges the save in now.
     async fn file_saved(&self, _file: &crate::ids::FileId) {}
 
+    /// `files` went to the Trash: their rooms here end every socket (close code
+    /// [`cloudos_proto::terminal::CLOSE_GONE`]) and stop, keeping what they stored (a restore
+    /// opens them again from it).
+    async fn files_trashed(&self, _files: &[crate::ids::FileId]) {}
+
     /// `file`'s lock was taken, renewed or released, and its room is open on some host: the
     /// room here, if it is open, reads the lock again.
     async fn lock_changed(&self, _file: &crate::ids::FileId) {}

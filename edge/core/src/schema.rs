@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0013_link_passwords",
         sql: include_str!("../../../schema/0013_link_passwords.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_history_and_trash",
+        sql: include_str!("../../../schema/0014_history_and_trash.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

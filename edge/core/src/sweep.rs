@@ -1,4 +1,5 @@
-//! The orphan sweep: removes blobs no file references and uploads that never finished.
+//! The sweep: ends Trash entries past their time, thins old versions by the retention rule,
+//! and removes blobs no version references and uploads that never finished.
 
 use std::collections::HashSet;
 
@@ -10,6 +11,10 @@ use crate::{stmt, App};
 pub struct SweepReport {
     pub orphans_removed: usize,
     pub pending_removed: usize,
+    /// Trash entries removed for good.
+    pub trash_expired: u64,
+    /// Old versions removed by the retention rule.
+    pub versions_pruned: u64,
 }
 
 /// Why a sweep stopped.
@@ -19,6 +24,24 @@ pub enum SweepError {
     Db(#[from] DbError),
     #[error(transparent)]
     Blob(#[from] BlobError),
+    #[error(transparent)]
+    Files(#[from] crate::files::FilesError),
+}
+
+/// The whole sweep, in the order that frees the most: what the Trash and the retention rule
+/// let go of is removed first, so the orphan pass that follows takes its bytes too (once
+/// they are older than the grace period).
+pub async fn sweep(app: &App) -> Result<SweepReport, SweepError> {
+    let trash_expired = crate::files::trash::expire(app).await?;
+    let versions_pruned = crate::files::history::prune(app).await?;
+    if trash_expired + versions_pruned > 0 {
+        tracing::info!(trash_expired, versions_pruned, "swept history");
+    }
+    Ok(SweepReport {
+        trash_expired,
+        versions_pruned,
+        ..sweep_orphans(app).await?
+    })
 }
 
 /// Removes what is older than the configured grace period and referenced by no file row.
@@ -75,17 +98,24 @@ pub async fn sweep_orphans(app: &App) -> Result<SweepReport, SweepError> {
 /// store's page size.
 const KEYS_PER_QUERY: usize = 500;
 
-/// Which of `keys` some file row points at.
+/// Which of `keys` some file or kept version points at.
 async fn referenced(app: &App, keys: &[&str]) -> Result<HashSet<String>, DbError> {
     let mut found = HashSet::new();
-    for chunk in keys.chunks(KEYS_PER_QUERY) {
+    for chunk in keys.chunks(KEYS_PER_QUERY / 2) {
         let marks = vec!["?"; chunk.len()].join(", ");
-        let params = chunk.iter().map(|k| Value::from(*k)).collect();
+        let params = chunk
+            .iter()
+            .chain(chunk.iter())
+            .map(|k| Value::from(*k))
+            .collect();
         let rows = app
             .ports
             .meta
             .query(Stmt::new(
-                format!("SELECT DISTINCT blob_key FROM files WHERE blob_key IN ({marks})"),
+                format!(
+                    "SELECT blob_key FROM files WHERE blob_key IN ({marks})
+                     UNION SELECT blob_key FROM file_versions WHERE blob_key IN ({marks})"
+                ),
                 params,
             ))
             .await?;
@@ -98,7 +128,12 @@ async fn still_referenced(app: &App, key: &str) -> Result<bool, DbError> {
     let rows = app
         .ports
         .meta
-        .query(stmt!("SELECT 1 FROM files WHERE blob_key = ? LIMIT 1", key))
+        .query(stmt!(
+            "SELECT 1 FROM files WHERE blob_key = ?
+             UNION ALL SELECT 1 FROM file_versions WHERE blob_key = ? LIMIT 1",
+            key,
+            key
+        ))
         .await?;
     Ok(!rows.is_empty())
 }

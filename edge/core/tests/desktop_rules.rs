@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use cloudos_core::desktop::{apps, layout, DesktopError};
 use cloudos_core::files::upload::{finish_upload, store_stream, Budget, NewFile};
+use cloudos_core::files::{Made, Origin};
 use cloudos_core::notifications::{self, NewNotification};
 use cloudos_proto::Event;
 use cloudos_testing::TestApp;
@@ -28,7 +29,8 @@ async fn a_finished_upload_is_a_stored_notification_pushed_live_to_its_owner_onl
         stored: stored.clone(),
     };
     t.events.take();
-    let files = finish_upload(&t.app, &ann, None, vec![new("a.txt"), new("b.txt")])
+    let made = Made::by(Origin::Upload, &ann);
+    let files = finish_upload(&t.app, &ann, None, vec![new("a.txt"), new("b.txt")], &made)
         .await
         .unwrap();
     let pushed = t.events.take();

@@ -1,24 +1,19 @@
 //! The files services' rules, called as any capability calls them (a principal and the
 //! app), over a real in-memory libSQL: the SQL that enforces each rule is what runs.
 
-use bytes::Bytes;
 use cloudos_core::files::organize::{create_folder, delete, rename_or_move, Change};
 use cloudos_core::files::upload::{write_new_file, Upload};
-use cloudos_core::files::{content::save_content, listing, FilesError};
+use cloudos_core::files::{content::save_content, listing, FilesError, Made, Origin};
 use cloudos_core::ids::{FileId, UserId};
 use cloudos_core::ports::DbError;
 use cloudos_core::stmt;
 use cloudos_proto::File;
 use cloudos_testing::TestApp;
 
-fn body(text: &str) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
-    futures_util::stream::iter([Ok(Bytes::from(text.to_owned()))])
-}
+use cloudos_testing::text_body as body;
 
 async fn write(t: &TestApp, who: &UserId, parent: Option<&FileId>, name: &str, text: &str) -> File {
-    write_new_file(&t.app, who, parent, name, "text/plain", &mut body(text))
-        .await
-        .unwrap()
+    t.write_text(who, parent, name, text).await
 }
 
 async fn save(
@@ -29,7 +24,8 @@ async fn save(
     text: &str,
 ) -> Result<File, FilesError> {
     let len = Some(text.len() as u64);
-    save_content(&t.app, who, id, version, &mut body(text), len).await
+    let made = Made::by(Origin::Editor, who);
+    save_content(&t.app, who, id, version, &made, &mut body(text), len).await
 }
 
 fn id(f: &File) -> FileId {
@@ -118,6 +114,7 @@ async fn names_are_unique_in_a_folder_and_checked_on_every_path() {
         Some(&id(&src)),
         "main.rs",
         "text/plain",
+        &Made::by(Origin::Upload, &ann),
         &mut body("x"),
     )
     .await
@@ -240,7 +237,10 @@ async fn uploads_and_saves_racing_each_other_never_pass_the_quota_together() {
     let names = ["a", "b", "c", "d"];
     let results = futures_util::future::join_all(names.iter().map(|n| {
         let (t, ann, sixty) = (&t, &ann, &sixty);
-        async move { write_new_file(&t.app, ann, None, n, "text/plain", &mut body(sixty)).await }
+        async move {
+            let made = Made::by(Origin::Upload, ann);
+            write_new_file(&t.app, ann, None, n, "text/plain", &made, &mut body(sixty)).await
+        }
     }))
     .await;
     let stored: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
@@ -256,11 +256,13 @@ async fn uploads_and_saves_racing_each_other_never_pass_the_quota_together() {
         .await
         .unwrap_err();
     assert!(matches!(err, FilesError::QuotaExceeded { .. }), "{err:?}");
-    let grown = save(&t, &ann, &id(f), 1, &"y".repeat(100)).await.unwrap();
-    assert_eq!(
-        grown.size, 100,
-        "the old content's bytes count as free for the new"
-    );
+    // The 60 bytes of version 1 stay in the history, so a new version has 40 left.
+    let err = save(&t, &ann, &id(f), 1, &"y".repeat(41))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FilesError::QuotaExceeded { .. }), "{err:?}");
+    let grown = save(&t, &ann, &id(f), 1, &"y".repeat(40)).await.unwrap();
+    assert_eq!((grown.size, grown.version), (40, 2));
     assert_eq!(
         cloudos_core::files::used_bytes(t.app.ports.meta.as_ref(), &ann)
             .await
@@ -356,7 +358,7 @@ async fn an_upload_stores_as_it_goes_and_shows_its_files_together_at_the_end() {
 
 /// The byte quota bounds what files weigh; the item cap bounds how many rows a user makes
 /// (empty files and folders weigh nothing). Files and folders count alike, two uploads at
-/// once cannot pass it together, and a delete makes room again.
+/// once cannot pass it together, and emptying them out of the Trash makes room again.
 #[tokio::test]
 async fn a_user_has_at_most_the_item_cap_of_files_and_folders() {
     let t = TestApp::builder()
@@ -367,9 +369,10 @@ async fn a_user_has_at_most_the_item_cap_of_files_and_folders() {
     let folder = create_folder(&t.app, &ann, None, "a").await.unwrap();
     write(&t, &ann, Some(&id(&folder)), "one.txt", "").await;
     let (mut bx, mut by) = (body(""), body(""));
+    let made = Made::by(Origin::Upload, &ann);
     let (x, y) = tokio::join!(
-        write_new_file(&t.app, &ann, None, "x.txt", "text/plain", &mut bx),
-        write_new_file(&t.app, &ann, None, "y.txt", "text/plain", &mut by)
+        write_new_file(&t.app, &ann, None, "x.txt", "text/plain", &made, &mut bx),
+        write_new_file(&t.app, &ann, None, "y.txt", "text/plain", &made, &mut by)
     );
     let lost = [x, y]
         .into_iter()
@@ -389,7 +392,13 @@ async fn a_user_has_at_most_the_item_cap_of_files_and_folders() {
     // Another user has their own cap.
     let bob = t.user("bob").await;
     create_folder(&t.app, &bob, None, "b").await.unwrap();
+    // What waits in the Trash still counts; gone from it, it makes room again.
     delete(&t.app, &ann, &id(&folder)).await.unwrap();
+    let err = create_folder(&t.app, &ann, None, "b").await.unwrap_err();
+    assert!(matches!(err, FilesError::TooManyItems { .. }), "{err:?}");
+    cloudos_core::files::trash::purge(&t.app, &ann, &id(&folder))
+        .await
+        .unwrap();
     create_folder(&t.app, &ann, None, "b")
         .await
         .expect("room again");

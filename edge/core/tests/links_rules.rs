@@ -8,17 +8,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use axum::extract::Request;
 use axum::response::Response;
-use bytes::Bytes;
 use cloudos_core::files::content::save_if_based_on;
 use cloudos_core::files::organize::create_folder;
-use cloudos_core::files::upload::write_new_file;
+use cloudos_core::files::{Made, Origin};
 use cloudos_core::ids::{FileId, UserId};
 use cloudos_core::ports::{SocketTarget, Sockets};
 use cloudos_core::rooms::admit::admit;
 use cloudos_core::rooms::{store, Access, RoomError};
 use cloudos_core::shares::{self, files as links, ShareMode, SharesError};
 use cloudos_core::ApiError;
-use cloudos_proto::File;
 use cloudos_testing::TestApp;
 
 /// Records what the core tells the host about rooms.
@@ -44,15 +42,10 @@ impl Sockets for RoomNotices {
     }
 }
 
-fn body(text: &str) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
-    futures_util::stream::iter([Ok(Bytes::from(text.to_owned()))])
-}
+use cloudos_testing::text_body as body;
 
 async fn write(t: &TestApp, who: &UserId, parent: Option<&FileId>, name: &str) -> FileId {
-    let f: File = write_new_file(&t.app, who, parent, name, "text/plain", &mut body("text"))
-        .await
-        .unwrap();
-    FileId::from(f.id)
+    FileId::from(t.write_text(who, parent, name, "text").await.id)
 }
 
 async fn setup() -> (TestApp, Arc<RoomNotices>) {
@@ -210,7 +203,8 @@ async fn a_save_without_the_room_is_sent_to_an_open_room_only() {
     let save = |text: &'static str| {
         let (app, ann, file) = (t.app.clone(), ann.clone(), file.clone());
         async move {
-            save_if_based_on(&app, &ann, &file, |_| true, &mut body(text), None)
+            let made = Made::by(Origin::Editor, &ann);
+            save_if_based_on(&app, &ann, &file, |_| true, &made, &mut body(text), None)
                 .await
                 .unwrap()
         }

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use cloudos_core::files::upload::write_new_file;
+use cloudos_core::files::{Made, Origin};
 use cloudos_core::sweep::{sweep_orphans, SweepReport};
 use cloudos_testing::TestApp;
 
@@ -10,7 +11,8 @@ async fn removes_only_old_unreferenced_blobs_and_old_pending_uploads() {
     let t = TestApp::new().await;
     let ann = t.user("ann").await;
     let mut body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from("kept"))]);
-    let file = write_new_file(&t.app, &ann, None, "a.txt", "text/plain", &mut body)
+    let made = Made::by(Origin::Upload, &ann);
+    let file = write_new_file(&t.app, &ann, None, "a.txt", "text/plain", &made, &mut body)
         .await
         .unwrap();
     let referenced = file.checksum.clone().expect("a file has a checksum");
@@ -31,7 +33,8 @@ async fn removes_only_old_unreferenced_blobs_and_old_pending_uploads() {
         report,
         SweepReport {
             orphans_removed: 1,
-            pending_removed: 1
+            pending_removed: 1,
+            ..SweepReport::default()
         }
     );
     let mut left: Vec<_> = t.blobs.blobs.lock().unwrap().keys().cloned().collect();

@@ -278,6 +278,71 @@ pub struct FileList {
     pub items: Vec<File>,
 }
 
+/// Who made a version: a user's id and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Author {
+    pub id: String,
+    pub name: String,
+}
+
+/// One version of a file, as its history lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FileVersion {
+    pub version: i64,
+    pub size: u64,
+    pub mime: Option<String>,
+    /// Lowercase hex SHA-256 of this version's content.
+    pub checksum: Option<String>,
+    /// How it was made: `upload`, `editor`, `collab`, `sandbox`, `copilot` or `restore`.
+    pub origin: String,
+    /// Who made it (several for a live room's checkpoint); an account deleted since is left out.
+    pub authors: Vec<Author>,
+    /// Whether this is the file's content now.
+    pub current: bool,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// Answer of `GET /files/:id/versions`: newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VersionList {
+    pub items: Vec<FileVersion>,
+}
+
+/// A deleted file or folder waiting in the Trash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TrashItem {
+    /// The deleted item's id (it keeps it when restored).
+    pub id: String,
+    pub name: String,
+    pub kind: FileKind,
+    /// The folder it was deleted from (`None`: the root, or a folder gone since).
+    pub parent_id: Option<String>,
+    /// Where it was, as a path from the root (`/Projects/app`), for people.
+    pub path: String,
+    /// Bytes of its current content, a folder's with everything in it.
+    pub size: u64,
+    /// Files and folders inside a folder (0 for a file).
+    pub items: u64,
+    /// RFC 3339.
+    pub deleted_at: String,
+    /// When the sweep removes it for good (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Answer of `GET /trash`: most recently deleted first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TrashList {
+    pub items: Vec<TrashItem>,
+    /// Bytes the Trash holds, all versions counted (they count against the quota).
+    pub bytes: u64,
+}
+
 /// Answer of `POST /files`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -270,6 +270,8 @@ pub const MAX_VIEWER_SOCKETS_PER_SANDBOX: usize = 48;
 /// The close code a socket ends with when its grant was revoked (a private-use code, RFC
 /// 6455 §7.4.2); the reason says which.
 pub const CLOSE_REVOKED: u16 = 4403;
+/// The close code a live room's sockets end with when its file went to the Trash.
+pub const CLOSE_GONE: u16 = 4404;
 /// The close code a socket ends with when its share or session expired.
 pub const CLOSE_EXPIRED: u16 = 4401;
 

@@ -290,12 +290,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs the core's orphan sweep at start and then every `every_secs` (0: only once).
+/// Runs the core's sweep (Trash expiry, version retention, orphans) at start and then every `every_secs` (0: only once).
 fn spawn_sweeper(app: App, every_secs: u64) {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = cloudos_core::sweep::sweep_orphans(&app).await {
-                tracing::warn!(error = %e, "orphan sweep failed");
+            if let Err(e) = cloudos_core::sweep::sweep(&app).await {
+                tracing::warn!(error = %e, "sweep failed");
             }
             if every_secs == 0 {
                 break;

@@ -84,6 +84,8 @@ enum Cmd {
     Saved,
     /// The file's lock changed: read it again.
     Lock,
+    /// The file went to the Trash: everyone goes, and the room closes.
+    Trashed,
     Receive {
         conn: ConnId,
         bytes: Vec<u8>,
@@ -148,6 +150,11 @@ impl RoomHub {
     /// The file was saved without its room: the room, if open here, merges the save now.
     pub async fn saved(&self, file: &FileId) {
         self.tell(file, Cmd::Saved).await;
+    }
+
+    /// The file went to the Trash: its room, if open here, ends every socket and closes.
+    pub async fn trashed(&self, file: &FileId) {
+        self.tell(file, Cmd::Trashed).await;
     }
 
     async fn tell(&self, file: &FileId, cmd: Cmd) {
@@ -472,6 +479,17 @@ impl RoomTask {
                 Cmd::Lock => {
                     let fx = store::refresh_lock(&self.app, &mut self.room, &self.file).await;
                     self.apply(fx).await
+                }
+                Cmd::Trashed => {
+                    // What the room stored stays in its log: a restore opens it from there.
+                    for (_, c) in self.clients.drain() {
+                        let _ = c.out.try_send(ToClient::Close(
+                            cloudos_proto::terminal::CLOSE_GONE,
+                            "the file was deleted",
+                        ));
+                    }
+                    self.close(&mut rx).await;
+                    break;
                 }
                 Cmd::Leave { conn } => {
                     self.clients.remove(&conn);

@@ -128,13 +128,21 @@ pub struct ServeArgs {
     /// A bearer token GET /metrics requires (at least 16 bytes) [default: none, open].
     #[arg(long, env = vars::METRICS_TOKEN, hide_env_values = true)]
     pub metrics_token: Option<String>,
-    /// Seconds between orphan sweeps (0: only at start).
+    /// Seconds between sweeps (Trash expiry, version retention, orphans; 0: only at start).
     #[arg(long, env = "CLOUDOS_SWEEP_INTERVAL_SECS", default_value_t = 3600)]
     pub sweep_interval_secs: u64,
     /// Age in seconds an unreferenced blob must reach before the sweep removes it
     /// [default: 3600].
     #[arg(long, env = vars::ORPHAN_GRACE_SECS)]
     pub orphan_grace_secs: Option<String>,
+    /// How long deleted files and folders wait in the Trash, in seconds [default: 2592000,
+    /// 30 days].
+    #[arg(long, env = vars::TRASH_KEEP_SECS)]
+    pub trash_keep_secs: Option<String>,
+    /// How long every version of a file is kept before older ones are thinned to the last of
+    /// each day, in seconds [default: 2592000, 30 days].
+    #[arg(long, env = vars::HISTORY_KEEP_ALL_SECS)]
+    pub history_keep_all_secs: Option<String>,
     /// Directory of the built desktop (served at `/`); a placeholder page when absent.
     #[arg(long, env = "CLOUDOS_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
@@ -155,6 +163,8 @@ impl ServeArgs {
             vars::MAX_ITEMS_PER_USER => self.max_items_per_user.clone(),
             vars::LOGIN_WINDOW_SECS => self.login_window_secs.clone(),
             vars::ORPHAN_GRACE_SECS => self.orphan_grace_secs.clone(),
+            vars::TRASH_KEEP_SECS => self.trash_keep_secs.clone(),
+            vars::HISTORY_KEEP_ALL_SECS => self.history_keep_all_secs.clone(),
             vars::PUBLIC_URL => self.public_url.clone(),
             vars::METRICS_TOKEN => self.metrics_token.clone(),
             _ => None,

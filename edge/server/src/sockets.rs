@@ -93,4 +93,10 @@ impl Sockets for NativeSockets {
     async fn lock_changed(&self, file: &cloudos_core::ids::FileId) {
         self.rooms.lock_changed(file).await;
     }
+
+    async fn files_trashed(&self, files: &[cloudos_core::ids::FileId]) {
+        for file in files {
+            self.rooms.trashed(file).await;
+        }
+    }
 }

@@ -13,6 +13,8 @@ pub mod fakes;
 use std::sync::Arc;
 
 use cloudos_core::auth::accounts;
+use cloudos_core::files::upload::write_new_file;
+use cloudos_core::files::{Made, Origin};
 use cloudos_core::ids::UserId;
 use cloudos_core::ports::{NoSandboxes, NoSockets, Ports, Sandboxes, Sockets};
 use cloudos_core::{App, Config};
@@ -20,6 +22,13 @@ use cloudos_libsql::LibsqlMeta;
 use cloudos_proto::SignupRequest;
 
 pub use fakes::{FakeClock, Interleaving, MemoryBlobs, RecordedEvents, SeqIds};
+
+/// `text` as a request body of one chunk.
+pub fn text_body(
+    text: &str,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin {
+    futures_util::stream::iter([Ok(bytes::Bytes::from(text.to_owned()))])
+}
 
 /// Where every test's clock starts (2023-11-14).
 pub const START_MS: i64 = 1_700_000_000_000;
@@ -149,6 +158,28 @@ impl TestApp {
         accounts::authenticate(&self.app, &res.token)
             .await
             .expect("a fresh token")
+    }
+
+    /// Stores `text` as a new file `name` of `who` in `parent`, as an upload would.
+    pub async fn write_text(
+        &self,
+        who: &UserId,
+        parent: Option<&cloudos_core::ids::FileId>,
+        name: &str,
+        text: &str,
+    ) -> cloudos_proto::File {
+        let made = Made::by(Origin::Upload, who);
+        write_new_file(
+            &self.app,
+            who,
+            parent,
+            name,
+            "text/plain",
+            &made,
+            &mut text_body(text),
+        )
+        .await
+        .expect("a new file")
     }
 
     /// Removes an account's row, as if it were deleted while its tokens are still out.

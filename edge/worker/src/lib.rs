@@ -158,20 +158,22 @@ async fn fetch(
     Ok(res)
 }
 
-/// The Cron Trigger of `wrangler.toml`: the core's orphan sweep over R2 and libSQL (the native
-/// server runs the same sweep on a timer).
+/// The Cron Trigger of `wrangler.toml`: the core's sweep over R2 and libSQL (Trash expiry,
+/// version retention, orphans; the native server runs the same sweep on a timer).
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let app = match host(&env).await {
         Ok((app, _)) => app,
-        Err(e) => return worker::console_error!("orphan sweep: {e}"),
+        Err(e) => return worker::console_error!("sweep: {e}"),
     };
-    match cloudos_core::sweep::sweep_orphans(&app).await {
+    match cloudos_core::sweep::sweep(&app).await {
         Ok(r) => worker::console_log!(
-            "orphan sweep: removed {} unreferenced blobs and {} stale uploads",
+            "sweep: {} Trash entries expired, {} old versions pruned, {} unreferenced blobs and {} stale uploads removed",
+            r.trash_expired,
+            r.versions_pruned,
             r.orphans_removed,
             r.pending_removed
         ),
-        Err(e) => worker::console_error!("orphan sweep failed: {e}"),
+        Err(e) => worker::console_error!("sweep failed: {e}"),
     }
 }

@@ -4,7 +4,7 @@
 //! the room and its file (`rooms::store`); this object only carries bytes, stores what the
 //! core says to store, and wakes on an alarm to write the text back.
 
-use cloudos_core::files::FilesError;
+use cloudos_core::files::{trash, FilesError};
 use cloudos_core::ids::{FileId, UserId};
 use cloudos_core::ports::DbError;
 use cloudos_core::rooms::log::{Logged, RoomLog};
@@ -28,6 +28,8 @@ const EDIT_HEADER: &str = "x-cloudos-edit";
 const UNTIL_HEADER: &str = "x-cloudos-until-ms";
 const SHARE_HEADER: &str = "x-cloudos-share";
 const USER_HEADER: &str = "x-cloudos-user";
+/// On `/revoke`: every socket goes (the file went to the Trash).
+const ALL_HEADER: &str = "x-cloudos-all";
 
 /// The most bytes one stored row holds (a Durable Object's SQLite rows are limited to
 /// 2 MB); longer snapshots and updates are stored in parts.
@@ -132,8 +134,13 @@ pub(crate) async fn end_user(
     end_sockets(namespace, file, USER_HEADER, user.as_str()).await
 }
 
+/// Tells `file`'s room that its file went to the Trash: every socket there closes.
+pub(crate) async fn trashed(namespace: &ObjectNamespace, file: &FileId) -> Result<()> {
+    end_sockets(namespace, file, ALL_HEADER, "1").await
+}
+
 /// Asks `file`'s room to end the sockets whose link (`SHARE_HEADER`) or user
-/// (`USER_HEADER`) is `value`.
+/// (`USER_HEADER`) is `value`, or all of them (`ALL_HEADER`).
 async fn end_sockets(
     namespace: &ObjectNamespace,
     file: &FileId,
@@ -394,6 +401,8 @@ enum Ending {
     Link(String),
     /// Those of a user who signed out.
     User(String),
+    /// Everyone's: the file went to the Trash.
+    All,
 }
 
 impl Ending {
@@ -401,6 +410,14 @@ impl Ending {
         match self {
             Ending::Link(id) => a.share_id.as_deref() == Some(id.as_str()),
             Ending::User(id) => a.user_id.as_deref() == Some(id.as_str()),
+            Ending::All => true,
+        }
+    }
+
+    fn code(&self) -> u16 {
+        match self {
+            Ending::All => cloudos_proto::terminal::CLOSE_GONE,
+            _ => cloudos_proto::terminal::CLOSE_REVOKED,
         }
     }
 
@@ -408,6 +425,7 @@ impl Ending {
         match self {
             Ending::Link(_) => "the link was revoked",
             Ending::User(_) => "signed out",
+            Ending::All => "the file was deleted",
         }
     }
 }
@@ -483,8 +501,11 @@ impl Room {
             .ok_or_else(|| ApiError::internal("a room object with no file"))?;
         let opened = match store::open(&app, &log, &owner, &file).await {
             Err(RoomError::Files(FilesError::NotFound)) => {
-                // The file is gone: so is everything kept of it here.
-                let _ = self.state.storage().delete_all().await;
+                // Removed for good: so is everything kept of it here. In the Trash, what the
+                // room stored waits for a restore.
+                if !trash::is_trashed(&app, &owner, &file).await? {
+                    let _ = self.state.storage().delete_all().await;
+                }
                 return Err(RoomError::Files(FilesError::NotFound).into());
             }
             other => other?,
@@ -729,7 +750,9 @@ impl DurableObject for Room {
             "/revoke" => {
                 let share = req.headers().get(SHARE_HEADER)?;
                 let user = req.headers().get(USER_HEADER)?;
+                let all = req.headers().get(ALL_HEADER)?.is_some();
                 let ending = match (share, user) {
+                    _ if all => Ending::All,
                     (Some(share), _) => {
                         DoLog::new(&self.state)
                             .and_then(|log| log.revoke(&share))
@@ -745,10 +768,7 @@ impl DurableObject for Room {
                     .filter(|(a, _)| ending.picks(a))
                     .map(|(a, ws)| {
                         end(&ws, &a);
-                        let _ = ws.close(
-                            Some(cloudos_proto::terminal::CLOSE_REVOKED),
-                            Some(ending.reason()),
-                        );
+                        let _ = ws.close(Some(ending.code()), Some(ending.reason()));
                         a
                     })
                     .collect();

@@ -95,6 +95,17 @@ impl Sockets for WorkerSockets {
         .await
     }
 
+    async fn files_trashed(&self, files: &[cloudos_core::ids::FileId]) {
+        SendFuture::new(async move {
+            for file in files {
+                if let Err(e) = rooms::trashed(&self.rooms, file).await {
+                    worker::console_error!("telling a room its file was deleted: {e}");
+                }
+            }
+        })
+        .await
+    }
+
     async fn share_revoked(&self, share_id: &str, files: &[cloudos_core::ids::FileId]) {
         SendFuture::new(async move {
             for file in files {

@@ -458,6 +458,19 @@ pub fn EditorApp(win: Win) -> impl IntoView {
             }
         });
     };
+    // The owner's files have a history (a link's holder sees none).
+    let history: crate::apps::history::HistoryTarget = RwSignal::new(None);
+    let open_history = move || {
+        let Some(key) = own_active.get_untracked() else {
+            return;
+        };
+        let name = tabs.with_untracked(|t| {
+            t.iter()
+                .find(|t| t.key == key)
+                .map(|t| t.name.get_untracked())
+        });
+        history.set(Some((key, name.unwrap_or_default())));
+    };
     let with_active = move |f: &dyn Fn(&Handle)| {
         if let Some(a) = active.get_untracked() {
             handles.with_value(|h| {
@@ -562,10 +575,16 @@ pub fn EditorApp(win: Win) -> impl IntoView {
                                 }
                             })
                     }}
+                    {move || own_active.get().map(|_| view! {
+                        <button data-action="editor-history" title="Every version of this file: preview, compare, restore"
+                            on:click=move |_| open_history()>"History"</button>
+                    })}
                     <button on:click=move |_| with_active(&|h| h.goto_line())>"Go to line"</button>
                     <button on:click=move |_| with_active(&|h| h.format())>"Format"</button>
                 </div>
             </div>
+            // A restore reaches the open tab through its live room, like any save.
+            <crate::apps::history::HistoryDialog target=history />
         </div>
     }
 }

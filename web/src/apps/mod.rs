@@ -4,6 +4,7 @@ pub mod about;
 pub mod editor;
 mod editor_tree;
 pub mod files;
+pub mod history;
 pub mod terminal;
 pub mod viewer;
 
@@ -43,11 +44,21 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// An RFC 3339 time as `2026-12-02 09:41` (UTC, as the server sends it).
+pub fn when(rfc3339: &str) -> String {
+    rfc3339.replace('T', " ").chars().take(16).collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn sizes_read_well() {
         assert_eq!(super::human_size(999), "999 B");
         assert_eq!(super::human_size(1_500_000), "1.5 MB");
+    }
+
+    #[test]
+    fn times_read_well() {
+        assert_eq!(super::when("2026-12-02T09:41:07.123Z"), "2026-12-02 09:41");
     }
 }

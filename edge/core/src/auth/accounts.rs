@@ -324,7 +324,7 @@ pub async fn me(app: &App, who: &UserId) -> Result<Me, AuthError> {
         .meta
         .query(stmt!(
             "SELECT id, email, name, avatar_url, created_at, quota_bytes,
-                    (SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = users.id)
+                    (SELECT COALESCE(SUM(size), 0) FROM file_versions WHERE user_id = users.id)
              FROM users WHERE id = ?",
             who
         ))

@@ -48,7 +48,7 @@ pub async fn search(
         .query(stmt!(
             format!(
                 "SELECT {FILE_COLS} FROM files
-                 WHERE user_id = ? AND name LIKE ? ESCAPE '\\'
+                 WHERE user_id = ? AND name LIKE ? ESCAPE '\\' AND trashed_at IS NULL
                  ORDER BY instr(lower(name), lower(?)) = 0, length(name), name LIMIT ?"
             ),
             who,

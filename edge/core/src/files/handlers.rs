@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::listing::{self, Reader};
 use super::range::parse_range;
 use super::upload::{self, Upload, DRAIN_LIMIT};
-use super::{content, find, organize, FilesError};
+use super::{content, find, organize, FilesError, Made, Origin};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::ids::FileId;
@@ -407,7 +407,8 @@ pub async fn replace_content(
     let len = content_length(&headers);
     // Strong comparison (RFC 9110 §13.1.1): `W/"3"` names no version.
     let based_on = |version: i64| if_match.precondition_passes(&etag(version));
-    match content::save_if_based_on(&app, &user.id, &id, based_on, &mut body, len).await {
+    let made = Made::by(Origin::Editor, &user.id);
+    match content::save_if_based_on(&app, &user.id, &id, based_on, &made, &mut body, len).await {
         Ok(file) => Ok(Json(file)),
         Err(e @ FilesError::IfMatchFailed { .. }) => {
             // Nothing was read: take the rest, so the connection serves the next request.

@@ -53,6 +53,7 @@ pub async fn list(
         .query(stmt!(
             format!(
                 "SELECT {FILE_COLS} FROM files WHERE user_id = ? AND COALESCE(parent_id, '') = ?
+                   AND trashed_at IS NULL
                  ORDER BY name"
             ),
             who,
@@ -129,7 +130,7 @@ pub async fn readable(
             )?;
             let rows = meta
                 .query(stmt!(
-                    format!("SELECT {FILE_COLS} FROM files WHERE id = ?"),
+                    format!("SELECT {FILE_COLS} FROM files WHERE id = ? AND trashed_at IS NULL"),
                     id
                 ))
                 .await?;

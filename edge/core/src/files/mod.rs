@@ -8,12 +8,15 @@
 pub mod content;
 pub mod find;
 pub mod handlers;
+pub mod history;
 pub mod listing;
 pub mod names;
 pub mod organize;
 pub mod range;
+pub mod recovery;
 mod repo;
 pub mod signing;
+pub mod trash;
 pub mod upload;
 
 pub use repo::used_bytes;
@@ -21,6 +24,61 @@ pub use repo::used_bytes;
 use crate::ids::{FileId, UserId};
 use crate::ports::{BlobError, DbError};
 use crate::App;
+
+/// How a version was made, as a file's history shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Added through Files or `POST /files`.
+    Upload,
+    /// Saved with `PUT /files/:id/content` (the Editor's and any API client's save).
+    Editor,
+    /// Written back from a live room.
+    Collab,
+    /// Synced from the user's sandbox.
+    Sandbox,
+    /// Written by the copilot.
+    Copilot,
+    /// An older version brought back.
+    Restore,
+}
+
+impl Origin {
+    /// The name in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Upload => "upload",
+            Origin::Editor => "editor",
+            Origin::Collab => "collab",
+            Origin::Sandbox => "sandbox",
+            Origin::Copilot => "copilot",
+            Origin::Restore => "restore",
+        }
+    }
+}
+
+/// Who makes a version and how: recorded with it.
+#[derive(Debug, Clone)]
+pub struct Made {
+    pub origin: Origin,
+    /// The people whose work it is (at least one; a room's checkpoint names its editors).
+    pub by: Vec<UserId>,
+}
+
+impl Made {
+    /// A version made by one person.
+    pub fn by(origin: Origin, who: &UserId) -> Self {
+        Made {
+            origin,
+            by: vec![who.clone()],
+        }
+    }
+
+    /// The authors as stored: ids separated by spaces (ids never contain one).
+    pub(crate) fn author_ids(&self) -> String {
+        let ids: Vec<&str> = self.by.iter().map(UserId::as_str).collect();
+        ids.join(" ")
+    }
+}
 
 /// Tells the user's open desktops that a folder's listing changed.
 pub(crate) fn changed(app: &App, who: &UserId, parent: Option<&FileId>) {
@@ -38,6 +96,11 @@ pub enum FilesError {
     /// Missing, or someone else's: the two are never told apart.
     #[error("no such file or folder")]
     NotFound,
+    /// The file is there, the version is not (never made, or removed by the retention rule).
+    #[error("this file has no version {0} (any more)")]
+    NoSuchVersion(i64),
+    #[error("version {0} is the file's content now: it is kept (restore another one first)")]
+    CurrentVersion(i64),
     #[error("bad name: {0}")]
     BadName(String),
     #[error("the name {0:?} is already taken in this folder")]

@@ -23,9 +23,42 @@ pub fn validate_name(name: &str) -> Result<(), FilesError> {
     Err(FilesError::BadName(why.into()))
 }
 
+/// `name` with ` (note)` before its extension (`report (restored).txt`; a dotfile's leading
+/// dot is no extension), shortened at a character boundary to stay a valid name.
+pub fn with_note(name: &str, note: &str) -> String {
+    // An "extension" longer than a few dozen bytes is part of the name (and could leave no
+    // room for the note).
+    let split = name
+        .rfind('.')
+        .filter(|&i| i > 0 && name.len() - i <= 32)
+        .unwrap_or(name.len());
+    let (stem, ext) = name.split_at(split);
+    let tail = format!(" ({note}){ext}");
+    let mut keep = MAX_NAME_BYTES.saturating_sub(tail.len()).min(stem.len());
+    while !stem.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{tail}", &stem[..keep])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notes_go_before_the_extension_and_keep_names_valid() {
+        assert_eq!(with_note("report.txt", "restored"), "report (restored).txt");
+        assert_eq!(with_note("Makefile", "restored 2"), "Makefile (restored 2)");
+        assert_eq!(with_note(".bashrc", "restored"), ".bashrc (restored)");
+        assert_eq!(with_note("a.tar.gz", "x"), "a.tar (x).gz");
+        let long = with_note(&format!("{}.txt", "é".repeat(127)), "restored");
+        assert!(long.len() <= MAX_NAME_BYTES && long.ends_with(" (restored).txt"));
+        assert!(validate_name(&long).is_ok());
+        let odd = with_note(&format!("a.{}", "x".repeat(250)), "restored");
+        assert!(
+            odd.len() <= MAX_NAME_BYTES && odd.starts_with("a.xx") && odd.ends_with(" (restored)")
+        );
+    }
 
     #[test]
     fn accepts_ordinary_and_unicode_names() {

@@ -16,7 +16,7 @@ use crate::{stmt, App};
 /// SQL that is true when `?` (a folder id, or NULL for the root) is the root or a folder
 /// of user `?`. Binds the folder id twice, then the user.
 pub(crate) const PARENT_IS_FOLDER: &str = "(? IS NULL OR EXISTS (
-    SELECT 1 FROM files WHERE id = ? AND user_id = ? AND kind = 'folder'))";
+    SELECT 1 FROM files WHERE id = ? AND user_id = ? AND kind = 'folder' AND trashed_at IS NULL))";
 
 /// Creates a folder in `parent` (`None`: the root).
 pub async fn create_folder(
@@ -82,7 +82,7 @@ pub async fn rename_or_move(
             "UPDATE files SET name = COALESCE(?, name),
                               parent_id = CASE WHEN ? THEN ? ELSE parent_id END,
                               updated_at = ?
-             WHERE id = ? AND user_id = ? AND {PARENT_IS_FOLDER}
+             WHERE id = ? AND user_id = ? AND trashed_at IS NULL AND {PARENT_IS_FOLDER}
                AND (WITH RECURSIVE up(id) AS (
                         SELECT ?
                         UNION
@@ -121,34 +121,10 @@ pub async fn rename_or_move(
 /// parent lies deeper is refused.
 pub(crate) const MAX_DEPTH: u32 = 10_000;
 
-/// Deletes a file, or a folder with everything in it. Blobs no row references any more
-/// are removed by the orphan sweep.
+/// Deletes a file, or a folder with everything in it: into the Trash, from where it can be
+/// restored until it expires ([`super::trash`]).
 pub async fn delete(app: &App, who: &UserId, id: &FileId) -> Result<(), FilesError> {
-    let meta = app.ports.meta.as_ref();
-    let parent = repo::get_file(meta, who, id)
-        .await?
-        .parent_id
-        .map(FileId::from);
-    // UNION (not UNION ALL) visits each row once, so the walk ends even in a tree a bug had
-    // damaged into a cycle; it is bounded by the user's rows (the item cap), and a depth
-    // cap here would leave deep descendants behind.
-    let deleted = meta
-        .execute(stmt!(
-            "WITH RECURSIVE tree(id) AS (
-                 SELECT id FROM files WHERE id = ? AND user_id = ?
-                 UNION
-                 SELECT f.id FROM files f JOIN tree ON f.parent_id = tree.id
-             )
-             DELETE FROM files WHERE id IN (SELECT id FROM tree)",
-            id,
-            who
-        ))
-        .await?;
-    if deleted == 0 {
-        return Err(FilesError::NotFound);
-    }
-    changed(app, who, parent.as_ref());
-    Ok(())
+    super::trash::delete(app, who, id).await
 }
 
 /// Runs an insert or update whose UNIQUE(user, parent, name) failure means the name is taken.

@@ -59,7 +59,9 @@ pub(crate) async fn get(
 ) -> Result<FileRow, FilesError> {
     let rows = meta
         .query(stmt!(
-            format!("SELECT {FILE_COLS} FROM files WHERE id = ? AND user_id = ?"),
+            format!(
+                "SELECT {FILE_COLS} FROM files WHERE id = ? AND user_id = ? AND trashed_at IS NULL"
+            ),
             id,
             who
         ))
@@ -93,7 +95,8 @@ pub(crate) async fn name_taken(
 ) -> Result<bool, FilesError> {
     let rows = meta
         .query(stmt!(
-            "SELECT 1 FROM files WHERE user_id = ? AND COALESCE(parent_id, '') = ? AND name = ?",
+            "SELECT 1 FROM files WHERE user_id = ? AND COALESCE(parent_id, '') = ? AND name = ?
+               AND trashed_at IS NULL",
             who,
             parent.map_or("", FileId::as_str),
             name
@@ -102,14 +105,14 @@ pub(crate) async fn name_taken(
     Ok(!rows.is_empty())
 }
 
-/// Bytes the user's files take.
+/// SQL for the bytes user `?` uses: every version of every file, old and current, in the
+/// Trash or not (what the retention sweep and emptying the Trash give back).
+pub(crate) const USED_BY: &str =
+    "(SELECT COALESCE(SUM(size), 0) FROM file_versions WHERE user_id = ?)";
+
+/// Bytes the user's files take, every kept version counted.
 pub async fn used_bytes(meta: &dyn MetaStore, who: &UserId) -> Result<u64, FilesError> {
-    let rows = meta
-        .query(stmt!(
-            "SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = ?",
-            who
-        ))
-        .await?;
+    let rows = meta.query(stmt!(format!("SELECT {USED_BY}"), who)).await?;
     Ok(rows.first().map_or(0, |r| r.int(0)) as u64)
 }
 

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 use cloudos_proto::File;
 
 use super::organize::PARENT_IS_FOLDER;
-use super::repo::{self, ensure_folder, ensure_room_for, quota_left, ROOM_FOR_ITEMS};
-use super::{changed, FilesError};
+use super::repo::{self, ensure_folder, ensure_room_for, quota_left, ROOM_FOR_ITEMS, USED_BY};
+use super::{changed, FilesError, Made, Origin};
 use crate::ids::{FileId, UserId};
 use crate::notifications::{notify_logged, NewNotification};
 use crate::ports::{BlobError, BlobStore, BlobUpload, DbError, Value};
@@ -137,6 +137,7 @@ pub async fn create_files(
     who: &UserId,
     parent: Option<&FileId>,
     files: Vec<NewFile>,
+    made: &Made,
 ) -> Result<Vec<File>, FilesError> {
     if files.is_empty() {
         return Ok(Vec::new());
@@ -160,7 +161,14 @@ pub async fn create_files(
         .map(|_| FileId::from(app.ports.ids.new_id()))
         .collect();
     let rows = vec!["(?, ?, ?, ?, ?)"; files.len()].join(", ");
-    let mut params: Vec<Value> = vec![who.into(), parent.into(), now.into(), now.into()];
+    let mut params: Vec<Value> = vec![
+        who.into(),
+        parent.into(),
+        now.into(),
+        now.into(),
+        made.origin.as_str().into(),
+        made.author_ids().into(),
+    ];
     for (id, f) in ids.iter().zip(&files) {
         params.extend([
             id.into(),
@@ -176,13 +184,12 @@ pub async fn create_files(
     params.extend([who.into(), count.into(), max.into()]);
     let insert = crate::ports::Stmt::new(
         format!(
-            "INSERT INTO files (id, user_id, parent_id, created_at, updated_at, name, size, mime,
-                                blob_key, checksum, kind, version)
-             SELECT v.column1, ?, ?, ?, ?, v.column2, v.column3, v.column4, v.column5, v.column5,
-                    'file', 1
+            "INSERT INTO files (id, user_id, parent_id, created_at, updated_at, origin, author_ids,
+                                name, size, mime, blob_key, checksum, kind, version)
+             SELECT v.column1, ?, ?, ?, ?, ?, ?, v.column2, v.column3, v.column4, v.column5,
+                    v.column5, 'file', 1
              FROM (VALUES {rows}) AS v
-             WHERE (SELECT COALESCE(SUM(size), 0) FROM files WHERE user_id = ?) + ?
-                   <= (SELECT quota_bytes FROM users WHERE id = ?)
+             WHERE {USED_BY} + ? <= (SELECT quota_bytes FROM users WHERE id = ?)
                AND {PARENT_IS_FOLDER}
                AND {ROOM_FOR_ITEMS}"
         ),
@@ -221,8 +228,9 @@ pub async fn finish_upload(
     who: &UserId,
     parent: Option<&FileId>,
     files: Vec<NewFile>,
+    made: &Made,
 ) -> Result<Vec<File>, FilesError> {
-    let files = create_files(app, who, parent, files).await?;
+    let files = create_files(app, who, parent, files, made).await?;
     let (title, body) = match files.as_slice() {
         [one] => ("Upload finished".to_owned(), one.name.clone()),
         many => (
@@ -337,7 +345,8 @@ impl<'a> Upload<'a> {
         if self.staged.is_empty() {
             return Err(FilesError::BadUpload("no `file` part in the form".into()));
         }
-        finish_upload(self.app, self.who, self.parent.as_ref(), self.staged).await
+        let made = Made::by(Origin::Upload, self.who);
+        finish_upload(self.app, self.who, self.parent.as_ref(), self.staged, &made).await
     }
 }
 
@@ -356,6 +365,7 @@ pub async fn write_new_file<S, E>(
     parent: Option<&FileId>,
     name: &str,
     mime: &str,
+    made: &Made,
     body: &mut S,
 ) -> Result<File, FilesError>
 where
@@ -376,6 +386,6 @@ where
         mime: mime.to_owned(),
         stored,
     };
-    let mut created = create_files(app, who, parent, vec![file]).await?;
+    let mut created = create_files(app, who, parent, vec![file], made).await?;
     Ok(created.remove(0))
 }

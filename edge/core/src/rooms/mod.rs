@@ -16,7 +16,7 @@ pub mod log;
 pub mod schedule;
 pub mod store;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use yrs::encoding::read::Cursor;
@@ -134,6 +134,8 @@ pub struct Room {
     /// restarts of the room, and no client may use; and that presence's clock.
     presence_id: u64,
     presence_clock: u32,
+    /// Who changed the text since the last write-back: the authors of the next version.
+    editors: BTreeSet<String>,
 }
 
 /// Dates presence with `app`'s clock (hosts build rooms without naming `yrs`).
@@ -168,6 +170,7 @@ impl Room {
             clock: Box::new(clock),
             presence_id: 0,
             presence_clock: 0,
+            editors: BTreeSet::new(),
         }
     }
 
@@ -211,6 +214,16 @@ impl Room {
             }
         }
         Ok(doc)
+    }
+
+    /// Who changed the text since [`Room::written_back`] (user ids, sorted).
+    pub fn editors(&self) -> Vec<String> {
+        self.editors.iter().cloned().collect()
+    }
+
+    /// The text is in the file: the next version's authors start afresh.
+    pub fn written_back(&mut self) {
+        self.editors.clear();
     }
 
     /// The room's document.
@@ -329,7 +342,11 @@ impl Room {
                         continue;
                     }
                     let applied = self.apply(&update);
-                    for change in self.take_changes() {
+                    let changes = self.take_changes();
+                    if let (false, Some(who)) = (changes.is_empty(), &user) {
+                        self.editors.insert(who.clone());
+                    }
+                    for change in changes {
                         let msg = encode(&Message::Sync(SyncMessage::Update(change.clone())));
                         fx.stored.push(change);
                         fx.out.push(Out::AllBut(conn, msg));

@@ -8,7 +8,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use super::log::RoomLog;
 use super::{Effects, Out, Room, RoomError};
-use crate::files::{content, listing, FilesError};
+use crate::files::{content, listing, FilesError, Made, Origin};
 use crate::ids::{FileId, UserId};
 use crate::App;
 
@@ -132,8 +132,19 @@ pub async fn checkpoint(
             room_text.into_bytes(),
         ))]);
         // The save succeeds only on `based_on`, so what it made is the next version (the
-        // file read back after it could already be a later one).
-        content::save_content(app, owner, file, based_on, &mut body, None).await?;
+        // file read back after it could already be a later one). Its authors are whoever
+        // changed the text since the last write-back (the owner, if a restarted room lost
+        // track: edits replayed from the log name nobody).
+        let editors = room.editors();
+        let made = Made {
+            origin: Origin::Collab,
+            by: if editors.is_empty() {
+                vec![owner.clone()]
+            } else {
+                editors.into_iter().map(UserId::from).collect()
+            },
+        };
+        content::save_content(app, owner, file, based_on, &made, &mut body, None).await?;
         based_on + 1
     };
     log.compact(room.snapshot(), upto, version, app.now_ms())
@@ -160,7 +171,10 @@ pub async fn write_back(
             Err(e) => return (out, Err(e)),
         }
         match checkpoint(app, log, owner, file, room, *next_seq - 1).await {
-            Ok(()) => return (out, Ok(())),
+            Ok(()) => {
+                room.written_back();
+                return (out, Ok(()));
+            }
             // A save landed in between: merge it too, and try again.
             Err(e @ RoomError::Files(FilesError::Stale { .. })) => last = Err(e),
             Err(e) => return (out, Err(e)),

@@ -4,6 +4,7 @@
 mod calls;
 mod share;
 mod state;
+mod trash;
 mod tree;
 pub mod upload;
 mod visible;
@@ -122,7 +123,11 @@ pub fn FilesApp(win: Win) -> impl IntoView {
     let (bg_over, bg_leave) = drop_highlight(bg_hover);
 
     let on_key = move |ev: KeyboardEvent| {
-        if st.renaming.get_untracked().is_some() || crate::desktop::typing_in_field(&ev) {
+        // The Trash, shown over the listing, has its own buttons; the listing's keys wait.
+        if st.renaming.get_untracked().is_some()
+            || st.in_trash.get_untracked()
+            || crate::desktop::typing_in_field(&ev)
+        {
             return;
         }
         let ctrl = ev.ctrl_key() || ev.meta_key();
@@ -191,9 +196,14 @@ pub fn FilesApp(win: Win) -> impl IntoView {
             on:click=move |_| st.menu.set(None)>
             <aside class="files-side" aria-label="Folders">
                 <tree::Tree />
+                <button class="trash-link" data-action="open-trash" aria-pressed=move || st.in_trash.get().to_string()
+                    on:click=move |_| { st.selected.set(vec![]); st.in_trash.set(true); }>
+                    <img src="/icons/trash.svg" alt="" class="file-icon" />"Trash"
+                </button>
                 <QuotaBar />
             </aside>
             <div class="files-main">
+                {move || st.in_trash.get().then(|| view! { <trash::TrashView /> })}
                 <div class="files-toolbar" role="toolbar" aria-label="Files">
                     <button class="icon-btn" title="Up (Backspace)" aria-label="Parent folder"
                         disabled=move || st.crumbs.with(Vec::is_empty)
@@ -290,6 +300,8 @@ pub fn FilesApp(win: Win) -> impl IntoView {
             <ContextMenu />
             <ConfirmDelete />
             <share::ShareDialog />
+            <crate::apps::history::HistoryDialog target=st.history
+                restored=Callback::new(move |_| st.reload()) />
         </div>
     }
 }
@@ -313,12 +325,7 @@ fn Item(file: File) -> impl IntoView {
     let f_menu = id.clone();
     let f_drop = id.clone();
     let f_rename = id.clone();
-    let modified = file
-        .updated_at
-        .replace('T', " ")
-        .chars()
-        .take(16)
-        .collect::<String>();
+    let modified = super::when(&file.updated_at);
     let name = file.name.clone();
 
     view! {
@@ -565,6 +572,7 @@ fn ContextMenu() -> impl IntoView {
                     <button role="menuitem" on:click=act(|st, _| st.download(st.selection()))>"Download"</button>
                     <button role="menuitem" on:click=act(|st, _| { if let Some(f) = st.selection().first() { st.renaming.set(Some(f.id.clone())) } })>"Rename"</button>
                     <button role="menuitem" data-action="share" on:click=act(|st, _| { if let Some(f) = st.selection().first() { st.sharing.set(Some(f.clone())) } })>"Share…"</button>
+                    <button role="menuitem" data-action="history" on:click=act(|st, _| { if let Some(f) = st.selection().first().filter(|f| f.kind == FileKind::File) { st.history.set(Some((f.id.clone(), f.name.clone()))) } })>"History…"</button>
                     <button role="menuitem" data-action="lock" on:click=lock(true)>"Lock"</button>
                     <button role="menuitem" data-action="unlock" on:click=lock(false)>"Unlock"</button>
                     <button role="menuitem" class="danger" on:click=act(|st, _| st.confirm.set(Some(st.selection())))>"Delete…"</button>
@@ -594,7 +602,7 @@ fn ConfirmDelete() -> impl IntoView {
                     <div class="dialog" role="alertdialog" aria-modal="true" aria-labelledby="confirm-title" data-confirm-delete
                         on:keydown=move |ev: KeyboardEvent| { if ev.key() == "Escape" { st.confirm.set(None); } }>
                         <h3 id="confirm-title">"Delete " {what} "?"</h3>
-                        <p>{if folders { "Folders are deleted with everything in them. This cannot be undone." } else { "This cannot be undone." }}</p>
+                        <p>{if folders { "Folders go with everything in them. " } else { "" }} "Deleted items wait in the Trash, where they can be restored with their history until they expire."</p>
                         <div class="dialog-buttons">
                             <button on:click=move |_| st.confirm.set(None) autofocus>"Cancel"</button>
                             <button class="danger" data-action="confirm-delete" on:click=move |_| st.delete(doomed.clone())>"Delete"</button>

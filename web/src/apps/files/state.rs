@@ -48,6 +48,10 @@ pub struct FilesState {
     pub(super) confirm: RwSignal<Option<Vec<File>>>,
     /// The item whose Share dialog is open.
     pub(super) sharing: RwSignal<Option<File>>,
+    /// The file whose History dialog is open (id, name).
+    pub(super) history: crate::apps::history::HistoryTarget,
+    /// The Trash is shown instead of a folder.
+    pub(super) in_trash: RwSignal<bool>,
     pub(super) quota: RwSignal<Option<Me>>,
     pub(super) uploads: Uploads,
     pub(super) title: RwSignal<String>,
@@ -78,6 +82,8 @@ impl FilesState {
             menu: RwSignal::new(None),
             confirm: RwSignal::new(None),
             sharing: RwSignal::new(None),
+            history: RwSignal::new(None),
+            in_trash: RwSignal::new(false),
             quota: RwSignal::new(None),
             uploads: Uploads::new(),
             title: win.title,
@@ -163,6 +169,7 @@ impl FilesState {
         }
         self.selected.set(vec![]);
         self.renaming.set(None);
+        self.in_trash.set(false);
         self.folder.set(folder);
         self.reload();
     }

@@ -272,6 +272,8 @@ async fn relay(
             incoming = rx.next() => match incoming {
                 Some(Ok(Message::Binary(bytes))) => {
                     if room.send(Cmd::Receive { conn, bytes: bytes.to_vec() }).await.is_err() {
+                        // The room ended: why (its close, if it said) is still queued here.
+                        close = queued_close(&mut out_rx);
                         break;
                     }
                 }
@@ -327,6 +329,19 @@ async fn relay(
     }
     let _ = room.send(Cmd::Leave { conn }).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), tx.send(Message::Close(close))).await;
+}
+
+/// The close a room queued for its client, if any, skipping frames it will not get now.
+fn queued_close(out: &mut mpsc::Receiver<ToClient>) -> Option<CloseFrame> {
+    while let Ok(msg) = out.try_recv() {
+        if let ToClient::Close(code, reason) = msg {
+            return Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            });
+        }
+    }
+    None
 }
 
 fn revoked_frame() -> CloseFrame {

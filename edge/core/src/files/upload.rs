@@ -198,8 +198,14 @@ pub async fn create_files(
     let inserted = match meta.execute(insert).await {
         Ok(n) => n,
         Err(DbError::Constraint(_)) => {
-            let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();
-            return Err(FilesError::NameTaken(names.join(", ")));
+            let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+            let taken = taken_names(app, who, parent, &names).await?;
+            let named = if taken.is_empty() {
+                names.join(", ")
+            } else {
+                taken.join(", ")
+            };
+            return Err(FilesError::NameTaken(named));
         }
         Err(e) => return Err(e.into()),
     };
@@ -213,12 +219,37 @@ pub async fn create_files(
             needed: total,
         });
     }
-    let mut created = Vec::with_capacity(ids.len());
-    for id in &ids {
-        created.push(repo::get_file(meta, who, id).await?);
-    }
+    let created = repo::get_files(meta, who, &ids).await?;
     changed(app, who, parent);
     Ok(created)
+}
+
+/// Which of `names` are taken in `parent`, for saying which ones an upload ran into.
+async fn taken_names(
+    app: &App,
+    who: &UserId,
+    parent: Option<&FileId>,
+    names: &[&str],
+) -> Result<Vec<String>, FilesError> {
+    let mut taken = Vec::new();
+    for chunk in names.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut params: Vec<Value> = vec![who.into(), parent.map_or("", FileId::as_str).into()];
+        params.extend(chunk.iter().map(|n| Value::from(*n)));
+        let rows = app
+            .ports
+            .meta
+            .query(crate::ports::Stmt::new(
+                format!(
+                    "SELECT name FROM files WHERE user_id = ? AND COALESCE(parent_id, '') = ?
+                       AND trashed_at IS NULL AND name IN ({marks}) ORDER BY name"
+                ),
+                params,
+            ))
+            .await?;
+        taken.extend(rows.iter().map(|r| r.text(0)));
+    }
+    Ok(taken)
 }
 
 /// Adds the files of a finished upload (as [`create_files`]) and tells the user's desktops
@@ -319,10 +350,9 @@ impl<'a> Upload<'a> {
                 "at most {MAX_FILES_PER_UPLOAD} files per upload"
             )));
         }
-        let meta = self.app.ports.meta.as_ref();
-        if self.staged.iter().any(|s| s.name == name)
-            || repo::name_taken(meta, self.who, self.parent.as_ref(), name).await?
-        {
+        // A name taken in the folder is found when the rows are added, all at once: one
+        // query per file would be a round trip each on the Worker (and a subrequest each).
+        if self.staged.iter().any(|s| s.name == name) {
             return Err(FilesError::NameTaken(name.to_owned()));
         }
         let mime = match mime {

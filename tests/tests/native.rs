@@ -64,6 +64,13 @@ async fn orphan_sweep_removes_unreferenced_and_cut_off_blobs() {
     let gone_blob = blobs
         .join(&gone.checksum.as_ref().unwrap()[..2])
         .join(&gone.checksum.as_ref().unwrap()[2..]);
+    // In the Trash its bytes are kept (sweeps come every second); removed for good, they go.
+    tokio::time::sleep(Duration::from_secs(GRACE_SECS + 2)).await;
+    assert!(gone_blob.exists(), "a file in the Trash keeps its blob");
+    assert_eq!(
+        u.delete(&format!("/trash/{}", gone.id)).await.status(),
+        StatusCode::NO_CONTENT
+    );
     wait_until(
         "the sweep to remove the deleted file's blob",
         Duration::from_secs(15),
@@ -302,6 +309,10 @@ async fn blobs_in_an_s3_server() {
     // The orphan sweep works through the S3 API as well.
     assert_eq!(
         u.delete(&format!("/files/{}", files[1].id)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        u.delete(&format!("/trash/{}", files[1].id)).await.status(),
         StatusCode::NO_CONTENT
     );
     let root = s3.root.join("cloudos-test");

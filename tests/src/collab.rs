@@ -235,6 +235,13 @@ pub fn owner_room_url(base: &str, api: &crate::Client, file: &str) -> String {
     room_url(base, file, &format!("token={token}"))
 }
 
+/// The room URL of `file` through the link `share` for the signed-in `api` (an edit link's
+/// colleague).
+pub fn link_room_url(base: &str, api: &crate::Client, file: &str, share: &str) -> String {
+    let token = api.token.as_deref().expect("a signed-in client");
+    room_url(base, file, &format!("share={share}&token={token}"))
+}
+
 /// Waits until `file`'s content is `text` (a room writes it when idle or left; panics
 /// after 15 s, saying what the file holds).
 pub async fn wait_for_content(api: &crate::Client, file: &str, text: &str) {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use cloudos_proto::{File, FileShare, FileVersion, TrashList, VersionList};
-use cloudos_tests::collab::{owner_room_url, room_url, wait_for_content, YClient};
+use cloudos_tests::collab::{link_room_url, owner_room_url, wait_for_content, YClient};
 use cloudos_tests::{expect_not_found, expect_problem, pattern, sha256_hex, Client, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -237,17 +237,11 @@ async fn a_rooms_write_back_names_its_editors() {
         .json()
         .await
         .unwrap();
-    let bob_token = bob.api.token.as_deref().unwrap();
     let mut a = YClient::connect(&owner_room_url(&server.base, &ann.api, &file.id))
         .await
         .unwrap();
-    let mut b = YClient::connect(&room_url(
-        &server.base,
-        &file.id,
-        &format!("share={}&token={bob_token}", link.token),
-    ))
-    .await
-    .unwrap();
+    let bob_url = link_room_url(&server.base, &bob.api, &file.id, &link.token);
+    let mut b = YClient::connect(&bob_url).await.unwrap();
     a.insert(4, " A").await;
     b.wait_for(Duration::from_secs(5), |t| t == "plan A").await;
     b.insert(6, " B").await;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use cloudos_proto::{File, FileShare, PublicShare};
-use cloudos_tests::collab::{owner_room_url, room_url, wait_for_content, YClient};
+use cloudos_tests::collab::{link_room_url, owner_room_url, room_url, wait_for_content, YClient};
 use cloudos_tests::{expect_not_found, expect_problem, TestServer, User};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -283,14 +283,8 @@ async fn signing_out_ends_ones_own_room_sockets_only() {
     let bob = server.new_user("bob").await;
     let file = ann.api.upload_one("doc.txt", b"doc").await;
     let link = share(&ann, &file.id, json!({"mode": "edit"})).await;
-    let bob_token = bob.api.token.as_deref().unwrap();
-    let mut b = YClient::connect(&room_url(
-        &server.base,
-        &file.id,
-        &format!("share={}&token={bob_token}", link.token),
-    ))
-    .await
-    .unwrap();
+    let bob_url = link_room_url(&server.base, &bob.api, &file.id, &link.token);
+    let mut b = YClient::connect(&bob_url).await.unwrap();
     let mut a = YClient::connect(&owner_room(&server, &ann, &file.id))
         .await
         .unwrap();

@@ -194,6 +194,7 @@ impl From<crate::rooms::RoomError> for ApiError {
             Db(e) => e.into(),
             Shares(e) => e.into(),
             SignInNeeded => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail),
+            Removed => ApiError::not_found(detail),
             Malformed(_) | BadUpdate(_) | UnknownConnection => ApiError::bad_request(detail),
         }
     }

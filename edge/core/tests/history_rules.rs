@@ -344,3 +344,43 @@ async fn the_sweep_thins_old_versions_to_one_a_day_and_ends_old_trash_entries() 
         "v3 and v5 of a.txt"
     );
 }
+
+/// A room tells a file in the Trash (its stored edits wait for a restore) from one removed
+/// for good (whatever a host keeps of the room may go): the Worker wipes a room's storage
+/// only on the second.
+#[tokio::test]
+async fn a_room_of_a_trashed_file_keeps_its_edits_and_one_removed_for_good_is_removed() {
+    use cloudos_core::rooms::log::SqlLog;
+    use cloudos_core::rooms::{store, RoomError};
+    let t = TestApp::new().await;
+    let ann = t.user("ann").await;
+    let f = write(&t, &ann, None, "a.txt", "text").await;
+    let log = SqlLog::new(&t.app, &id(&f));
+    assert!(store::open(&t.app, &log, &ann, &id(&f)).await.is_ok());
+    delete(&t.app, &ann, &id(&f)).await.unwrap();
+    let err = store::open(&t.app, &log, &ann, &id(&f))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, RoomError::Files(FilesError::NotFound)),
+        "{err:?}"
+    );
+    trash::restore(&t.app, &ann, &id(&f)).await.unwrap();
+    assert!(store::open(&t.app, &log, &ann, &id(&f)).await.is_ok());
+    delete(&t.app, &ann, &id(&f)).await.unwrap();
+    trash::purge(&t.app, &ann, &id(&f)).await.unwrap();
+    let err = store::open(&t.app, &log, &ann, &id(&f))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, RoomError::Removed), "{err:?}");
+    // Another user's file is never "removed" for them: it is not found.
+    let g = write(&t, &ann, None, "b.txt", "text").await;
+    let eve = t.user("eve").await;
+    let err = store::open(&t.app, &log, &eve, &id(&g))
+        .await
+        .err()
+        .unwrap();
+    assert!(!matches!(err, RoomError::Removed), "{err:?}");
+}

@@ -4,7 +4,7 @@
 //! the room and its file (`rooms::store`); this object only carries bytes, stores what the
 //! core says to store, and wakes on an alarm to write the text back.
 
-use cloudos_core::files::{trash, FilesError};
+use cloudos_core::files::FilesError;
 use cloudos_core::ids::{FileId, UserId};
 use cloudos_core::ports::DbError;
 use cloudos_core::rooms::log::{Logged, RoomLog};
@@ -500,13 +500,10 @@ impl Room {
             .identity()?
             .ok_or_else(|| ApiError::internal("a room object with no file"))?;
         let opened = match store::open(&app, &log, &owner, &file).await {
-            Err(RoomError::Files(FilesError::NotFound)) => {
-                // Removed for good: so is everything kept of it here. In the Trash, what the
-                // room stored waits for a restore.
-                if !trash::is_trashed(&app, &owner, &file).await? {
-                    let _ = self.state.storage().delete_all().await;
-                }
-                return Err(RoomError::Files(FilesError::NotFound).into());
+            Err(RoomError::Removed) => {
+                // The file is gone for good: so is everything kept of it here.
+                let _ = self.state.storage().delete_all().await;
+                return Err(RoomError::Removed.into());
             }
             other => other?,
         };

@@ -70,18 +70,14 @@ pub async fn delete(app: &App, who: &UserId, id: &FileId) -> Result<(), FilesErr
     Ok(())
 }
 
-/// Whether `id` is in the user's Trash (deleted, not yet removed for good).
-pub async fn is_trashed(app: &App, who: &UserId, id: &FileId) -> Result<bool, FilesError> {
+/// Whether `id` is no file of anyone's any more, in the Trash or out of it: removed for good.
+pub async fn removed_for_good(app: &App, id: &FileId) -> Result<bool, FilesError> {
     let rows = app
         .ports
         .meta
-        .query(stmt!(
-            "SELECT 1 FROM files WHERE id = ? AND user_id = ? AND trashed_at IS NOT NULL",
-            id,
-            who
-        ))
+        .query(stmt!("SELECT 1 FROM files WHERE id = ?", id))
         .await?;
-    Ok(!rows.is_empty())
+    Ok(rows.is_empty())
 }
 
 /// What is in the user's Trash, most recently deleted first.

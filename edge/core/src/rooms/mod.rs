@@ -70,6 +70,10 @@ pub enum RoomError {
     Files(#[from] crate::files::FilesError),
     #[error(transparent)]
     Db(#[from] crate::ports::DbError),
+    /// The file was removed for good (not just moved to the Trash): whatever a host keeps
+    /// of its room can go.
+    #[error("no such file or folder")]
+    Removed,
 }
 
 /// Where a message goes.

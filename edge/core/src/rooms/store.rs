@@ -8,7 +8,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use super::log::RoomLog;
 use super::{Effects, Out, Room, RoomError};
-use crate::files::{content, listing, FilesError, Made, Origin};
+use crate::files::{content, listing, trash, FilesError, Made, Origin};
 use crate::ids::{FileId, UserId};
 use crate::App;
 
@@ -35,7 +35,14 @@ pub async fn open(
     owner: &UserId,
     file: &FileId,
 ) -> Result<Opened, RoomError> {
-    listing::get(app, owner, file).await?;
+    match listing::get(app, owner, file).await {
+        // In the Trash, what the room stored waits for a restore; removed for good, it is
+        // [`RoomError::Removed`] and its host may drop it.
+        Err(FilesError::NotFound) if trash::removed_for_good(app, file).await? => {
+            return Err(RoomError::Removed)
+        }
+        other => other?,
+    };
     let logged = match log.load().await? {
         Some(logged) => logged,
         None => {

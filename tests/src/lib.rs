@@ -2,8 +2,10 @@
 //! `CLOUDOS_TEST_BASE_URL`) and a client that speaks the public API.
 
 pub mod agent;
+pub mod bench;
 pub mod collab;
 pub mod fly_double;
+pub mod sync;
 pub mod world;
 
 use std::io::{BufRead, BufReader};

@@ -7,10 +7,16 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cloudos_proto::terminal::{Role, Sandbox, SandboxShare, ServerControl};
+use cloudos_proto::VersionList;
 use cloudos_tests::agent::{refused, terminal_url, Term};
+use cloudos_tests::sync::{shell_until, until_path};
 use cloudos_tests::{expect_problem, pattern, TestServer, User};
 use reqwest::StatusCode;
 use serde_json::json;
+
+/// The sweep counts every upload in flight as stale (the suite's grace is 0) and the sandbox
+/// stories' homes upload as they sync: the cron story runs while no sandbox runs.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Where the Worker's console lines go (wrangler dev's output).
 fn edge_log() -> PathBuf {
@@ -61,6 +67,7 @@ async fn fire_cron(server: &TestServer, log: &PathBuf) -> (u64, u64) {
 #[tokio::test]
 #[ignore = "needs the local edge: cargo xtask test runs it"]
 async fn the_cron_trigger_sweeps_orphaned_blobs_out_of_r2() {
+    let _alone = ALONE.lock().await;
     let server = TestServer::suite();
     let log = edge_log();
     let u = server.new_user("cron").await.api;
@@ -98,6 +105,7 @@ async fn the_cron_trigger_sweeps_orphaned_blobs_out_of_r2() {
 #[tokio::test]
 #[ignore = "needs the local edge: cargo xtask test runs it"]
 async fn a_terminal_on_the_worker_runs_in_a_fly_machine() {
+    let _alone = ALONE.lock().await;
     let server = TestServer::suite();
     let ann = server.new_user("edge-term").await;
     let bob = server.new_user("edge-watch").await;
@@ -179,6 +187,92 @@ async fn a_terminal_on_the_worker_runs_in_a_fly_machine() {
     );
     t.close().await;
     let res = ann.api.delete(&format!("/sandbox/{}", next.id)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+/// On the Worker too the drive is the home: the Machine's agent syncs through the Worker's
+/// public API with its sandbox's token, pulls when the user's event stream says Files
+/// changed, and what a command writes becomes a version from the sandbox.
+#[tokio::test]
+#[ignore = "needs the local edge: cargo xtask test runs it"]
+async fn on_the_worker_the_machines_home_is_the_drive() {
+    let _alone = ALONE.lock().await;
+    let server = TestServer::suite();
+    let ann = server.new_user("edge-sync").await;
+    ann.api
+        .upload_one("from-files.txt", b"hello from Files\n")
+        .await;
+    let res = ann.api.post("/sandbox", &json!({})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sbx: Sandbox = res.json().await.unwrap();
+    let mut t = Term::connect(&terminal_url(
+        &server.base,
+        ann.api.token.as_deref().unwrap(),
+        &sbx.id,
+        "",
+    ))
+    .await;
+    let out = t
+        .run(
+            &shell_until(
+                "[ -f ~/from-files.txt ]",
+                "cat ~/from-files.txt",
+                "D-$((1+2))",
+            ),
+            "D-3",
+        )
+        .await;
+    assert!(out.contains("hello from Files"), "{out}");
+    // A save in Files after the start reaches the Machine through the event stream.
+    ann.api.upload_one("later.txt", b"saved later\n").await;
+    let out = t
+        .run(
+            &shell_until("[ -f ~/later.txt ]", "cat ~/later.txt", "L-$((2+3))"),
+            "L-5",
+        )
+        .await;
+    assert!(out.contains("saved later"), "{out}");
+    t.run(
+        "echo from-the-machine > ~/made.txt && echo U-$((2+2))",
+        "U-4",
+    )
+    .await;
+    let made = until_path(&ann.api, "made.txt", Duration::from_secs(30), |i| {
+        i.is_some()
+    })
+    .await
+    .unwrap();
+    assert_eq!(ann.api.content(&made.id).await, b"from-the-machine\n");
+    let versions: VersionList = ann
+        .api
+        .get(&format!("/files/{}/versions", made.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions.items[0].origin, "sandbox");
+    // Deleted by mistake in Files, it leaves the Machine's home and comes back from the Trash.
+    let res = ann.api.delete(&format!("/files/{}", made.id)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    t.run(
+        &shell_until("[ ! -e ~/made.txt ]", "echo gone", "G-$((3+4))"),
+        "G-7",
+    )
+    .await;
+    let res = ann
+        .api
+        .post(&format!("/trash/{}/restore", made.id), &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let out = t
+        .run(
+            &shell_until("[ -f ~/made.txt ]", "cat ~/made.txt", "B-$((4+5))"),
+            "B-9",
+        )
+        .await;
+    assert!(out.contains("from-the-machine"), "{out}");
+    t.close().await;
+    let res = ann.api.delete(&format!("/sandbox/{}", sbx.id)).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 }
 

@@ -478,9 +478,24 @@ async fn the_home_persists_across_restarts_and_has_a_size_limit() {
     assert!(full.stderr.contains("No space left"), "{full:?}");
     first.stop();
 
-    let second = TestAgent::start(opts);
+    let mut second = TestAgent::start(opts.clone());
     let read = second.exec(&["cat", "/home/user/note.txt"]).await;
     assert_eq!(read.stdout, "kept\n");
+    second.stop();
+
+    // The quota grew: the home grows with it, and keeps what it held.
+    let third = TestAgent::start(AgentOptions {
+        home_size_mb: 96,
+        ..opts
+    });
+    let grown = third
+        .exec(&[
+            "sh",
+            "-c",
+            "cat ~/note.txt && head -c 64M /dev/zero > ~/big && echo fits",
+        ])
+        .await;
+    assert_eq!(grown.stdout, "kept\nfits\n", "{grown:?}");
 }
 
 #[tokio::test]

@@ -176,6 +176,24 @@ pub fn terminal() -> Result<()> {
     write_section("terminal", &std::fs::read_to_string(&report)?)
 }
 
+/// The home's sync: a save in Files reaching the home, a write in the home reaching Files,
+/// the first sync of a 1,000-file project and a re-sync, with rsync copying the same files
+/// locally in the same run.
+pub fn sync() -> Result<()> {
+    crate::setup::apt_install(&["rsync"])?;
+    let server = build_release_server(&["-p", "cloudos-tests", "--bin", "bench-sync"])?;
+    let release = target_dir().join("release");
+    let report = target_dir().join("bench-sync.md");
+    let mut cmd = Command::new(release.join("bench-sync"));
+    cmd.arg(&report)
+        .env("CLOUDOS_BIN", &server)
+        .current_dir(root());
+    status(cmd, "bench-sync")?;
+    let section = std::fs::read_to_string(&report)?;
+    println!("{section}");
+    write_section("sync", &section)
+}
+
 /// The peers of the rooms benchmark, with their versions (fixed: the comparison names them).
 const YWS_VERSION: &str = "0.1.1";
 const YSWEET_VERSION: &str = "0.9.1";

@@ -94,6 +94,8 @@ enum Benchmark {
     Terminal,
     /// Live rooms (fan-out latency, memory) beside @y/websocket-server and y-sweet.
     Collab,
+    /// The home's sync with the drive (latency both ways, first sync, re-sync) beside rsync.
+    Sync,
 }
 
 fn main() -> Result<()> {
@@ -128,6 +130,7 @@ fn main() -> Result<()> {
                 Benchmark::Edge => bench::edge(),
                 Benchmark::Terminal => bench::terminal(),
                 Benchmark::Collab => bench::collab(),
+                Benchmark::Sync => bench::sync(),
             }
         }
     }

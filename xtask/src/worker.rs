@@ -273,9 +273,9 @@ pub fn start(
         state: state.to_owned(),
         db_url,
         token: token.to_owned(),
-        vars: vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        // Sandboxes (the Fly double's agents, on this machine) sync homes through this edge.
+        vars: std::iter::once(("CLOUDOS_SYNC_URL".to_owned(), edge.base.clone()))
+            .chain(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
             .collect(),
     };
     let mut cmd = wrangler.command();

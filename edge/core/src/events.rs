@@ -3,11 +3,13 @@
 //! closes it after an event that ends it (`Event::ends_socket`: a logout) and delivers
 //! nothing after the session it was opened in expires.
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::response::Response;
 
-use crate::auth::SocketUser;
+use crate::auth::{Session, SocketUser};
 use crate::error::{ApiError, WebSocketRequest};
+use crate::ids::UserId;
 use crate::ports::SocketTarget;
 use crate::App;
 
@@ -29,6 +31,34 @@ pub fn too_many_sockets() -> ApiError {
     }
 }
 
+/// Who listens: a signed-in desktop ([`SocketUser`]), or the sync agent of one of the
+/// user's running sandboxes (its pulls follow the user's file events).
+pub struct Listener {
+    pub id: UserId,
+    pub session: Session,
+}
+
+impl FromRequestParts<App> for Listener {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        if let Some(token) = crate::auth::bearer(parts) {
+            if let Some(agent) = crate::sync::caller(app, &token).await? {
+                let session = crate::sync::session(app, &agent).await?;
+                return Ok(Listener {
+                    id: agent.user_id,
+                    session,
+                });
+            }
+        }
+        let user = SocketUser::from_request_parts(parts, app).await?;
+        Ok(Listener {
+            id: user.id,
+            session: user.session,
+        })
+    }
+}
+
 /// `WS /events?ticket=`
 #[utoipa::path(get, path = "/events", tag = "notifications",
     params(("ticket" = Option<String>, Query, description = "a single-use ticket from `POST /auth/ticket` (browsers cannot set headers on a WebSocket)"),
@@ -39,7 +69,7 @@ pub fn too_many_sockets() -> ApiError {
         (status = 429, body = cloudos_proto::Problem, description = "the user has as many event sockets open as allowed"),
         (status = 426, body = cloudos_proto::Problem, description = "not a WebSocket request")))]
 pub async fn socket(
-    user: SocketUser,
+    user: Listener,
     _ws: WebSocketRequest,
     State(app): State<App>,
     req: Request,

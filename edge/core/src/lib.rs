@@ -20,6 +20,7 @@ pub mod sandboxes;
 pub mod schema;
 pub mod shares;
 pub mod sweep;
+pub mod sync;
 
 use std::sync::{Arc, OnceLock};
 
@@ -222,6 +223,8 @@ fn api() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(files::recovery::restore_trashed))
         .routes(routes!(files::recovery::purge_trashed))
         .routes(routes!(files::handlers::ancestors))
+        .routes(routes!(sync::handlers::tree))
+        .routes(routes!(sync::handlers::report))
         .routes(routes!(desktop::handlers::apps))
         .routes(routes!(
             desktop::handlers::get_layout,

@@ -325,6 +325,12 @@ pub struct SandboxSpec {
     /// shares its kernel with sandboxes (the local provider as root): the user's own,
     /// allocated once, never another user's.
     pub host_uid: u32,
+    /// The token the agent syncs the user's home with (`crate::sync`): the files routes
+    /// and the event stream, as the user, while this sandbox runs. Given to the agent
+    /// only, never to the sandbox's processes.
+    pub sync_token: String,
+    /// The user's drive quota: the home holds the drive, so it is at least this big.
+    pub quota_bytes: u64,
 }
 
 /// Where a running sandbox's agent listens.

@@ -83,6 +83,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0014_history_and_trash",
         sql: include_str!("../../../schema/0014_history_and_trash.sql"),
     },
+    Migration {
+        version: 15,
+        name: "0015_sync",
+        sql: include_str!("../../../schema/0015_sync.sql"),
+    },
 ];
 
 /// The versions recorded in `schema_migrations`.

@@ -3,6 +3,7 @@
 
 mod desktop;
 pub use desktop::*;
+pub mod names;
 pub mod terminal;
 
 use serde::{Deserialize, Serialize};
@@ -269,6 +270,9 @@ pub struct File {
     /// Signed, short-lived URL that downloads the content without a token (`GET /files/:id` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_url: Option<String>,
+    /// Whether the file runs as a program in the terminal (its executable bit).
+    #[serde(default)]
+    pub executable: bool,
 }
 
 /// Answer of `GET /files`.
@@ -343,6 +347,62 @@ pub struct TrashList {
     pub bytes: u64,
 }
 
+/// One entry of `GET /files/tree`: the whole untrashed tree, by path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TreeItem {
+    pub id: String,
+    /// Names from the root, joined with `/` (`src/main.rs`).
+    pub path: String,
+    pub kind: FileKind,
+    pub size: u64,
+    pub version: i64,
+    /// Lowercase hex SHA-256 of the content; `None` for folders.
+    pub checksum: Option<String>,
+    #[serde(default)]
+    pub executable: bool,
+}
+
+/// Answer of `GET /files/tree`: every file and folder of the caller, parents before
+/// children.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Tree {
+    pub items: Vec<TreeItem>,
+}
+
+/// What a sandbox's sync tells the user (`POST /sync/report`); the edge words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncReportKind {
+    /// A file changed on both sides: the drive kept its version, the sandbox's was saved
+    /// beside it (`copy_path`).
+    Conflict,
+    /// A file stays in the sandbox only: storing it would pass the quota.
+    Quota,
+    /// The drive refused a file (its name, its size): it stays in the sandbox only.
+    Refused,
+}
+
+/// Body of `POST /sync/report`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SyncReport {
+    pub kind: SyncReportKind,
+    /// The file's path in the home.
+    pub path: String,
+    /// Where the sandbox's version went (a conflict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_path: Option<String>,
+    /// The file the report is about in the drive, if it is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    /// The drive's reason (a refusal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// Answer of `POST /files`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
@@ -373,6 +433,9 @@ pub struct PatchFile {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub parent_id: Option<Option<String>>,
+    /// Sets or clears the executable bit (files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable: Option<bool>,
 }
 
 /// Tells "field absent" (`None`) from "field null" (`Some(None)`).

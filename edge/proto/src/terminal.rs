@@ -146,6 +146,9 @@ pub enum NoticeKind {
     ProcessLimit,
     /// The client fell too far behind and will be disconnected.
     TooSlow,
+    /// The home's sync with the drive needs the user to know something (a conflict, a
+    /// file that stays local).
+    Sync,
 }
 
 /// Body of the agent's `POST /exec` (and `POST /exec/stream`).

@@ -274,6 +274,17 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     let addr = listener.local_addr()?;
+    // Agents sync homes through the API over loopback (an unspecified bind address is
+    // reached there too).
+    let api_host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip if ip.is_unspecified() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    local.set_api_url(format!(
+        "http://{}",
+        std::net::SocketAddr::new(api_host, addr.port())
+    ));
     spawn_sweeper(app.clone(), args.sweep_interval_secs);
     let router = router(app, &args.web_dir);
     tracing::info!(addr = %addr, url = %format!("http://{addr}"), data = %args.data.display(), "listening");

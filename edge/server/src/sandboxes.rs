@@ -45,6 +45,8 @@ pub struct LocalSandboxes {
     refusal: Option<String>,
     /// For the edge's calls to agents (revocations).
     http: reqwest::Client,
+    /// Where agents reach this server's API to sync homes (known once it listens).
+    api_url: std::sync::OnceLock<String>,
 }
 
 impl LocalSandboxes {
@@ -87,7 +89,13 @@ impl LocalSandboxes {
             args,
             refusal,
             http: reqwest::Client::new(),
+            api_url: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Tells agents started from now on where this server's API listens.
+    pub fn set_api_url(&self, url: String) {
+        let _ = self.api_url.set(url);
     }
 
     fn agent_bin(&self) -> PathBuf {
@@ -183,8 +191,17 @@ impl LocalSandboxes {
         if self.args.sandbox_limits {
             cmd.arg("--limits");
         }
+        if let Some(url) = self.api_url.get() {
+            // Like the key: the environment of the agent alone (the sandbox's processes
+            // get an environment built from nothing).
+            cmd.env("CLOUDOS_AGENT_SYNC_URL", url)
+                .env("CLOUDOS_AGENT_SYNC_TOKEN", &spec.sync_token);
+        }
         if self.args.sandbox_home_mb > 0 {
-            cmd.args(["--home-size-mb", &self.args.sandbox_home_mb.to_string()])
+            // The home holds the drive, and room beyond it for what stays local (caches,
+            // build output). The image is sparse: it takes only what is written.
+            let home_mb = spec.quota_bytes.div_ceil(1 << 20) + self.args.sandbox_home_mb;
+            cmd.args(["--home-size-mb", &home_mb.to_string()])
                 .arg("--home-image")
                 .arg(user_dir.join("home.img"));
         }

@@ -223,7 +223,9 @@ pub struct SandboxArgs {
     /// CPU limit per sandbox, in cores.
     #[arg(long, env = "CLOUDOS_SANDBOX_CPUS", default_value_t = 1.0)]
     pub sandbox_cpus: f64,
-    /// Home size limit in MiB (an ext4 image; only when running as root; 0: none).
+    /// Room in MiB a sandbox's home has beyond the user's drive quota, for what stays local
+    /// (caches, build output): the home is an ext4 image of quota + this (sparse; only when
+    /// running as root; 0: no image, no size limit).
     #[arg(long, env = "CLOUDOS_SANDBOX_HOME_MB", default_value_t = 1024)]
     pub sandbox_home_mb: u64,
     /// Seconds a terminal without clients keeps its shell.

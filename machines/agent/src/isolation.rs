@@ -545,6 +545,30 @@ pub fn mount_home_image(image: &Path, size_bytes: u64, home: &Path) -> Result<()
             None,
         )?;
         std::fs::rename(&tmp, image)?;
+    } else if std::fs::metadata(image)?.len() < size_bytes {
+        // The quota grew since the image was made: the home grows with it (never shrinks:
+        // it may hold more than the new size). Offline, before the mount, as resize2fs
+        // wants a checked file system.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(image)?
+            .set_len(size_bytes)?;
+        // Exit 1: errors were found and fixed (a sandbox that was killed), which is fine.
+        let checked = std::process::Command::new("e2fsck")
+            .args(["-f", "-p"])
+            .arg(image)
+            .output()?;
+        if checked.status.code().is_none_or(|c| c > 1) {
+            return Err(IsolationError::Command {
+                what: "checking the home image before growing it".into(),
+                detail: String::from_utf8_lossy(&checked.stderr).trim().to_owned(),
+            });
+        }
+        run_with_input(
+            "growing the home image",
+            std::process::Command::new("resize2fs").arg(image),
+            None,
+        )?;
     }
     run_with_input(
         "mounting the home image",

@@ -15,6 +15,7 @@ pub mod pty_inside;
 pub mod server;
 pub mod session;
 pub mod settings;
+pub mod sync;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct Agent {
     pub activity: Arc<idle::Activity>,
     /// The sandbox's network namespace and user-mode stack, when the agent made them.
     net: std::sync::Mutex<Option<network::SandboxNet>>,
+    /// The home's sync with the drive, once started.
+    sync: std::sync::Mutex<Option<sync::Sync>>,
     settings: AgentSettings,
 }
 
@@ -127,6 +130,7 @@ impl Agent {
             terminals,
             activity,
             net: std::sync::Mutex::new(net),
+            sync: std::sync::Mutex::new(None),
             settings,
         })
     }
@@ -173,6 +177,33 @@ impl Agent {
         });
     }
 
+    /// Starts keeping the home and the user's drive in step, if the edge said where the
+    /// drive is.
+    pub fn start_sync(&self) {
+        let (Some(url), Some(token)) = (&self.settings.sync_url, &self.settings.sync_token) else {
+            tracing::info!("no drive to sync the home with (no --sync-url and --sync-token)");
+            return;
+        };
+        let home = match sync::local::Home::open(self.settings.home.clone(), self.isolation.run_as)
+        {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "the home cannot be opened: it is not synced");
+                return;
+            }
+        };
+        let s = sync::Sync::start(
+            home,
+            &self.settings.state_dir(),
+            &sync::SyncSettings {
+                url: url.clone(),
+                token: token.clone(),
+            },
+            self.terminals.clone(),
+        );
+        *self.sync.lock().expect("sync lock") = Some(s);
+    }
+
     /// Seconds of disuse after which the agent stops (0: never).
     pub fn idle_secs(&self) -> u64 {
         self.settings.idle_secs
@@ -180,6 +211,11 @@ impl Agent {
 
     /// Ends every process of the sandbox and releases its cgroup and home mount.
     pub async fn shutdown(&self) {
+        // What the home changed last reaches the drive before the home goes.
+        let sync = self.sync.lock().expect("sync lock").clone();
+        if let Some(s) = sync {
+            s.flush(Duration::from_secs(10)).await;
+        }
         if let Some(cg) = &self.isolation.cgroup {
             cg.remove().await;
         }

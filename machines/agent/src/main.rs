@@ -47,6 +47,7 @@ async fn serve() -> anyhow::Result<()> {
     let addr = settings.addr.clone();
     let agent = Agent::prepare(settings).context("preparing the sandbox")?;
     agent.watch_limits();
+    agent.start_sync();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;

@@ -72,6 +72,12 @@ pub struct AgentSettings {
     /// passes one derived from the user, so a home keeps its owner across sandboxes).
     #[arg(long, env = "CLOUDOS_AGENT_RUN_AS")]
     pub run_as: Option<u32>,
+    /// The edge's API the home syncs with (none: the home is not synced).
+    #[arg(long, env = "CLOUDOS_AGENT_SYNC_URL")]
+    pub sync_url: Option<String>,
+    /// The sandbox's sync token (the edge issues it; the sandbox's processes never see it).
+    #[arg(long, env = "CLOUDOS_AGENT_SYNC_TOKEN", hide_env_values = true)]
+    pub sync_token: Option<String>,
     /// Files the agent writes for the sandbox (default: a directory next to the home).
     #[arg(long, env = "CLOUDOS_AGENT_STATE")]
     pub state: Option<PathBuf>,

@@ -28,6 +28,9 @@ pub struct FlySettings {
     pub idle_secs: u64,
     /// The app's public URL (`https://<app>.fly.dev`); the proxy routes by instance header.
     pub public_url: String,
+    /// The edge's API as a Machine reaches it, to sync the home with the user's drive
+    /// (`None`: homes are not synced).
+    pub sync_url: Option<String>,
 }
 
 /// Where a started sandbox's agent is reached.
@@ -84,9 +87,10 @@ impl FlyProvider {
         sandbox_id: &str,
         user_id: &str,
         agent_key_hex: &str,
+        sync_token: &str,
         volume_id: &str,
     ) -> CreateMachine {
-        let env = BTreeMap::from([
+        let mut env = BTreeMap::from([
             ("CLOUDOS_SANDBOX_ID".to_owned(), sandbox_id.to_owned()),
             ("CLOUDOS_AGENT_KEY".to_owned(), agent_key_hex.to_owned()),
             (
@@ -99,6 +103,10 @@ impl FlyProvider {
                 self.settings.idle_secs.to_string(),
             ),
         ]);
+        if let Some(url) = &self.settings.sync_url {
+            env.insert("CLOUDOS_AGENT_SYNC_URL".to_owned(), url.clone());
+            env.insert("CLOUDOS_AGENT_SYNC_TOKEN".to_owned(), sync_token.to_owned());
+        }
         CreateMachine {
             name: format!("sbx-{sandbox_id}"),
             region: self.settings.region.clone(),
@@ -164,6 +172,7 @@ impl FlyProvider {
         sandbox_id: &str,
         user_id: &str,
         agent_key_hex: &str,
+        sync_token: &str,
         machine_id: Option<&str>,
     ) -> Result<FlyEndpoint, FlyError> {
         if let Some(id) = machine_id {
@@ -186,7 +195,13 @@ impl FlyProvider {
         let volume = self.home_volume(user_id).await?;
         let m = self
             .client
-            .create_machine(&self.machine_for(sandbox_id, user_id, agent_key_hex, &volume.id))
+            .create_machine(&self.machine_for(
+                sandbox_id,
+                user_id,
+                agent_key_hex,
+                sync_token,
+                &volume.id,
+            ))
             .await?;
         self.client
             .wait(&m.id, MachineState::Started, None, 60)
@@ -261,6 +276,7 @@ mod tests {
             volume_gb: 1,
             idle_secs: 1800,
             public_url: "https://cloudos-sandboxes.fly.dev".into(),
+            sync_url: Some("https://os.example.com".into()),
         })
     }
 
@@ -276,11 +292,16 @@ mod tests {
 
     #[test]
     fn a_machine_gets_the_agent_key_but_never_the_fly_token() {
-        let m = provider().machine_for("s1", "u1", "abcd", "vol_1");
+        let m = provider().machine_for("s1", "u1", "abcd", "sync-token", "vol_1");
         let json = serde_json::to_string(&m).unwrap();
         assert!(!json.contains("fm2_secret"));
         assert_eq!(m.config.env["CLOUDOS_AGENT_KEY"], "abcd");
         assert_eq!(m.config.env["CLOUDOS_AGENT_IDLE_SECS"], "1800");
+        assert_eq!(
+            m.config.env["CLOUDOS_AGENT_SYNC_URL"],
+            "https://os.example.com"
+        );
+        assert_eq!(m.config.env["CLOUDOS_AGENT_SYNC_TOKEN"], "sync-token");
         assert_eq!(m.config.mounts[0].path, "/home/user");
         assert_eq!(m.config.services[0].internal_port, AGENT_PORT);
         assert_eq!(m.config.services[0].autostop, "stop");

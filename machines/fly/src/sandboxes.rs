@@ -20,6 +20,11 @@ pub mod vars {
     pub const API_URL: &str = "CLOUDOS_FLY_API_URL";
     /// The app's public URL (default `https://<app>.fly.dev`).
     pub const PUBLIC_URL: &str = "CLOUDOS_FLY_PUBLIC_URL";
+    /// The edge's API as Machines reach it, for the home's sync (default: the edge's
+    /// `CLOUDOS_PUBLIC_URL`; neither: homes are not synced).
+    pub const SYNC_URL: &str = "CLOUDOS_SYNC_URL";
+    /// The edge's public origin (the core's setting), the sync URL's default.
+    pub const EDGE_PUBLIC_URL: &str = "CLOUDOS_PUBLIC_URL";
     /// Size of a new home volume, in GB.
     pub const VOLUME_GB: &str = "CLOUDOS_FLY_VOLUME_GB";
     /// Memory of a sandbox, MiB (shared with the local provider).
@@ -66,6 +71,7 @@ impl FlySettings {
         Ok(FlySettings {
             api_url: text(vars::API_URL, MACHINES_API),
             public_url: get(vars::PUBLIC_URL).unwrap_or_else(|| format!("https://{app}.fly.dev")),
+            sync_url: get(vars::SYNC_URL).or_else(|| get(vars::EDGE_PUBLIC_URL)),
             token,
             region: text(vars::REGION, vars::DEFAULT_REGION),
             image: text(vars::IMAGE, vars::DEFAULT_IMAGE),
@@ -114,6 +120,7 @@ impl Sandboxes for FlyProvider {
             &spec.id,
             &spec.user_id,
             &spec.agent_key_hex,
+            &spec.sync_token,
             spec.machine_id.as_deref(),
         ))
         .await

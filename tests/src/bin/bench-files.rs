@@ -5,6 +5,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use cloudos_tests::bench::percentile;
 use cloudos_tests::{pattern, ServerOptions, TestServer};
 use reqwest::Method;
 
@@ -12,10 +13,6 @@ const SIZE: u64 = 256 * 1024 * 1024;
 
 fn mib_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / 1_048_576.0 / d.as_secs_f64()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 /// Reads a file to the end with 256 KiB reads.

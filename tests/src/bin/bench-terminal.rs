@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use cloudos_proto::terminal::Sandbox;
+use cloudos_tests::bench::percentile;
 use cloudos_tests::{ServerOptions, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
@@ -109,10 +110,6 @@ impl Term {
 async fn ready(t: &mut Term) -> Result<()> {
     t.send("echo RDY-$((2*3))\r").await?;
     t.until(b"RDY-6").await
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn ms(d: Duration) -> String {

@@ -87,16 +87,7 @@ impl FromRequestParts<App> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let header_token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .map(str::to_owned);
+        let header_token = bearer(parts);
         // Browsers cannot set headers on a WebSocket, so only an upgrade may carry the token
         // in its URL; anywhere else a URL token would end up in proxies' logs.
         let upgrade = parts
@@ -119,6 +110,63 @@ impl FromRequestParts<App> for AuthUser {
         Ok(AuthUser {
             id: session.user_id.clone(),
             session,
+        })
+    }
+}
+
+/// The token of `Authorization: Bearer`, if any.
+pub(crate) fn bearer(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .map(str::to_owned)
+}
+
+/// The caller of a files route: a signed-in user, or the sync agent of one of their
+/// running sandboxes acting for them ([`crate::sync`]); what the agent saves is recorded
+/// with the origin "sandbox". The agent's token opens the files routes and the event
+/// stream, nothing else.
+#[derive(Debug, Clone)]
+pub struct FilesUser {
+    pub id: UserId,
+    /// The sandbox whose sync agent calls, if it is one.
+    pub sandbox: Option<crate::ids::SandboxId>,
+}
+
+impl FilesUser {
+    /// How a version this caller saves was made: `otherwise` for a person, "sandbox" for the
+    /// sync agent.
+    pub fn made(&self, otherwise: crate::files::Origin) -> crate::files::Made {
+        let origin = match self.sandbox {
+            Some(_) => crate::files::Origin::Sandbox,
+            None => otherwise,
+        };
+        crate::files::Made::by(origin, &self.id)
+    }
+}
+
+impl FromRequestParts<App> for FilesUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        if let Some(token) = bearer(parts) {
+            if let Some(agent) = crate::sync::caller(app, &token).await? {
+                return Ok(FilesUser {
+                    id: agent.user_id,
+                    sandbox: Some(agent.sandbox_id),
+                });
+            }
+        }
+        let user = AuthUser::from_request_parts(parts, app).await?;
+        Ok(FilesUser {
+            id: user.id,
+            sandbox: None,
         })
     }
 }

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::listing::{self, Reader};
 use super::range::parse_range;
 use super::upload::{self, Upload, DRAIN_LIMIT};
-use super::{content, find, organize, FilesError, Made, Origin};
-use crate::auth::AuthUser;
+use super::{content, find, organize, FilesError, Origin};
+use crate::auth::FilesUser;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::ids::FileId;
 use crate::App;
@@ -43,7 +43,7 @@ pub struct SearchQuery {
     responses((status = 200, body = FileList), (status = 400, body = Problem)))]
 pub async fn search(
     State(app): State<App>,
-    user: AuthUser,
+    user: FilesUser,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Json<FileList>, ApiError> {
     let items = find::search(&app, &user.id, &q.q, q.limit.unwrap_or(20)).await?;
@@ -55,7 +55,7 @@ pub async fn search(
     responses((status = 200, body = FileList), (status = 404, body = Problem)))]
 pub async fn ancestors(
     State(app): State<App>,
-    user: AuthUser,
+    user: FilesUser,
     ApiPath(id): ApiPath<FileId>,
 ) -> Result<Json<FileList>, ApiError> {
     let items = find::ancestors(&app, &user.id, &id).await?;
@@ -67,7 +67,7 @@ pub async fn ancestors(
     responses((status = 200, body = FileList), (status = 404, body = Problem)))]
 pub async fn list(
     State(app): State<App>,
-    user: AuthUser,
+    user: FilesUser,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let parent = q.parent.filter(|p| !p.is_empty()).map(FileId::from);
@@ -83,7 +83,7 @@ pub async fn list(
     responses((status = 201, body = File), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn create_folder(
     State(app): State<App>,
-    user: AuthUser,
+    user: FilesUser,
     ApiJson(req): ApiJson<CreateFolder>,
 ) -> Result<(StatusCode, Json<File>), ApiError> {
     let parent = req.parent_id.filter(|p| !p.is_empty()).map(FileId::from);
@@ -97,13 +97,13 @@ pub async fn create_folder(
     responses((status = 201, body = UploadResponse), (status = 400, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem)))]
 pub async fn upload(
     State(app): State<App>,
-    user: AuthUser,
+    user: FilesUser,
     headers: HeaderMap,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<UploadResponse>), ApiError> {
     let announced = content_length(&headers).map(|len| len.saturating_sub(MULTIPART_SLACK));
     let mut upload = match Upload::begin(&app, &user.id, announced).await {
-        Ok(upload) => upload,
+        Ok(upload) => upload.made_by(user.made(Origin::Upload)),
         Err(e) => {
             // What the client is still sending is read and dropped (bounded), so it gets
             // to see the 413 instead of a reset connection.
@@ -244,7 +244,7 @@ pub struct GetQuery {
     responses((status = 200, body = File), (status = 404, body = Problem)))]
 pub async fn get_file(
     State(app): State<App>,
-    user: AuthUser,
+    user: FilesUser,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<GetQuery>,
@@ -275,7 +275,7 @@ pub struct SignedQuery {
         (status = 304, description = "unchanged"), (status = 404, body = Problem), (status = 416, body = Problem)))]
 pub async fn download(
     State(app): State<App>,
-    user: Result<AuthUser, ApiError>,
+    user: Result<FilesUser, ApiError>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<SignedQuery>,
@@ -396,7 +396,7 @@ fn if_match(headers: &HeaderMap) -> Result<IfMatch, FilesError> {
         (status = 413, body = Problem), (status = 428, body = Problem)))]
 pub async fn replace_content(
     State(app): State<App>,
-    user: AuthUser,
+    user: FilesUser,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     body: Body,
@@ -407,7 +407,7 @@ pub async fn replace_content(
     let len = content_length(&headers);
     // Strong comparison (RFC 9110 §13.1.1): `W/"3"` names no version.
     let based_on = |version: i64| if_match.precondition_passes(&etag(version));
-    let made = Made::by(Origin::Editor, &user.id);
+    let made = user.made(Origin::Editor);
     match content::save_if_based_on(&app, &user.id, &id, based_on, &made, &mut body, len).await {
         Ok(file) => Ok(Json(file)),
         Err(e @ FilesError::IfMatchFailed { .. }) => {
@@ -424,7 +424,7 @@ pub async fn replace_content(
     responses((status = 200, body = File), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn patch(
     State(app): State<App>,
-    user: AuthUser,
+    user: FilesUser,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PatchFile>,
 ) -> Result<Json<File>, ApiError> {
@@ -433,6 +433,7 @@ pub async fn patch(
         parent: req
             .parent_id
             .map(|p| p.filter(|p| !p.is_empty()).map(FileId::from)),
+        executable: req.executable,
     };
     let file = organize::rename_or_move(&app, &user.id, &FileId::from(id), change).await?;
     Ok(Json(file))
@@ -443,7 +444,7 @@ pub async fn patch(
     responses((status = 204, description = "deleted"), (status = 404, body = Problem)))]
 pub async fn delete(
     State(app): State<App>,
-    user: AuthUser,
+    user: FilesUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     organize::delete(&app, &user.id, &FileId::from(id)).await?;

@@ -19,7 +19,7 @@ pub mod signing;
 pub mod trash;
 pub mod upload;
 
-pub use repo::used_bytes;
+pub use repo::{quota_bytes, used_bytes};
 
 use crate::ids::{FileId, UserId};
 use crate::ports::{BlobError, DbError};

@@ -2,8 +2,7 @@
 
 use super::FilesError;
 
-/// Longest name in bytes (what common file systems allow).
-pub const MAX_NAME_BYTES: usize = 255;
+pub use cloudos_proto::names::{with_note, MAX_NAME_BYTES};
 
 /// Checks a name: not empty, no `/`, no NUL, not `.` or `..`, at most 255 bytes.
 pub fn validate_name(name: &str) -> Result<(), FilesError> {
@@ -21,24 +20,6 @@ pub fn validate_name(name: &str) -> Result<(), FilesError> {
         return Ok(());
     };
     Err(FilesError::BadName(why.into()))
-}
-
-/// `name` with ` (note)` before its extension (`report (restored).txt`; a dotfile's leading
-/// dot is no extension), shortened at a character boundary to stay a valid name.
-pub fn with_note(name: &str, note: &str) -> String {
-    // An "extension" longer than a few dozen bytes is part of the name (and could leave no
-    // room for the note).
-    let split = name
-        .rfind('.')
-        .filter(|&i| i > 0 && name.len() - i <= 32)
-        .unwrap_or(name.len());
-    let (stem, ext) = name.split_at(split);
-    let tail = format!(" ({note}){ext}");
-    let mut keep = MAX_NAME_BYTES.saturating_sub(tail.len()).min(stem.len());
-    while !stem.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    format!("{}{tail}", &stem[..keep])
 }
 
 #[cfg(test)]

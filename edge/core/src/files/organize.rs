@@ -54,6 +54,8 @@ pub struct Change {
     pub name: Option<String>,
     /// `Some(None)` moves to the root.
     pub parent: Option<Option<FileId>>,
+    /// Sets or clears a file's executable bit (a folder has none: left alone).
+    pub executable: Option<bool>,
 }
 
 /// Renames and/or moves a file or folder. Only what `change` names is written, so a
@@ -81,6 +83,8 @@ pub async fn rename_or_move(
         format!(
             "UPDATE files SET name = COALESCE(?, name),
                               parent_id = CASE WHEN ? THEN ? ELSE parent_id END,
+                              executable = CASE WHEN kind = 'file'
+                                  THEN COALESCE(?, executable) ELSE executable END,
                               updated_at = ?
              WHERE id = ? AND user_id = ? AND trashed_at IS NULL AND {PARENT_IS_FOLDER}
                AND (WITH RECURSIVE up(id) AS (
@@ -95,6 +99,7 @@ pub async fn rename_or_move(
         change.name.as_deref(),
         moving,
         parent.as_ref(),
+        change.executable,
         app.now_ms(),
         id,
         who,

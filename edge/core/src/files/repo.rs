@@ -4,12 +4,12 @@ use cloudos_proto::{File, FileKind};
 
 use super::FilesError;
 use crate::ids::{FileId, UserId};
-use crate::ports::{MetaStore, Row, Value};
+use crate::ports::{DbError, MetaStore, Row, Value};
 use crate::{rfc3339, stmt};
 
 /// Columns read by [`row_to_file`], in order.
 pub(crate) const FILE_COLS: &str =
-    "id, parent_id, name, kind, size, mime, version, checksum, shared, created_at, updated_at, blob_key";
+    "id, parent_id, name, kind, size, mime, version, checksum, shared, created_at, updated_at, blob_key, executable";
 
 /// A stored file row with the fields the API never shows.
 #[derive(Debug, Clone)]
@@ -38,6 +38,7 @@ pub(crate) fn row_to_file(mut row: Row) -> FileRow {
             created_at: rfc3339(row.int(9)),
             updated_at: rfc3339(row.int(10)),
             download_url: None,
+            executable: row.int(12) != 0,
         },
         blob_key: row.take_text(11),
     }
@@ -167,14 +168,19 @@ pub(crate) async fn ensure_room_for(
 }
 
 /// The user's quota and what is left of it.
+/// The user's drive quota in bytes.
+pub async fn quota_bytes(meta: &dyn MetaStore, who: &UserId) -> Result<u64, DbError> {
+    let rows = meta
+        .query(stmt!("SELECT quota_bytes FROM users WHERE id = ?", who))
+        .await?;
+    Ok(rows.first().map_or(0, |r| r.int(0)) as u64)
+}
+
 pub(crate) async fn quota_left(
     meta: &dyn MetaStore,
     who: &UserId,
 ) -> Result<(u64, u64), FilesError> {
-    let rows = meta
-        .query(stmt!("SELECT quota_bytes FROM users WHERE id = ?", who))
-        .await?;
-    let quota = rows.first().map_or(0, |r| r.int(0)) as u64;
+    let quota = quota_bytes(meta, who).await?;
     let used = used_bytes(meta, who).await?;
     Ok((quota, used))
 }

@@ -296,6 +296,7 @@ pub struct Upload<'a> {
     parent: Option<FileId>,
     budget: Budget,
     staged: Vec<NewFile>,
+    made: Made,
 }
 
 impl<'a> Upload<'a> {
@@ -317,7 +318,14 @@ impl<'a> Upload<'a> {
             parent: None,
             budget,
             staged: Vec::new(),
+            made: Made::by(Origin::Upload, who),
         })
+    }
+
+    /// Records the files as made by `made` instead of an upload by the user.
+    pub fn made_by(mut self, made: Made) -> Self {
+        self.made = made;
+        self
     }
 
     /// Puts the files into `parent` (`None`: the root) instead; only before the first file.
@@ -375,8 +383,14 @@ impl<'a> Upload<'a> {
         if self.staged.is_empty() {
             return Err(FilesError::BadUpload("no `file` part in the form".into()));
         }
-        let made = Made::by(Origin::Upload, self.who);
-        finish_upload(self.app, self.who, self.parent.as_ref(), self.staged, &made).await
+        finish_upload(
+            self.app,
+            self.who,
+            self.parent.as_ref(),
+            self.staged,
+            &self.made,
+        )
+        .await
     }
 }
 

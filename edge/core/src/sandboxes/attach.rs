@@ -42,6 +42,13 @@ pub async fn spec(app: &App, row: &SandboxRow) -> Result<SandboxSpec, SandboxesE
         agent_key_hex: hex::encode(tokens::agent_key(&app.config.secret, &row.id)),
         machine_id: row.machine_id.clone(),
         host_uid: super::uids::host_uid(app, &row.user_id).await?,
+        sync_token: crate::sync::issue_token(
+            &app.config.secret,
+            row.user_id.as_str(),
+            row.id.as_str(),
+            app.now_ms(),
+        ),
+        quota_bytes: crate::files::quota_bytes(app.ports.meta.as_ref(), &row.user_id).await?,
     })
 }
 

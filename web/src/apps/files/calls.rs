@@ -46,7 +46,7 @@ pub async fn rename(id: &str, name: String) -> Result<File, ApiErr> {
         id,
         PatchFile {
             name: Some(name),
-            parent_id: None,
+            ..Default::default()
         },
     )
     .await
@@ -57,8 +57,8 @@ pub async fn move_into(id: &str, target: Option<String>) -> Result<File, ApiErr>
     patch(
         id,
         PatchFile {
-            name: None,
             parent_id: Some(target),
+            ..Default::default()
         },
     )
     .await

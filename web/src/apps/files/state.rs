@@ -432,6 +432,7 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             download_url: None,
+            executable: false,
         }
     }
 

@@ -326,8 +326,13 @@ async fn the_sync_token_stays_outside_the_sandbox_and_opens_only_the_owners_file
         ..ann.api.clone()
     };
     assert_eq!(agent.get("/files/tree").await.status(), 200);
-    assert_eq!(agent.get("/files").await.status(), 200);
+    // What a sync needs, and nothing more: not listings, searches, nor a file's signed
+    // download link (which would outlive the sandbox).
+    let bob_file = format!("/files/{}", bobs.id);
     for (method, path) in [
+        (Method::GET, "/files"),
+        (Method::GET, "/files/search?q=bob"),
+        (Method::GET, bob_file.as_str()),
         (Method::GET, "/me"),
         (Method::POST, "/auth/ticket"),
         (Method::GET, "/notifications"),
@@ -345,7 +350,10 @@ async fn the_sync_token_stays_outside_the_sandbox_and_opens_only_the_owners_file
     }
     // Another user's file is no more there for it than for ann.
     assert_eq!(
-        agent.get(&format!("/files/{}", bobs.id)).await.status(),
+        agent
+            .get(&format!("/files/{}/content", bobs.id))
+            .await
+            .status(),
         404
     );
     // Only a sync reports as one.
@@ -383,7 +391,7 @@ async fn changes_on_both_sides_while_stopped_keep_both_and_the_user_is_told() {
     std::fs::write(home.join("offline.txt"), "written while stopped\n").unwrap();
 
     // The next start reconciles: Files' version stays at the path, the terminal's beside it.
-    let _again = start_sandbox(&ann).await;
+    let again = start_sandbox(&ann).await;
     let copy = until_path(
         &ann.api,
         "notes (conflict from terminal).txt",
@@ -425,6 +433,30 @@ async fn changes_on_both_sides_while_stopped_keep_both_and_the_user_is_told() {
         "{}",
         told.body
     );
+
+    // A home that is not the one the agent last synced (a new, empty image over the old
+    // mount point) takes nothing for deleted: the drive fills it again.
+    stop_sandbox(&ann, &again).await;
+    std::fs::remove_dir_all(&home).unwrap();
+    std::fs::create_dir(&home).unwrap();
+    let _third = start_sandbox(&ann).await;
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while std::fs::read(home.join("offline.txt")).ok().as_deref()
+        != Some(b"written while stopped\n".as_slice())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the drive never filled the new home"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let trash: TrashList = ann.api.get("/trash").await.json().await.unwrap();
+    assert!(
+        trash.items.is_empty(),
+        "nothing went to the Trash: {:?}",
+        trash.items
+    );
+    assert_eq!(tree(&ann.api).await.len(), 3);
 }
 
 #[tokio::test]

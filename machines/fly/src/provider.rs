@@ -98,6 +98,13 @@ impl FlyProvider {
                 format!("0.0.0.0:{AGENT_PORT}"),
             ),
             ("CLOUDOS_AGENT_HOME".to_owned(), "/home/user".to_owned()),
+            // On the volume, so the sync's index outlives the Machine (a new Machine
+            // mounts the same volume); the agent shares its uid with the shells here
+            // anyway, so nothing outside the home would be kept from them.
+            (
+                "CLOUDOS_AGENT_STATE".to_owned(),
+                "/home/user/.cloudos-agent".to_owned(),
+            ),
             (
                 "CLOUDOS_AGENT_IDLE_SECS".to_owned(),
                 self.settings.idle_secs.to_string(),
@@ -302,6 +309,10 @@ mod tests {
             "https://os.example.com"
         );
         assert_eq!(m.config.env["CLOUDOS_AGENT_SYNC_TOKEN"], "sync-token");
+        assert_eq!(
+            m.config.env["CLOUDOS_AGENT_STATE"],
+            "/home/user/.cloudos-agent"
+        );
         assert_eq!(m.config.mounts[0].path, "/home/user");
         assert_eq!(m.config.services[0].internal_port, AGENT_PORT);
         assert_eq!(m.config.services[0].autostop, "stop");

@@ -14,7 +14,7 @@ use super::listing::{self, Reader};
 use super::range::parse_range;
 use super::upload::{self, Upload, DRAIN_LIMIT};
 use super::{content, find, organize, FilesError, Origin};
-use crate::auth::FilesUser;
+use crate::auth::{AuthUser, FilesUser};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::ids::FileId;
 use crate::App;
@@ -43,7 +43,7 @@ pub struct SearchQuery {
     responses((status = 200, body = FileList), (status = 400, body = Problem)))]
 pub async fn search(
     State(app): State<App>,
-    user: FilesUser,
+    user: AuthUser,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Json<FileList>, ApiError> {
     let items = find::search(&app, &user.id, &q.q, q.limit.unwrap_or(20)).await?;
@@ -55,7 +55,7 @@ pub async fn search(
     responses((status = 200, body = FileList), (status = 404, body = Problem)))]
 pub async fn ancestors(
     State(app): State<App>,
-    user: FilesUser,
+    user: AuthUser,
     ApiPath(id): ApiPath<FileId>,
 ) -> Result<Json<FileList>, ApiError> {
     let items = find::ancestors(&app, &user.id, &id).await?;
@@ -67,7 +67,7 @@ pub async fn ancestors(
     responses((status = 200, body = FileList), (status = 404, body = Problem)))]
 pub async fn list(
     State(app): State<App>,
-    user: FilesUser,
+    user: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let parent = q.parent.filter(|p| !p.is_empty()).map(FileId::from);
@@ -244,7 +244,7 @@ pub struct GetQuery {
     responses((status = 200, body = File), (status = 404, body = Problem)))]
 pub async fn get_file(
     State(app): State<App>,
-    user: FilesUser,
+    user: AuthUser,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<GetQuery>,

@@ -262,6 +262,11 @@ pub async fn finish_upload(
     made: &Made,
 ) -> Result<Vec<File>, FilesError> {
     let files = create_files(app, who, parent, files, made).await?;
+    // What a sandbox's sync adds is the user's own doing in their terminal: a `git clone`
+    // would otherwise flood the desktop with "upload finished".
+    if made.origin == Origin::Sandbox {
+        return Ok(files);
+    }
     let (title, body) = match files.as_slice() {
         [one] => ("Upload finished".to_owned(), one.name.clone()),
         many => (

@@ -1,8 +1,9 @@
 //! The sandbox sync's side of the edge: the credential a sandbox's agent syncs the user's
 //! home with, the tree it reconciles against, and the reports it turns into notifications.
 //!
-//! The agent acts for the sandbox's owner on the files routes only ([`crate::auth::FilesUser`])
-//! and on the event stream; what it saves is a version with the origin "sandbox". Its
+//! The agent acts for the sandbox's owner on the routes a sync needs only (the tree, a
+//! file's content, uploads, saves, folders, renames, moves and deletes:
+//! [`crate::auth::FilesUser`]) and on the event stream; what it saves is a version with the origin "sandbox". Its
 //! token names the sandbox and stands only while that sandbox runs (and [`STOP_GRACE_SECS`]
 //! after it stopped, for the agent's last pass): then it opens nothing (a sandbox id is
 //! never started again after a stop).
@@ -28,6 +29,8 @@ const SYNC_AUDIENCE: &str = "cloudos-sync";
 /// How long a stopped sandbox's token still syncs: a stop is marked before the agent is
 /// told, and the agent's last pass (what the home changed last) runs as it stops.
 pub const STOP_GRACE_SECS: i64 = 15;
+/// How long an agent's event socket lives before it must connect again.
+const EVENTS_SESSION_SECS: i64 = 3600;
 /// A sync token's signature lifetime; what really ends it is its sandbox stopping.
 const SYNC_TOKEN_TTL_SECS: i64 = 365 * 24 * 3600;
 
@@ -131,10 +134,14 @@ pub async fn session(app: &App, agent: &SyncAgent) -> Result<Session, AuthError>
         .first()
         .map(|r| r.int(0))
         .ok_or(AuthError::Unauthorized("the account no longer exists"))?;
+    // An hour at most, not the token's year: the host closes the socket then and the
+    // agent connects again, its token checked afresh (a stopped sandbox's is refused).
     Ok(Session {
         user_id: agent.user_id.clone(),
         gen,
-        expires_at_ms: agent.expires_at_ms,
+        expires_at_ms: agent
+            .expires_at_ms
+            .min(app.now_ms() + EVENTS_SESSION_SECS * 1000),
     })
 }
 

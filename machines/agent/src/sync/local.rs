@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use rustix::fs::{
-    fchmod, mkdirat, openat2, renameat, statat, unlinkat, AtFlags, Dir, FileType, Mode, OFlags,
-    ResolveFlags,
+    fchmod, fstat, mkdirat, openat2, renameat_with, statat, unlinkat, AtFlags, Dir, FileType, Mode,
+    OFlags, RenameFlags, ResolveFlags,
 };
 use sha2::{Digest, Sha256};
 
-use super::plan::{Kind, Local, Synced};
+use super::plan::{Kind, Local, Stamp};
 
 /// What stays in the sandbox by default: caches, build output, dependencies, machine and
 /// shell files. Gitignore syntax; a user's `.cloudosignore` at the home's root adds more
@@ -43,20 +43,27 @@ pub const DEFAULT_IGNORES: &[&str] = &[
     ".wget-hsts",
     "*.swp",
     ".DS_Store",
-    // The sync's own temporary files.
+    // The sync's own files: temporary ones, its marker, and the agent's state where it
+    // lives in the home (a Fly Machine's volume).
     ".cloudos-sync-*",
+    ".cloudos-agent/",
 ];
 
 /// The user's own list of what stays local, at the home's root.
 pub const IGNORE_FILE: &str = ".cloudosignore";
 
-/// A scanned path: what the plan compares, and the size and time to remember.
+/// A scanned path: what the plan compares, and its stamp to remember.
 #[derive(Debug, Clone)]
 pub struct Scanned {
     pub local: Local,
-    pub size: u64,
-    pub mtime_ns: i128,
+    pub stamp: Stamp,
 }
+
+/// A file's stamp when its checksum was taken, and that checksum.
+pub type Known = (Stamp, Option<String>);
+
+/// The longest `.cloudosignore` read (the rest is ignored: a list, not a file system).
+const MAX_IGNORE_FILE: u64 = 64 * 1024;
 
 /// How every path in the home is resolved: beneath the home, through no symlink (a
 /// sandbox can plant one anywhere in its home, and the agent may be root on the host: a
@@ -136,13 +143,10 @@ impl Home {
         for line in DEFAULT_IGNORES {
             b.add_line(None, line).expect("the default patterns parse");
         }
-        let own = self
-            .open_read(IGNORE_FILE)
-            .and_then(|mut f| {
-                let mut text = String::new();
-                f.read_to_string(&mut text).map(|_| text)
-            })
-            .unwrap_or_default();
+        let mut own = String::new();
+        if let Ok(f) = self.open_read(IGNORE_FILE) {
+            let _ = f.take(MAX_IGNORE_FILE).read_to_string(&mut own);
+        }
         for line in own.lines() {
             if let Err(e) = b.add_line(None, line) {
                 tracing::warn!(error = %e, "a line of .cloudosignore was not understood");
@@ -155,12 +159,13 @@ impl Home {
     }
 
     /// Every file and folder of the home that is synced, by relative path. A checksum is
-    /// read only when the size or modification time differs from what was synced.
-    /// Symlinks, sockets and devices stay local, as do names that are not UTF-8.
+    /// read only when a file's stamp differs from the one `known` gives with its checksum
+    /// (what was synced, or refused). Symlinks, sockets, pipes and devices stay local, as
+    /// do names that are not UTF-8.
     pub fn scan(
         &self,
         ignores: &Gitignore,
-        synced: &BTreeMap<String, Synced>,
+        known: &dyn Fn(&str) -> Option<Known>,
     ) -> std::io::Result<BTreeMap<String, Scanned>> {
         let mut out = BTreeMap::new();
         let mut stack = vec![(
@@ -196,7 +201,7 @@ impl Home {
                 {
                     continue;
                 }
-                let mtime_ns = st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128;
+                let stamp = stamp_of(&st);
                 if is_dir {
                     if let Ok(sub) = openat2(
                         &dir,
@@ -207,69 +212,43 @@ impl Home {
                     ) {
                         stack.push((sub, path.clone()));
                     }
-                    out.insert(
-                        path,
-                        Scanned {
-                            local: Local {
-                                kind: Kind::Dir,
-                                sha: None,
-                                exec: false,
-                            },
-                            size: 0,
-                            mtime_ns,
-                        },
-                    );
+                    let local = Local {
+                        kind: Kind::Dir,
+                        sha: None,
+                        exec: false,
+                    };
+                    out.insert(path, Scanned { local, stamp });
                     continue;
                 }
-                let size = st.st_size as u64;
-                let known = synced
-                    .get(&path)
-                    .filter(|s| s.kind == Kind::File && s.size == size && s.mtime_ns == mtime_ns);
-                let sha = match known {
-                    Some(s) => s.sha.clone(),
-                    None => {
-                        let opened = openat2(
-                            &dir,
-                            name,
-                            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                            Mode::empty(),
-                            RESOLVE,
-                        );
-                        match opened
-                            .map_err(std::io::Error::from)
-                            .map(std::fs::File::from)
-                            .and_then(sha256_of)
-                        {
-                            Ok(h) => Some(h),
-                            // Gone or unreadable meanwhile: the next pass sees it.
-                            Err(_) => continue,
-                        }
-                    }
-                };
-                out.insert(
-                    path,
-                    Scanned {
-                        local: Local {
-                            kind: Kind::File,
-                            sha,
-                            exec: st.st_mode & 0o100 != 0,
-                        },
-                        size,
-                        mtime_ns,
+                let sha = match known(&path).filter(|(k, _)| *k == stamp) {
+                    Some((_, sha)) => sha,
+                    // Gone, unreadable or no longer a plain file meanwhile: the next pass
+                    // sees it.
+                    None => match open_regular(&dir, name).and_then(sha256_of) {
+                        Ok(h) => Some(h),
+                        Err(_) => continue,
                     },
-                );
+                };
+                let local = Local {
+                    kind: Kind::File,
+                    sha,
+                    exec: st.st_mode & 0o100 != 0,
+                };
+                out.insert(path, Scanned { local, stamp });
             }
         }
         Ok(out)
     }
 
-    /// A file of the home, open for reading (an upload's body).
+    /// A plain file of the home, open for reading (an upload's body); anything else (a
+    /// pipe swapped in, which would block the reader) is refused.
     pub fn open_read(&self, rel: &str) -> std::io::Result<std::fs::File> {
-        Ok(self.open_at(rel, OFlags::RDONLY)?.into())
+        let (dir, name) = self.parent(rel)?;
+        open_regular(&dir, name)
     }
 
-    /// The size and modification time of a file now (`None`: nothing there).
-    pub fn stat(&self, rel: &str) -> std::io::Result<Option<(u64, i128)>> {
+    /// A file's stamp now (`None`: nothing there).
+    pub fn stat(&self, rel: &str) -> std::io::Result<Option<Stamp>> {
         let (dir, name) = self.parent(rel)?;
         stat_in(&dir, name)
     }
@@ -325,50 +304,104 @@ impl Home {
     }
 
     /// Puts a filled temporary file at `rel` with the executable bit as given, unless the
-    /// file there changed since it was scanned (`expected`: its size and time then, `None`
-    /// if there was none): a write in the terminal meanwhile is never overwritten.
+    /// file there changed since it was scanned (`expected`: its stamp then, `None` if there
+    /// was none; a file that appeared meanwhile is never replaced either): a write in the
+    /// terminal meanwhile is never overwritten. Returns the stamp to remember, `None` when
+    /// it was left out.
     pub fn put_in_place(
         &self,
         temp: Temp,
         rel: &str,
         exec: bool,
-        expected: Option<(u64, i128)>,
-    ) -> std::io::Result<bool> {
+        expected: Option<Stamp>,
+    ) -> std::io::Result<Option<Stamp>> {
         let name = rel.rsplit_once('/').map_or(rel, |(_, n)| n);
-        let now = stat_in(&temp.dir, name)?;
-        if now != expected {
+        if stat_in(&temp.dir, name)? != expected {
             temp.discard();
-            return Ok(false);
+            return Ok(None);
         }
         fchmod(
             &temp.file,
             Mode::from_raw_mode(if exec { 0o755 } else { 0o644 }),
         )?;
         self.own(&temp.file)?;
-        renameat(&temp.dir, temp.name.as_str(), &temp.dir, name)?;
-        Ok(true)
+        let written = stamp_of(&fstat(&temp.file)?);
+        let flags = match expected {
+            None => RenameFlags::NOREPLACE,
+            Some(_) => RenameFlags::empty(),
+        };
+        match renameat_with(&temp.dir, temp.name.as_str(), &temp.dir, name, flags) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => {
+                temp.discard();
+                return Ok(None);
+            }
+            Err(e) => {
+                temp.discard();
+                return Err(e.into());
+            }
+        }
+        // The rename changes the change time; a write in the moment since changes the
+        // modification time too, and then the stamp must not match (so the next scan
+        // reads the file again).
+        Ok(Some(match stat_in(&temp.dir, name)? {
+            Some(now) if now.ino == written.ino && now.mtime_ns == written.mtime_ns => now,
+            _ => Stamp {
+                ctime_ns: 0,
+                ..written
+            },
+        }))
     }
 
-    /// Removes a file, or a folder with everything in it that is synced: what stays local
-    /// (`ignores`: a `node_modules`, a `.env` the user keeps out of the drive) exists
-    /// nowhere else, so it stays, with the folders that hold it (returned). Gone already is
-    /// fine.
-    pub fn remove(&self, rel: &str, ignores: &Gitignore) -> std::io::Result<Vec<String>> {
+    /// Removes a file, or a folder with everything in it that is synced and unchanged
+    /// (`unchanged(path, stamp)`: as the last pass left it). What stays local (`ignores`:
+    /// a `node_modules`, a `.env` the user keeps out of the drive) and what was written
+    /// since the scan exist nowhere else, so they stay, with the folders that hold them
+    /// (returned). Gone already is fine.
+    pub fn remove(
+        &self,
+        rel: &str,
+        ignores: &Gitignore,
+        unchanged: &dyn Fn(&str, Stamp) -> bool,
+    ) -> std::io::Result<Vec<String>> {
         let mut kept = Vec::new();
         let (dir, name) = match self.parent(rel) {
             Ok(p) => p,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(kept),
             Err(e) => return Err(e),
         };
-        remove_in(&dir, name, rel, ignores, &mut kept)?;
+        let remover = Remover {
+            ignores,
+            unchanged,
+            kept: &mut kept,
+        };
+        remover.remove_in(&dir, name, rel)?;
         Ok(kept)
     }
 
-    /// Renames within the home (a conflict's copy).
+    /// Renames within the home (a conflict's copy), never over something.
     pub fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
         let (a, an) = self.parent(from)?;
         let (b, bn) = self.parent(to)?;
-        Ok(renameat(&a, an, &b, bn)?)
+        Ok(renameat_with(&a, an, &b, bn, RenameFlags::NOREPLACE)?)
+    }
+
+    /// Writes a small file at the home's root at once (the sync's marker), replacing it.
+    pub fn write_small(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut temp = self.temp_beside(rel)?;
+        temp.file.write_all(bytes)?;
+        fchmod(&temp.file, Mode::from_raw_mode(0o644))?;
+        self.own(&temp.file)?;
+        let (dir, name) = self.parent(rel)?;
+        renameat_with(
+            &temp.dir,
+            temp.name.as_str(),
+            &dir,
+            name,
+            RenameFlags::empty(),
+        )?;
+        Ok(())
     }
 
     fn own(&self, fd: impl AsFd) -> std::io::Result<()> {
@@ -379,79 +412,114 @@ impl Home {
     }
 }
 
-fn stat_in(dir: &OwnedFd, name: &str) -> std::io::Result<Option<(u64, i128)>> {
+// The `stat` fields' types differ between architectures.
+#[allow(clippy::unnecessary_cast)]
+fn stamp_of(st: &rustix::fs::Stat) -> Stamp {
+    Stamp {
+        size: st.st_size as u64,
+        mtime_ns: st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128,
+        ctime_ns: st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128,
+        ino: st.st_ino as u64,
+    }
+}
+
+fn stat_in(dir: &OwnedFd, name: &str) -> std::io::Result<Option<Stamp>> {
     match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some((
-            st.st_size as u64,
-            st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128,
-        ))),
+        Ok(st) => Ok(Some(stamp_of(&st))),
         Err(rustix::io::Errno::NOENT) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Removes `name` in `dir` (a file or a folder, never following a link), keeping what
-/// stays local.
-fn remove_in(
-    dir: &OwnedFd,
-    name: &str,
-    rel: &str,
-    ignores: &Gitignore,
-    kept: &mut Vec<String>,
-) -> std::io::Result<()> {
-    let st = match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => st,
-        Err(rustix::io::Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
-        return match unlinkat(dir, name, AtFlags::empty()) {
-            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
-            Err(e) => Err(e.into()),
-        };
-    }
-    let sub = openat2(
+/// Opens `name` in `dir` for reading if it is a plain file (never through a link, and
+/// without blocking on a pipe swapped in for it).
+fn open_regular(dir: &OwnedFd, name: &str) -> std::io::Result<std::fs::File> {
+    let fd = openat2(
         dir,
         name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
         Mode::empty(),
         RESOLVE,
     )?;
-    let mut names = Vec::new();
-    for entry in Dir::read_from(&sub)? {
-        let entry = entry?;
-        match entry.file_name().to_str() {
-            Ok("." | "..") => {}
-            Ok(n) => names.push(n.to_owned()),
-            // A name that is not UTF-8 was never synced: it stays.
-            Err(_) => names.push(String::new()),
-        }
+    if FileType::from_raw_mode(fstat(&fd)?.st_mode) != FileType::RegularFile {
+        return Err(std::io::Error::other("not a plain file"));
     }
-    for child in names.iter().filter(|n| !n.is_empty()) {
-        let path = format!("{rel}/{child}");
-        let Ok(st) = statat(&sub, child.as_str(), AtFlags::SYMLINK_NOFOLLOW) else {
-            continue;
+    Ok(fd.into())
+}
+
+/// Removes what a delete may remove, keeping the rest.
+struct Remover<'a> {
+    ignores: &'a Gitignore,
+    unchanged: &'a dyn Fn(&str, Stamp) -> bool,
+    kept: &'a mut Vec<String>,
+}
+
+impl Remover<'_> {
+    /// Removes `name` in `dir` (a file or a folder, never following a link).
+    fn remove_in(mut self, dir: &OwnedFd, name: &str, rel: &str) -> std::io::Result<()> {
+        self.remove_one(dir, name, rel).map(drop)
+    }
+
+    /// Whether `name` is gone now.
+    fn remove_one(&mut self, dir: &OwnedFd, name: &str, rel: &str) -> std::io::Result<bool> {
+        let st = match statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) => return Ok(true),
+            Err(e) => return Err(e.into()),
         };
         let kind = FileType::from_raw_mode(st.st_mode);
-        let synced_kind = kind == FileType::Directory || kind == FileType::RegularFile;
-        let is_dir = kind == FileType::Directory;
-        if !synced_kind
-            || ignores
-                .matched_path_or_any_parents(&path, is_dir)
-                .is_ignore()
-        {
-            continue;
+        if kind != FileType::Directory {
+            // Changed since the scan (or never synced): it exists nowhere else.
+            if kind == FileType::RegularFile && !(self.unchanged)(rel, stamp_of(&st)) {
+                return Ok(false);
+            }
+            return match unlinkat(dir, name, AtFlags::empty()) {
+                Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(true),
+                Err(e) => Err(e.into()),
+            };
         }
-        remove_in(&sub, child, &path, ignores, kept)?;
-    }
-    match unlinkat(dir, name, AtFlags::REMOVEDIR) {
-        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
-        // Something that stays local is in it: so does the folder.
-        Err(rustix::io::Errno::NOTEMPTY) => {
-            kept.push(rel.to_owned());
-            Ok(())
+        let sub = openat2(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        )?;
+        let mut names = Vec::new();
+        for entry in Dir::read_from(&sub)? {
+            // A name that is not UTF-8 was never synced: it stays (and so does the folder).
+            if let Ok(n) = entry?.file_name().to_str() {
+                if n != "." && n != ".." {
+                    names.push(n.to_owned());
+                }
+            }
         }
-        Err(e) => Err(e.into()),
+        for child in &names {
+            let path = format!("{rel}/{child}");
+            let Ok(st) = statat(&sub, child.as_str(), AtFlags::SYMLINK_NOFOLLOW) else {
+                continue;
+            };
+            let kind = FileType::from_raw_mode(st.st_mode);
+            let is_dir = kind == FileType::Directory;
+            let synced_kind = is_dir || kind == FileType::RegularFile;
+            if synced_kind
+                && !self
+                    .ignores
+                    .matched_path_or_any_parents(&path, is_dir)
+                    .is_ignore()
+            {
+                self.remove_one(&sub, child, &path)?;
+            }
+        }
+        match unlinkat(dir, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(true),
+            // Something that stays local, or was written since, is in it: so is the folder.
+            Err(rustix::io::Errno::NOTEMPTY) => {
+                self.kept.push(rel.to_owned());
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -516,7 +584,7 @@ mod tests {
             std::fs::write(dir.path().join(f), f).unwrap();
         }
         std::fs::write(dir.path().join(IGNORE_FILE), "*.log\n!keep.log\n").unwrap();
-        let got = home.scan(&home.ignores(), &BTreeMap::new()).unwrap();
+        let got = home.scan(&home.ignores(), &|_| None).unwrap();
         let paths: Vec<&str> = got.keys().map(String::as_str).collect();
         assert_eq!(
             paths,
@@ -548,7 +616,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("real")).unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("real/deeper")).unwrap();
         // Not scanned, so never uploaded ...
-        let got = home.scan(&home.ignores(), &BTreeMap::new()).unwrap();
+        let got = home.scan(&home.ignores(), &|_| None).unwrap();
         assert_eq!(got.keys().collect::<Vec<_>>(), vec!["real"]);
         // ... not readable through the home, whatever a pass was told ...
         for p in ["link.txt", "evil/secret", "real/deeper/secret"] {
@@ -558,8 +626,9 @@ mod tests {
         assert!(home.temp_beside("evil/planted").is_err());
         assert!(home.temp_beside("real/deeper/planted").is_err());
         assert!(home.make_dir("evil/sub").is_err());
-        home.remove("evil", &home.ignores()).unwrap();
-        home.remove("link.txt", &home.ignores()).unwrap();
+        home.remove("evil", &home.ignores(), &|_, _| true).unwrap();
+        home.remove("link.txt", &home.ignores(), &|_, _| true)
+            .unwrap();
         assert!(home.rename("real", "evil/real").is_err());
         assert_eq!(
             std::fs::read_to_string(outside.path().join("secret")).unwrap(),
@@ -586,13 +655,29 @@ mod tests {
             std::fs::write(dir.path().join(f), f).unwrap();
         }
         let ignores = home.ignores();
-        assert_eq!(home.remove("app", &ignores).unwrap(), vec!["app"]);
-        assert!(home.remove("docs", &ignores).unwrap().is_empty());
+        let all = |_: &str, _: Stamp| true;
+        assert_eq!(home.remove("app", &ignores, &all).unwrap(), vec!["app"]);
+        assert!(home.remove("docs", &ignores, &all).unwrap().is_empty());
         assert!(dir.path().join("app/node_modules/x/i.js").exists());
         assert!(!dir.path().join("app/src").exists());
         assert!(!dir.path().join("app/README.md").exists());
         assert!(!dir.path().join("docs").exists());
-        home.remove("gone", &ignores).unwrap();
+        home.remove("gone", &ignores, &all).unwrap();
+        // What was written after the scan (not as the last pass left it) stays too.
+        std::fs::create_dir_all(dir.path().join("w/sub")).unwrap();
+        std::fs::write(dir.path().join("w/sub/old.txt"), "synced").unwrap();
+        let old = home.stat("w/sub/old.txt").unwrap().unwrap();
+        std::fs::write(dir.path().join("w/sub/new.txt"), "written since").unwrap();
+        let known = move |p: &str, st: Stamp| p == "w/sub/old.txt" && st == old;
+        assert_eq!(
+            home.remove("w", &ignores, &known).unwrap(),
+            vec!["w/sub", "w"]
+        );
+        assert!(!dir.path().join("w/sub/old.txt").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("w/sub/new.txt")).unwrap(),
+            "written since"
+        );
     }
 
     #[test]
@@ -606,7 +691,10 @@ mod tests {
         // Changed after the scan: left alone, and the temporary file goes.
         std::fs::write(home.abs("a.txt"), "mine, edited").unwrap();
         assert_ne!(seen, home.stat("a.txt").unwrap());
-        assert!(!home.put_in_place(tmp, "a.txt", false, seen).unwrap());
+        assert!(home
+            .put_in_place(tmp, "a.txt", false, seen)
+            .unwrap()
+            .is_none());
         assert_eq!(
             std::fs::read_to_string(home.abs("a.txt")).unwrap(),
             "mine, edited"
@@ -614,12 +702,33 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let mut tmp = home.temp_beside("sub/b.sh").unwrap();
         tmp.file.write_all(b"#!/bin/sh").unwrap();
-        assert!(home.put_in_place(tmp, "sub/b.sh", true, None).unwrap());
+        let placed = home.put_in_place(tmp, "sub/b.sh", true, None).unwrap();
+        assert_eq!(placed, home.stat("sub/b.sh").unwrap());
         let mode = std::fs::metadata(home.abs("sub/b.sh"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o755);
         assert_eq!(std::fs::read(home.abs("sub/b.sh")).unwrap(), b"#!/bin/sh");
+        // A file that appeared where none was is not replaced either.
+        let mut tmp = home.temp_beside("c.txt").unwrap();
+        tmp.file.write_all(b"theirs").unwrap();
+        std::fs::write(home.abs("c.txt"), "appeared").unwrap();
+        assert!(home
+            .put_in_place(tmp, "c.txt", false, None)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            std::fs::read_to_string(home.abs("c.txt")).unwrap(),
+            "appeared"
+        );
+        // A pipe where a file was is refused, not waited on.
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            home.abs("fifo"),
+            Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        assert!(home.open_read("fifo").is_err());
     }
 }

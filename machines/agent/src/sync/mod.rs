@@ -12,6 +12,7 @@ pub mod plan;
 pub mod remote;
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -27,12 +28,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::host::Terminals;
 use local::{Home, Scanned};
-use plan::{Action, Kind, Local, Remote, Synced};
+use plan::{Action, Kind, Local, Remote, Stamp, Synced};
 use remote::{Drive, DriveError};
 
 /// How long the home or the drive must be quiet before a pass starts (changes come in
 /// bursts: an editor's save is a write and a rename, a build writes many files).
 const QUIET: Duration = Duration::from_millis(100);
+/// Downloads at once in a round.
+const PARALLEL_DOWNLOADS: usize = 8;
 /// A burst never delays a pass longer than this.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 /// A pass runs at least this often, whatever was (or was not) notified.
@@ -50,14 +53,26 @@ pub struct SyncSettings {
     pub token: String,
 }
 
+/// The marker at the home's root naming the home an index describes.
+const MARKER: &str = ".cloudos-sync-id";
+/// How long a file the drive refused for now (a name taken, a lock) waits before it is
+/// tried again, if it does not change.
+const RETRY_HELD_MS: u64 = 60_000;
+
 /// What is kept between passes and across restarts of the agent.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Index {
+    /// The home this index describes (its marker): another home (a new image over the
+    /// old mount point, a home restored from elsewhere) starts from nothing agreed, so
+    /// nothing is taken for deleted.
+    #[serde(default)]
+    home_id: String,
     /// What both sides agreed on, by path.
     synced: BTreeMap<String, Synced>,
-    /// Files the drive refused (the quota, a name), with the checksum refused: not tried
-    /// again until they change.
-    held: BTreeMap<String, Option<String>>,
+    /// Files the drive refused, as they were then: not tried again until they change (or,
+    /// for a refusal that may pass, until `until_ms`).
+    #[serde(default)]
+    held: BTreeMap<String, Held>,
     /// Folders deleted in the drive that stay in the home only for what stays local in
     /// them (a `node_modules`): not made again in the drive until something synced is put
     /// in them.
@@ -67,6 +82,21 @@ struct Index {
     /// moved; a benchmark reads these).
     #[serde(default)]
     moved: Moved,
+}
+
+/// A file the drive refused.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Held {
+    sha: Option<String>,
+    stamp: Stamp,
+    /// Milliseconds since the Unix epoch after which it is tried again anyway.
+    until_ms: Option<u64>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Files and bytes a sync moved each way.
@@ -102,10 +132,7 @@ impl Sync {
         terminals: Arc<Terminals>,
     ) -> Self {
         let index_path = state_dir.join("sync-index.json");
-        let index = std::fs::read(&index_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        let index = load_index(&home, &index_path);
         let (flush, flushes) = mpsc::channel(4);
         let syncer = Syncer {
             drive: Drive::new(&settings.url, &settings.token),
@@ -125,6 +152,43 @@ impl Sync {
         let (tx, rx) = oneshot::channel();
         if self.flush.send(tx).await.is_ok() {
             let _ = tokio::time::timeout(limit, rx).await;
+        }
+    }
+}
+
+/// The index of this home, or a fresh one (with a new marker) when there is none, it
+/// cannot be read, or it describes another home.
+fn load_index(home: &Home, path: &Path) -> Index {
+    let stored: Option<Index> = match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| tracing::warn!(error = %e, "the sync index is unreadable: reconciling from scratch"))
+            .ok(),
+        Err(_) => None,
+    };
+    let mut marker = String::new();
+    if let Ok(f) = home.open_read(MARKER) {
+        let _ = f.take(128).read_to_string(&mut marker);
+    }
+    match stored {
+        Some(index) if !index.home_id.is_empty() && marker.trim() == index.home_id => index,
+        stored => {
+            if stored.is_some() {
+                tracing::warn!("the sync index describes another home: reconciling from scratch");
+            }
+            let id = hex::encode(Sha256::digest(format!(
+                "{}-{}-{:?}",
+                now_ms(),
+                std::process::id(),
+                std::time::Instant::now()
+            )))[..32]
+                .to_owned();
+            if let Err(e) = home.write_small(MARKER, id.as_bytes()) {
+                tracing::warn!(error = %e, "could not mark the home");
+            }
+            Index {
+                home_id: id,
+                ..Index::default()
+            }
         }
     }
 }
@@ -195,12 +259,19 @@ impl Syncer {
             let tree = self.drive.tree().await?;
             let mut ids: BTreeMap<String, String> = BTreeMap::new();
             let mut remote = BTreeMap::new();
+            // Folders of the drive that hold something the rules keep out of the home.
+            let mut protected = std::collections::BTreeSet::new();
             for item in tree.items {
                 let dir = item.kind == FileKind::Folder;
                 if ignores
                     .matched_path_or_any_parents(&item.path, dir)
                     .is_ignore()
                 {
+                    let mut at = item.path.as_str();
+                    while let Some((parent, _)) = at.rsplit_once('/') {
+                        protected.insert(parent.to_owned());
+                        at = parent;
+                    }
                     continue;
                 }
                 ids.insert(item.path.clone(), item.id.clone());
@@ -217,13 +288,37 @@ impl Syncer {
             }
             let scanned = {
                 let home = self.home.clone();
-                let synced = self.index.synced.clone();
+                // What a file's checksum was, for its stamp then: synced, or refused.
+                let mut known: BTreeMap<String, (Stamp, Option<String>)> = self
+                    .index
+                    .synced
+                    .iter()
+                    .filter(|(_, s)| s.kind == Kind::File)
+                    .map(|(p, s)| (p.clone(), (s.stamp, s.sha.clone())))
+                    .collect();
+                for (p, h) in &self.index.held {
+                    known.insert(p.clone(), (h.stamp, h.sha.clone()));
+                }
                 let ig = ignores.clone();
-                tokio::task::spawn_blocking(move || home.scan(&ig, &synced))
+                tokio::task::spawn_blocking(move || home.scan(&ig, &|p| known.get(p).cloned()))
                     .await
                     .map_err(|e| std::io::Error::other(e.to_string()))??
             };
             *self.ignores.write().expect("ignores lock") = ignores;
+            // A file whose content and bit are as agreed but whose stamp moved (a chmod, a
+            // touch, a copy over it of the same bytes) is remembered with its new stamp: it
+            // is not read again next time, and a delete from the drive may remove it.
+            for (p, sc) in &scanned {
+                if let Some(s) = self.index.synced.get_mut(p) {
+                    if s.kind == Kind::File
+                        && sc.local.sha == s.sha
+                        && sc.local.exec == s.exec
+                        && sc.stamp != s.stamp
+                    {
+                        s.stamp = sc.stamp;
+                    }
+                }
+            }
             let mut local: BTreeMap<String, Local> = scanned
                 .iter()
                 .map(|(p, s)| (p.clone(), s.local.clone()))
@@ -241,11 +336,12 @@ impl Syncer {
             for d in kept.iter() {
                 local.remove(d);
             }
-            // A refused file is not tried again until it changes.
-            self.index
-                .held
-                .retain(|p, sha| local.get(p).is_some_and(|l| l.sha == *sha));
-            let actions: Vec<Action> = plan::plan(&self.index.synced, &local, &remote)
+            // A refused file is not tried again until it changes (or its wait is over).
+            let now = now_ms();
+            self.index.held.retain(|p, h| {
+                local.get(p).is_some_and(|l| l.sha == h.sha) && h.until_ms.is_none_or(|u| u > now)
+            });
+            let actions: Vec<Action> = plan::plan(&self.index.synced, &local, &remote, &protected)
                 .into_iter()
                 .filter(|a| match a {
                     Action::Upload { path, .. } => !self.index.held.contains_key(path),
@@ -256,8 +352,55 @@ impl Syncer {
                 return Ok(());
             }
             tracing::debug!(actions = actions.len(), "sync round");
-            for action in actions {
-                match self.apply(action, &scanned, &mut ids).await {
+            // Downloads depend on nothing else of the round but the folders made before
+            // them, and each waits mostly on the network: several at once.
+            let (downloads, rest): (Vec<Action>, Vec<Action>) = actions
+                .into_iter()
+                .partition(|a| matches!(a, Action::Download { .. }));
+            let (before, after): (Vec<Action>, Vec<Action>) = rest.into_iter().partition(|a| {
+                matches!(
+                    a,
+                    Action::MakeLocalDir { .. }
+                        | Action::MakeRemoteDir { .. }
+                        | Action::MoveRemote { .. }
+                        | Action::Conflict { .. }
+                )
+            });
+            let mut results = Vec::new();
+            for action in before {
+                results.push(self.apply(action, &scanned, &mut ids).await);
+            }
+            let fetched: Vec<Result<Option<(String, Synced)>, PassError>> =
+                futures_util::stream::iter(downloads.into_iter().filter_map(|a| match a {
+                    Action::Download { path, remote } => {
+                        let seen = scanned.get(&path).map(|s| s.stamp);
+                        Some(fetch(
+                            self.drive.clone(),
+                            self.home.clone(),
+                            path,
+                            remote,
+                            seen,
+                        ))
+                    }
+                    _ => None,
+                }))
+                .buffer_unordered(PARALLEL_DOWNLOADS)
+                .collect()
+                .await;
+            for got in fetched {
+                results.push(got.map(|placed| {
+                    if let Some((path, synced)) = placed {
+                        self.index.moved.down_files += 1;
+                        self.index.moved.down_bytes += synced.stamp.size;
+                        self.index.synced.insert(path, synced);
+                    }
+                }));
+            }
+            for action in after {
+                results.push(self.apply(action, &scanned, &mut ids).await);
+            }
+            for result in results {
+                match result {
                     Ok(()) => {}
                     // Unreachable drive: stop; the next pass starts over.
                     Err(PassError::Drive(e @ DriveError::Transport(_))) => {
@@ -280,10 +423,10 @@ impl Syncer {
         scanned: &BTreeMap<String, Scanned>,
         ids: &mut BTreeMap<String, String>,
     ) -> Result<(), PassError> {
-        let stat = |p: &str| scanned.get(p).map(|s| (s.size, s.mtime_ns));
+        let stat = |p: &str| scanned.get(p).map(|s| s.stamp);
         match action {
             Action::Adopt { path, remote } => {
-                let (size, mtime_ns) = stat(&path).unwrap_or_default();
+                let stamp = stat(&path).unwrap_or_default();
                 self.index.synced.insert(
                     path,
                     Synced {
@@ -292,8 +435,7 @@ impl Syncer {
                         kind: remote.kind,
                         sha: remote.sha,
                         exec: remote.exec,
-                        size,
-                        mtime_ns,
+                        stamp,
                     },
                 );
             }
@@ -301,7 +443,14 @@ impl Syncer {
                 self.index.synced.remove(&path);
             }
             Action::Download { path, remote } => {
-                self.download(&path, &remote, stat(&path)).await?;
+                let seen = stat(&path);
+                let placed =
+                    fetch(self.drive.clone(), self.home.clone(), path, remote, seen).await?;
+                if let Some((path, synced)) = placed {
+                    self.index.moved.down_files += 1;
+                    self.index.moved.down_bytes += synced.stamp.size;
+                    self.index.synced.insert(path, synced);
+                }
             }
             Action::MakeLocalDir { path, remote } => {
                 self.home.make_dir(&path)?;
@@ -311,7 +460,11 @@ impl Syncer {
             }
             Action::DeleteLocal { path } => {
                 let ignores = self.ignores.read().expect("ignores lock").clone();
-                let kept = self.home.remove(&path, &ignores)?;
+                let synced = &self.index.synced;
+                // Only what is as the last pass left it: anything written since exists
+                // nowhere else.
+                let unchanged = |p: &str, st: Stamp| synced.get(p).is_some_and(|s| s.stamp == st);
+                let kept = self.home.remove(&path, &ignores, &unchanged)?;
                 self.index.kept.extend(kept);
                 self.forget_under(&path);
             }
@@ -387,7 +540,19 @@ impl Syncer {
                 self.home.rename(&path, &copy)?;
                 self.forget_under(&path);
                 match remote.kind {
-                    Kind::File => self.download(&path, &remote, None).await?,
+                    Kind::File => {
+                        let placed = fetch(
+                            self.drive.clone(),
+                            self.home.clone(),
+                            path.clone(),
+                            remote.clone(),
+                            None,
+                        )
+                        .await?;
+                        if let Some((path, synced)) = placed {
+                            self.index.synced.insert(path, synced);
+                        }
+                    }
                     Kind::Dir => {
                         self.home.make_dir(&path)?;
                         self.index
@@ -408,72 +573,6 @@ impl Syncer {
                 .await;
             }
         }
-        Ok(())
-    }
-
-    /// Streams a file from the drive into place, unless the home's file changed since it
-    /// was scanned (`seen`).
-    async fn download(
-        &mut self,
-        path: &str,
-        remote: &Remote,
-        seen: Option<(u64, i128)>,
-    ) -> Result<(), PassError> {
-        let res = self.drive.download(&remote.id).await?;
-        // The version served, which may be newer than the tree said.
-        let version = res
-            .headers()
-            .get(reqwest::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.trim_start_matches("W/")
-                    .trim_matches('"')
-                    .parse::<i64>()
-                    .ok()
-            })
-            .unwrap_or(remote.version);
-        let temp = self.home.temp_beside(path)?;
-        let written = async {
-            let mut out = tokio::fs::File::from_std(temp.file.try_clone()?);
-            let mut hash = Sha256::new();
-            let mut body = res.bytes_stream();
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(std::io::Error::other)?;
-                hash.update(&chunk);
-                out.write_all(&chunk).await?;
-            }
-            out.sync_all().await?;
-            Ok::<_, std::io::Error>(hex::encode(hash.finalize()))
-        }
-        .await;
-        let sha = match written {
-            Ok(sha) => sha,
-            Err(e) => {
-                temp.discard();
-                return Err(e.into());
-            }
-        };
-        if !self.home.put_in_place(temp, path, remote.exec, seen)? {
-            return Ok(());
-        }
-        let (size, mtime_ns) = self
-            .home
-            .stat(path)?
-            .ok_or_else(|| std::io::Error::other(format!("{path} vanished as it was written")))?;
-        self.index.moved.down_files += 1;
-        self.index.moved.down_bytes += size;
-        self.index.synced.insert(
-            path.to_owned(),
-            Synced {
-                id: remote.id.clone(),
-                version,
-                kind: Kind::File,
-                sha: Some(sha),
-                exec: remote.exec,
-                size,
-                mtime_ns,
-            },
-        );
         Ok(())
     }
 
@@ -502,16 +601,26 @@ impl Syncer {
                 self.drive.create(parent_id, name, file).await
             }
         };
+        let hold = |until_ms| Held {
+            sha: seen.local.sha.clone(),
+            stamp: seen.stamp,
+            until_ms,
+        };
         let file = match result {
             Ok(f) => f,
+            // A name taken meanwhile, or a file someone holds a lock on: not for long, and
+            // the next rounds look again; not tried again and again before that.
+            Err(DriveError::Refused { status, .. }) if status == 409 || status == 423 => {
+                let held = hold(Some(now_ms() + RETRY_HELD_MS));
+                self.index.held.insert(path.to_owned(), held);
+                return Ok(());
+            }
             Err(DriveError::Refused {
                 status,
                 kind,
                 detail,
             }) if status == 413 || status == 400 => {
-                self.index
-                    .held
-                    .insert(path.to_owned(), seen.local.sha.clone());
+                self.index.held.insert(path.to_owned(), hold(None));
                 let quota = status == 413 && kind.contains("quota");
                 let (report, notice) = if quota {
                     (
@@ -557,7 +666,7 @@ impl Syncer {
         }
         self.index.held.remove(path);
         self.index.moved.up_files += 1;
-        self.index.moved.up_bytes += seen.size;
+        self.index.moved.up_bytes += seen.stamp.size;
         self.index.synced.insert(
             path.to_owned(),
             Synced {
@@ -566,8 +675,7 @@ impl Syncer {
                 kind: Kind::File,
                 sha: file.checksum,
                 exec,
-                size: seen.size,
-                mtime_ns: seen.mtime_ns,
+                stamp: seen.stamp,
             },
         );
         Ok(())
@@ -591,12 +699,82 @@ impl Syncer {
         let tmp = self.index_path.with_extension("json.new");
         let written = serde_json::to_vec(&self.index)
             .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|b| {
+                use std::io::Write;
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(&b)?;
+                f.sync_all()
+            })
             .and_then(|()| std::fs::rename(&tmp, &self.index_path));
         if let Err(e) = written {
             tracing::warn!(error = %e, "could not save the sync index (the next start reconciles by checksum)");
         }
     }
+}
+
+/// Streams a file from the drive into place, unless the home's file changed since it was
+/// scanned (`seen`): what to remember of it, if it was put in place.
+async fn fetch(
+    drive: Drive,
+    home: Home,
+    path: String,
+    remote: Remote,
+    seen: Option<Stamp>,
+) -> Result<Option<(String, Synced)>, PassError> {
+    let res = drive.download(&remote.id).await?;
+    // The version served, which may be newer than the tree said.
+    let version = res
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.trim_start_matches("W/")
+                .trim_matches('"')
+                .parse::<i64>()
+                .ok()
+        })
+        .unwrap_or(remote.version);
+    let temp = home.temp_beside(&path)?;
+    let written = async {
+        let mut out = tokio::fs::File::from_std(temp.file.try_clone()?);
+        let mut hash = Sha256::new();
+        let mut body = res.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            hash.update(&chunk);
+            out.write_all(&chunk).await?;
+        }
+        // Not synced to the disk file by file (a first sync of a thousand files would
+        // wait on a thousand flushes): after a crash the drive still has every byte, and
+        // a file cut short is a change the next reconcile keeps beside the drive's.
+        out.flush().await?;
+        Ok::<_, std::io::Error>(hex::encode(hash.finalize()))
+    }
+    .await;
+    let sha = match written {
+        Ok(sha) => sha,
+        Err(e) => {
+            temp.discard();
+            return Err(e.into());
+        }
+    };
+    let placed = tokio::task::spawn_blocking(move || {
+        let stamp = home.put_in_place(temp, &path, remote.exec, seen)?;
+        Ok::<_, std::io::Error>(stamp.map(|stamp| {
+            let synced = Synced {
+                id: remote.id,
+                version,
+                kind: Kind::File,
+                sha: Some(sha),
+                exec: remote.exec,
+                stamp,
+            };
+            (path, synced)
+        }))
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
+    Ok(placed)
 }
 
 fn dir_entry(id: &str, version: i64) -> Synced {
@@ -606,8 +784,7 @@ fn dir_entry(id: &str, version: i64) -> Synced {
         kind: Kind::Dir,
         sha: None,
         exec: false,
-        size: 0,
-        mtime_ns: 0,
+        stamp: Stamp::default(),
     }
 }
 
@@ -630,7 +807,7 @@ fn watch_home(
 ) -> notify::Result<notify::RecommendedWatcher> {
     use notify::Watcher;
     let base = root.to_path_buf();
-    let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+    let handler = move |ev: notify::Result<notify::Event>| {
         let Ok(ev) = ev else {
             // Overflowed or failed: a pass looks at everything anyway.
             let _ = tx.send(());
@@ -656,7 +833,11 @@ fn watch_home(
         if relevant {
             let _ = tx.send(());
         }
-    })?;
+    };
+    // Never through a link the sandbox planted: followed as root, one to `/` would watch
+    // the host's whole file system.
+    let config = notify::Config::default().with_follow_symlinks(false);
+    let mut w = notify::RecommendedWatcher::new(handler, config)?;
     w.watch(root, notify::RecursiveMode::Recursive)?;
     Ok(w)
 }

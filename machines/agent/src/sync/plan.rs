@@ -16,6 +16,17 @@ pub enum Kind {
     Dir,
 }
 
+/// What tells a local file's content changed without reading it: when all of these are
+/// as they were, so is the content (`cp -p` or `tar x` keep a size and a time, not the
+/// change time).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+    pub ino: u64,
+}
+
 /// What both sides held at a path after the last pass that touched it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Synced {
@@ -25,10 +36,9 @@ pub struct Synced {
     /// SHA-256 (hex) of a file's content.
     pub sha: Option<String>,
     pub exec: bool,
-    /// The local file's size and modification time then: when both are unchanged, so is
-    /// the content, and it is not read again.
-    pub size: u64,
-    pub mtime_ns: i128,
+    /// The local file's stamp then.
+    #[serde(default)]
+    pub stamp: Stamp,
 }
 
 /// A path in the home now.
@@ -181,11 +191,14 @@ fn remote_changed(s: &Synced, r: Option<&Remote>) -> bool {
 
 /// The actions of one pass, in the order to run them. Run them, look again and plan
 /// again until nothing is left: some changes take two passes (a file replaced by a
-/// folder is deleted, then made).
+/// folder is deleted, then made). `protected`: folders of the drive holding something the
+/// sync does not show (what stays local by the rules, present in the drive anyway): they
+/// are never deleted whole.
 pub fn plan(
     synced: &BTreeMap<String, Synced>,
     local: &BTreeMap<String, Local>,
     remote: &BTreeMap<String, Remote>,
+    protected: &BTreeSet<String>,
 ) -> Vec<Action> {
     let paths: BTreeSet<&String> = synced
         .keys()
@@ -274,7 +287,7 @@ pub fn plan(
         actions.extend(action);
     }
     let actions = pair_moves(actions, synced, local);
-    let mut actions = guard_folder_deletes(actions, synced, local, remote);
+    let mut actions = guard_folder_deletes(actions, synced, local, remote, protected);
     actions.sort_by_key(Action::rank);
     actions
 }
@@ -287,21 +300,33 @@ fn guard_folder_deletes(
     synced: &BTreeMap<String, Synced>,
     local: &BTreeMap<String, Local>,
     remote: &BTreeMap<String, Remote>,
+    protected: &BTreeSet<String>,
 ) -> Vec<Action> {
     let mut out = Vec::with_capacity(actions.len());
     let mut gone: Vec<String> = Vec::new();
+    let copy = |p: &str| conflict_copy(p, |c| local.contains_key(c) || remote.contains_key(c));
     for a in actions {
         match &a {
             Action::DeleteRemote { path, .. }
                 if synced.get(path).is_some_and(|s| s.kind == Kind::Dir) =>
             {
-                let changed_inside = remote
-                    .iter()
-                    .any(|(p, r)| under(p, path) && remote_changed_or_new(synced.get(p), r));
+                let changed_inside = protected.contains(path)
+                    || remote
+                        .iter()
+                        .any(|(p, r)| under(p, path) && remote_changed_or_new(synced.get(p), r));
                 if changed_inside {
-                    out.push(Action::MakeLocalDir {
-                        path: path.clone(),
-                        remote: remote[path].clone(),
+                    let dir = remote[path].clone();
+                    // A file took the folder's place in the home: both are kept.
+                    out.push(match local.get(path) {
+                        Some(l) if l.kind == Kind::File => Action::Conflict {
+                            path: path.clone(),
+                            copy: copy(path),
+                            remote: dir,
+                        },
+                        _ => Action::MakeLocalDir {
+                            path: path.clone(),
+                            remote: dir,
+                        },
                     });
                 } else {
                     gone.push(path.clone());
@@ -315,7 +340,15 @@ fn guard_folder_deletes(
                     under(p, path) && synced.get(p).is_none_or(|s| local_changed(s, Some(l)))
                 });
                 if changed_inside {
-                    out.push(Action::MakeRemoteDir { path: path.clone() });
+                    // A file took the folder's place in the drive: both are kept.
+                    out.push(match remote.get(path) {
+                        Some(r) if r.kind == Kind::File => Action::Conflict {
+                            path: path.clone(),
+                            copy: copy(path),
+                            remote: r.clone(),
+                        },
+                        _ => Action::MakeRemoteDir { path: path.clone() },
+                    });
                 } else {
                     gone.push(path.clone());
                     out.push(a);
@@ -375,10 +408,13 @@ fn pair_moves(
         })
         .collect();
     let mut taken_new: BTreeSet<String> = BTreeSet::new();
+    // Parents come before their children here (actions are in path order): a folder under
+    // one that already moved moves with it, and a new folder under a move's target is part
+    // of that move.
     for a in &actions {
         if let Action::DeleteRemote { path, id } = a {
             let Some(s) = synced.get(path) else { continue };
-            if s.kind != Kind::Dir {
+            if s.kind != Kind::Dir || moves.iter().any(|(f, _, _)| under(path, f)) {
                 continue;
             }
             let old = signature(
@@ -393,6 +429,7 @@ fn pair_moves(
             }
             let found = made.iter().find(|m| {
                 !taken_new.contains(*m)
+                    && !taken_new.iter().any(|t| under(m, t))
                     && signature(
                         m,
                         &mut local
@@ -478,8 +515,7 @@ mod tests {
             kind: Kind::File,
             sha: sha(content),
             exec: false,
-            size: 0,
-            mtime_ns: 0,
+            stamp: Stamp::default(),
         }
     }
     fn synced_dir(id: &str) -> Synced {
@@ -519,6 +555,9 @@ mod tests {
             ..remote(id, 1, "")
         }
     }
+    fn none() -> BTreeSet<String> {
+        BTreeSet::new()
+    }
     fn map<T>(items: Vec<(&str, T)>) -> BTreeMap<String, T> {
         items.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
@@ -539,7 +578,7 @@ mod tests {
             ("b.txt", remote("B", 2, "b2")),
             ("cloud.txt", remote("C", 1, "c")),
         ]);
-        let got = plan(&s, &l, &r);
+        let got = plan(&s, &l, &r, &none());
         assert!(got.contains(&Action::Upload {
             path: "a.txt".into(),
             base: Some(("A".into(), 1))
@@ -567,7 +606,7 @@ mod tests {
             ("src", remote_dir("S")),
             ("src/app.js", remote("A", 2, "theirs")),
         ]);
-        let got = plan(&s, &l, &r);
+        let got = plan(&s, &l, &r, &none());
         assert!(
             got.contains(&Action::Conflict {
                 path: "src/app.js".into(),
@@ -578,7 +617,7 @@ mod tests {
         );
         // The same new content on both sides is no conflict.
         let l = map(vec![("src", local_dir()), ("src/app.js", local("theirs"))]);
-        let got = plan(&s, &l, &r);
+        let got = plan(&s, &l, &r, &none());
         assert!(
             got.iter().all(|a| matches!(a, Action::Adopt { .. })),
             "{got:?}"
@@ -600,7 +639,7 @@ mod tests {
         // a.txt deleted in the home, b.txt deleted in the drive.
         let l = map(vec![("b.txt", local("b"))]);
         let r = map(vec![("a.txt", remote("A", 1, "a"))]);
-        let got = plan(&s, &l, &r);
+        let got = plan(&s, &l, &r, &none());
         assert!(got.contains(&Action::DeleteRemote {
             path: "a.txt".into(),
             id: "A".into()
@@ -613,7 +652,7 @@ mod tests {
         let l = map(vec![]);
         let s = map(vec![("a.txt", synced("A", 1, "a"))]);
         assert_eq!(
-            plan(&s, &l, &r),
+            plan(&s, &l, &r, &none()),
             vec![Action::Download {
                 path: "a.txt".into(),
                 remote: remote("A", 2, "a2")
@@ -622,7 +661,7 @@ mod tests {
         // Deleted in the drive but edited in the home: it goes back as a new file.
         let l = map(vec![("a.txt", local("a2"))]);
         assert_eq!(
-            plan(&s, &l, &map(vec![])),
+            plan(&s, &l, &map(vec![]), &none()),
             vec![Action::Upload {
                 path: "a.txt".into(),
                 base: None
@@ -642,7 +681,7 @@ mod tests {
             ("d/a", remote("A", 1, "a")),
             ("d/b", remote("B", 1, "b")),
         ]);
-        let got = plan(&s, &map(vec![]), &r);
+        let got = plan(&s, &map(vec![]), &r, &none());
         assert_eq!(
             got[0],
             Action::DeleteRemote {
@@ -658,7 +697,7 @@ mod tests {
         // Someone added a file to it in the drive meanwhile: the folder stays, with it.
         let mut r2 = r.clone();
         r2.insert("d/new".into(), remote("N", 1, "n"));
-        let got = plan(&s, &map(vec![]), &r2);
+        let got = plan(&s, &map(vec![]), &r2, &none());
         assert!(
             got.contains(&Action::MakeLocalDir {
                 path: "d".into(),
@@ -694,7 +733,7 @@ mod tests {
             ("e/a", local("a")),
             ("e/y.txt", local("x")),
         ]);
-        let got = plan(&s, &l, &r);
+        let got = plan(&s, &l, &r, &none());
         assert!(
             got.contains(&Action::MoveRemote {
                 from: "x.txt".into(),
@@ -720,7 +759,7 @@ mod tests {
             ("e/a", local("a")),
             ("x.txt", local("x")),
         ]);
-        let got = plan(&s, &l, &r);
+        let got = plan(&s, &l, &r, &none());
         assert_eq!(
             got,
             vec![Action::MoveRemote {
@@ -732,12 +771,101 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_holding_what_the_sync_does_not_show_is_never_deleted_whole() {
+        // `rm -rf Sales` in the home, while the drive's Sales also holds a `target/` the
+        // rules keep out of the home: the synced files go one by one, the folder stays.
+        let s = map(vec![
+            ("Sales", synced_dir("S")),
+            ("Sales/a", synced("A", 1, "a")),
+        ]);
+        let r = map(vec![
+            ("Sales", remote_dir("S")),
+            ("Sales/a", remote("A", 1, "a")),
+        ]);
+        let protected: BTreeSet<String> = ["Sales".to_owned()].into();
+        let got = plan(&s, &map(vec![]), &r, &protected);
+        assert!(
+            got.contains(&Action::DeleteRemote {
+                path: "Sales/a".into(),
+                id: "A".into()
+            }),
+            "{got:?}"
+        );
+        assert!(got.contains(&Action::MakeLocalDir {
+            path: "Sales".into(),
+            remote: remote_dir("S")
+        }));
+        assert!(!got.contains(&Action::DeleteRemote {
+            path: "Sales".into(),
+            id: "S".into()
+        }));
+    }
+
+    #[test]
+    fn a_folder_replaced_by_a_file_on_one_side_while_the_other_changed_in_it_keeps_both() {
+        let s = map(vec![("d", synced_dir("D")), ("d/a", synced("A", 1, "a"))]);
+        // The home made d a file; the drive changed d/a meanwhile.
+        let l = map(vec![("d", local("now a file"))]);
+        let r = map(vec![("d", remote_dir("D")), ("d/a", remote("A", 2, "a2"))]);
+        let got = plan(&s, &l, &r, &none());
+        assert!(
+            got.contains(&Action::Conflict {
+                path: "d".into(),
+                copy: "d (conflict from terminal)".into(),
+                remote: remote_dir("D"),
+            }),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_folder_inside_a_moved_folder_moves_with_it() {
+        // `mv d e; cp -r e/sub c`: d moves to e (sub with it); c is a new folder.
+        let s = map(vec![
+            ("d", synced_dir("D")),
+            ("d/sub", synced_dir("SUB")),
+            ("d/sub/x", synced("X", 1, "x")),
+        ]);
+        let r = map(vec![
+            ("d", remote_dir("D")),
+            ("d/sub", remote_dir("SUB")),
+            ("d/sub/x", remote("X", 1, "x")),
+        ]);
+        let l = map(vec![
+            ("c", local_dir()),
+            ("c/x", local("x")),
+            ("e", local_dir()),
+            ("e/sub", local_dir()),
+            ("e/sub/x", local("x")),
+        ]);
+        let got = plan(&s, &l, &r, &none());
+        let moves: Vec<&Action> = got
+            .iter()
+            .filter(|a| matches!(a, Action::MoveRemote { .. }))
+            .collect();
+        assert_eq!(
+            moves,
+            vec![&Action::MoveRemote {
+                from: "d".into(),
+                to: "e".into(),
+                id: "D".into()
+            }],
+            "{got:?}"
+        );
+        assert!(got.contains(&Action::MakeRemoteDir { path: "c".into() }));
+        assert!(got.contains(&Action::Upload {
+            path: "c/x".into(),
+            base: None
+        }));
+    }
+
+    #[test]
     fn the_executable_bit_is_a_change() {
         let s = map(vec![("run.sh", synced("R", 1, "r"))]);
         let r = map(vec![("run.sh", remote("R", 1, "r"))]);
         let mut exec = local("r");
         exec.exec = true;
-        let got = plan(&s, &map(vec![("run.sh", exec)]), &r);
+        let got = plan(&s, &map(vec![("run.sh", exec)]), &r, &none());
         assert_eq!(
             got,
             vec![Action::SetExec {
@@ -752,6 +880,7 @@ mod tests {
             &s,
             &map(vec![("run.sh", local("r"))]),
             &map(vec![("run.sh", r2.clone())]),
+            &none(),
         );
         assert_eq!(
             got,
@@ -767,6 +896,6 @@ mod tests {
         let s = map(vec![("d", synced_dir("D")), ("d/a", synced("A", 1, "a"))]);
         let l = map(vec![("d", local_dir()), ("d/a", local("a"))]);
         let r = map(vec![("d", remote_dir("D")), ("d/a", remote("A", 1, "a"))]);
-        assert!(plan(&s, &l, &r).is_empty());
+        assert!(plan(&s, &l, &r, &none()).is_empty());
     }
 }

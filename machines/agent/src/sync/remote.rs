@@ -32,7 +32,15 @@ impl DriveError {
 
 impl From<reqwest::Error> for DriveError {
     fn from(e: reqwest::Error) -> Self {
-        DriveError::Transport(e.to_string())
+        // reqwest's own words name only the URL: the causes say what went wrong.
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        DriveError::Transport(text)
     }
 }
 
@@ -45,8 +53,12 @@ pub struct Drive {
 }
 
 impl Drive {
-    /// The API at `base` (`http://127.0.0.1:8080`), called with `token`.
+    /// The API at `base` (`http://127.0.0.1:8080`, or the edge's `https://` origin),
+    /// called with `token`.
     pub fn new(base: &str, token: &str) -> Self {
+        // One TLS provider for the process (the event socket's client takes the default):
+        // several are compiled in when the workspace is built together.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Drive {
             http: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(10))
@@ -230,4 +242,33 @@ fn file_body(local: std::fs::File, what: &str) -> Result<(reqwest::Body, u64), D
         reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f)),
         len,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `https://` edge (the Worker, for a Fly Machine) is reached over TLS, and its
+    /// event stream over `wss://`: against a port where nothing listens the failure is the
+    /// connection's, not a scheme this build cannot speak.
+    #[tokio::test]
+    async fn an_https_edge_is_spoken_to_over_tls() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let drive = Drive::new(&format!("https://127.0.0.1:{port}"), "t");
+        let err = drive.tree().await.unwrap_err();
+        assert!(matches!(err, DriveError::Transport(_)), "{err:?}");
+        let text = format!("{err:?}").to_lowercase();
+        assert!(text.contains("connection refused"), "{text}");
+        assert!(!text.contains("scheme"), "{text}");
+        assert_eq!(drive.events_url(), format!("wss://127.0.0.1:{port}/events"));
+        let ws = tokio_tungstenite::connect_async(drive.events_url()).await;
+        match ws {
+            Err(tokio_tungstenite::tungstenite::Error::Io(_)) => {}
+            other => panic!("expected a refused connection, got {other:?}"),
+        }
+    }
 }

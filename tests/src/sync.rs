@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use cloudos_proto::{Tree, TreeItem};
 
+use crate::agent::Term;
 use crate::Client;
 
 /// The caller's whole tree (`GET /files/tree`).
@@ -37,9 +38,15 @@ pub async fn until_path(
     }
 }
 
-/// The shell line that waits until `test` holds in the sandbox (up to 20 s), then prints
-/// `marker`'s computed form; `marker` is `NAME-$((a+b))`-style so the echo of the typed
-/// line never matches.
-pub fn shell_until(test: &str, then: &str, marker: &str) -> String {
-    format!("for i in $(seq 200); do {test} && break; sleep 0.1; done; {then}; echo {marker}")
+/// Types, in the terminal, a line that waits until `test` holds in the sandbox (up to
+/// 20 s), then runs `then`; returns what the screen showed. The line ends with a marker the
+/// shell computes (`$((n+1))`), so the echo of the typed line never matches it.
+pub async fn when_in_home(t: &mut Term, test: &str, then: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1000);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let line = format!(
+        "for i in $(seq 200); do {test} && break; sleep 0.1; done; {then}; echo WHEN-$(({n}+1))"
+    );
+    t.run(&line, &format!("WHEN-{}", n + 1)).await
 }

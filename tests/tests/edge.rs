@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use cloudos_proto::terminal::{Role, Sandbox, SandboxShare, ServerControl};
 use cloudos_proto::VersionList;
 use cloudos_tests::agent::{refused, terminal_url, Term};
-use cloudos_tests::sync::{shell_until, until_path};
+use cloudos_tests::sync::{until_path, when_in_home};
 use cloudos_tests::{expect_problem, pattern, TestServer, User};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -212,25 +212,11 @@ async fn on_the_worker_the_machines_home_is_the_drive() {
         "",
     ))
     .await;
-    let out = t
-        .run(
-            &shell_until(
-                "[ -f ~/from-files.txt ]",
-                "cat ~/from-files.txt",
-                "D-$((1+2))",
-            ),
-            "D-3",
-        )
-        .await;
+    let out = when_in_home(&mut t, "[ -f ~/from-files.txt ]", "cat ~/from-files.txt").await;
     assert!(out.contains("hello from Files"), "{out}");
     // A save in Files after the start reaches the Machine through the event stream.
     ann.api.upload_one("later.txt", b"saved later\n").await;
-    let out = t
-        .run(
-            &shell_until("[ -f ~/later.txt ]", "cat ~/later.txt", "L-$((2+3))"),
-            "L-5",
-        )
-        .await;
+    let out = when_in_home(&mut t, "[ -f ~/later.txt ]", "cat ~/later.txt").await;
     assert!(out.contains("saved later"), "{out}");
     t.run(
         "echo from-the-machine > ~/made.txt && echo U-$((2+2))",
@@ -254,22 +240,13 @@ async fn on_the_worker_the_machines_home_is_the_drive() {
     // Deleted by mistake in Files, it leaves the Machine's home and comes back from the Trash.
     let res = ann.api.delete(&format!("/files/{}", made.id)).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    t.run(
-        &shell_until("[ ! -e ~/made.txt ]", "echo gone", "G-$((3+4))"),
-        "G-7",
-    )
-    .await;
+    when_in_home(&mut t, "[ ! -e ~/made.txt ]", "echo gone").await;
     let res = ann
         .api
         .post(&format!("/trash/{}/restore", made.id), &json!({}))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let out = t
-        .run(
-            &shell_until("[ -f ~/made.txt ]", "cat ~/made.txt", "B-$((4+5))"),
-            "B-9",
-        )
-        .await;
+    let out = when_in_home(&mut t, "[ -f ~/made.txt ]", "cat ~/made.txt").await;
     assert!(out.contains("from-the-machine"), "{out}");
     t.close().await;
     let res = ann.api.delete(&format!("/sandbox/{}", sbx.id)).await;

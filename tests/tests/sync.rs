@@ -10,7 +10,7 @@ use std::time::Duration;
 use cloudos_proto::terminal::{NoticeKind, Sandbox, ServerControl};
 use cloudos_proto::{NotificationList, TrashList, VersionList};
 use cloudos_tests::agent::{terminal_url, Term};
-use cloudos_tests::sync::{shell_until, tree, until_path};
+use cloudos_tests::sync::{tree, until_path, when_in_home};
 use cloudos_tests::{Client, ServerOptions, TestServer, User};
 use reqwest::Method;
 use serde_json::json;
@@ -106,16 +106,7 @@ async fn the_terminal_home_is_the_drive_both_ways() {
     let mut t = terminal(&server, &ann, &sbx).await;
 
     // What Files holds, the home shows.
-    let out = t
-        .run(
-            &shell_until(
-                "[ -f ~/proj/README.md ]",
-                "cat ~/proj/README.md",
-                "HOME-$((1+1))",
-            ),
-            "HOME-2",
-        )
-        .await;
+    let out = when_in_home(&mut t, "[ -f ~/proj/README.md ]", "cat ~/proj/README.md").await;
     assert!(out.contains("# readme"), "{out}");
 
     // What the terminal writes, Files shows: a version from the sandbox, the executable bit
@@ -154,16 +145,12 @@ async fn the_terminal_home_is_the_drive_both_ways() {
 
     // A save in Files reaches the home.
     put_text(&ann, &readme.id, readme.version, "# edited in Files\n").await;
-    let out = t
-        .run(
-            &shell_until(
-                "grep -q edited ~/proj/README.md",
-                "cat ~/proj/README.md",
-                "E-$((3+3))",
-            ),
-            "E-6",
-        )
-        .await;
+    let out = when_in_home(
+        &mut t,
+        "grep -q edited ~/proj/README.md",
+        "cat ~/proj/README.md",
+    )
+    .await;
     assert!(out.contains("# edited in Files"), "{out}");
 
     // A rename in the terminal is a move in Files: the file keeps its id, history and links.
@@ -213,16 +200,7 @@ async fn the_terminal_home_is_the_drive_both_ways() {
             .status(),
         204
     );
-    let out = t
-        .run(
-            &shell_until(
-                "[ ! -e ~/project/hello.sh ]",
-                "echo HELLO=$(ls -a ~/project | grep -c hello) DEPS=$(ls -a ~/project | grep -c node_modules)",
-                "G-$((6+6))",
-            ),
-            "G-12",
-        )
-        .await;
+    let out = when_in_home(&mut t, "[ ! -e ~/project/hello.sh ]", "echo HELLO=$(ls -a ~/project | grep -c hello) DEPS=$(ls -a ~/project | grep -c node_modules)").await;
     assert!(
         out.contains("HELLO=0 DEPS=1"),
         "gone from the home; the local-only folder stays: {out}"
@@ -238,16 +216,12 @@ async fn the_terminal_home_is_the_drive_both_ways() {
             .status(),
         204
     );
-    let out = t
-        .run(
-            &shell_until(
-                "[ ! -e ~/project/GUIDE.md ]",
-                "echo LEFT=$(ls -A ~/project | tr '\\n' ,)",
-                "X-$((6+7))",
-            ),
-            "X-13",
-        )
-        .await;
+    let out = when_in_home(
+        &mut t,
+        "[ ! -e ~/project/GUIDE.md ]",
+        "echo LEFT=$(ls -A ~/project | tr '\\n' ,)",
+    )
+    .await;
     assert!(out.contains("LEFT=node_modules,"), "{out}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
@@ -262,16 +236,12 @@ async fn the_terminal_home_is_the_drive_both_ways() {
         .post(&format!("/trash/{}/restore", proj.id), &json!({}))
         .await;
     assert_eq!(res.status(), 200);
-    let out = t
-        .run(
-            &shell_until(
-                "[ -f ~/project/GUIDE.md ]",
-                "sha256sum ~/project/GUIDE.md",
-                "Y-$((7+7))",
-            ),
-            "Y-14",
-        )
-        .await;
+    let out = when_in_home(
+        &mut t,
+        "[ -f ~/project/GUIDE.md ]",
+        "sha256sum ~/project/GUIDE.md",
+    )
+    .await;
     assert!(
         out.contains(&cloudos_tests::sha256_hex(b"# edited in Files\n")),
         "{out}"
@@ -285,16 +255,12 @@ async fn the_terminal_home_is_the_drive_both_ways() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    let out = t
-        .run(
-            &shell_until(
-                "grep -q '^# readme' ~/project/GUIDE.md",
-                "sha256sum ~/project/GUIDE.md",
-                "Z-$((8+7))",
-            ),
-            "Z-15",
-        )
-        .await;
+    let out = when_in_home(
+        &mut t,
+        "grep -q '^# readme' ~/project/GUIDE.md",
+        "sha256sum ~/project/GUIDE.md",
+    )
+    .await;
     assert!(
         out.contains(&cloudos_tests::sha256_hex(b"# readme\n")),
         "{out}"

@@ -627,18 +627,17 @@ impl Room {
     }
 
     async fn accept(&self, req: &Request) -> std::result::Result<Response, ApiError> {
+        let optional = |name: &str| req.headers().get(name).ok().flatten();
         let header = |name: &str| -> std::result::Result<String, ApiError> {
-            req.headers()
-                .get(name)
-                .ok()
-                .flatten()
+            optional(name)
                 .ok_or_else(|| ApiError::internal(format!("a room connect without {name}")))
         };
         let (file, owner) = (header(FILE_HEADER)?, header(OWNER_HEADER)?);
         let edit = header(EDIT_HEADER)? == "1";
         let until_ms = header(UNTIL_HEADER)?.parse().unwrap_or(0);
-        let share_id = header(SHARE_HEADER).ok();
-        let user_id = header(USER_HEADER).ok();
+        // Optional: a connect through a link has no user, an owner's has no link.
+        let share_id = optional(SHARE_HEADER);
+        let user_id = optional(USER_HEADER);
         let log = DoLog::new(&self.state)?;
         log.identify(&owner, &file)?;
         if log.identity()? != Some((UserId::from(owner), FileId::from(file))) {

@@ -74,6 +74,8 @@ pub(crate) async fn get(
 }
 
 /// The user's files and folders `ids`, in that order (one query per 500: a batch just added).
+/// Trashed ones too: a batch's folder may go to the Trash right after the batch went in,
+/// and the batch was still added (it went along into the Trash).
 pub(crate) async fn get_files(
     meta: &dyn MetaStore,
     who: &UserId,
@@ -88,7 +90,7 @@ pub(crate) async fn get_files(
             .query(crate::ports::Stmt::new(
                 format!(
                     "SELECT {FILE_COLS} FROM files
-                     WHERE user_id = ? AND trashed_at IS NULL AND id IN ({marks})"
+                     WHERE user_id = ? AND id IN ({marks})"
                 ),
                 params,
             ))
